@@ -1,0 +1,18 @@
+//! Silt turns a Git repository of SQL models into Delta Lake tables.
+//!
+//! The library is a one-way pipeline; each stage depends only on the ones before it:
+//!
+//! ```text
+//! load      settings (project.yml, profiles.yml), project (files, YAML)  -> Project
+//! parse     template: Jinja per node, capturing ref/source/config       -> nodes with deps
+//! graph     petgraph DAG, cycle check, selection                        -> ordered nodes
+//! compile   SQL rendered with relations resolved, ephemerals inlined    -> CompiledProject
+//! execute   exec: DataFusion over Delta, materializations, N workers    -> results
+//! report    manifest: target/manifest.json, run_results.json
+//! ```
+//!
+//! The `silt` binary is a thin command-line layer over this library.
+
+pub mod diagnostic;
+pub mod settings;
+pub mod yaml;

@@ -1,0 +1,3 @@
+//! Project and profile settings.
+
+pub mod schema;

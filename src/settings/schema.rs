@@ -1,0 +1,486 @@
+//! Which keys dbt accepts where, checked against dbt's own JSON schemas.
+//!
+//! dbt-core 1.10+ validates `dbt_project.yml` and property files against JSON schemas it
+//! ships (`dbt/jsonschemas/`, Apache-2.0, dbt Labs) and only warns about keys they do not
+//! list; a typo such as `unnnique_key` is silently ignored. Silt embeds the same schemas so
+//! that "every key dbt accepts" is exactly dbt's list, and turns an unknown key into an error
+//! with a "did you mean". On top of the schemas it accepts what dbt-core still accepts under
+//! older spellings: properties that have moved under `config:` (`tags`, `meta`, `docs`...),
+//! config keys without `+` in the project file, and test arguments written beside the test's
+//! name instead of under `arguments:`.
+
+use std::sync::LazyLock;
+
+use serde_json::{Map, Value};
+
+use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::yaml::{Node, NodeId, Yaml, YamlDoc};
+
+static RESOURCES: LazyLock<Value> = LazyLock::new(|| parse_schema(include_str!("dbt_schema/resources.json")));
+static PROJECT: LazyLock<Value> = LazyLock::new(|| parse_schema(include_str!("dbt_schema/project.json")));
+
+fn parse_schema(text: &str) -> Value {
+    // The schemas are compiled in and covered by tests; a failure here is a build defect.
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+/// Keys dbt-core 1.11's dataclasses accept beside the schema (read from
+/// `dbt/contracts/graph/unparsed.py`), plus Silt's own extensions.
+fn legacy_keys(definition: &str) -> &'static [&'static str] {
+    match definition {
+        "ModelProperties" => &["access", "docs", "meta", "data_type", "quote_columns", "group", "tags"],
+        "ColumnProperties" => &["docs", "meta", "tags"],
+        "SourceProperties" => &["freshness", "loaded_at_field", "loaded_at_query", "meta", "tags", "overrides"],
+        // `kafka` declares a Kafka-fed source table (Silt's bronze ingestion).
+        "Tables" => &["constraints", "data_type", "docs", "freshness", "loaded_at_field", "loaded_at_query", "meta", "tags", "kafka"],
+        "SeedProperties" | "AnalysesProperties" | "DataTestProperties" => {
+            &["access", "constraints", "data_type", "docs", "meta", "quote_columns", "group", "tags"]
+        }
+        "MacrosProperties" => &["constraints", "data_type", "docs", "meta"],
+        "ExposureProperties" => &["meta", "tags"],
+        "Versions" => &["access", "columns", "constraints", "data_tests", "deprecation_date", "description", "docs", "tests"],
+        // Legacy project keys that dbt-core still reads.
+        "Project" => &["packages", "source-paths", "data-paths"],
+        _ => &[],
+    }
+}
+
+/// What a schema definition is called in messages.
+fn describe(definition: &str) -> String {
+    let known = match definition {
+        "Project" => "the project file",
+        "Properties" => "a properties file",
+        "ModelProperties" => "model properties",
+        "ColumnProperties" => "column properties",
+        "SourceProperties" => "source properties",
+        "Tables" => "source table properties",
+        "SeedProperties" => "seed properties",
+        "ModelConfig" => "model config",
+        "SeedConfig" => "seed config",
+        "SourceConfig" | "TablesConfig" => "source config",
+        "DataTestConfig" => "test config",
+        "ProjectModelConfig" => "the `models:` config",
+        "ProjectSeedConfig" => "the `seeds:` config",
+        "ProjectDataTestConfig" => "the `data_tests:` config",
+        "ProjectSourceConfig" => "the `sources:` config",
+        "ProjectSnapshotConfig" => "the `snapshots:` config",
+        "CustomTestMultiKey" | "CustomTestInner" => "a data test",
+        "UnitTestProperties" => "unit test properties",
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.to_owned();
+    }
+    // `DocsConfig` -> "docs config"
+    let mut out = String::new();
+    for (i, c) in definition.trim_start_matches('_').chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
+/// A non-`+` key of a project config tree that is not a config name: a folder, a model or
+/// a package. Whether it names anything is checked once the project's files are known.
+#[derive(Debug, Clone)]
+pub struct ConfigPath {
+    /// The resource kind of the tree: `models`, `seeds`, `data_tests`, `sources`...
+    pub tree: String,
+    /// The keys from the tree's root down to this one.
+    pub path: Vec<String>,
+    pub key_id: NodeId,
+}
+
+/// Checks every key of a project file. Returns the folder/resource keys of its config trees.
+pub fn check_project_file(doc: &YamlDoc, diags: &mut Vec<Diagnostic>) -> Vec<ConfigPath> {
+    let mut walker = Walker::new(doc, &PROJECT, diags);
+    let root = schema_root(&PROJECT, "Project");
+    walker.walk(&doc.root, &root, "Project", &mut Vec::new());
+    walker.config_paths
+}
+
+/// Checks every key of a properties (`version: 2`) file.
+pub fn check_properties_file(doc: &YamlDoc, diags: &mut Vec<Diagnostic>) {
+    let mut walker = Walker::new(doc, &RESOURCES, diags);
+    let root = schema_root(&RESOURCES, "Properties");
+    walker.walk(&doc.root, &root, "Properties", &mut Vec::new());
+}
+
+/// The config keys of a resource kind (`ModelConfig`, `SeedConfig`...), for suggestions.
+pub fn config_keys(definition: &str) -> Vec<String> {
+    definitions(&RESOURCES)
+        .and_then(|d| d.get(definition))
+        .and_then(|d| d.get("properties"))
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// The top-level schema as a definition of its own, so the walker treats it like any other.
+fn schema_root(schema: &Value, name: &str) -> Value {
+    let mut root = schema.clone();
+    if let Some(obj) = root.as_object_mut() {
+        obj.remove("definitions");
+        obj.insert("x-name".into(), Value::String(name.into()));
+    }
+    root
+}
+
+/// Follows `$ref`s to a definition, returning it with its name.
+fn resolve<'s>(root: &'s Value, schema: &'s Value, name: &'s str) -> (&'s Value, &'s str) {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let def = r.rsplit('/').next().unwrap_or(r);
+        if let Some(found) = definitions(root).and_then(|d| d.get_key_value(def)) {
+            return resolve(root, found.1, found.0);
+        }
+    }
+    (schema, name)
+}
+
+fn definitions(schema: &Value) -> Option<&Map<String, Value>> {
+    schema.get("definitions").and_then(Value::as_object)
+}
+
+struct Walker<'a> {
+    doc: &'a YamlDoc,
+    schema: &'a Value,
+    diags: &'a mut Vec<Diagnostic>,
+    config_paths: Vec<ConfigPath>,
+}
+
+impl<'a> Walker<'a> {
+    fn new(doc: &'a YamlDoc, schema: &'a Value, diags: &'a mut Vec<Diagnostic>) -> Walker<'a> {
+        Walker { doc, schema, diags, config_paths: Vec::new() }
+    }
+
+    fn resolve<'s>(&self, schema: &'s Value, name: &'s str) -> (&'s Value, &'s str)
+    where
+        'a: 's,
+    {
+        resolve(self.schema, schema, name)
+    }
+
+    /// Validates `node` against `schema`; `name` is the definition it came from (for
+    /// messages and special cases); `tree` holds the config-tree path when inside one.
+    fn walk(&mut self, node: &Node, schema: &Value, name: &str, tree: &mut Vec<String>) {
+        let root = self.schema;
+        let (schema, name) = resolve(root, schema, name);
+        let name = name.to_owned();
+        let alternatives = schema
+            .get("anyOf")
+            .or_else(|| schema.get("oneOf"))
+            .or_else(|| schema.get("allOf"))
+            .and_then(Value::as_array);
+        if let Some(alts) = alternatives {
+            return self.walk_alternatives(node, alts, &name, tree);
+        }
+        match &node.value {
+            Yaml::Map(entries) if accepts(schema, "object") => self.walk_map(node, entries, schema, &name, tree),
+            Yaml::Seq(items) if accepts(schema, "array") => {
+                if let Some(item_schema) = schema.get("items") {
+                    for item in items {
+                        self.walk(item, item_schema, &name, tree);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn walk_alternatives(&mut self, node: &Node, alts: &[Value], name: &str, tree: &mut Vec<String>) {
+        let kind = match node.value {
+            Yaml::Map(_) => "object",
+            Yaml::Seq(_) => "array",
+            _ => return,
+        };
+        let candidates: Vec<(&Value, String)> = alts
+            .iter()
+            .map(|a| {
+                let (s, n) = resolve(self.schema, a, name);
+                (s, n.to_owned())
+            })
+            .filter(|(s, _)| accepts_deep(self, s, kind))
+            .collect();
+        match candidates.len() {
+            0 => {}
+            1 => self.walk(node, candidates[0].0, &candidates[0].1, tree),
+            _ => {
+                // Several shapes fit this kind of value: keep the one that reports nothing,
+                // or else the one with the fewest complaints.
+                let mut best: Option<(usize, Vec<Diagnostic>, Vec<ConfigPath>)> = None;
+                for (schema, def) in candidates {
+                    let mut scratch = Vec::new();
+                    let mut sub = Walker::new(self.doc, self.schema, &mut scratch);
+                    sub.walk(node, schema, &def, &mut tree.clone());
+                    let paths = std::mem::take(&mut sub.config_paths);
+                    let n = scratch.len();
+                    if best.as_ref().is_none_or(|(b, _, _)| n < *b) {
+                        best = Some((n, scratch, paths));
+                    }
+                    if n == 0 {
+                        break;
+                    }
+                }
+                if let Some((_, found, paths)) = best {
+                    self.diags.extend(found);
+                    self.config_paths.extend(paths);
+                }
+            }
+        }
+    }
+
+    fn walk_map(
+        &mut self,
+        node: &Node,
+        entries: &[crate::yaml::Entry],
+        schema: &Value,
+        name: &str,
+        tree: &mut Vec<String>,
+    ) {
+        let empty = Map::new();
+        let props = schema.get("properties").and_then(Value::as_object).unwrap_or(&empty);
+        let additional = schema.get("additionalProperties");
+        let is_config_tree = name.starts_with("Project") && name.ends_with("Config") && name != "ProjectDbtCloudConfig";
+        // Keys that moved from a resource's properties into its `config:` are still accepted
+        // at the old place, as dbt-core does (with a deprecation warning there).
+        let moved_to_config: Vec<String> = props
+            .get("config")
+            .map(|c| self.config_definition_keys(c))
+            .unwrap_or_default();
+        for entry in entries {
+            let key = entry.key.as_str();
+            if let Some(sub) = props.get(key) {
+                self.walk(&entry.value, sub, name, tree);
+                continue;
+            }
+            if is_config_tree {
+                if let Some(sub) = props.get(&format!("+{key}")) {
+                    // A config key written without `+`: still a config.
+                    self.walk(&entry.value, sub, name, tree);
+                    continue;
+                }
+                if !key.starts_with('+') {
+                    tree.push(key.to_owned());
+                    self.config_paths.push(ConfigPath {
+                        tree: tree_root_name(name),
+                        path: tree.clone(),
+                        key_id: entry.key_id,
+                    });
+                    self.walk(&entry.value, schema, name, tree);
+                    tree.pop();
+                    continue;
+                }
+            }
+            if legacy_keys(name).contains(&key) || moved_to_config.iter().any(|k| k == key) {
+                continue;
+            }
+            if name == "CustomTestInner" {
+                // dbt-core still takes test arguments beside `config:` (the older form of
+                // `arguments:`); the test's own signature checks them.
+                continue;
+            }
+            // In a config tree, every other value is a subtree; a `+` key must be a config.
+            let additional = if is_config_tree { Some(&Value::Bool(false)) } else { additional };
+            match additional {
+                Some(Value::Bool(false)) => {
+                    let mut candidates: Vec<&str> = props.keys().map(String::as_str).collect();
+                    candidates.extend(legacy_keys(name));
+                    candidates.extend(moved_to_config.iter().map(String::as_str));
+                    if is_config_tree {
+                        candidates.retain(|c| c.starts_with('+'));
+                    }
+                    let shown = if is_config_tree && !key.starts_with('+') { format!("+{key}") } else { key.to_owned() };
+                    let suggestion = did_you_mean(&shown, candidates.iter().copied()).or_else(|| did_you_mean(key, candidates.iter().copied()));
+                    let mut d = Diagnostic::error(format!("unknown key `{key}` in {}", describe(name))).with_span(self.doc.span(entry.key_id));
+                    if let Some(s) = suggestion {
+                        d = d.with_help(format!("did you mean `{s}`?"));
+                    }
+                    self.diags.push(d);
+                }
+                Some(sub @ Value::Object(_)) => self.walk(&entry.value, sub, name, tree),
+                _ => {}
+            }
+        }
+        let _ = node;
+    }
+
+    fn config_definition_keys(&self, config_schema: &Value) -> Vec<String> {
+        let alts: Vec<&Value> = match config_schema.get("anyOf").and_then(Value::as_array) {
+            Some(a) => a.iter().collect(),
+            None => vec![config_schema],
+        };
+        for alt in alts {
+            let (s, _) = self.resolve(alt, "");
+            if let Some(p) = s.get("properties").and_then(Value::as_object) {
+                return p.keys().cloned().collect();
+            }
+        }
+        Vec::new()
+    }
+}
+
+fn tree_root_name(definition: &str) -> String {
+    match definition {
+        "ProjectModelConfig" => "models",
+        "ProjectSeedConfig" => "seeds",
+        "ProjectDataTestConfig" => "data_tests",
+        "ProjectSourceConfig" => "sources",
+        "ProjectSnapshotConfig" => "snapshots",
+        "ProjectAnalysisConfig" => "analyses",
+        "ProjectUnitTestConfig" => "unit_tests",
+        "ProjectExposureConfig" => "exposures",
+        "ProjectMetricConfigs" => "metrics",
+        "ProjectSemanticModelConfig" => "semantic-models",
+        "ProjectSavedQueryConfig" => "saved-queries",
+        "ProjectFunctionConfig" => "functions",
+        other => other,
+    }
+    .to_owned()
+}
+
+/// Whether a schema's `type` admits `kind` (a schema with no type admits anything).
+fn accepts(schema: &Value, kind: &str) -> bool {
+    match schema.get("type") {
+        None => true,
+        Some(Value::String(t)) => t == kind,
+        Some(Value::Array(ts)) => ts.iter().any(|t| t == kind),
+        _ => false,
+    }
+}
+
+fn accepts_deep(w: &Walker<'_>, schema: &Value, kind: &str) -> bool {
+    if let Some(alts) = schema.get("anyOf").or_else(|| schema.get("oneOf")).or_else(|| schema.get("allOf")).and_then(Value::as_array) {
+        return alts.iter().any(|a| {
+            let (s, _) = w.resolve(a, "");
+            accepts_deep(w, s, kind)
+        });
+    }
+    match schema.get("type") {
+        None => schema.is_object() || schema == &Value::Bool(true),
+        Some(_) => accepts(schema, kind),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(src: &str) -> Vec<String> {
+        let doc = YamlDoc::parse("models/schema.yml", src).unwrap();
+        let mut diags = Vec::new();
+        check_properties_file(&doc, &mut diags);
+        diags.iter().map(|d| format!("{} @{}", d.message, d.span.as_ref().map_or(0, |s| s.line))).collect()
+    }
+
+    #[test]
+    fn schemas_are_embedded() {
+        assert!(definitions(&RESOURCES).is_some_and(|d| d.contains_key("ModelConfig")));
+        assert!(definitions(&PROJECT).is_some_and(|d| d.contains_key("ProjectModelConfig")));
+    }
+
+    #[test]
+    fn accepts_the_usual_shapes() {
+        let src = "\
+version: 2
+models:
+  - name: orders
+    description: x
+    meta: {owner: me}
+    config: {materialized: table, unique_key: [a, b], tags: [x]}
+    columns:
+      - name: id
+        data_tests:
+          - unique
+          - not_null:
+              config: {severity: warn}
+          - accepted_values:
+              values: [a, b]
+              quote: false
+          - relationships:
+              arguments: {to: ref('customers'), field: id}
+sources:
+  - name: raw
+    schema: \"{{ target.schema }}\"
+    tables:
+      - name: events
+        columns: [{name: id, tests: [unique]}]
+";
+        assert_eq!(check(src), Vec::<String>::new());
+    }
+
+    #[test]
+    fn reports_unknown_keys_with_suggestions() {
+        let src = "\
+version: 2
+models:
+  - name: orders
+    confg: {}
+    config:
+      unnnique_key: id
+    columns:
+      - name: id
+        descripton: x
+";
+        let doc = YamlDoc::parse("models/schema.yml", src).unwrap();
+        let mut diags = Vec::new();
+        check_properties_file(&doc, &mut diags);
+        let rendered: Vec<String> = diags.iter().map(|d| d.render(false)).collect();
+        insta::assert_snapshot!(rendered.join("\n"), @r"
+        error: unknown key `confg` in model properties
+         --> models/schema.yml:4:5
+          |
+        4 |     confg: {}
+          |     ^^^^^
+          = help: did you mean `config`?
+
+        error: unknown key `unnnique_key` in model config
+         --> models/schema.yml:6:7
+          |
+        6 |       unnnique_key: id
+          |       ^^^^^^^^^^^^
+          = help: did you mean `unique_key`?
+
+        error: unknown key `descripton` in column properties
+         --> models/schema.yml:9:9
+          |
+        9 |         descripton: x
+          |         ^^^^^^^^^^
+          = help: did you mean `description`?
+        ");
+    }
+
+    #[test]
+    fn project_config_trees_separate_configs_from_folders() {
+        let src = "\
+name: shop
+profile: shop
+models:
+  shop:
+    +materialized: view
+    staging:
+      materialized: table
+      +tags: [s]
+      +unnique_key: x
+";
+        let doc = YamlDoc::parse("dbt_project.yml", src).unwrap();
+        let mut diags = Vec::new();
+        let paths = check_project_file(&doc, &mut diags);
+        let msgs: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(msgs, ["unknown key `+unnique_key` in the `models:` config"]);
+        assert_eq!(diags[0].help.as_deref(), Some("did you mean `+unique_key`?"));
+        let folders: Vec<Vec<String>> = paths.iter().map(|p| p.path.clone()).collect();
+        assert_eq!(folders, [vec!["shop".to_owned()], vec!["shop".to_owned(), "staging".to_owned()]]);
+    }
+
+    #[test]
+    fn unknown_project_keys_are_errors() {
+        let doc = YamlDoc::parse("dbt_project.yml", "name: x\nmodel-path: [m]\n").unwrap();
+        let mut diags = Vec::new();
+        check_project_file(&doc, &mut diags);
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags[0].message, "unknown key `model-path` in the project file");
+        assert_eq!(diags[0].help.as_deref(), Some("did you mean `model-paths`?"));
+    }
+}
