@@ -13,6 +13,8 @@
 //!
 //! The `silt` binary is a thin command-line layer over this library.
 
+pub mod config;
 pub mod diagnostic;
 pub mod settings;
+pub mod template;
 pub mod yaml;

@@ -1,0 +1,107 @@
+{#- Silt's versions of dbt's global macros, in DataFusion SQL.
+    Each is dispatched as in dbt: a project can override `default__x` or `datafusion__x`,
+    or define `x` itself. Call them as `dbt.x(...)` or plainly as `x(...)`. -#}
+
+{% macro generate_schema_name(custom_schema_name=none, node=none) -%}
+    {{ return(adapter.dispatch('generate_schema_name', 'dbt')(custom_schema_name, node)) }}
+{%- endmacro %}
+
+{% macro default__generate_schema_name(custom_schema_name, node) -%}
+    {%- set default_schema = target.schema -%}
+    {%- if custom_schema_name is none -%}
+        {{ default_schema }}
+    {%- else -%}
+        {{ default_schema }}_{{ custom_schema_name | trim }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro generate_schema_name_for_env(custom_schema_name, node) -%}
+    {%- set default_schema = target.schema -%}
+    {%- if target.name == 'prod' and custom_schema_name is not none -%}
+        {{ custom_schema_name | trim }}
+    {%- else -%}
+        {{ default_schema }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro generate_alias_name(custom_alias_name=none, node=none) -%}
+    {{ return(adapter.dispatch('generate_alias_name', 'dbt')(custom_alias_name, node)) }}
+{%- endmacro %}
+
+{% macro default__generate_alias_name(custom_alias_name=none, node=none) -%}
+    {%- if custom_alias_name -%}
+        {{ custom_alias_name | trim }}
+    {%- elif node.version -%}
+        {{ return(node.name ~ "_v" ~ (node.version | string | replace(".", "_"))) }}
+    {%- else -%}
+        {{ node.name }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro generate_database_name(custom_database_name=none, node=none) -%}
+    {%- if custom_database_name is none -%}{{ target.database }}{%- else -%}{{ custom_database_name | trim }}{%- endif -%}
+{%- endmacro %}
+
+{% macro current_timestamp() -%}now(){%- endmacro %}
+{% macro current_timestamp_backcompat() -%}now(){%- endmacro %}
+{% macro current_timestamp_in_utc_backcompat() -%}now(){%- endmacro %}
+
+{% macro type_string() -%}varchar{%- endmacro %}
+{% macro type_timestamp() -%}timestamp{%- endmacro %}
+{% macro type_float() -%}double{%- endmacro %}
+{% macro type_numeric() -%}decimal(28, 6){%- endmacro %}
+{% macro type_bigint() -%}bigint{%- endmacro %}
+{% macro type_int() -%}integer{%- endmacro %}
+{% macro type_boolean() -%}boolean{%- endmacro %}
+
+{% macro cast(field, type) -%}cast({{ field }} as {{ type }}){%- endmacro %}
+{% macro safe_cast(field, type) -%}try_cast({{ field }} as {{ type }}){%- endmacro %}
+{% macro cast_bool_to_text(field) -%}cast({{ field }} as varchar){%- endmacro %}
+
+{% macro concat(fields) -%}concat({{ fields | join(', ') }}){%- endmacro %}
+{% macro hash(field) -%}md5(cast({{ field }} as varchar)){%- endmacro %}
+{% macro length(expression) -%}length({{ expression }}){%- endmacro %}
+{% macro position(substring_text, string_text) -%}strpos({{ string_text }}, {{ substring_text }}){%- endmacro %}
+{% macro replace(field, old_chars, new_chars) -%}replace({{ field }}, {{ old_chars }}, {{ new_chars }}){%- endmacro %}
+{% macro right(string_text, length_expression) -%}right({{ string_text }}, {{ length_expression }}){%- endmacro %}
+{% macro split_part(string_text, delimiter_text, part_number) -%}split_part({{ string_text }}, {{ delimiter_text }}, {{ part_number }}){%- endmacro %}
+{% macro escape_single_quotes(expression) -%}{{ expression | replace("'", "''") }}{%- endmacro %}
+{% macro string_literal(value) -%}'{{ value }}'{%- endmacro %}
+
+{% macro date_trunc(datepart, date) -%}date_trunc('{{ datepart }}', {{ date }}){%- endmacro %}
+{% macro dateadd(datepart, interval, from_date_or_timestamp) -%}
+    dateadd('{{ datepart }}', {{ interval }}, {{ from_date_or_timestamp }})
+{%- endmacro %}
+{% macro datediff(first_date, second_date, datepart) -%}
+    datediff('{{ datepart }}', {{ first_date }}, {{ second_date }})
+{%- endmacro %}
+{% macro last_day(date, datepart) -%}
+    cast(dateadd('day', -1, dateadd('{{ datepart }}', 1, date_trunc('{{ datepart }}', {{ date }}))) as date)
+{%- endmacro %}
+
+{% macro listagg(measure, delimiter_text="','", order_by_clause=none, limit_num=none) -%}
+    {%- if limit_num -%}
+    array_to_string(array_slice(array_agg({{ measure }}{% if order_by_clause %} {{ order_by_clause }}{% endif %}), 1, {{ limit_num }}), {{ delimiter_text }})
+    {%- else -%}
+    string_agg({{ measure }}, {{ delimiter_text }}{% if order_by_clause %} {{ order_by_clause }}{% endif %})
+    {%- endif -%}
+{%- endmacro %}
+{% macro bool_or(expression) -%}bool_or({{ expression }}){%- endmacro %}
+{% macro any_value(expression) -%}any_value({{ expression }}){%- endmacro %}
+
+{% macro except() -%}except{%- endmacro %}
+{% macro intersect() -%}intersect{%- endmacro %}
+
+{% macro array_construct(inputs=[], data_type=none) -%}make_array({{ inputs | join(', ') }}){%- endmacro %}
+{% macro array_append(array, new_element) -%}array_append({{ array }}, {{ new_element }}){%- endmacro %}
+{% macro array_concat(array_1, array_2) -%}array_concat({{ array_1 }}, {{ array_2 }}){%- endmacro %}
+
+{% macro generate_series(upper_bound) -%}
+    select value as generated_number from generate_series(1, {{ upper_bound }})
+{%- endmacro %}
+
+{% macro date_spine(datepart, start_date, end_date) -%}
+    select date_{{ datepart }} from (
+        select cast(unnest(range(cast({{ start_date }} as timestamp), cast({{ end_date }} as timestamp), interval '1 {{ datepart }}')) as {% if datepart in ['day', 'week', 'month', 'quarter', 'year'] %}date{% else %}timestamp{% endif %}) as date_{{ datepart }}
+    ) as spine
+{%- endmacro %}

@@ -1,0 +1,452 @@
+//! Project macros callable by name from every template, with dbt's `return()`.
+//!
+//! minijinja binds a macro to the render state that defined it, and dbt makes every macro
+//! of the project a global. So each macro file is loaded as a template with its macros
+//! renamed (`{% macro x(` becomes `{% macro __silt_x(`, on the same line), and each macro
+//! name is a global [`MacroRef`]. Calling one renders its file in a fresh state holding the
+//! caller's node context and calls the renamed macro there. Because every call, even from a
+//! sibling macro in the same file, goes through a `MacroRef`, dbt's `{{ return(x) }}` can be
+//! implemented as an early exit: `return` parks the value in a per-thread slot and raises a
+//! sentinel error that the `MacroRef` call catches.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use minijinja::value::{Kwargs, Object, ObjectRepr, Rest, Value};
+use minijinja::{Environment, Error, ErrorKind, State};
+
+use crate::diagnostic::{Diagnostic, Span};
+
+/// The name under which Silt's built-in macros are loaded.
+pub const BUILTIN_FILE: &str = "<silt builtins>";
+
+const BUILTINS: &str = include_str!("builtins.sql");
+
+/// What kind of block defined a macro.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacroKind {
+    /// `{% macro name(...) %}`
+    Macro,
+    /// `{% test name(...) %}`: a generic data test, stored as the macro `test_<name>`.
+    Test,
+}
+
+/// One macro as defined in a file.
+#[derive(Debug, Clone)]
+pub struct MacroDef {
+    /// The name templates call it by (`test_<name>` for tests).
+    pub name: String,
+    pub kind: MacroKind,
+    /// The file's display path, also the template's name.
+    pub file: String,
+    pub line: usize,
+    /// Parameter names in order, with whether each has a default.
+    pub params: Vec<(String, bool)>,
+    /// The package: the project's name, or `dbt` for Silt's built-ins.
+    pub package: String,
+    /// The macro's own text, for the manifest.
+    pub body: String,
+}
+
+impl MacroDef {
+    fn impl_name(&self) -> String {
+        format!("__silt_{}", self.name)
+    }
+
+    /// dbt's unique id for it: `macro.<package>.<name>`.
+    pub fn unique_id(&self) -> String {
+        format!("macro.{}.{}", self.package, self.name)
+    }
+}
+
+/// Finds the macros and tests of a macro file and rewrites it for loading. Returns the
+/// rewritten text (same lines as the original) and the definitions.
+pub fn scan_macros(file: &str, source: &str, package: &str) -> Result<(String, Vec<MacroDef>), Diagnostic> {
+    let mut out = String::with_capacity(source.len() + 64);
+    let mut defs = Vec::new();
+    let mut rest = source;
+    let mut offset = 0;
+    let mut open: Option<(MacroKind, usize)> = None;
+    while let Some(start) = rest.find("{%") {
+        let tag_start = offset + start;
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("%}") else {
+            out.push_str(&rest[start..]);
+            rest = "";
+            break;
+        };
+        let inner = &after[..end];
+        let tag_text = &rest[start..start + 2 + end + 2];
+        let body = inner.trim_start_matches('-').trim_start_matches('+').trim_start();
+        let keyword: String = body.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        match keyword.as_str() {
+            "raw" => {
+                // Copy a raw block verbatim.
+                let raw_end = after.find("endraw").map(|i| after[i..].find("%}").map(|j| i + j + 2)).flatten();
+                let stop = raw_end.map_or(rest.len(), |e| start + 2 + e);
+                out.push_str(&rest[start..stop]);
+                offset += stop;
+                rest = &rest[stop..];
+                continue;
+            }
+            "macro" | "test" => {
+                let kind = if keyword == "macro" { MacroKind::Macro } else { MacroKind::Test };
+                let sig = body[keyword.len()..].trim_start();
+                let name: String = sig.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let line = source[..tag_start].matches('\n').count() + 1;
+                if name.is_empty() {
+                    return Err(Diagnostic::error(format!("`{{% {keyword} %}}` needs a name"))
+                        .with_span(Span::from_byte_range(file, source, tag_start, tag_start + tag_text.len())));
+                }
+                if open.is_some() {
+                    return Err(Diagnostic::error(format!("`{name}` is defined inside another macro"))
+                        .with_span(Span::from_byte_range(file, source, tag_start, tag_start + tag_text.len()))
+                        .with_help("close the previous macro with `{% endmacro %}` first"));
+                }
+                let full_name = if kind == MacroKind::Test { format!("test_{name}") } else { name.clone() };
+                let params = parse_params(&sig[name.len()..]);
+                let def = MacroDef {
+                    name: full_name.clone(),
+                    kind,
+                    file: file.to_owned(),
+                    line,
+                    params,
+                    package: package.to_owned(),
+                    body: String::new(),
+                };
+                // Keep the tag's whitespace control and everything after the name.
+                let prefix_len = tag_text.find(&keyword).unwrap_or(2);
+                let after_name = &sig[name.len()..];
+                out.push_str(&tag_text[..prefix_len]);
+                out.push_str("macro ");
+                out.push_str(&def.impl_name());
+                out.push_str(&after_name[..after_name.len().min(sig.len())]);
+                out.push_str(&tag_text[2 + end..]);
+                open = Some((kind, defs.len()));
+                defs.push((def, tag_start));
+            }
+            "endmacro" | "endtest" => {
+                let kind = if keyword == "endmacro" { MacroKind::Macro } else { MacroKind::Test };
+                match open.take() {
+                    Some((open_kind, idx)) if open_kind == kind => {
+                        let def_start = defs[idx].1;
+                        defs[idx].0.body = source[def_start..tag_start + tag_text.len()].to_owned();
+                    }
+                    _ => {
+                        return Err(Diagnostic::error(format!("`{{% {keyword} %}}` without a matching opening block"))
+                            .with_span(Span::from_byte_range(file, source, tag_start, tag_start + tag_text.len())));
+                    }
+                }
+                let prefix_len = tag_text.find(&keyword).unwrap_or(2);
+                out.push_str(&tag_text[..prefix_len]);
+                out.push_str("endmacro");
+                out.push_str(&tag_text[prefix_len + keyword.len()..]);
+            }
+            _ => out.push_str(tag_text),
+        }
+        let consumed = start + 2 + end + 2;
+        offset += consumed;
+        rest = &rest[consumed..];
+    }
+    out.push_str(rest);
+    if let Some((_, idx)) = open {
+        let (def, start) = &defs[idx];
+        return Err(Diagnostic::error(format!("macro `{}` is never closed", def.name))
+            .with_span(Span::from_byte_range(file, source, *start, *start + 2))
+            .with_help("add `{% endmacro %}` (or `{% endtest %}`)"));
+    }
+    Ok((out, defs.into_iter().map(|(d, _)| d).collect()))
+}
+
+/// Parameter names from a signature such as `(model, column_name, n=3)`.
+fn parse_params(sig: &str) -> Vec<(String, bool)> {
+    let Some(open) = sig.find('(') else { return Vec::new() };
+    let mut depth = 0;
+    let mut current = String::new();
+    let mut params = Vec::new();
+    let mut quote: Option<char> = None;
+    for c in sig[open + 1..].chars() {
+        if let Some(q) = quote {
+            current.push(c);
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' => {
+                quote = Some(c);
+                current.push(c);
+            }
+            '(' | '[' | '{' => {
+                depth += 1;
+                current.push(c);
+            }
+            ')' | ']' | '}' if depth > 0 => {
+                depth -= 1;
+                current.push(c);
+            }
+            ')' => break,
+            ',' if depth == 0 => {
+                params.push(std::mem::take(&mut current));
+            }
+            _ => current.push(c),
+        }
+    }
+    if !current.trim().is_empty() {
+        params.push(current);
+    }
+    params
+        .into_iter()
+        .filter_map(|p| {
+            let p = p.trim();
+            if p.is_empty() {
+                return None;
+            }
+            match p.split_once('=') {
+                Some((name, _)) => Some((name.trim().to_owned(), true)),
+                None => Some((p.to_owned(), false)),
+            }
+        })
+        .collect()
+}
+
+/// Every macro, by name, with the text of each file.
+pub struct MacroIndex {
+    by_name: HashMap<String, MacroDef>,
+    order: Vec<String>,
+    sources: HashMap<String, Arc<str>>,
+    globals: Arc<super::Globals>,
+}
+
+impl MacroIndex {
+    /// Loads the built-in macros, then the project's (which override built-ins of the same
+    /// name), into `env`, and registers each name as a global.
+    pub fn build(globals: &Arc<super::Globals>, project: Vec<(String, String)>, env: &mut Environment<'static>) -> Result<MacroIndex, Vec<Diagnostic>> {
+        let mut index = MacroIndex { by_name: HashMap::new(), order: Vec::new(), sources: HashMap::new(), globals: globals.clone() };
+        let mut diags = Vec::new();
+        let mut files = vec![(BUILTIN_FILE.to_owned(), BUILTINS.to_owned(), "dbt".to_owned())];
+        files.extend(project.into_iter().map(|(f, s)| (f, s, globals.project_name.clone())));
+        for (file, source, package) in files {
+            match scan_macros(&file, &source, &package) {
+                Ok((rewritten, defs)) => {
+                    if let Err(e) = env.add_template_owned(file.clone(), rewritten) {
+                        let err = super::convert_error(&e, &file);
+                        diags.push(err.to_diagnostic(&file, &source, &|_| None));
+                        continue;
+                    }
+                    index.sources.insert(file.clone(), Arc::from(source.as_str()));
+                    for def in defs {
+                        if let Some(existing) = index.by_name.get(&def.name) {
+                            if existing.package == def.package {
+                                diags.push(
+                                    Diagnostic::error(format!("macro `{}` is defined twice", def.name))
+                                        .with_span(Span::line(def.file.clone(), &source, def.line))
+                                        .with_note(format!("first defined at {}:{}", existing.file, existing.line)),
+                                );
+                                continue;
+                            }
+                        } else {
+                            index.order.push(def.name.clone());
+                        }
+                        index.by_name.insert(def.name.clone(), def);
+                    }
+                }
+                Err(d) => diags.push(d),
+            }
+        }
+        if !diags.is_empty() {
+            return Err(diags);
+        }
+        Ok(index)
+    }
+
+    /// Registers every macro name as a global of `env`.
+    pub fn install(self: &Arc<Self>, env: &mut Environment<'static>) {
+        for name in &self.order {
+            env.add_global(name.clone(), Value::from_object(MacroRef::new(name.clone(), self.clone())));
+        }
+    }
+
+    pub fn find(&self, name: &str) -> Option<&MacroDef> {
+        self.by_name.get(name)
+    }
+
+    pub fn source(&self, file: &str) -> Option<Arc<str>> {
+        self.sources.get(file).cloned()
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &MacroDef> {
+        let mut defs: Vec<&MacroDef> = self.by_name.values().collect();
+        defs.sort_by(|a, b| (a.package == "dbt", &a.name).cmp(&(b.package == "dbt", &b.name)));
+        defs.into_iter()
+    }
+
+    /// The implementation `adapter.dispatch(name)` picks: `datafusion__name`,
+    /// then `default__name`, then `name` itself.
+    pub fn dispatch(&self, name: &str) -> Option<&MacroDef> {
+        ["datafusion__", "default__", ""].iter().find_map(|prefix| self.find(&format!("{prefix}{name}")))
+    }
+
+    /// Names of built-in macros (the `dbt` namespace).
+    pub fn builtin_names(&self) -> Vec<&str> {
+        self.by_name.values().filter(|d| d.package == "dbt").map(|d| d.name.as_str()).collect()
+    }
+}
+
+thread_local! {
+    /// One slot per macro call in progress on this thread, for `return()`.
+    static RETURN_SLOTS: RefCell<Vec<Option<Value>>> = const { RefCell::new(Vec::new()) };
+}
+
+const RETURN_SENTINEL: &str = "\u{0}silt-return";
+const MAX_DEPTH: usize = 200;
+
+/// `return(value)`: ends the current macro with `value` as its result.
+pub fn return_value(value: Option<Value>) -> Result<Value, Error> {
+    let parked = RETURN_SLOTS.with(|slots| {
+        let mut slots = slots.borrow_mut();
+        match slots.last_mut() {
+            Some(slot) => {
+                *slot = Some(value.unwrap_or(Value::from(())));
+                true
+            }
+            None => false,
+        }
+    });
+    if !parked {
+        return Err(Error::new(ErrorKind::InvalidOperation, "`return()` can only be used inside a macro"));
+    }
+    Err(Error::new(ErrorKind::InvalidOperation, RETURN_SENTINEL))
+}
+
+/// A macro, callable from any template.
+#[derive(Debug)]
+pub struct MacroRef {
+    name: String,
+    index: Arc<MacroIndex>,
+}
+
+impl std::fmt::Debug for MacroIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MacroIndex({} macros)", self.by_name.len())
+    }
+}
+
+impl MacroRef {
+    pub fn new(name: String, index: Arc<MacroIndex>) -> MacroRef {
+        MacroRef { name, index }
+    }
+}
+
+impl Object for MacroRef {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "name" => Some(Value::from(self.name.clone())),
+            _ => None,
+        }
+    }
+
+    fn call(self: &Arc<Self>, state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        let def = self
+            .index
+            .find(&self.name)
+            .ok_or_else(|| Error::new(ErrorKind::UnknownFunction, format!("macro `{}` is not defined", self.name)))?;
+        let node = super::state_node(state);
+        if let Some(node) = &node {
+            node.capture().macros.insert(def.unique_id());
+        }
+        let args = eager_caller(state, args)?;
+        let mut ctx = std::collections::BTreeMap::new();
+        match &node {
+            Some(node) => {
+                super::install_node(&mut ctx, node, &self.index.globals);
+                ctx.insert("__silt_node", Value::from_object(super::objects::NodeHandle(node.clone())));
+            }
+            None => {
+                ctx.insert("execute", Value::from(false));
+            }
+        }
+        let depth = RETURN_SLOTS.with(|s| {
+            let mut s = s.borrow_mut();
+            s.push(None);
+            s.len()
+        });
+        let result = if depth > MAX_DEPTH {
+            Err(Error::new(ErrorKind::InvalidOperation, format!("macro `{}` recursed more than {MAX_DEPTH} levels deep", self.name)))
+        } else {
+            state.env().get_template(&def.file).and_then(|tmpl| {
+                let mut captured = tmpl.render_captured(Value::from(ctx))?;
+                let impl_name = def.impl_name();
+                captured.with_state_mut(|st| {
+                    let f = st
+                        .lookup(&impl_name)
+                        .ok_or_else(|| Error::new(ErrorKind::UnknownFunction, format!("macro `{}` not found in {}", def.name, def.file)))?;
+                    f.call(st, &args)
+                })
+            })
+        };
+        let returned = RETURN_SLOTS.with(|s| s.borrow_mut().pop().flatten());
+        match (result, returned) {
+            (_, Some(v)) => Ok(v),
+            (Ok(v), None) => Ok(v),
+            (Err(e), None) => Err(e),
+        }
+    }
+}
+
+/// `{% call m() %}body{% endcall %}` passes a `caller` macro bound to the calling state,
+/// which the macro's own state cannot call. Render the body now, in the calling state, and
+/// pass a function returning it (dbt's callers are called without arguments).
+fn eager_caller(state: &mut State<'_, '_>, args: &[Value]) -> Result<Vec<Value>, Error> {
+    let Some(last) = args.last() else { return Ok(Vec::new()) };
+    let Ok(kwargs) = Kwargs::try_from(last.clone()) else { return Ok(args.to_vec()) };
+    if !kwargs.has("caller") {
+        return Ok(args.to_vec());
+    }
+    let mut pairs: Vec<(String, Value)> = Vec::new();
+    for key in kwargs.args() {
+        let v: Value = kwargs.peek(key)?;
+        if key == "caller" {
+            let body = v.call(state, &[])?.to_string();
+            pairs.push((key.to_owned(), Value::from_function(move |_: Rest<Value>| body.clone())));
+        } else {
+            pairs.push((key.to_owned(), v));
+        }
+    }
+    let mut out = args[..args.len() - 1].to_vec();
+    out.push(Value::from(Kwargs::from_iter(pairs)));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_macro_and_test_blocks_on_the_same_lines() {
+        let src = "{% macro cents(col, scale=2) -%}\n({{ col }} / 100)\n{%- endmacro %}\n\n{% test positive(model, column_name) %}\nselect 1\n{% endtest %}\n";
+        let (out, defs) = scan_macros("macros/m.sql", src, "shop").unwrap();
+        assert_eq!(out.lines().count(), src.lines().count());
+        assert!(out.contains("{% macro __silt_cents(col, scale=2) -%}"), "{out}");
+        assert!(out.contains("{% macro __silt_test_positive(model, column_name) %}"), "{out}");
+        assert!(out.contains("{% endmacro %}\n"), "{out}");
+        assert_eq!(defs.len(), 2);
+        assert_eq!(defs[0].params, vec![("col".to_owned(), false), ("scale".to_owned(), true)]);
+        assert_eq!(defs[1].name, "test_positive");
+        assert_eq!(defs[1].line, 5);
+        assert!(defs[0].body.starts_with("{% macro cents"));
+    }
+
+    #[test]
+    fn unclosed_macro_is_an_error() {
+        let err = scan_macros("macros/m.sql", "{% macro x() %}\nselect 1\n", "shop").unwrap_err();
+        assert_eq!(err.message, "macro `x` is never closed");
+    }
+}

@@ -1,0 +1,598 @@
+//! Jinja as dbt users write it, on minijinja: the one module that uses minijinja.
+//!
+//! A [`Templates`] holds the environment for one project: the project's macros (callable
+//! from any template by name, as in dbt), Silt's built-in `dbt.*` macros, and the globals
+//! every template sees (`var`, `env_var`, `target`, `log`, `return`, `exceptions`,
+//! `adapter`...). Each model, test or YAML value is rendered with a [`NodeContext`] that
+//! provides what depends on the node (`ref`, `source`, `config`, `this`, `is_incremental`)
+//! and captures what the render revealed: the refs, sources and macros it used and the
+//! configs it set. Nodes render twice, as in dbt: in the parse phase to learn their
+//! dependencies and configs, then in the compile phase with every relation resolved.
+//!
+//! Undefined names are errors (minijinja's strict mode), not empty strings.
+
+mod macros;
+mod objects;
+pub mod relation;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use minijinja::value::{Kwargs, Rest, Value};
+use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior};
+use serde_json::Value as Json;
+
+use crate::config::{ConfigMap, merge_into};
+use crate::diagnostic::{Diagnostic, Span, did_you_mean};
+pub use macros::{MacroDef, MacroKind, scan_macros};
+use objects::{AdapterObject, ConfigObject, Exceptions, Namespace, RunStartedAt};
+pub use relation::{Relation, RelationKind, ephemeral_cte_name, quote_ident};
+
+/// Which of dbt's two rendering passes is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Learning dependencies and configs: `execute` is false, `is_incremental()` false.
+    Parse,
+    /// Producing SQL: every relation resolves to its real name.
+    Compile,
+}
+
+/// Answers `ref` and `source` for one node.
+pub trait Resolver: Send + Sync {
+    /// `ref(name)`, `ref(package, name)`, `ref(name, version=v)`. The error is the message
+    /// to show (with a suggestion where one exists).
+    fn resolve_ref(&self, package: Option<&str>, name: &str, version: Option<&str>) -> Result<Relation, String>;
+    /// `source(source_name, table_name)`.
+    fn resolve_source(&self, source: &str, table: &str) -> Result<Relation, String>;
+}
+
+/// One `ref` call as written.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RefCall {
+    pub package: Option<String>,
+    pub name: String,
+    pub version: Option<String>,
+}
+
+/// What one render revealed about its node.
+#[derive(Debug, Clone, Default)]
+pub struct Captured {
+    pub refs: Vec<RefCall>,
+    pub sources: Vec<(String, String)>,
+    /// Each `config(...)` call's arguments, in call order.
+    pub configs: Vec<ConfigMap>,
+    /// Every macro called, directly or not (by its full name).
+    pub macros: BTreeSet<String>,
+}
+
+/// The node-specific part of a render.
+pub struct NodeContext {
+    pub phase: Phase,
+    pub resolver: Arc<dyn Resolver>,
+    /// The node's own relation (`this`); none for nodes that have no relation.
+    pub this: Option<Relation>,
+    pub is_incremental: bool,
+    /// The node's config from the project file and its YAML, under any inline `config()`.
+    pub config: ConfigMap,
+    /// The `model` variable: the node as a dict (name, unique_id, path, config...).
+    pub model: Json,
+    /// Variables that override the project's for this render (unit test `overrides`).
+    pub var_overrides: Option<serde_json::Map<String, Json>>,
+    pub captured: Mutex<Captured>,
+}
+
+impl NodeContext {
+    pub fn new(phase: Phase, resolver: Arc<dyn Resolver>) -> NodeContext {
+        NodeContext {
+            phase,
+            resolver,
+            this: None,
+            is_incremental: false,
+            config: ConfigMap::new(),
+            model: Json::Null,
+            var_overrides: None,
+            captured: Mutex::new(Captured::default()),
+        }
+    }
+
+    /// What was captured, leaving the context empty.
+    pub fn take_captured(&self) -> Captured {
+        std::mem::take(&mut *self.captured.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn capture(&self) -> std::sync::MutexGuard<'_, Captured> {
+        self.captured.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The config as the node sees it so far: file and YAML configs under inline calls.
+    fn effective_config(&self) -> ConfigMap {
+        let mut config = self.config.clone();
+        for c in &self.capture().configs {
+            merge_into(&mut config, c);
+        }
+        config
+    }
+}
+
+/// Project-wide values every template sees.
+#[derive(Debug, Clone)]
+pub struct Globals {
+    pub project_name: String,
+    /// `target`: name, schema, type, threads, profile_name, database...
+    pub target: Json,
+    pub vars: Vars,
+    pub invocation_id: String,
+    pub run_started_at: chrono::DateTime<chrono::Utc>,
+    /// `flags`: FULL_REFRESH, WHICH...
+    pub flags: Json,
+}
+
+/// Variables: `--vars` over the project's, with project-scoped blocks (`vars: {proj: {...}}`).
+#[derive(Debug, Clone, Default)]
+pub struct Vars {
+    pub cli: serde_json::Map<String, Json>,
+    pub project: serde_json::Map<String, Json>,
+}
+
+impl Vars {
+    /// Looks a variable up as dbt does for a node of `package`.
+    pub fn get(&self, package: &str, name: &str) -> Option<Json> {
+        if let Some(v) = self.cli.get(name) {
+            return Some(v.clone());
+        }
+        if let Some(Json::Object(scoped)) = self.project.get(package) {
+            if let Some(v) = scoped.get(name) {
+                return Some(v.clone());
+            }
+        }
+        self.project.get(name).cloned()
+    }
+
+    /// Every variable visible to `package`, for error messages.
+    pub fn visible(&self, package: &str) -> BTreeMap<String, Json> {
+        let mut out: BTreeMap<String, Json> = BTreeMap::new();
+        for (k, v) in &self.project {
+            if k != package {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(Json::Object(scoped)) = self.project.get(package) {
+            out.extend(scoped.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        out.extend(self.cli.iter().map(|(k, v)| (k.clone(), v.clone())));
+        out
+    }
+}
+
+/// A render that failed, with the place in the template (or its macro) at fault.
+#[derive(Debug, Clone)]
+pub struct RenderError {
+    pub message: String,
+    /// The template's name (a project file path) and the byte range, when known.
+    pub template: Option<String>,
+    pub line: Option<usize>,
+    pub range: Option<std::ops::Range<usize>>,
+    pub help: Option<String>,
+}
+
+impl RenderError {
+    /// A diagnostic pointing into `source`, the text of the template the error is in
+    /// (found through `sources` when the error is inside a macro file).
+    pub fn to_diagnostic(&self, file: &str, source: &str, sources: &dyn Fn(&str) -> Option<Arc<str>>) -> Diagnostic {
+        let (file, text): (String, Arc<str>) = match &self.template {
+            Some(t) if t != file => match sources(t) {
+                Some(text) => (t.clone(), text),
+                None => (t.clone(), Arc::from("")),
+            },
+            _ => (file.to_owned(), Arc::from(source)),
+        };
+        let span = match (&self.range, self.line) {
+            (Some(r), _) if r.end <= text.len() && !text.is_empty() => Span::from_byte_range(file, &text, r.start, r.end),
+            (_, Some(line)) if !text.is_empty() => Span::line(file, &text, line),
+            (_, Some(line)) => Span { line, column: 1, ..Span::file(file) },
+            _ => Span::file(file),
+        };
+        let mut d = Diagnostic::error(self.message.clone()).with_span(span);
+        if let Some(h) = &self.help {
+            d = d.with_help(h.clone());
+        }
+        d
+    }
+}
+
+/// The Jinja environment of one project.
+pub struct Templates {
+    env: Environment<'static>,
+    globals: Arc<Globals>,
+    macros: Arc<macros::MacroIndex>,
+}
+
+impl Templates {
+    /// Builds the environment with the project's macros (already read from macro-paths)
+    /// and Silt's built-in ones.
+    /// `project_macros` are the project's macro files as (display path, text).
+    pub fn new(globals: Globals, project_macros: Vec<(String, String)>) -> Result<Templates, Vec<Diagnostic>> {
+        let globals = Arc::new(globals);
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.set_recursion_limit(500);
+        env.set_unknown_method_callback(objects::python_methods);
+        let macros = Arc::new(macros::MacroIndex::build(&globals, project_macros, &mut env)?);
+        macros.install(&mut env);
+        install_globals(&mut env, &globals, &macros);
+        Ok(Templates { env, globals, macros })
+    }
+
+    pub fn globals(&self) -> &Globals {
+        &self.globals
+    }
+
+    /// Every macro known, project ones first.
+    pub fn macros(&self) -> impl Iterator<Item = &MacroDef> {
+        self.macros.all()
+    }
+
+    /// The text of a macro file, for diagnostics inside macros.
+    pub fn macro_source(&self, file: &str) -> Option<Arc<str>> {
+        self.macros.source(file)
+    }
+
+    /// Whether a macro of this name exists (project or built in).
+    pub fn has_macro(&self, name: &str) -> bool {
+        self.macros.find(name).is_some()
+    }
+
+    /// Renders `source` (the file `name`) for a node.
+    pub fn render(&self, name: &str, source: &str, node: Option<Arc<NodeContext>>) -> Result<String, RenderError> {
+        let ctx = self.context(node);
+        self.env.render_named_str(name, source, ctx).map_err(|e| convert_error(&e, name))
+    }
+
+    /// Calls a macro by name with positional arguments, returning its value (what it
+    /// `return`ed, or its output).
+    pub fn call_macro(&self, name: &str, args: Vec<Json>, node: Option<Arc<NodeContext>>) -> Result<Json, RenderError> {
+        let Some(def) = self.macros.find(name) else {
+            return Err(RenderError {
+                message: format!("macro `{name}` is not defined"),
+                template: None,
+                line: None,
+                range: None,
+                help: None,
+            });
+        };
+        let args: Vec<Value> = args.into_iter().map(|a| Value::from(minijinja::value::Serde(a))).collect();
+        // Calling through a one-line template gives the macro a state holding the node's
+        // context, exactly as a call from a model would.
+        let mut ctx = self.context_map(node);
+        ctx.insert("__silt_macro", Value::from_object(macros::MacroRef::new(def.name.clone(), self.macros.clone())));
+        ctx.insert("__silt_args", Value::from(args));
+        let call = "{%- set __silt_result = __silt_macro(*__silt_args) -%}";
+        let tmpl = self.env.template_from_named_str("<macro call>", call).map_err(|e| convert_error(&e, &def.file))?;
+        let captured = tmpl.render_captured(Value::from(ctx)).map_err(|e| convert_error(&e, &def.file))?;
+        let value = captured.state().lookup("__silt_result").unwrap_or(Value::UNDEFINED);
+        Ok(value_to_json(&value))
+    }
+
+    fn context(&self, node: Option<Arc<NodeContext>>) -> Value {
+        Value::from(self.context_map(node))
+    }
+
+    fn context_map(&self, node: Option<Arc<NodeContext>>) -> BTreeMap<&'static str, Value> {
+        let mut ctx: BTreeMap<&'static str, Value> = BTreeMap::new();
+        if let Some(node) = node {
+            install_node(&mut ctx, &node, &self.globals);
+            ctx.insert("__silt_node", Value::from_object(objects::NodeHandle(node)));
+        } else {
+            ctx.insert("execute", Value::from(false));
+        }
+        ctx
+    }
+}
+
+fn install_node(ctx: &mut BTreeMap<&'static str, Value>, node: &Arc<NodeContext>, globals: &Arc<Globals>) {
+    let n = node.clone();
+    ctx.insert(
+        "ref",
+        Value::from_function(move |args: Rest<Value>| -> Result<Value, Error> { call_ref(&n, &args) }),
+    );
+    let n = node.clone();
+    ctx.insert(
+        "source",
+        Value::from_function(move |source: String, table: String| -> Result<Value, Error> {
+            n.capture().sources.push((source.clone(), table.clone()));
+            n.resolver
+                .resolve_source(&source, &table)
+                .map(Value::from_object)
+                .map_err(|m| Error::new(ErrorKind::InvalidOperation, m))
+        }),
+    );
+    ctx.insert("config", Value::from_object(ConfigObject(node.clone())));
+    ctx.insert("execute", Value::from(node.phase == Phase::Compile));
+    let incremental = node.is_incremental && node.phase == Phase::Compile;
+    ctx.insert("is_incremental", Value::from_function(move || incremental));
+    match &node.this {
+        Some(this) => ctx.insert("this", Value::from_object(this.clone())),
+        None => ctx.insert("this", Value::UNDEFINED),
+    };
+    ctx.insert("model", Value::from(minijinja::value::Serde(node.model.clone())));
+    if node.var_overrides.is_some() {
+        let n = node.clone();
+        let g = globals.clone();
+        ctx.insert(
+            "var",
+            Value::from_function(move |name: String, default: Option<Value>| -> Result<Value, Error> {
+                if let Some(v) = n.var_overrides.as_ref().and_then(|o| o.get(&name)) {
+                    return Ok(Value::from(minijinja::value::Serde(v.clone())));
+                }
+                lookup_var(&g, &name, default)
+            }),
+        );
+    }
+}
+
+fn call_ref(node: &NodeContext, args: &[Value]) -> Result<Value, Error> {
+    let (positional, kwargs): (Vec<&Value>, Option<Kwargs>) = match args.last() {
+        Some(last) if last.is_kwargs() => (args[..args.len() - 1].iter().collect(), Kwargs::try_from(last.clone()).ok()),
+        _ => (args.iter().collect(), None),
+    };
+    let strings: Vec<String> = positional
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("`ref` takes model names as strings, not {v}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let (package, name) = match strings.as_slice() {
+        [name] => (None, name.clone()),
+        [package, name] => (Some(package.clone()), name.clone()),
+        _ => {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("`ref` takes one or two names (model, or package and model), not {}", strings.len()),
+            ));
+        }
+    };
+    let mut version = None;
+    if let Some(kwargs) = kwargs {
+        for key in ["version", "v"] {
+            if kwargs.has(key) {
+                let v: Value = kwargs.get(key)?;
+                version = Some(v.to_string());
+            }
+        }
+        kwargs.assert_all_used()?;
+    }
+    node.capture().refs.push(RefCall { package: package.clone(), name: name.clone(), version: version.clone() });
+    node.resolver
+        .resolve_ref(package.as_deref(), &name, version.as_deref())
+        .map(Value::from_object)
+        .map_err(|m| Error::new(ErrorKind::InvalidOperation, m))
+}
+
+fn lookup_var(globals: &Globals, name: &str, default: Option<Value>) -> Result<Value, Error> {
+    match globals.vars.get(&globals.project_name, name) {
+        Some(v) => Ok(Value::from(minijinja::value::Serde(v))),
+        None => match default {
+            Some(d) => Ok(d),
+            None => {
+                let visible = globals.vars.visible(&globals.project_name);
+                let names: Vec<&str> = visible.keys().map(String::as_str).collect();
+                let mut msg = format!("required var `{name}` not found");
+                if let Some(s) = did_you_mean(name, names.iter().copied()) {
+                    msg.push_str(&format!(" (did you mean `{s}`?)"));
+                }
+                msg.push_str("; set it under `vars:` in the project file or pass `--vars`");
+                Err(Error::new(ErrorKind::InvalidOperation, msg))
+            }
+        },
+    }
+}
+
+fn install_globals(env: &mut Environment<'static>, globals: &Arc<Globals>, macros: &Arc<macros::MacroIndex>) {
+    let g = globals.clone();
+    env.add_function("var", move |name: String, default: Option<Value>| lookup_var(&g, &name, default));
+    env.add_function("env_var", |name: String, default: Option<Value>| -> Result<Value, Error> {
+        match std::env::var(&name) {
+            Ok(v) => Ok(Value::from(v)),
+            Err(_) => match default {
+                Some(d) => Ok(Value::from(d.to_string())),
+                None => Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("environment variable `{name}` is required but not set (give `env_var` a default to make it optional)"),
+                )),
+            },
+        }
+    });
+    env.add_global("target", Value::from(minijinja::value::Serde(globals.target.clone())));
+    env.add_global("project_name", Value::from(globals.project_name.clone()));
+    env.add_global("invocation_id", Value::from(globals.invocation_id.clone()));
+    env.add_global("run_started_at", Value::from_object(RunStartedAt(globals.run_started_at)));
+    env.add_global("flags", Value::from(minijinja::value::Serde(globals.flags.clone())));
+    env.add_global("exceptions", Value::from_object(Exceptions));
+    env.add_global("adapter", Value::from_object(AdapterObject(macros.clone())));
+    env.add_global("dbt", Value::from_object(Namespace::builtin(macros.clone())));
+    env.add_global(globals.project_name.clone(), Value::from_object(Namespace::project(macros.clone())));
+    env.add_global("builtins", Value::from_object(objects::Builtins));
+    env.add_function("log", |msg: Value, kwargs: Kwargs| -> Result<String, Error> {
+        let info: bool = kwargs.get::<Option<bool>>("info")?.unwrap_or(false);
+        kwargs.assert_all_used()?;
+        if info {
+            objects::emit_log(&msg.to_string());
+        }
+        Ok(String::new())
+    });
+    env.add_function("print", |msg: Value| -> String {
+        objects::emit_log(&msg.to_string());
+        String::new()
+    });
+    env.add_function("return", macros::return_value);
+    env.add_function("tojson", |v: Value, kwargs: Kwargs| -> Result<String, Error> {
+        let sort: bool = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(false);
+        kwargs.assert_all_used()?;
+        let json = value_to_json(&v);
+        let json = if sort { sort_json(json) } else { json };
+        serde_json::to_string(&json).map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))
+    });
+    env.add_function("fromjson", |s: String, default: Option<Value>| -> Result<Value, Error> {
+        match serde_json::from_str::<Json>(&s) {
+            Ok(v) => Ok(Value::from(minijinja::value::Serde(v))),
+            Err(e) => default.ok_or_else(|| Error::new(ErrorKind::CannotDeserialize, format!("invalid JSON: {e}"))),
+        }
+    });
+    env.add_function("toyaml", |v: Value| -> Result<String, Error> {
+        crate::yaml::to_yaml_string(&value_to_json(&v)).map_err(|e| Error::new(ErrorKind::BadSerialization, e))
+    });
+    env.add_function("fromyaml", |s: String, default: Option<Value>| -> Result<Value, Error> {
+        match crate::yaml::from_yaml_string(&s) {
+            Ok(v) => Ok(Value::from(minijinja::value::Serde(v))),
+            Err(e) => default.ok_or_else(|| Error::new(ErrorKind::CannotDeserialize, format!("invalid YAML: {e}"))),
+        }
+    });
+    env.add_function("zip", |lists: Rest<Value>| -> Result<Value, Error> {
+        let lists: Vec<Vec<Value>> = lists.iter().map(|l| l.try_iter().map(|i| i.collect()).unwrap_or_default()).collect();
+        let n = lists.iter().map(Vec::len).min().unwrap_or(0);
+        Ok(Value::from((0..n).map(|i| Value::from(lists.iter().map(|l| l[i].clone()).collect::<Vec<_>>())).collect::<Vec<_>>()))
+    });
+    env.add_function("set", |items: Value| -> Result<Value, Error> {
+        let mut out: Vec<Value> = Vec::new();
+        for item in items.try_iter()? {
+            if !out.contains(&item) {
+                out.push(item);
+            }
+        }
+        Ok(Value::from(out))
+    });
+    env.add_function("local_md5", |s: String| -> String {
+        use md5::Digest;
+        format!("{:x}", md5::Md5::digest(s.as_bytes()))
+    });
+    env.add_filter("as_bool", |v: Value| -> Value {
+        match v.as_str() {
+            Some(s) if s.eq_ignore_ascii_case("true") => Value::from(true),
+            Some(s) if s.eq_ignore_ascii_case("false") => Value::from(false),
+            _ => v,
+        }
+    });
+    env.add_filter("as_number", |v: Value| -> Value {
+        match v.as_str() {
+            Some(s) => s
+                .trim()
+                .parse::<i64>()
+                .map(Value::from)
+                .or_else(|_| s.trim().parse::<f64>().map(Value::from))
+                .unwrap_or(v),
+            None => v,
+        }
+    });
+    env.add_filter("as_text", |v: Value| -> String { v.to_string() });
+    env.add_filter("as_native", |v: Value| -> Value {
+        match v.as_str().and_then(|s| crate::yaml::from_yaml_string(s).ok()) {
+            Some(j) => Value::from(minijinja::value::Serde(j)),
+            None => v,
+        }
+    });
+}
+
+fn sort_json(v: Json) -> Json {
+    match v {
+        Json::Object(map) => {
+            let sorted: BTreeMap<String, Json> = map.into_iter().map(|(k, v)| (k, sort_json(v))).collect();
+            Json::Object(sorted.into_iter().collect())
+        }
+        Json::Array(items) => Json::Array(items.into_iter().map(sort_json).collect()),
+        other => other,
+    }
+}
+
+/// A template value as JSON (objects render as strings).
+pub fn value_to_json(v: &Value) -> Json {
+    if v.is_undefined() || v.is_none() {
+        return Json::Null;
+    }
+    if v.downcast_object_ref::<Relation>().is_some() {
+        return Json::String(v.to_string());
+    }
+    serde_json::to_value(v).unwrap_or_else(|_| Json::String(v.to_string()))
+}
+
+fn state_node(state: &State) -> Option<Arc<NodeContext>> {
+    state.lookup("__silt_node").and_then(|v| v.downcast_object::<objects::NodeHandle>()).map(|h| h.0.clone())
+}
+
+/// Turns a minijinja error into a render error, naming dbt constructs Silt does not have.
+fn convert_error(e: &Error, name: &str) -> RenderError {
+    // The root cause carries the most specific location (e.g. inside a macro).
+    let mut inner: &Error = e;
+    while let Some(src) = std::error::Error::source(inner).and_then(|s| s.downcast_ref::<Error>()) {
+        if src.line().is_none() {
+            break;
+        }
+        inner = src;
+    }
+    let located = if inner.line().is_some() { inner } else { e };
+    let detail = located.detail().or(e.detail()).unwrap_or("").to_owned();
+    let mut help = None;
+    let message = match located.kind() {
+        ErrorKind::UndefinedError => {
+            let what = undefined_name(located).unwrap_or_default();
+            if what.is_empty() {
+                "undefined value in template".to_owned()
+            } else {
+                format!("`{what}` is undefined")
+            }
+        }
+        ErrorKind::UnknownFunction => {
+            let what = detail.trim_start_matches("unknown function").trim().trim_matches('`').to_owned();
+            if what.is_empty() { "unknown function".to_owned() } else { format!("unknown function `{what}`") }
+        }
+        ErrorKind::SyntaxError => {
+            if let Some(tag) = unsupported_tag(&detail) {
+                help = Some(tag.1.to_owned());
+                format!("`{{% {} %}}` blocks are not supported", tag.0)
+            } else {
+                format!("Jinja syntax error: {detail}")
+            }
+        }
+        ErrorKind::UnknownMethod if detail.contains("append") || detail.contains("extend") || detail.contains("update") => {
+            help = Some("values are immutable in Silt's Jinja; build lists with `{% set ns = namespace(items=[]) %}` and `{% set ns.items = ns.items + [x] %}`".to_owned());
+            format!("cannot mutate a value: {detail}")
+        }
+        _ => {
+            if detail.is_empty() {
+                located.kind().to_string()
+            } else {
+                detail.clone()
+            }
+        }
+    };
+    RenderError {
+        message,
+        template: located.name().map(str::to_owned).or_else(|| Some(name.to_owned())),
+        line: located.line(),
+        range: located.range(),
+        help,
+    }
+}
+
+fn undefined_name(e: &Error) -> Option<String> {
+    let src = e.template_source()?;
+    let range = e.range()?;
+    let text = src.get(range)?.trim();
+    let text = text.trim_start_matches("{{").trim_end_matches("}}").trim();
+    Some(text.to_owned())
+}
+
+fn unsupported_tag(detail: &str) -> Option<(&'static str, &'static str)> {
+    const TAGS: &[(&str, &str)] = &[
+        ("materialization", "Silt has built-in materializations only: view, table, incremental, ephemeral, streaming_table"),
+        ("snapshot", "snapshots are not supported yet"),
+        ("docs", "doc blocks belong in `.md` files under the docs paths"),
+        ("call", "`{% call %}` works only with macros that take a `caller`"),
+    ];
+    TAGS.iter().copied().find(|(tag, _)| detail.contains(&format!("`{tag}`")) || detail.contains(&format!("tag {tag}")) || detail.contains(&format!("'{tag}'")))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,397 @@
+//! The objects dbt templates talk to: `config`, `adapter`, `exceptions`, `dbt`,
+//! `run_started_at`, `builtins`, and Python methods on strings, lists and dicts.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::Arc;
+
+use minijinja::value::{Kwargs, Object, ObjectRepr, Value, ValueKind};
+use minijinja::{Error, ErrorKind, State};
+use serde_json::Value as Json;
+
+use super::NodeContext;
+use super::macros::{MacroIndex, MacroRef};
+
+/// Carries the node context through a render (as the hidden `__silt_node` variable).
+pub struct NodeHandle(pub Arc<NodeContext>);
+
+impl fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<node>")
+    }
+}
+
+impl Object for NodeHandle {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+}
+
+/// Writes a `log(..., info=True)` or `print()` line to standard error.
+pub fn emit_log(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "{msg}");
+}
+
+/// `config(...)`, `config.get(key, default)`, `config.require(key)`.
+pub struct ConfigObject(pub Arc<NodeContext>);
+
+impl fmt::Debug for ConfigObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<config>")
+    }
+}
+
+impl Object for ConfigObject {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        let mut map = crate::config::ConfigMap::new();
+        for arg in args {
+            if let Ok(kwargs) = Kwargs::try_from(arg.clone()) {
+                for key in kwargs.args() {
+                    let v: Value = kwargs.get(key)?;
+                    map.insert(crate::config::normalize_key(key), super::value_to_json(&v));
+                }
+            } else if arg.kind() == ValueKind::Map {
+                if let Json::Object(obj) = super::value_to_json(arg) {
+                    for (k, v) in obj {
+                        map.insert(crate::config::normalize_key(&k), v);
+                    }
+                }
+            } else {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("`config()` takes keyword arguments (`config(materialized='table')`), not {arg}"),
+                ));
+            }
+        }
+        // Configs are learnt in the parse phase; the compile phase renders the same calls
+        // again and must not add them twice.
+        if self.0.phase == super::Phase::Parse {
+            self.0.capture().configs.push(map);
+        }
+        Ok(Value::from(""))
+    }
+
+    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        let (key, default) = match args {
+            [k] => (k, None),
+            [k, d] if d.is_kwargs() => (k, Kwargs::try_from(d.clone()).ok().and_then(|kw| kw.get::<Value>("default").ok())),
+            [k, d] => (k, Some(d.clone())),
+            _ => return Err(Error::new(ErrorKind::InvalidOperation, format!("`config.{method}` takes a key and an optional default"))),
+        };
+        let key = key.as_str().ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "config keys are strings"))?;
+        let config = self.0.effective_config();
+        let found = config.get(&crate::config::normalize_key(key)).cloned();
+        match method {
+            "get" => Ok(match found {
+                Some(Json::Null) | None => default.unwrap_or(Value::from(())),
+                Some(v) => Value::from(minijinja::value::Serde(v)),
+            }),
+            "require" => match found {
+                Some(v) if !v.is_null() => Ok(Value::from(minijinja::value::Serde(v))),
+                _ => Err(Error::new(ErrorKind::InvalidOperation, format!("config `{key}` is required but not set"))),
+            },
+            "meta_get" | "meta_require" => {
+                let meta = config.get("meta").and_then(|m| m.get(key)).cloned();
+                match (meta, method) {
+                    (Some(v), _) => Ok(Value::from(minijinja::value::Serde(v))),
+                    (None, "meta_get") => Ok(default.unwrap_or(Value::from(()))),
+                    (None, _) => Err(Error::new(ErrorKind::InvalidOperation, format!("meta key `{key}` is required but not set"))),
+                }
+            }
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("config has no method `{method}`"))),
+        }
+    }
+}
+
+/// `adapter`: `dispatch`, `quote` and the type name. Introspection (`get_relation`,
+/// `get_columns_in_relation`) needs the warehouse and is not available while compiling.
+pub struct AdapterObject(pub Arc<MacroIndex>);
+
+impl fmt::Debug for AdapterObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<adapter>")
+    }
+}
+
+impl Object for AdapterObject {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        match method {
+            "dispatch" => {
+                let name = args
+                    .first()
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "`adapter.dispatch` takes a macro name"))?;
+                let def = self.0.dispatch(name).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::UnknownFunction,
+                        format!("no implementation of macro `{name}` for dispatch (looked for `datafusion__{name}` and `default__{name}`)"),
+                    )
+                })?;
+                Ok(Value::from_object(MacroRef::new(def.name.clone(), self.0.clone())))
+            }
+            "quote" => {
+                let s = args.first().map(|v| v.to_string()).unwrap_or_default();
+                Ok(Value::from(super::quote_ident(&s)))
+            }
+            "type" => Ok(Value::from("datafusion")),
+            "get_relation" | "get_columns_in_relation" | "list_relations_without_caching" | "execute" | "get_missing_columns" => {
+                Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("`adapter.{method}` queries the warehouse while compiling, which Silt does not support yet"),
+                ))
+            }
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("`adapter` has no method `{method}`"))),
+        }
+    }
+}
+
+/// A macro namespace: `dbt.<macro>` for built-ins, `<project>.<macro>` for the project's.
+pub struct Namespace {
+    index: Arc<MacroIndex>,
+    builtin: bool,
+}
+
+impl Namespace {
+    pub fn builtin(index: Arc<MacroIndex>) -> Namespace {
+        Namespace { index, builtin: true }
+    }
+    pub fn project(index: Arc<MacroIndex>) -> Namespace {
+        Namespace { index, builtin: false }
+    }
+}
+
+impl fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<namespace>")
+    }
+}
+
+impl Object for Namespace {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        let def = if self.builtin { self.index.dispatch(name) } else { self.index.find(name) }?;
+        if !self.builtin && def.package == "dbt" {
+            return None;
+        }
+        Some(Value::from_object(MacroRef::new(def.name.clone(), self.index.clone())))
+    }
+}
+
+/// `exceptions.raise_compiler_error(msg)`, `exceptions.warn(msg)`...
+#[derive(Debug)]
+pub struct Exceptions;
+
+impl Object for Exceptions {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        let msg = args.first().map(|v| v.to_string()).unwrap_or_default();
+        match method {
+            "raise_compiler_error" | "raise_database_error" | "raise_not_implemented" | "raise_dependency_error" => {
+                Err(Error::new(ErrorKind::InvalidOperation, msg))
+            }
+            "warn" => {
+                emit_log(&format!("warning: {msg}"));
+                Ok(Value::from(""))
+            }
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("`exceptions` has no method `{method}`"))),
+        }
+    }
+}
+
+/// `builtins.ref` / `builtins.source` / `builtins.config`: the originals, for projects that
+/// override `ref`. They resolve to whatever the node context defines.
+#[derive(Debug)]
+pub struct Builtins;
+
+impl Object for Builtins {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn call_method(self: &Arc<Self>, state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        match method {
+            "ref" | "source" | "config" => {
+                let f = state
+                    .lookup(method)
+                    .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("`builtins.{method}` is not available here")))?;
+                f.call(state, args)
+            }
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("`builtins` has no `{method}`"))),
+        }
+    }
+}
+
+/// `run_started_at`: renders as an ISO timestamp; supports `strftime` and `isoformat`.
+#[derive(Debug)]
+pub struct RunStartedAt(pub chrono::DateTime<chrono::Utc>);
+
+impl Object for RunStartedAt {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        use chrono::{Datelike, Timelike};
+        let t = self.0;
+        Some(Value::from(match key.as_str()? {
+            "year" => t.year() as i64,
+            "month" => t.month() as i64,
+            "day" => t.day() as i64,
+            "hour" => t.hour() as i64,
+            "minute" => t.minute() as i64,
+            "second" => t.second() as i64,
+            _ => return None,
+        }))
+    }
+
+    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        match method {
+            "strftime" => {
+                let fmt = args.first().and_then(Value::as_str).unwrap_or("%Y-%m-%d %H:%M:%S");
+                let mut out = String::new();
+                use std::fmt::Write as _;
+                write!(out, "{}", self.0.format(fmt))
+                    .map_err(|_| Error::new(ErrorKind::InvalidOperation, format!("invalid strftime format `{fmt}`")))?;
+                Ok(Value::from(out))
+            }
+            "isoformat" => Ok(Value::from(self.0.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string())),
+            "date" => Ok(Value::from(self.0.format("%Y-%m-%d").to_string())),
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("`run_started_at` has no method `{method}`"))),
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m-%d %H:%M:%S%.6f+00:00"))
+    }
+}
+
+/// Python's methods on strings, lists and dicts, which dbt macros use freely.
+pub fn python_methods(_state: &mut State, value: &Value, method: &str, args: &[Value]) -> Result<Value, Error> {
+    let arg_str = |i: usize| -> Result<String, Error> {
+        args.get(i)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("`{method}` takes a string argument")))
+    };
+    let unknown = || Error::new(ErrorKind::UnknownMethod, format!("{} has no method `{method}`", value.kind()));
+    match value.kind() {
+        ValueKind::String => {
+            let s = value.as_str().unwrap_or_default();
+            let out = match method {
+                "upper" => Value::from(s.to_uppercase()),
+                "lower" => Value::from(s.to_lowercase()),
+                "strip" | "lstrip" | "rstrip" => {
+                    let chars: Option<String> = args.first().and_then(Value::as_str).map(str::to_owned);
+                    let pred = |c: char| match &chars {
+                        Some(set) => set.contains(c),
+                        None => c.is_whitespace(),
+                    };
+                    Value::from(match method {
+                        "strip" => s.trim_matches(pred),
+                        "lstrip" => s.trim_start_matches(pred),
+                        _ => s.trim_end_matches(pred),
+                    })
+                }
+                "split" => {
+                    let parts: Vec<Value> = match args.first().and_then(Value::as_str) {
+                        Some(sep) => s.split(sep).map(Value::from).collect(),
+                        None => s.split_whitespace().map(Value::from).collect(),
+                    };
+                    Value::from(parts)
+                }
+                "replace" => Value::from(s.replace(&arg_str(0)?, &arg_str(1)?)),
+                "startswith" => Value::from(s.starts_with(&arg_str(0)?)),
+                "endswith" => Value::from(s.ends_with(&arg_str(0)?)),
+                "title" => Value::from(
+                    s.split(' ')
+                        .map(|w| {
+                            let mut c = w.chars();
+                            c.next().map_or(String::new(), |f| f.to_uppercase().collect::<String>() + &c.as_str().to_lowercase())
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                "capitalize" => {
+                    let mut c = s.chars();
+                    Value::from(c.next().map_or(String::new(), |f| f.to_uppercase().collect::<String>() + &c.as_str().to_lowercase()))
+                }
+                "find" => Value::from(s.find(&arg_str(0)?).map_or(-1, |i| s[..i].chars().count() as i64)),
+                "count" => Value::from(s.matches(&arg_str(0)?).count() as i64),
+                "join" => {
+                    let items = args.first().ok_or_else(unknown)?.try_iter()?;
+                    Value::from(items.map(|v| v.to_string()).collect::<Vec<_>>().join(s))
+                }
+                "isdigit" => Value::from(!s.is_empty() && s.chars().all(|c| c.is_ascii_digit())),
+                "isupper" => Value::from(s.chars().any(char::is_alphabetic) && !s.chars().any(char::is_lowercase)),
+                "islower" => Value::from(s.chars().any(char::is_alphabetic) && !s.chars().any(char::is_uppercase)),
+                "format" => {
+                    let mut out = String::new();
+                    let mut i = 0;
+                    let mut rest = s;
+                    while let Some(p) = rest.find("{}") {
+                        out.push_str(&rest[..p]);
+                        out.push_str(&args.get(i).map(|v| v.to_string()).unwrap_or_default());
+                        i += 1;
+                        rest = &rest[p + 2..];
+                    }
+                    out.push_str(rest);
+                    Value::from(out)
+                }
+                _ => return Err(unknown()),
+            };
+            Ok(out)
+        }
+        ValueKind::Map => match method {
+            "items" => Ok(Value::from(
+                value
+                    .try_iter()?
+                    .map(|k| {
+                        let v = value.get_item(&k).unwrap_or(Value::UNDEFINED);
+                        Value::from(vec![k, v])
+                    })
+                    .collect::<Vec<_>>(),
+            )),
+            "keys" => Ok(Value::from(value.try_iter()?.collect::<Vec<_>>())),
+            "values" => Ok(Value::from(value.try_iter()?.map(|k| value.get_item(&k).unwrap_or(Value::UNDEFINED)).collect::<Vec<_>>())),
+            "get" => {
+                let key = args.first().ok_or_else(|| Error::new(ErrorKind::MissingArgument, "`get` needs a key"))?;
+                let found = value.get_item(key).ok().filter(|v| !v.is_undefined());
+                Ok(found.unwrap_or_else(|| args.get(1).cloned().unwrap_or(Value::from(()))))
+            }
+            "copy" => Ok(value.clone()),
+            _ => Err(unknown()),
+        },
+        ValueKind::Seq => match method {
+            "index" => {
+                let target = args.first().ok_or_else(|| Error::new(ErrorKind::MissingArgument, "`index` needs a value"))?;
+                value
+                    .try_iter()?
+                    .position(|v| &v == target)
+                    .map(|i| Value::from(i as i64))
+                    .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("{target} is not in list")))
+            }
+            "count" => {
+                let target = args.first().cloned().unwrap_or(Value::UNDEFINED);
+                Ok(Value::from(value.try_iter()?.filter(|v| v == &target).count() as i64))
+            }
+            "copy" => Ok(value.clone()),
+            _ => Err(unknown()),
+        },
+        _ => Err(unknown()),
+    }
+}

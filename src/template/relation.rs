@@ -1,0 +1,113 @@
+//! The relation objects that `ref`, `source` and `this` return in templates.
+
+use std::fmt;
+use std::sync::Arc;
+
+use minijinja::value::{Kwargs, Object, ObjectRepr, Value};
+use minijinja::{Error, ErrorKind, State};
+use serde::{Deserialize, Serialize};
+
+/// Where a relation's data lives, as SQL sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Relation {
+    /// The profile's database name (informational: Silt resolves `schema.identifier`).
+    pub database: String,
+    pub schema: String,
+    pub identifier: String,
+    pub kind: RelationKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelationKind {
+    Table,
+    View,
+    /// An ephemeral model, inlined as a CTE named `__dbt__cte__<name>`.
+    Cte,
+}
+
+impl Relation {
+    pub fn new(database: &str, schema: &str, identifier: &str, kind: RelationKind) -> Relation {
+        Relation { database: database.to_owned(), schema: schema.to_owned(), identifier: identifier.to_owned(), kind }
+    }
+
+    /// The relation as SQL: `"schema"."identifier"`, or the CTE name of an ephemeral.
+    pub fn render(&self) -> String {
+        match self.kind {
+            RelationKind::Cte => self.identifier.clone(),
+            _ => format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.identifier)),
+        }
+    }
+}
+
+impl fmt::Display for Relation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+/// Quotes an identifier for DataFusion SQL.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The CTE name dbt gives an ephemeral model.
+pub fn ephemeral_cte_name(model: &str) -> String {
+    format!("__dbt__cte__{model}")
+}
+
+impl Object for Relation {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let v = match key.as_str()? {
+            "database" => Value::from(self.database.clone()),
+            "schema" => Value::from(self.schema.clone()),
+            "identifier" | "name" | "table" => Value::from(self.identifier.clone()),
+            "is_table" => Value::from(self.kind == RelationKind::Table),
+            "is_view" => Value::from(self.kind == RelationKind::View),
+            "is_cte" => Value::from(self.kind == RelationKind::Cte),
+            "type" => Value::from(match self.kind {
+                RelationKind::Table => "table",
+                RelationKind::View => "view",
+                RelationKind::Cte => "cte",
+            }),
+            _ => return None,
+        };
+        Some(v)
+    }
+
+    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        match method {
+            "render" => Ok(Value::from(Relation::render(self))),
+            // `include`, `incorporate` and `quote` adjust how a warehouse relation prints;
+            // Silt always prints `"schema"."identifier"`, so they return the relation
+            // itself, with any identifier/schema passed to `incorporate` applied.
+            "include" | "quote" => Ok(Value::from_object((**self).clone())),
+            "incorporate" => {
+                let mut rel = (**self).clone();
+                if let Some(kwargs) = args.last().and_then(|a| Kwargs::try_from(a.clone()).ok()) {
+                    if let Ok(path) = kwargs.get::<Value>("path") {
+                        if let Ok(Some(id)) = path.get_attr("identifier").map(|v| v.as_str().map(str::to_owned)) {
+                            rel.identifier = id;
+                        }
+                        if let Ok(Some(schema)) = path.get_attr("schema").map(|v| v.as_str().map(str::to_owned)) {
+                            rel.schema = schema;
+                        }
+                    }
+                    if let Ok(t) = kwargs.get::<String>("type") {
+                        rel.kind = if t == "view" { RelationKind::View } else { RelationKind::Table };
+                    }
+                }
+                Ok(Value::from_object(rel))
+            }
+            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("relations have no method `{method}`"))),
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&Relation::render(self))
+    }
+}

@@ -1,0 +1,147 @@
+//! Rendering tests for the Jinja layer.
+
+use std::sync::Arc;
+
+use super::*;
+
+struct FakeResolver;
+
+impl Resolver for FakeResolver {
+    fn resolve_ref(&self, _package: Option<&str>, name: &str, _version: Option<&str>) -> Result<Relation, String> {
+        if name == "missing" {
+            return Err("`ref` to unknown model `missing`".into());
+        }
+        Ok(Relation::new("silt", "main", name, RelationKind::Table))
+    }
+    fn resolve_source(&self, source: &str, table: &str) -> Result<Relation, String> {
+        Ok(Relation::new("silt", source, table, RelationKind::Table))
+    }
+}
+
+fn templates(macros: &[(&str, &str)]) -> Templates {
+    let mut vars = Vars::default();
+    vars.project.insert("n".into(), serde_json::json!(3));
+    vars.project.insert("shop".into(), serde_json::json!({"scoped": "yes"}));
+    vars.cli.insert("cli".into(), serde_json::json!("c"));
+    let globals = Globals {
+        project_name: "shop".into(),
+        target: serde_json::json!({"name": "dev", "schema": "main", "type": "datafusion", "threads": 4, "database": "silt"}),
+        vars,
+        invocation_id: "id".into(),
+        run_started_at: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+        flags: serde_json::json!({"FULL_REFRESH": false}),
+    };
+    Templates::new(globals, macros.iter().map(|(f, s)| (f.to_string(), s.to_string())).collect()).unwrap()
+}
+
+fn node(phase: Phase) -> Arc<NodeContext> {
+    let mut n = NodeContext::new(phase, Arc::new(FakeResolver));
+    n.this = Some(Relation::new("silt", "main", "me", RelationKind::Table));
+    n.config.insert("materialized".into(), serde_json::json!("view"));
+    Arc::new(n)
+}
+
+#[test]
+fn refs_sources_config_and_vars() {
+    let t = templates(&[]);
+    let n = node(Phase::Parse);
+    let out = t
+        .render(
+            "models/m.sql",
+            "{{ config(materialized='table', tags=['a']) }}select * from {{ ref('a') }} join {{ source('raw', 'b') }} where x < {{ var('n') }} and '{{ var('scoped') }}{{ var('cli') }}' = {{ this }} -- {{ config.get('materialized') }} {{ var('nope', 'dflt') }}",
+            Some(n.clone()),
+        )
+        .unwrap();
+    assert_eq!(
+        out,
+        r#"select * from "main"."a" join "raw"."b" where x < 3 and 'yesc' = "main"."me" -- table dflt"#
+    );
+    let cap = n.take_captured();
+    assert_eq!(cap.refs[0].name, "a");
+    assert_eq!(cap.sources, vec![("raw".to_owned(), "b".to_owned())]);
+    assert_eq!(cap.configs.len(), 1);
+}
+
+#[test]
+fn macros_with_defaults_return_and_dispatch() {
+    let t = templates(&[(
+        "macros/m.sql",
+        "{% macro cents(col, scale=100) %}({{ col }} / {{ scale }}){% endmacro %}\n{% macro pick(x) %}{{ return([x, x * 2]) }}{% endmacro %}\n{% macro default__thing() %}generic{% endmacro %}\n{% macro uses_sibling() %}{{ cents('y') }}{% endmacro %}",
+    )]);
+    let out = t
+        .render(
+            "models/m.sql",
+            "{{ cents('amount') }} {{ cents('a', scale=10) }} {{ pick(2)[1] }} {{ adapter.dispatch('thing')() }} {{ uses_sibling() }} {{ dbt.type_string() }} {{ shop.cents('z') }}",
+            Some(node(Phase::Compile)),
+        )
+        .unwrap();
+    assert_eq!(out, "(amount / 100) (a / 10) 4 generic (y / 100) varchar (z / 100)");
+}
+
+#[test]
+fn loops_set_and_whitespace_control() {
+    let t = templates(&[]);
+    let src = "{% set cols = ['a', 'b', 'c'] %}select\n{%- for c in cols %}\n  {{ c | upper }}{% if not loop.last %},{% endif %}\n{%- endfor %}";
+    assert_eq!(t.render("m.sql", src, Some(node(Phase::Compile))).unwrap(), "select\n  A,\n  B,\n  C");
+}
+
+#[test]
+fn undefined_names_are_errors_with_lines() {
+    let t = templates(&[]);
+    let err = t.render("models/m.sql", "select 1\nfrom {{ nope }}", Some(node(Phase::Compile))).unwrap_err();
+    assert_eq!(err.message, "`nope` is undefined");
+    assert_eq!(err.line, Some(2));
+    let d = err.to_diagnostic("models/m.sql", "select 1\nfrom {{ nope }}", &|_| None);
+    insta::assert_snapshot!(d.render(false), @r"
+    error: `nope` is undefined
+     --> models/m.sql:2:9
+      |
+    2 | from {{ nope }}
+      |         ^^^^
+    ");
+}
+
+#[test]
+fn ref_errors_point_at_the_call() {
+    let t = templates(&[]);
+    let err = t.render("models/m.sql", "select *\nfrom {{ ref('missing') }}", Some(node(Phase::Parse))).unwrap_err();
+    assert_eq!(err.message, "`ref` to unknown model `missing`");
+    assert_eq!(err.line, Some(2));
+}
+
+#[test]
+fn errors_inside_macros_name_the_macro_file() {
+    let t = templates(&[("macros/bad.sql", "{% macro bad() %}\n{{ exceptions.raise_compiler_error('boom') }}\n{% endmacro %}")]);
+    let err = t.render("models/m.sql", "select {{ bad() }}", Some(node(Phase::Compile))).unwrap_err();
+    assert_eq!(err.message, "boom");
+    assert_eq!(err.template.as_deref(), Some("macros/bad.sql"));
+    assert_eq!(err.line, Some(2));
+}
+
+#[test]
+fn is_incremental_only_in_compile_phase() {
+    let t = templates(&[]);
+    let mut n = NodeContext::new(Phase::Parse, Arc::new(FakeResolver));
+    n.is_incremental = true;
+    let src = "{% if is_incremental() %}inc{% else %}full{% endif %}";
+    assert_eq!(t.render("m.sql", src, Some(Arc::new(n))).unwrap(), "full");
+    let mut n = NodeContext::new(Phase::Compile, Arc::new(FakeResolver));
+    n.is_incremental = true;
+    assert_eq!(t.render("m.sql", src, Some(Arc::new(n))).unwrap(), "inc");
+}
+
+#[test]
+fn call_macro_returns_values() {
+    let t = templates(&[]);
+    let v = t.call_macro("generate_schema_name", vec![serde_json::json!("staging"), serde_json::Value::Null], None).unwrap();
+    assert_eq!(v, serde_json::json!("main_staging"));
+    let v = t.call_macro("generate_schema_name", vec![serde_json::Value::Null, serde_json::Value::Null], None).unwrap();
+    assert_eq!(v, serde_json::json!("main"));
+}
+
+#[test]
+fn python_string_and_dict_methods() {
+    let t = templates(&[]);
+    let src = "{{ 'a,b'.split(',') | join('|') }} {{ ' x '.strip() }} {{ {'k': 1}.get('k') }} {{ {'k': 1}.get('z', 5) }} {% for k, v in {'a': 1}.items() %}{{ k }}={{ v }}{% endfor %}";
+    assert_eq!(t.render("m.sql", src, Some(node(Phase::Compile))).unwrap(), "a|b x 1 5 a=1");
+}
