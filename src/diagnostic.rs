@@ -119,6 +119,13 @@ impl Diagnostic {
         self
     }
 
+    pub fn with_help_opt(self, help: Option<String>) -> Diagnostic {
+        match help {
+            Some(h) => self.with_help(h),
+            None => self,
+        }
+    }
+
     /// Adds "did you mean `x`?" when one of `candidates` is close to `wrong`.
     pub fn with_suggestion<'a>(self, wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Diagnostic {
         match did_you_mean(wrong, candidates) {

@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod diagnostic;
+pub mod project;
 pub mod settings;
 pub mod template;
 pub mod yaml;

@@ -1,3 +1,508 @@
-//! Project and profile settings.
+//! Project and profile settings: `project.yml` (or `dbt_project.yml`) and `profiles.yml`,
+//! read into raw YAML, checked against dbt's key lists, rendered, and resolved once into
+//! [`Settings`] that later stages read without caring where a value came from.
 
 pub mod schema;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value as Json;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Span, did_you_mean};
+use crate::template::{Vars, render_settings_value};
+use crate::yaml::{Node, NodeId, Yaml, YamlDoc};
+
+pub use schema::ConfigPath;
+
+/// What the command line says about where and how to load a project.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    pub project_dir: PathBuf,
+    pub profiles_dir: Option<PathBuf>,
+    pub target: Option<String>,
+    /// `--vars`, as YAML or JSON text.
+    pub vars: Option<String>,
+    pub threads: Option<usize>,
+}
+
+/// Everything resolved from the project and profile files.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The project's root folder.
+    pub root: PathBuf,
+    pub project: ProjectSettings,
+    pub target: Target,
+    pub vars: Vars,
+    /// Non-fatal findings (keys Silt accepts but does not act on, and the like).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// The resolved project file.
+#[derive(Debug, Clone)]
+pub struct ProjectSettings {
+    /// `project.yml` or `dbt_project.yml`.
+    pub file_name: String,
+    pub doc: YamlDoc,
+    pub name: String,
+    pub version: Option<String>,
+    pub profile: String,
+    pub model_paths: Vec<String>,
+    pub seed_paths: Vec<String>,
+    pub macro_paths: Vec<String>,
+    pub test_paths: Vec<String>,
+    pub analysis_paths: Vec<String>,
+    pub snapshot_paths: Vec<String>,
+    pub docs_paths: Option<Vec<String>>,
+    pub target_path: String,
+    pub clean_targets: Vec<String>,
+    /// Config trees by resource kind (`models`, `seeds`, `data_tests`, `sources`...), with
+    /// their Jinja rendered.
+    pub config_trees: Vec<(String, Node)>,
+    /// The folder/resource keys of the config trees, checked against the project's files.
+    pub config_paths: Vec<ConfigPath>,
+}
+
+/// The profile target a command runs against.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub profile_name: String,
+    pub name: String,
+    /// Always `datafusion`.
+    pub kind: String,
+    /// The warehouse as written (a folder or URL).
+    pub warehouse: String,
+    /// The warehouse as a local folder, resolved against the project root.
+    pub warehouse_path: PathBuf,
+    pub schema: String,
+    pub database: String,
+    pub threads: usize,
+    /// The profiles file this came from, for `silt debug`.
+    pub profiles_file: PathBuf,
+    /// `target` as templates see it.
+    pub jinja: Json,
+}
+
+const PROJECT_FILES: [&str; 2] = ["project.yml", "dbt_project.yml"];
+
+impl Settings {
+    /// Loads and resolves the project and profile. Every problem found is returned.
+    pub fn load(opts: &LoadOptions) -> Result<Settings, Diagnostics> {
+        let root = opts.project_dir.clone();
+        let mut diags = Diagnostics::new();
+        let mut vars = Vars::default();
+        if let Some(text) = &opts.vars {
+            match crate::yaml::parse_inline(text) {
+                Ok(Json::Object(map)) => vars.cli = map,
+                Ok(Json::Null) => {}
+                Ok(other) => {
+                    return Err(Diagnostic::error(format!("`--vars` must be a mapping, not `{other}`"))
+                        .with_help("for example --vars '{start_date: 2024-01-01, limit: 10}'")
+                        .into());
+                }
+                Err(e) => return Err(Diagnostic::error(format!("`--vars` is neither YAML nor JSON: {e}")).into()),
+            }
+        }
+        let Some(file_name) = PROJECT_FILES.iter().find(|f| root.join(f).is_file()) else {
+            return Err(Diagnostic::error(format!("no `project.yml` or `dbt_project.yml` in `{}`", root.display()))
+                .with_help("run silt from a project folder or pass --project-dir")
+                .into());
+        };
+        let doc = read_yaml(&root, file_name)?;
+        let mut warnings = Vec::new();
+        let mut key_diags = Vec::new();
+        let config_paths = schema::check_project_file(&doc, &mut key_diags);
+        diags.extend(key_diags);
+        let raw = RawProject::read(&doc, &vars, &mut diags);
+        let Some(raw) = raw else {
+            return Err(diags);
+        };
+        if let Some(Json::Object(project_vars)) = raw.vars.clone() {
+            vars.project = project_vars;
+        }
+        for key in ["on-run-start", "on-run-end"] {
+            if let Some(e) = doc.root.entry(key) {
+                warnings.push(
+                    Diagnostic::warning(format!("`{key}` hooks are not run by Silt"))
+                        .with_span(doc.span(e.key_id))
+                        .with_note("warehouse hooks (grants, vacuum, analyze) have no meaning for Delta tables on DataFusion"),
+                );
+            }
+        }
+        let target = match load_target(&root, opts, &raw.profile, &vars) {
+            Ok(t) => Some(t),
+            Err(d) => {
+                diags.extend(d);
+                None
+            }
+        };
+        if diags.has_errors() {
+            return Err(diags);
+        }
+        let target = target.expect("errors returned above");
+        // Config trees can use `target` and vars; render them now that both are known.
+        let mut config_trees = Vec::new();
+        for entry in doc.root.as_map().unwrap_or(&[]) {
+            if is_config_tree(&entry.key) && !entry.value.is_null() {
+                let mut tree = entry.value.clone();
+                render_tree(&doc, &mut tree, &vars, Some(&target.jinja), &mut diags);
+                config_trees.push((tree_kind(&entry.key).to_owned(), tree));
+            }
+        }
+        if diags.has_errors() {
+            return Err(diags);
+        }
+        let project = ProjectSettings {
+            file_name: (*file_name).to_owned(),
+            name: raw.name,
+            version: raw.version,
+            profile: raw.profile,
+            model_paths: raw.model_paths,
+            seed_paths: raw.seed_paths,
+            macro_paths: raw.macro_paths,
+            test_paths: raw.test_paths,
+            analysis_paths: raw.analysis_paths,
+            snapshot_paths: raw.snapshot_paths,
+            docs_paths: raw.docs_paths,
+            target_path: raw.target_path,
+            clean_targets: raw.clean_targets,
+            config_trees,
+            config_paths,
+            doc,
+        };
+        Ok(Settings { root, project, target, vars, warnings: diags.0.into_iter().chain(warnings).collect() })
+    }
+
+    /// The folder artifacts go to (`target/` by default).
+    pub fn target_dir(&self) -> PathBuf {
+        self.root.join(&self.project.target_path)
+    }
+}
+
+fn is_config_tree(key: &str) -> bool {
+    matches!(
+        key,
+        "models" | "seeds" | "data_tests" | "tests" | "sources" | "snapshots" | "analyses" | "unit_tests" | "exposures" | "metrics" | "semantic-models" | "saved-queries" | "functions"
+    )
+}
+
+/// `tests:` is the older name of the `data_tests:` tree.
+fn tree_kind(key: &str) -> &str {
+    if key == "tests" { "data_tests" } else { key }
+}
+
+fn read_yaml(root: &Path, name: &str) -> Result<YamlDoc, Diagnostics> {
+    let path = root.join(name);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Diagnostic::error(format!("cannot read `{}`: {e}", path.display())).with_span(Span::file(name)))?;
+    YamlDoc::parse(name, text).map_err(Diagnostics::from)
+}
+
+/// Renders Jinja in every string of a YAML tree, except hooks, which run later.
+fn render_tree(doc: &YamlDoc, node: &mut Node, vars: &Vars, target: Option<&Json>, diags: &mut Diagnostics) {
+    let mut errors = Vec::new();
+    let _ = node.map_strings(&mut |s, id| -> Result<Option<String>, ()> {
+        if is_hook_path(doc, id) {
+            return Ok(None);
+        }
+        match render_settings_value(&doc.file, s, vars, target) {
+            Ok(r) => Ok(Some(r)),
+            Err(e) => {
+                errors.push(Diagnostic::error(e.message).with_span(doc.span(id)));
+                Ok(None)
+            }
+        }
+    });
+    diags.extend(errors);
+}
+
+fn is_hook_path(doc: &YamlDoc, id: NodeId) -> bool {
+    let path = doc.path_string(id);
+    path.contains("pre-hook") || path.contains("post-hook") || path.contains("pre_hook") || path.contains("post_hook")
+}
+
+/// The project file's keys that Silt acts on, typed.
+struct RawProject {
+    name: String,
+    version: Option<String>,
+    profile: String,
+    model_paths: Vec<String>,
+    seed_paths: Vec<String>,
+    macro_paths: Vec<String>,
+    test_paths: Vec<String>,
+    analysis_paths: Vec<String>,
+    snapshot_paths: Vec<String>,
+    docs_paths: Option<Vec<String>>,
+    target_path: String,
+    clean_targets: Vec<String>,
+    vars: Option<Json>,
+}
+
+impl RawProject {
+    fn read(doc: &YamlDoc, vars: &Vars, diags: &mut Diagnostics) -> Option<RawProject> {
+        let root = &doc.root;
+        if root.as_map().is_none() {
+            diags.push(Diagnostic::error("the project file must be a mapping of keys").with_span(Span::file(&doc.file)));
+            return None;
+        }
+        let mut string = |key: &str| -> Option<String> {
+            let node = root.get(key)?;
+            match node.scalar_text() {
+                Some(s) => match render_settings_value(&doc.file, &s, vars, None) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        diags.push(Diagnostic::error(e.message).with_span(doc.span(node.id)));
+                        None
+                    }
+                },
+                None if node.is_null() => None,
+                None => {
+                    diags.push(Diagnostic::error(format!("`{key}` must be a string, not {}", node.kind())).with_span(doc.span(node.id)));
+                    None
+                }
+            }
+        };
+        let name = string("name");
+        let version = string("version");
+        let profile = string("profile");
+        let target_path = string("target-path").unwrap_or_else(|| "target".to_owned());
+        if let Some(cv) = root.get("config-version") {
+            if cv.as_i64() != Some(2) {
+                diags.push(Diagnostic::error("only `config-version: 2` is supported").with_span(doc.span(cv.id)));
+            }
+        }
+        let mut list = |key: &str, default: &[&str]| -> Vec<String> {
+            match root.get(key) {
+                None => default.iter().map(|s| s.to_string()).collect(),
+                Some(node) => match string_list(doc, node) {
+                    Ok(v) => v,
+                    Err(d) => {
+                        diags.push(d);
+                        Vec::new()
+                    }
+                },
+            }
+        };
+        let model_paths = list("model-paths", &["models"]);
+        let seed_paths = list("seed-paths", &["seeds"]);
+        let macro_paths = list("macro-paths", &["macros"]);
+        let test_paths = list("test-paths", &["tests"]);
+        let analysis_paths = list("analysis-paths", &[]);
+        let snapshot_paths = list("snapshot-paths", &["snapshots"]);
+        let clean_targets = list("clean-targets", &[]);
+        let docs_paths = root.get("docs-paths").map(|_| list("docs-paths", &[]));
+        for (old, new) in [("source-paths", "model-paths"), ("data-paths", "seed-paths")] {
+            if let Some(e) = root.entry(old) {
+                diags.push(Diagnostic::error(format!("`{old}` was renamed `{new}` in dbt 1.0")).with_span(doc.span(e.key_id)));
+            }
+        }
+        let name = match name {
+            Some(n) if is_identifier(&n) => n,
+            Some(n) => {
+                let span = root.get("name").map(|n| doc.span(n.id));
+                diags.push(
+                    Diagnostic::error(format!("project name `{n}` must be letters, digits and underscores, not starting with a digit"))
+                        .with_span_opt(span),
+                );
+                return None;
+            }
+            None => {
+                diags.push(Diagnostic::error("the project file has no `name`").with_span(Span::file(&doc.file)));
+                return None;
+            }
+        };
+        let profile = profile.unwrap_or_else(|| name.clone());
+        Some(RawProject {
+            vars: root.get("vars").map(Node::to_json),
+            name,
+            version,
+            profile,
+            model_paths,
+            seed_paths,
+            macro_paths,
+            test_paths,
+            analysis_paths,
+            snapshot_paths,
+            docs_paths,
+            target_path,
+            clean_targets,
+        })
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A string or list of strings.
+pub fn string_list(doc: &YamlDoc, node: &Node) -> Result<Vec<String>, Diagnostic> {
+    match &node.value {
+        Yaml::Null => Ok(Vec::new()),
+        Yaml::Seq(items) => items
+            .iter()
+            .map(|i| {
+                i.scalar_text()
+                    .ok_or_else(|| Diagnostic::error(format!("expected a string, found {}", i.kind())).with_span(doc.span(i.id)))
+            })
+            .collect(),
+        _ => node
+            .scalar_text()
+            .map(|s| vec![s])
+            .ok_or_else(|| Diagnostic::error(format!("expected a list of strings, found {}", node.kind())).with_span(doc.span(node.id))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Profiles.
+
+const TARGET_KEYS: &[&str] = &["type", "warehouse", "schema", "threads", "database"];
+
+fn profiles_dirs(root: &Path, opts: &LoadOptions) -> Vec<PathBuf> {
+    if let Some(dir) = &opts.profiles_dir {
+        return vec![dir.clone()];
+    }
+    let mut dirs = vec![root.to_path_buf()];
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join(".silt"));
+    }
+    dirs
+}
+
+fn load_target(root: &Path, opts: &LoadOptions, profile_name: &str, vars: &Vars) -> Result<Target, Vec<Diagnostic>> {
+    let dirs = profiles_dirs(root, opts);
+    let Some(path) = dirs.iter().map(|d| d.join("profiles.yml")).find(|p| p.is_file()) else {
+        let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        return Err(vec![
+            Diagnostic::error("no `profiles.yml` found")
+                .with_note(format!("looked in: {}", looked.join(", ")))
+                .with_help(format!(
+                    "create one with a `{profile_name}` profile, for example:\n{profile_name}:\n  target: dev\n  outputs:\n    dev:\n      type: datafusion\n      warehouse: warehouse\n      schema: main"
+                )),
+        ]);
+    };
+    let display = if path.starts_with(root) { crate::diagnostic::display_path(root, &path) } else { path.display().to_string() };
+    let text = std::fs::read_to_string(&path).map_err(|e| vec![Diagnostic::error(format!("cannot read `{display}`: {e}"))])?;
+    let doc = YamlDoc::parse(display.clone(), text).map_err(|d| vec![d])?;
+    let mut diags = Vec::new();
+    let profiles = doc.root.as_map().unwrap_or(&[]);
+    let names: Vec<&str> = profiles.iter().map(|e| e.key.as_str()).filter(|k| *k != "config").collect();
+    let Some(profile) = doc.root.get(profile_name) else {
+        let mut d = Diagnostic::error(format!("profile `{profile_name}` not found in `{display}`")).with_span(Span::file(display.clone()));
+        if let Some(s) = did_you_mean(profile_name, names.iter().copied()) {
+            d = d.with_help(format!("did you mean `{s}`? (the project file's `profile:` names it)"));
+        } else if !names.is_empty() {
+            d = d.with_note(format!("profiles in that file: {}", names.join(", ")));
+        }
+        return Err(vec![d]);
+    };
+    for e in profile.as_map().unwrap_or(&[]) {
+        if e.key != "target" && e.key != "outputs" {
+            diags.push(
+                Diagnostic::error(format!("unknown key `{}` in profile `{profile_name}`", e.key))
+                    .with_span(doc.span(e.key_id))
+                    .with_suggestion(&e.key, ["target", "outputs"]),
+            );
+        }
+    }
+    let default_target = profile.get("target").and_then(Node::scalar_text);
+    let target_name = match (&opts.target, default_target) {
+        (Some(t), _) => t.clone(),
+        (None, Some(t)) => render_settings_value(&display, &t, vars, None).map_err(|e| vec![Diagnostic::error(e.message)])?,
+        (None, None) => "default".to_owned(),
+    };
+    let outputs = profile.get("outputs");
+    let output_names: Vec<&str> = outputs.and_then(Node::as_map).unwrap_or(&[]).iter().map(|e| e.key.as_str()).collect();
+    let Some(output) = outputs.and_then(|o| o.get(&target_name)) else {
+        let mut d = Diagnostic::error(format!("target `{target_name}` not found in profile `{profile_name}`"))
+            .with_span(outputs.map_or(Span::file(display.clone()), |o| doc.span(o.id)));
+        if let Some(s) = did_you_mean(&target_name, output_names.iter().copied()) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        } else {
+            d = d.with_note(format!("targets: {}", output_names.join(", ")));
+        }
+        return Err(vec![d]);
+    };
+    let mut rendered = output.clone();
+    let mut render_diags = Diagnostics::new();
+    render_tree(&doc, &mut rendered, vars, None, &mut render_diags);
+    diags.extend(render_diags);
+    for e in rendered.as_map().unwrap_or(&[]) {
+        if !TARGET_KEYS.contains(&e.key.as_str()) {
+            diags.push(
+                Diagnostic::error(format!("unknown key `{}` in target `{target_name}`", e.key))
+                    .with_span(doc.span(e.key_id))
+                    .with_suggestion(&e.key, TARGET_KEYS.iter().copied()),
+            );
+        }
+    }
+    let get = |k: &str| rendered.get(k).and_then(Node::scalar_text);
+    let kind = get("type").unwrap_or_default();
+    if kind != "datafusion" {
+        let span = rendered.get("type").map_or(doc.span(output.id), |n| doc.span(n.id));
+        diags.push(
+            Diagnostic::error(if kind.is_empty() {
+                format!("target `{target_name}` has no `type`")
+            } else {
+                format!("target type `{kind}` is not supported: Silt runs on DataFusion")
+            })
+            .with_span(span)
+            .with_help("use `type: datafusion` with a `warehouse` folder and a `schema`"),
+        );
+    }
+    let warehouse = get("warehouse").unwrap_or_else(|| "warehouse".to_owned());
+    if warehouse.contains("://") && !warehouse.starts_with("file://") {
+        let span = rendered.get("warehouse").map(|n| doc.span(n.id));
+        diags.push(
+            Diagnostic::error(format!("warehouse `{warehouse}`: object-store warehouses are not supported yet"))
+                .with_span_opt(span)
+                .with_help("use a local folder for now"),
+        );
+    }
+    let schema = match get("schema") {
+        Some(s) if !s.is_empty() => s,
+        _ => {
+            diags.push(Diagnostic::error(format!("target `{target_name}` has no `schema`")).with_span(doc.span(output.id)));
+            String::new()
+        }
+    };
+    let threads = match (opts.threads, rendered.get("threads")) {
+        (Some(t), _) => t,
+        (None, Some(n)) => match n.as_i64().or_else(|| n.as_str().and_then(|s| s.parse().ok())) {
+            Some(t) if t >= 1 => t as usize,
+            _ => {
+                diags.push(Diagnostic::error("`threads` must be a whole number of at least 1").with_span(doc.span(n.id)));
+                1
+            }
+        },
+        (None, None) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    let local = warehouse.strip_prefix("file://").unwrap_or(&warehouse);
+    let warehouse_path = if Path::new(local).is_absolute() { PathBuf::from(local) } else { root.join(local) };
+    let database = get("database").unwrap_or_else(|| "silt".to_owned());
+    let mut jinja = rendered.to_json();
+    if let Json::Object(map) = &mut jinja {
+        map.insert("name".into(), Json::String(target_name.clone()));
+        map.insert("target_name".into(), Json::String(target_name.clone()));
+        map.insert("profile_name".into(), Json::String(profile_name.to_owned()));
+        map.insert("type".into(), Json::String(kind.clone()));
+        map.insert("schema".into(), Json::String(schema.clone()));
+        map.insert("threads".into(), Json::from(threads));
+        map.insert("database".into(), Json::String(database.clone()));
+        map.insert("warehouse".into(), Json::String(warehouse.clone()));
+    }
+    Ok(Target {
+        profile_name: profile_name.to_owned(),
+        name: target_name,
+        kind,
+        warehouse,
+        warehouse_path,
+        schema,
+        database,
+        threads,
+        profiles_file: path,
+        jinja,
+    })
+}

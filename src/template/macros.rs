@@ -289,11 +289,6 @@ impl MacroIndex {
     pub fn dispatch(&self, name: &str) -> Option<&MacroDef> {
         ["datafusion__", "default__", ""].iter().find_map(|prefix| self.find(&format!("{prefix}{name}")))
     }
-
-    /// Names of built-in macros (the `dbt` namespace).
-    pub fn builtin_names(&self) -> Vec<&str> {
-        self.by_name.values().filter(|d| d.package == "dbt").map(|d| d.name.as_str()).collect()
-    }
 }
 
 thread_local! {

@@ -217,6 +217,8 @@ impl Templates {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.set_recursion_limit(500);
+        // Debug info is what names the undefined variable in errors; release builds turn it off by default.
+        env.set_debug(true);
         env.set_unknown_method_callback(objects::python_methods);
         let macros = Arc::new(macros::MacroIndex::build(&globals, project_macros, &mut env)?);
         macros.install(&mut env);
@@ -596,3 +598,78 @@ fn unsupported_tag(detail: &str) -> Option<(&'static str, &'static str)> {
 
 #[cfg(test)]
 mod tests;
+
+/// Renders a string from the project or profiles file. These files are read before macros
+/// exist, so only `env_var`, `var` (command-line vars and, for the project file, its own)
+/// and `target` (once the profile is known) are available.
+pub fn render_settings_value(name: &str, source: &str, vars: &Vars, target: Option<&Json>) -> Result<String, RenderError> {
+    render_simple(name, source, vars, target, None)
+}
+
+/// Renders a description, where `doc('name')` returns a doc block's text.
+pub fn render_description(
+    name: &str,
+    source: &str,
+    vars: &Vars,
+    target: Option<&Json>,
+    docs: &BTreeMap<String, String>,
+) -> Result<String, RenderError> {
+    render_simple(name, source, vars, target, Some(docs))
+}
+
+fn render_simple(
+    name: &str,
+    source: &str,
+    vars: &Vars,
+    target: Option<&Json>,
+    docs: Option<&BTreeMap<String, String>>,
+) -> Result<String, RenderError> {
+    if !source.contains("{{") && !source.contains("{%") {
+        return Ok(source.to_owned());
+    }
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.set_debug(true);
+    let globals = Arc::new(Globals {
+        project_name: String::new(),
+        target: target.cloned().unwrap_or(Json::Null),
+        vars: vars.clone(),
+        invocation_id: String::new(),
+        run_started_at: chrono::Utc::now(),
+        flags: Json::Null,
+    });
+    let g = globals.clone();
+    env.add_function("var", move |name: String, default: Option<Value>| lookup_var(&g, &name, default));
+    env.add_function("env_var", |name: String, default: Option<Value>| -> Result<Value, Error> {
+        match std::env::var(&name) {
+            Ok(v) => Ok(Value::from(v)),
+            Err(_) => default.map(|d| Value::from(d.to_string())).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("environment variable `{name}` is required but not set (give `env_var` a default to make it optional)"),
+                )
+            }),
+        }
+    });
+    if let Some(t) = target {
+        env.add_global("target", Value::from(minijinja::value::Serde(t.clone())));
+    }
+    if let Some(docs) = docs {
+        let docs = docs.clone();
+        env.add_function("doc", move |args: Rest<String>| -> Result<String, Error> {
+            let doc_name = match args.as_slice() {
+                [n] | [_, n] => n.clone(),
+                _ => return Err(Error::new(ErrorKind::InvalidOperation, "`doc` takes a doc block name")),
+            };
+            docs.get(&doc_name).cloned().ok_or_else(|| {
+                let mut msg = format!("doc block `{doc_name}` is not defined");
+                if let Some(s) = did_you_mean(&doc_name, docs.keys().map(String::as_str)) {
+                    msg.push_str(&format!(" (did you mean `{s}`?)"));
+                }
+                Error::new(ErrorKind::InvalidOperation, msg)
+            })
+        });
+    }
+    env.render_named_str(name, source, ()).map_err(|e| convert_error(&e, name))
+}

@@ -1,0 +1,505 @@
+//! The project's files: discovery of models, seeds, macros, tests and docs, and the YAML
+//! properties that describe them, merged into plain data ([`Project`]).
+//!
+//! Nothing here renders SQL: the loader reads files, checks every YAML key, applies the
+//! project file's config trees and the YAML `config:` blocks, and resolves descriptions
+//! (`doc()` blocks included). Rendering models is the parse stage's job.
+
+mod discover;
+mod properties;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde_json::Value as Json;
+
+use crate::config::{ConfigMap, merge_into};
+use crate::diagnostic::{Diagnostic, Diagnostics, Span};
+use crate::settings::Settings;
+use crate::yaml::{Node, NodeId, YamlDoc};
+
+pub use discover::SourceFile;
+
+/// The kinds of things a project holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ResourceType {
+    Model,
+    Seed,
+    Source,
+    Test,
+    Analysis,
+    Snapshot,
+    Macro,
+    UnitTest,
+}
+
+impl ResourceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceType::Model => "model",
+            ResourceType::Seed => "seed",
+            ResourceType::Source => "source",
+            ResourceType::Test => "test",
+            ResourceType::Analysis => "analysis",
+            ResourceType::Snapshot => "snapshot",
+            ResourceType::Macro => "macro",
+            ResourceType::UnitTest => "unit_test",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ResourceType> {
+        Some(match s {
+            "model" => ResourceType::Model,
+            "seed" => ResourceType::Seed,
+            "source" => ResourceType::Source,
+            "test" | "data_test" => ResourceType::Test,
+            "analysis" => ResourceType::Analysis,
+            "snapshot" => ResourceType::Snapshot,
+            "macro" => ResourceType::Macro,
+            "unit_test" => ResourceType::UnitTest,
+            _ => return None,
+        })
+    }
+}
+
+/// Where in a YAML file something was declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct YamlRef {
+    /// Index into [`Project::yaml_files`].
+    pub file: usize,
+    pub node: NodeId,
+}
+
+/// A column as described in YAML.
+#[derive(Debug, Clone, Default)]
+pub struct Column {
+    pub name: String,
+    pub description: String,
+    pub data_type: Option<String>,
+    pub meta: Json,
+    pub tags: Vec<String>,
+    pub quote: Option<bool>,
+    /// `constraints:` as written (checked by contracts).
+    pub constraints: Vec<Json>,
+    /// The column's `data_tests:` (or `tests:`) entries, unparsed.
+    pub tests: Vec<YamlRef>,
+    pub at: Option<YamlRef>,
+}
+
+/// A model, seed, analysis or singular test file.
+#[derive(Debug, Clone)]
+pub struct ProjectNode {
+    pub unique_id: String,
+    pub resource_type: ResourceType,
+    pub name: String,
+    pub package: String,
+    /// Path relative to its resource folder (`staging/orders.sql`).
+    pub path: String,
+    /// Path relative to the project root (`models/staging/orders.sql`).
+    pub original_file_path: String,
+    pub fqn: Vec<String>,
+    pub raw_code: Arc<str>,
+    /// sha256 of the file's contents, as dbt records it.
+    pub checksum: String,
+    /// Config from the project file's tree and the YAML `config:` (not yet inline `config()`).
+    pub config: ConfigMap,
+    /// The configs as written, before rendering or merging (dbt's `unrendered_config`).
+    pub unrendered_config: ConfigMap,
+    pub description: String,
+    pub columns: IndexMap<String, Column>,
+    pub meta: Json,
+    /// The YAML file that describes it (dbt's `patch_path`).
+    pub patch_path: Option<String>,
+    pub yaml: Option<YamlRef>,
+    /// The node's `data_tests:` entries, unparsed.
+    pub tests: Vec<YamlRef>,
+    /// Model-level `constraints:`.
+    pub constraints: Vec<Json>,
+}
+
+/// A table of a source, as declared in YAML.
+#[derive(Debug, Clone)]
+pub struct SourceTable {
+    pub unique_id: String,
+    pub source_name: String,
+    pub name: String,
+    pub identifier: String,
+    pub schema: String,
+    pub database: String,
+    pub package: String,
+    pub fqn: Vec<String>,
+    pub source_description: String,
+    pub description: String,
+    pub loader: String,
+    pub columns: IndexMap<String, Column>,
+    pub meta: Json,
+    pub source_meta: Json,
+    pub tags: Vec<String>,
+    pub config: ConfigMap,
+    /// `models/sources.yml`
+    pub original_file_path: String,
+    pub yaml: YamlRef,
+    pub tests: Vec<YamlRef>,
+    /// Silt's Kafka declaration for bronze ingestion, if any.
+    pub kafka: Option<YamlRef>,
+}
+
+/// A doc block from a `.md` file.
+#[derive(Debug, Clone)]
+pub struct DocBlock {
+    pub name: String,
+    pub contents: String,
+    pub original_file_path: String,
+}
+
+/// Documentation for a macro, from a properties file.
+#[derive(Debug, Clone, Default)]
+pub struct MacroDocs {
+    pub description: String,
+    pub arguments: Vec<Json>,
+    pub patch_path: Option<String>,
+    pub meta: Json,
+}
+
+/// A loaded project: plain data, ready to render.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub settings: Settings,
+    /// Models, seeds, analyses and singular tests, in path order.
+    pub nodes: Vec<ProjectNode>,
+    pub sources: Vec<SourceTable>,
+    /// Macro files (display path, text), for the template environment.
+    pub macro_files: Vec<(String, String)>,
+    pub docs: BTreeMap<String, DocBlock>,
+    pub macro_docs: HashMap<String, MacroDocs>,
+    /// Every YAML properties file, for locating what they declare.
+    pub yaml_files: Vec<YamlDoc>,
+    /// Unit tests declared in YAML (checked and run by `silt test`).
+    pub unit_tests: Vec<YamlRef>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Project {
+    /// Loads the project described by `settings`, collecting every error found.
+    pub fn load(settings: Settings) -> Result<Project, Diagnostics> {
+        let mut diags = Diagnostics::new();
+        let files = discover::discover(&settings, &mut diags);
+        let mut project = Project {
+            nodes: Vec::new(),
+            sources: Vec::new(),
+            macro_files: files.macros.iter().map(|f| (f.display.clone(), f.text.to_string())).collect(),
+            docs: BTreeMap::new(),
+            macro_docs: HashMap::new(),
+            yaml_files: Vec::new(),
+            unit_tests: Vec::new(),
+            warnings: settings.warnings.clone(),
+            settings,
+        };
+        project.read_docs(&files.docs, &mut diags);
+        project.add_sql_nodes(&files, &mut diags);
+        properties::apply_yaml(&mut project, &files.yaml, &mut diags);
+        project.check_duplicates(&mut diags);
+        project.check_config_paths(&mut diags);
+        diags.sort();
+        if diags.has_errors() {
+            return Err(diags);
+        }
+        project.warnings.extend(diags.0);
+        Ok(project)
+    }
+
+    /// The node with this unique id.
+    pub fn node(&self, unique_id: &str) -> Option<&ProjectNode> {
+        self.nodes.iter().find(|n| n.unique_id == unique_id)
+    }
+
+    /// A span for something declared in YAML.
+    pub fn span(&self, at: YamlRef) -> Span {
+        self.yaml_files[at.file].span(at.node)
+    }
+
+    /// The YAML node behind a reference.
+    pub fn yaml_node(&self, at: YamlRef) -> Option<&Node> {
+        let doc = &self.yaml_files[at.file];
+        let mut found = None;
+        doc.root.walk(&mut |n| {
+            if n.id == at.node {
+                found = Some(n);
+            }
+        });
+        found
+    }
+
+    fn read_docs(&mut self, files: &[SourceFile], diags: &mut Diagnostics) {
+        for file in files {
+            match parse_doc_blocks(&file.display, &file.text) {
+                Ok(blocks) => {
+                    for block in blocks {
+                        if let Some(existing) = self.docs.get(&block.name) {
+                            diags.push(
+                                Diagnostic::error(format!("doc block `{}` is defined twice", block.name))
+                                    .with_span(Span::file(file.display.clone()))
+                                    .with_note(format!("also defined in {}", existing.original_file_path)),
+                            );
+                            continue;
+                        }
+                        self.docs.insert(block.name.clone(), block);
+                    }
+                }
+                Err(d) => diags.push(d),
+            }
+        }
+    }
+
+    fn add_sql_nodes(&mut self, files: &discover::Files, diags: &mut Diagnostics) {
+        let project = self.settings.project.name.clone();
+        let groups: [(&[SourceFile], ResourceType); 4] = [
+            (&files.models, ResourceType::Model),
+            (&files.seeds, ResourceType::Seed),
+            (&files.analyses, ResourceType::Analysis),
+            (&files.singular_tests, ResourceType::Test),
+        ];
+        for (list, kind) in groups {
+            for file in list {
+                let name = file.stem.clone();
+                let mut fqn = vec![project.clone()];
+                fqn.extend(file.rel_dir_parts());
+                fqn.push(name.clone());
+                let tree = match kind {
+                    ResourceType::Model => "models",
+                    ResourceType::Seed => "seeds",
+                    ResourceType::Analysis => "analyses",
+                    _ => "data_tests",
+                };
+                let (config, unrendered) = self.tree_config(tree, &fqn);
+                let raw_code: Arc<str> = if kind == ResourceType::Seed { Arc::from("") } else { file.text.clone() };
+                self.nodes.push(ProjectNode {
+                    unique_id: format!("{}.{project}.{name}", kind.as_str()),
+                    resource_type: kind,
+                    name,
+                    package: project.clone(),
+                    path: file.rel_path.clone(),
+                    original_file_path: file.display.clone(),
+                    fqn,
+                    raw_code,
+                    checksum: sha256_hex(file.text.as_bytes()),
+                    config,
+                    unrendered_config: unrendered,
+                    description: String::new(),
+                    columns: IndexMap::new(),
+                    meta: Json::Object(Default::default()),
+                    patch_path: None,
+                    yaml: None,
+                    tests: Vec::new(),
+                    constraints: Vec::new(),
+                });
+            }
+        }
+        let _ = diags;
+    }
+
+    /// The config a resource gets from the project file's tree of kind `tree` (`models`,
+    /// `seeds`...), walking from the root down its fqn: deeper levels win.
+    pub fn tree_config(&self, tree: &str, fqn: &[String]) -> (ConfigMap, ConfigMap) {
+        let mut config = ConfigMap::new();
+        let mut unrendered = ConfigMap::new();
+        let raw_tree = self.settings.project.doc.root.get(if tree == "data_tests" && self.settings.project.doc.root.get("data_tests").is_none() { "tests" } else { tree });
+        let Some((_, tree_node)) = self.settings.project.config_trees.iter().find(|(k, _)| k == tree) else {
+            return (config, unrendered);
+        };
+        let mut level = Some(tree_node);
+        let mut raw_level = raw_tree;
+        let config_keys = tree_config_keys(tree);
+        for depth in 0..=fqn.len() {
+            let Some(node) = level else { break };
+            let mut here = ConfigMap::new();
+            let mut here_raw = ConfigMap::new();
+            for entry in node.as_map().unwrap_or(&[]) {
+                let is_config = entry.key.starts_with('+') || config_keys.iter().any(|k| *k == entry.key);
+                if is_config {
+                    here.insert(crate::config::normalize_key(&entry.key), entry.value.to_json());
+                    if let Some(raw) = raw_level.and_then(|r| r.get(&entry.key)) {
+                        here_raw.insert(crate::config::normalize_key(&entry.key), raw.to_json());
+                    }
+                }
+            }
+            merge_into(&mut config, &here);
+            merge_into(&mut unrendered, &here_raw);
+            if depth == fqn.len() {
+                break;
+            }
+            level = node.get(&fqn[depth]);
+            raw_level = raw_level.and_then(|r| r.get(&fqn[depth]));
+        }
+        (config, unrendered)
+    }
+
+    fn check_duplicates(&self, diags: &mut Diagnostics) {
+        let mut seen: HashMap<(ResourceType, &str), &ProjectNode> = HashMap::new();
+        for node in &self.nodes {
+            // Models, seeds and snapshots share one namespace for `ref`.
+            let kind = match node.resource_type {
+                ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot => ResourceType::Model,
+                other => other,
+            };
+            if let Some(first) = seen.insert((kind, node.name.as_str()), node) {
+                diags.push(
+                    Diagnostic::error(format!("two resources are named `{}`", node.name))
+                        .with_span(Span::file(node.original_file_path.clone()))
+                        .with_note(format!("the other is {}", first.original_file_path))
+                        .with_help("`ref` needs unique names: rename one of the files"),
+                );
+            }
+        }
+    }
+
+    /// Every folder or resource key in the project file's config trees must name something.
+    fn check_config_paths(&self, diags: &mut Diagnostics) {
+        let doc = &self.settings.project.doc;
+        for cp in &self.settings.project.config_paths {
+            let candidates: Vec<&Vec<String>> = match cp.tree.as_str() {
+                "models" | "seeds" | "analyses" => {
+                    let kind = match cp.tree.as_str() {
+                        "models" => ResourceType::Model,
+                        "seeds" => ResourceType::Seed,
+                        _ => ResourceType::Analysis,
+                    };
+                    self.nodes.iter().filter(|n| n.resource_type == kind).map(|n| &n.fqn).collect()
+                }
+                "sources" => self.sources.iter().map(|s| &s.fqn).collect(),
+                // Trees of resources Silt does not build are accepted as written.
+                _ => continue,
+            };
+            let matches = candidates.iter().any(|fqn| fqn.len() >= cp.path.len() && fqn[..cp.path.len()] == cp.path[..]);
+            if matches {
+                continue;
+            }
+            let depth = cp.path.len() - 1;
+            let siblings: Vec<&str> = candidates
+                .iter()
+                .filter(|fqn| fqn.len() > depth && fqn[..depth] == cp.path[..depth])
+                .map(|fqn| fqn[depth].as_str())
+                .collect();
+            let wrong = &cp.path[depth];
+            let what = if depth == 0 { "project" } else { "folder or resource" };
+            let mut d = Diagnostic::error(format!(
+                "`{}: {}` in the project file matches no {} {what}",
+                cp.tree,
+                cp.path.join("."),
+                singular(&cp.tree)
+            ))
+            .with_span(doc.span(cp.key_id));
+            if let Some(s) = crate::diagnostic::did_you_mean(wrong, siblings.iter().copied()) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            } else if depth == 0 {
+                d = d.with_help(format!(
+                    "the first level under `{}:` is the project name (`{}`); packages are not supported",
+                    cp.tree, self.settings.project.name
+                ));
+            }
+            diags.push(d);
+        }
+    }
+}
+
+fn singular(tree: &str) -> &str {
+    match tree {
+        "models" => "model",
+        "seeds" => "seed",
+        "sources" => "source",
+        "analyses" => "analysis",
+        other => other,
+    }
+}
+
+/// Config keys that may appear without `+` in a project config tree of kind `tree`.
+fn tree_config_keys(tree: &str) -> Vec<String> {
+    let def = match tree {
+        "models" => "ModelConfig",
+        "seeds" => "SeedConfig",
+        "sources" => "SourceConfig",
+        "data_tests" => "DataTestConfig",
+        "snapshots" => "SnapshotConfig",
+        _ => return Vec::new(),
+    };
+    crate::settings::schema::config_keys(def)
+}
+
+/// sha256 of some bytes, hex encoded.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses `{% docs name %}...{% enddocs %}` blocks.
+pub fn parse_doc_blocks(file: &str, text: &str) -> Result<Vec<DocBlock>, Diagnostic> {
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    let mut offset = 0;
+    while let Some(start) = rest.find("{%") {
+        let Some(end) = rest[start..].find("%}") else { break };
+        let tag = rest[start + 2..start + end].trim_matches('-').trim();
+        let after = start + end + 2;
+        if let Some(name) = tag.strip_prefix("docs") {
+            let name = name.trim();
+            if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                return Err(Diagnostic::error(format!("invalid doc block name `{name}`"))
+                    .with_span(Span::from_byte_range(file, text, offset + start, offset + after)));
+            }
+            let body_rest = &rest[after..];
+            let Some(close) = find_enddocs(body_rest) else {
+                return Err(Diagnostic::error(format!("doc block `{name}` is never closed"))
+                    .with_span(Span::from_byte_range(file, text, offset + start, offset + after))
+                    .with_help("add `{% enddocs %}`"));
+            };
+            let contents = body_rest[..close.0].trim_matches('\n').trim_end().to_owned();
+            let contents = if rest[start..after].ends_with("-%}") { contents.trim_start().to_owned() } else { contents };
+            blocks.push(DocBlock { name: name.to_owned(), contents, original_file_path: file.to_owned() });
+            let consumed = after + close.1;
+            offset += consumed;
+            rest = &rest[consumed..];
+        } else {
+            offset += after;
+            rest = &rest[after..];
+        }
+    }
+    Ok(blocks)
+}
+
+/// Where `{% enddocs %}` starts in `s`, and where it ends.
+fn find_enddocs(s: &str) -> Option<(usize, usize)> {
+    let mut from = 0;
+    while let Some(i) = s[from..].find("{%") {
+        let start = from + i;
+        let end = s[start..].find("%}")? + start + 2;
+        if s[start + 2..end - 2].trim_matches('-').trim() == "enddocs" {
+            return Some((start, end));
+        }
+        from = end;
+    }
+    None
+}
+
+/// Silt's folder for a resource's table: `<warehouse>/<schema>/<name>`.
+pub fn table_path(settings: &Settings, schema: &str, identifier: &str) -> PathBuf {
+    settings.target.warehouse_path.join(schema).join(identifier)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doc_blocks() {
+        let text = "{% docs orders %}\nAll orders.\n\nOne per row.\n{% enddocs %}\n\n{%- docs status -%}\n  status of the order\n{%- enddocs -%}";
+        let blocks = parse_doc_blocks("models/docs.md", text).unwrap();
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks[0].contents, "All orders.\n\nOne per row.");
+        assert_eq!(blocks[1].contents, "status of the order");
+        let err = parse_doc_blocks("d.md", "{% docs x %}\nnever closed").unwrap_err();
+        assert_eq!(err.message, "doc block `x` is never closed");
+    }
+}

@@ -1,0 +1,407 @@
+//! YAML properties files (`version: 2`): models, seeds, sources, macros and the rest.
+//!
+//! Each file is parsed, its keys checked against dbt's schema, its values rendered (Jinja
+//! such as `schema: "{{ target.schema }}"`, except descriptions, tests and hooks, which dbt
+//! renders later), and what it says is attached to the nodes it names.
+
+use std::collections::{BTreeMap, HashMap};
+
+use indexmap::IndexMap;
+use serde_json::Value as Json;
+
+use super::{Column, Project, ResourceType, SourceFile, SourceTable, YamlRef};
+use crate::config::{ConfigMap, merge_into};
+use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use crate::settings::schema;
+use crate::template::{render_description, render_settings_value};
+use crate::yaml::{Node, NodeId, Yaml, YamlDoc};
+
+/// Keys dbt renders later, or never, in properties files (`SchemaYamlRenderer`).
+fn is_norender(doc: &YamlDoc, id: NodeId) -> bool {
+    let path = doc.path_string(id);
+    let segments: Vec<&str> = path.split(['.', '[']).collect();
+    segments.iter().any(|s| {
+        matches!(*s, "description" | "data_tests" | "tests" | "pre-hook" | "post-hook" | "pre_hook" | "post_hook" | "unit_tests")
+    })
+}
+
+pub fn apply_yaml(project: &mut Project, files: &[SourceFile], diags: &mut Diagnostics) {
+    let mut described: HashMap<(ResourceType, String), String> = HashMap::new();
+    for file in files {
+        let mut doc = match YamlDoc::parse(file.display.clone(), file.text.clone()) {
+            Ok(d) => d,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        if doc.root.is_null() {
+            continue;
+        }
+        if doc.root.as_map().is_none() {
+            diags.push(Diagnostic::error("a properties file must be a mapping (`version: 2`, `models:`...)").with_span(doc.span(doc.root.id)));
+            continue;
+        }
+        let mut key_diags = Vec::new();
+        schema::check_properties_file(&doc, &mut key_diags);
+        let had_key_errors = !key_diags.is_empty();
+        diags.extend(key_diags);
+        if had_key_errors {
+            continue;
+        }
+        render_values(project, &mut doc, diags);
+        let index = project.yaml_files.len();
+        project.yaml_files.push(doc);
+        let doc = &project.yaml_files[index];
+        let root = doc.root.clone();
+        let fqn_dirs = file.rel_dir_parts();
+        for entry in root.as_map().unwrap_or(&[]) {
+            let items = match &entry.value.value {
+                Yaml::Seq(items) => items.as_slice(),
+                Yaml::Null => continue,
+                _ if entry.key == "version" => continue,
+                _ => {
+                    diags.push(
+                        Diagnostic::error(format!("`{}` must be a list", entry.key)).with_span(project.yaml_files[index].span(entry.value.id)),
+                    );
+                    continue;
+                }
+            };
+            for item in items {
+                let at = YamlRef { file: index, node: item.id };
+                match entry.key.as_str() {
+                    "models" => patch_node(project, ResourceType::Model, item, at, &mut described, diags),
+                    "seeds" => patch_node(project, ResourceType::Seed, item, at, &mut described, diags),
+                    "analyses" => patch_node(project, ResourceType::Analysis, item, at, &mut described, diags),
+                    "data_tests" | "tests" => patch_node(project, ResourceType::Test, item, at, &mut described, diags),
+                    "sources" => add_source(project, item, at, &fqn_dirs, diags),
+                    "macros" => patch_macro(project, item, at, diags),
+                    "unit_tests" => project.unit_tests.push(at),
+                    // Exposures, metrics, groups, semantic models, saved queries, snapshots and
+                    // functions are accepted (their keys are checked) but Silt does not build them.
+                    _ => {}
+                }
+            }
+        }
+    }
+    resolve_descriptions(project, diags);
+}
+
+fn render_values(project: &Project, doc: &mut YamlDoc, diags: &mut Diagnostics) {
+    let vars = &project.settings.vars;
+    let target = &project.settings.target.jinja;
+    let snapshot = doc.clone();
+    let mut errors = Vec::new();
+    let _ = doc.root.map_strings(&mut |s, id| -> Result<Option<String>, ()> {
+        if !s.contains("{{") && !s.contains("{%") || is_norender(&snapshot, id) {
+            return Ok(None);
+        }
+        match render_settings_value(&snapshot.file, s, vars, Some(target)) {
+            Ok(r) => Ok(Some(r)),
+            Err(e) => {
+                errors.push(Diagnostic::error(e.message).with_span(snapshot.span(id)));
+                Ok(None)
+            }
+        }
+    });
+    diags.extend(errors);
+}
+
+fn str_of(doc: &YamlDoc, node: &Node, key: &str, diags: &mut Diagnostics) -> Option<String> {
+    let v = node.get(key)?;
+    match v.scalar_text() {
+        Some(s) => Some(s),
+        None if v.is_null() => None,
+        None => {
+            diags.push(Diagnostic::error(format!("`{key}` must be a string, not {}", v.kind())).with_span(doc.span(v.id)));
+            None
+        }
+    }
+}
+
+fn config_of(doc: &YamlDoc, node: &Node, diags: &mut Diagnostics) -> ConfigMap {
+    let mut config = ConfigMap::new();
+    match node.get("config") {
+        None => {}
+        Some(c) if c.is_null() => {}
+        Some(c) => match c.as_map() {
+            Some(entries) => {
+                for e in entries {
+                    config.insert(crate::config::normalize_key(&e.key), e.value.to_json());
+                }
+            }
+            None => diags.push(Diagnostic::error(format!("`config` must be a mapping, not {}", c.kind())).with_span(doc.span(c.id))),
+        },
+    }
+    config
+}
+
+/// Properties that dbt moved under `config:` but still reads at the old place.
+const MOVED_TO_CONFIG: &[&str] = &["tags", "meta", "docs", "access", "group", "materialized", "enabled", "contract", "alias", "schema"];
+
+fn patch_node(
+    project: &mut Project,
+    kind: ResourceType,
+    item: &Node,
+    at: YamlRef,
+    described: &mut HashMap<(ResourceType, String), String>,
+    diags: &mut Diagnostics,
+) {
+    let doc = project.yaml_files[at.file].clone();
+    let Some(name) = str_of(&doc, item, "name", diags) else {
+        diags.push(Diagnostic::error(format!("a {} entry needs a `name`", kind.as_str())).with_span(doc.span(item.id)));
+        return;
+    };
+    if let Some(v) = item.entry("versions") {
+        diags.push(
+            Diagnostic::error(format!("model versions are not supported yet (`{name}`)"))
+                .with_span(doc.span(v.key_id))
+                .with_help("declare each version as its own model for now"),
+        );
+        return;
+    }
+    let Some(pos) = project.nodes.iter().position(|n| n.resource_type == kind && n.name == name) else {
+        let candidates: Vec<&str> = project.nodes.iter().filter(|n| n.resource_type == kind).map(|n| n.name.as_str()).collect();
+        let name_node = item.get("name").map_or(item.id, |n| n.id);
+        let mut d = Diagnostic::error(format!("`{name}` is described here but there is no {} file of that name", kind.as_str()))
+            .with_span(doc.span(name_node));
+        if let Some(s) = did_you_mean(&name, candidates.iter().copied()) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        }
+        diags.push(d);
+        return;
+    };
+    if let Some(first) = described.insert((kind, name.clone()), doc.file.clone()) {
+        let name_node = item.get("name").map_or(item.id, |n| n.id);
+        diags.push(
+            Diagnostic::error(format!("{} `{name}` is described twice", kind.as_str()))
+                .with_span(doc.span(name_node))
+                .with_note(format!("also described in {first}")),
+        );
+        return;
+    }
+    let mut yaml_config = ConfigMap::new();
+    for key in MOVED_TO_CONFIG {
+        if let Some(v) = item.get(key) {
+            yaml_config.insert((*key).to_owned(), v.to_json());
+        }
+    }
+    merge_into(&mut yaml_config, &config_of(&doc, item, diags));
+    let columns = read_columns(&doc, item, at.file, diags);
+    let node = &mut project.nodes[pos];
+    merge_into(&mut node.config, &yaml_config);
+    merge_into(&mut node.unrendered_config, &yaml_config);
+    node.description = item.get("description").and_then(Node::scalar_text).unwrap_or_default();
+    if let Some(meta) = item.get("meta") {
+        node.meta = meta.to_json();
+    }
+    node.columns = columns;
+    node.patch_path = Some(format!("{}://{}", node.package, doc.file));
+    node.yaml = Some(at);
+    node.tests = test_entries(item, at.file);
+    node.constraints = item.get("constraints").and_then(Node::as_seq).map(|s| s.iter().map(Node::to_json).collect()).unwrap_or_default();
+}
+
+fn test_entries(item: &Node, file: usize) -> Vec<YamlRef> {
+    let mut out = Vec::new();
+    for key in ["data_tests", "tests"] {
+        if let Some(list) = item.get(key).and_then(Node::as_seq) {
+            out.extend(list.iter().map(|t| YamlRef { file, node: t.id }));
+        }
+    }
+    out
+}
+
+fn read_columns(doc: &YamlDoc, item: &Node, file: usize, diags: &mut Diagnostics) -> IndexMap<String, Column> {
+    let mut columns = IndexMap::new();
+    let Some(list) = item.get("columns") else { return columns };
+    let Some(list) = list.as_seq() else {
+        if !list.is_null() {
+            diags.push(Diagnostic::error(format!("`columns` must be a list, not {}", list.kind())).with_span(doc.span(list.id)));
+        }
+        return columns;
+    };
+    for col in list {
+        let Some(name) = str_of(doc, col, "name", diags) else {
+            diags.push(Diagnostic::error("a column needs a `name`").with_span(doc.span(col.id)));
+            continue;
+        };
+        let config = config_of(doc, col, diags);
+        let mut tags: Vec<String> = crate::config::string_list(col.get("tags").map(Node::to_json).as_ref());
+        tags.extend(crate::config::string_list(config.get("tags")));
+        let meta = match (col.get("meta"), config.get("meta")) {
+            (Some(m), _) => m.to_json(),
+            (None, Some(m)) => m.clone(),
+            (None, None) => Json::Object(Default::default()),
+        };
+        let column = Column {
+            name: name.clone(),
+            description: col.get("description").and_then(Node::scalar_text).unwrap_or_default(),
+            data_type: str_of(doc, col, "data_type", diags),
+            meta,
+            tags,
+            quote: col.get("quote").and_then(Node::as_bool),
+            constraints: col.get("constraints").and_then(Node::as_seq).map(|s| s.iter().map(Node::to_json).collect()).unwrap_or_default(),
+            tests: test_entries(col, file),
+            at: Some(YamlRef { file, node: col.id }),
+        };
+        if columns.insert(name.clone(), column).is_some() {
+            diags.push(Diagnostic::error(format!("column `{name}` is described twice")).with_span(doc.span(col.id)));
+        }
+    }
+    columns
+}
+
+fn add_source(project: &mut Project, item: &Node, at: YamlRef, fqn_dirs: &[String], diags: &mut Diagnostics) {
+    let doc = project.yaml_files[at.file].clone();
+    let Some(source_name) = str_of(&doc, item, "name", diags) else {
+        diags.push(Diagnostic::error("a source needs a `name`").with_span(doc.span(item.id)));
+        return;
+    };
+    if let Some(o) = item.entry("overrides") {
+        diags.push(
+            Diagnostic::error("source `overrides` apply to packages, which Silt does not support")
+                .with_span(doc.span(o.key_id)),
+        );
+        return;
+    }
+    let schema = str_of(&doc, item, "schema", diags).unwrap_or_else(|| source_name.clone());
+    let database = str_of(&doc, item, "database", diags).unwrap_or_else(|| project.settings.target.database.clone());
+    let loader = str_of(&doc, item, "loader", diags).unwrap_or_default();
+    let source_description = item.get("description").and_then(Node::scalar_text).unwrap_or_default();
+    let source_meta = item.get("meta").map(Node::to_json).unwrap_or(Json::Object(Default::default()));
+    let mut source_config = ConfigMap::new();
+    for key in ["tags", "meta", "enabled"] {
+        if let Some(v) = item.get(key) {
+            source_config.insert(key.to_owned(), v.to_json());
+        }
+    }
+    merge_into(&mut source_config, &config_of(&doc, item, diags));
+    let tables = match item.get("tables") {
+        None => return,
+        Some(t) if t.is_null() => return,
+        Some(t) => match t.as_seq() {
+            Some(s) => s.to_vec(),
+            None => {
+                diags.push(Diagnostic::error("`tables` must be a list").with_span(doc.span(t.id)));
+                return;
+            }
+        },
+    };
+    let package = project.settings.project.name.clone();
+    for table in &tables {
+        let Some(name) = str_of(&doc, table, "name", diags) else {
+            diags.push(Diagnostic::error("a source table needs a `name`").with_span(doc.span(table.id)));
+            continue;
+        };
+        let unique_id = format!("source.{package}.{source_name}.{name}");
+        if project.sources.iter().any(|s| s.unique_id == unique_id) {
+            diags.push(
+                Diagnostic::error(format!("source table `{source_name}.{name}` is declared twice"))
+                    .with_span(doc.span(table.get("name").map_or(table.id, |n| n.id))),
+            );
+            continue;
+        }
+        let mut fqn = vec![package.clone()];
+        fqn.extend(fqn_dirs.iter().cloned());
+        fqn.push(source_name.clone());
+        fqn.push(name.clone());
+        let (mut config, _) = project.tree_config("sources", &fqn);
+        merge_into(&mut config, &source_config);
+        let mut table_config = ConfigMap::new();
+        for key in ["tags", "meta"] {
+            if let Some(v) = table.get(key) {
+                table_config.insert(key.to_owned(), v.to_json());
+            }
+        }
+        merge_into(&mut table_config, &config_of(&doc, table, diags));
+        merge_into(&mut config, &table_config);
+        let tags = crate::config::string_list(config.get("tags"));
+        project.sources.push(SourceTable {
+            unique_id,
+            identifier: str_of(&doc, table, "identifier", diags).unwrap_or_else(|| name.clone()),
+            source_name: source_name.clone(),
+            name,
+            schema: schema.clone(),
+            database: database.clone(),
+            package: package.clone(),
+            fqn,
+            source_description: source_description.clone(),
+            description: table.get("description").and_then(Node::scalar_text).unwrap_or_default(),
+            loader: str_of(&doc, table, "loader", diags).unwrap_or_else(|| loader.clone()),
+            columns: read_columns(&doc, table, at.file, diags),
+            meta: table.get("meta").map(Node::to_json).unwrap_or(Json::Object(Default::default())),
+            source_meta: source_meta.clone(),
+            tags,
+            config,
+            original_file_path: doc.file.clone(),
+            yaml: YamlRef { file: at.file, node: table.id },
+            tests: test_entries(table, at.file),
+            kafka: table.get("kafka").map(|k| YamlRef { file: at.file, node: k.id }),
+        });
+    }
+}
+
+fn patch_macro(project: &mut Project, item: &Node, at: YamlRef, diags: &mut Diagnostics) {
+    let doc = project.yaml_files[at.file].clone();
+    let Some(name) = str_of(&doc, item, "name", diags) else {
+        diags.push(Diagnostic::error("a macro entry needs a `name`").with_span(doc.span(item.id)));
+        return;
+    };
+    let docs = super::MacroDocs {
+        description: item.get("description").and_then(Node::scalar_text).unwrap_or_default(),
+        arguments: item.get("arguments").and_then(Node::as_seq).map(|s| s.iter().map(Node::to_json).collect()).unwrap_or_default(),
+        patch_path: Some(doc.file.clone()),
+        meta: item.get("meta").map(Node::to_json).unwrap_or(Json::Object(Default::default())),
+    };
+    project.macro_docs.insert(name, docs);
+}
+
+/// Renders descriptions, resolving `doc('name')` against the project's doc blocks.
+fn resolve_descriptions(project: &mut Project, diags: &mut Diagnostics) {
+    let docs: BTreeMap<String, String> = project.docs.iter().map(|(k, v)| (k.clone(), v.contents.clone())).collect();
+    let vars = project.settings.vars.clone();
+    let target = project.settings.target.jinja.clone();
+    let files = project.yaml_files.clone();
+    let render = |text: &mut String, at: Option<YamlRef>, diags: &mut Diagnostics| {
+        if !text.contains("{{") && !text.contains("{%") {
+            return;
+        }
+        let file = at.map_or(String::new(), |a| files[a.file].file.clone());
+        match render_description(&file, text, &vars, Some(&target), &docs) {
+            Ok(r) => *text = r,
+            Err(e) => {
+                let span = at.map(|a| description_span(&files[a.file], a.node));
+                diags.push(Diagnostic::error(e.message).with_span_opt(span).with_help_opt(e.help));
+            }
+        }
+    };
+    for node in &mut project.nodes {
+        let at = node.yaml;
+        render(&mut node.description, at, diags);
+        for col in node.columns.values_mut() {
+            render(&mut col.description, col.at, diags);
+        }
+    }
+    for source in &mut project.sources {
+        let at = Some(source.yaml);
+        render(&mut source.description, at, diags);
+        render(&mut source.source_description, at, diags);
+        for col in source.columns.values_mut() {
+            render(&mut col.description, col.at, diags);
+        }
+    }
+    for docs in project.macro_docs.values_mut() {
+        render(&mut docs.description, None, diags);
+    }
+}
+
+fn description_span(doc: &YamlDoc, item: NodeId) -> crate::diagnostic::Span {
+    let mut found = None;
+    doc.root.walk(&mut |n| {
+        if n.id == item {
+            found = n.get("description").map(|d| d.id);
+        }
+    });
+    doc.span(found.unwrap_or(item))
+}
