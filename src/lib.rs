@@ -15,6 +15,8 @@
 
 pub mod config;
 pub mod diagnostic;
+pub mod graph;
+pub mod parse;
 pub mod project;
 pub mod settings;
 pub mod template;

@@ -1,0 +1,554 @@
+//! The parse stage: every node's Jinja rendered once to learn what it depends on and how it
+//! is configured, then its relation named (`generate_schema_name`, `generate_alias_name`).
+//!
+//! As in dbt, this render runs with `execute` false and `is_incremental()` false; `ref` and
+//! `source` check that their target exists (so a typo is reported at the call, with its
+//! line) and return placeholder relations. The compile stage renders again with every
+//! relation resolved.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Value as Json, json};
+
+use crate::config::{ConfigMap, merge_into, string_list};
+use crate::diagnostic::{Diagnostic, Diagnostics, Span, did_you_mean};
+use crate::project::{Project, ProjectNode, ResourceType};
+use crate::template::{Globals, NodeContext, Phase, RefCall, Relation, RelationKind, Resolver, Templates};
+
+/// How a node is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Materialization {
+    View,
+    Table,
+    Incremental,
+    Ephemeral,
+    StreamingTable,
+    Seed,
+    Test,
+    Analysis,
+}
+
+impl Materialization {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Materialization::View => "view",
+            Materialization::Table => "table",
+            Materialization::Incremental => "incremental",
+            Materialization::Ephemeral => "ephemeral",
+            Materialization::StreamingTable => "streaming_table",
+            Materialization::Seed => "seed",
+            Materialization::Test => "test",
+            Materialization::Analysis => "analysis",
+        }
+    }
+
+    /// Whether running the node writes a Delta table.
+    pub fn writes_table(self) -> bool {
+        matches!(self, Materialization::Table | Materialization::Incremental | Materialization::StreamingTable | Materialization::Seed)
+    }
+}
+
+const MODEL_MATERIALIZATIONS: &[&str] = &["view", "table", "incremental", "ephemeral", "streaming_table"];
+
+/// A node after the parse render.
+#[derive(Debug, Clone)]
+pub struct ParsedNode {
+    pub node: ProjectNode,
+    /// The final config: project tree, YAML, then inline `config()` calls.
+    pub config: ConfigMap,
+    pub enabled: bool,
+    pub materialized: Materialization,
+    pub relation: Relation,
+    pub tags: Vec<String>,
+    pub refs: Vec<RefCall>,
+    pub sources: Vec<(String, String)>,
+    /// Unique ids of the nodes and sources it reads, in first-use order.
+    pub depends_on: Vec<String>,
+    pub macros: Vec<String>,
+}
+
+/// A source table with its relation.
+#[derive(Debug, Clone)]
+pub struct ParsedSource {
+    pub source: crate::project::SourceTable,
+    pub relation: Relation,
+    pub enabled: bool,
+}
+
+/// The parsed project: every node and source, with dependencies.
+pub struct ParsedProject {
+    pub project: Project,
+    pub templates: Templates,
+    pub nodes: Vec<ParsedNode>,
+    pub sources: Vec<ParsedSource>,
+    /// Index from unique id to position in `nodes`.
+    pub index: HashMap<String, usize>,
+}
+
+impl ParsedProject {
+    pub fn node(&self, unique_id: &str) -> Option<&ParsedNode> {
+        self.index.get(unique_id).map(|&i| &self.nodes[i])
+    }
+
+    pub fn source(&self, unique_id: &str) -> Option<&ParsedSource> {
+        self.sources.iter().find(|s| s.source.unique_id == unique_id)
+    }
+}
+
+/// Options that change how nodes parse.
+#[derive(Debug, Clone, Default)]
+pub struct ParseOptions {
+    pub invocation_id: String,
+    pub full_refresh: bool,
+    /// The command being run (`run`, `compile`...), for `flags.WHICH`.
+    pub which: String,
+}
+
+/// Parses a loaded project.
+pub fn parse(project: Project, opts: &ParseOptions) -> Result<ParsedProject, Diagnostics> {
+    let settings = &project.settings;
+    let globals = Globals {
+        project_name: settings.project.name.clone(),
+        target: settings.target.jinja.clone(),
+        vars: settings.vars.clone(),
+        invocation_id: opts.invocation_id.clone(),
+        run_started_at: chrono::Utc::now(),
+        flags: json!({"FULL_REFRESH": opts.full_refresh, "WHICH": opts.which}),
+    };
+    let templates = Templates::new(globals, project.macro_files.clone()).map_err(Diagnostics)?;
+    let mut diags = Diagnostics::new();
+    let names = NameIndex::new(&project);
+    let resolver: Arc<dyn Resolver> = Arc::new(ParseResolver { names: names.clone(), database: settings.target.database.clone(), schema: settings.target.schema.clone() });
+
+    // Render every node, in parallel: rendering dominates parsing a large project.
+    let rendered = parallel_map(&project.nodes, |node| render_node(&templates, node, resolver.clone()));
+    let mut nodes = Vec::with_capacity(project.nodes.len());
+    for result in rendered {
+        match result {
+            Ok(parsed) => nodes.push(parsed),
+            Err(d) => diags.push(d),
+        }
+    }
+    let custom_names = templates.has_macro_override();
+    for parsed in &mut nodes {
+        if let Err(d) = name_relation(&templates, parsed, &project, custom_names) {
+            diags.push(d);
+        }
+    }
+    let sources: Vec<ParsedSource> = project
+        .sources
+        .iter()
+        .map(|s| ParsedSource {
+            relation: Relation::new(&s.database, &s.schema, &s.identifier, RelationKind::Table),
+            enabled: s.config.get("enabled").and_then(Json::as_bool).unwrap_or(true),
+            source: s.clone(),
+        })
+        .collect();
+    let index: HashMap<String, usize> = nodes.iter().enumerate().map(|(i, n)| (n.node.unique_id.clone(), i)).collect();
+    resolve_dependencies(&mut nodes, &index, &sources, &names, &mut diags);
+    check_relation_clashes(&nodes, &mut diags);
+    diags.sort();
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    let mut project = project;
+    project.warnings.extend(diags.0);
+    Ok(ParsedProject { project, templates, nodes, sources, index })
+}
+
+/// Maps over items on a few threads, keeping order.
+pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if items.len() < 64 || threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items.chunks(chunk).map(|c| scope.spawn(|| c.iter().map(&f).collect::<Vec<R>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    })
+}
+
+/// Names that `ref` and `source` can reach.
+#[derive(Clone)]
+pub struct NameIndex {
+    /// ref-able name -> (unique id, resource type)
+    pub refs: Arc<HashMap<String, (String, ResourceType)>>,
+    /// (source, table) -> unique id
+    pub sources: Arc<HashMap<(String, String), String>>,
+    pub project_name: String,
+}
+
+impl NameIndex {
+    pub fn new(project: &Project) -> NameIndex {
+        let refs = project
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.resource_type, ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot))
+            .map(|n| (n.name.clone(), (n.unique_id.clone(), n.resource_type)))
+            .collect();
+        let sources = project.sources.iter().map(|s| ((s.source_name.clone(), s.name.clone()), s.unique_id.clone())).collect();
+        NameIndex { refs: Arc::new(refs), sources: Arc::new(sources), project_name: project.settings.project.name.clone() }
+    }
+
+    /// The unique id `ref(package, name)` means, or the message explaining why none.
+    pub fn lookup_ref(&self, package: Option<&str>, name: &str) -> Result<&str, String> {
+        if let Some(p) = package {
+            if p != self.project_name {
+                return Err(format!("`ref('{p}', '{name}')` points into package `{p}`, but Silt does not support packages"));
+            }
+        }
+        match self.refs.get(name) {
+            Some((id, _)) => Ok(id),
+            None => {
+                let mut msg = format!("`ref` to unknown model `{name}`");
+                if let Some(s) = did_you_mean(name, self.refs.keys().map(String::as_str)) {
+                    msg.push_str(&format!("; did you mean `{s}`?"));
+                }
+                Err(msg)
+            }
+        }
+    }
+
+    pub fn lookup_source(&self, source: &str, table: &str) -> Result<&str, String> {
+        if let Some(id) = self.sources.get(&(source.to_owned(), table.to_owned())) {
+            return Ok(id);
+        }
+        let source_known = self.sources.keys().any(|(s, _)| s == source);
+        if source_known {
+            let tables: Vec<&str> = self.sources.keys().filter(|(s, _)| s == source).map(|(_, t)| t.as_str()).collect();
+            let mut msg = format!("source `{source}` has no table `{table}`");
+            if let Some(s) = did_you_mean(table, tables.iter().copied()) {
+                msg.push_str(&format!("; did you mean `{s}`?"));
+            }
+            return Err(msg);
+        }
+        let names: Vec<&str> = self.sources.keys().map(|(s, _)| s.as_str()).collect();
+        let mut msg = format!("`source` to unknown source `{source}`");
+        if let Some(s) = did_you_mean(source, names.iter().copied()) {
+            msg.push_str(&format!("; did you mean `{s}`?"));
+        }
+        Err(msg)
+    }
+}
+
+struct ParseResolver {
+    names: NameIndex,
+    database: String,
+    schema: String,
+}
+
+impl Resolver for ParseResolver {
+    fn resolve_ref(&self, package: Option<&str>, name: &str, _version: Option<&str>) -> Result<Relation, String> {
+        self.names.lookup_ref(package, name)?;
+        Ok(Relation::new(&self.database, &self.schema, name, RelationKind::Table))
+    }
+
+    fn resolve_source(&self, source: &str, table: &str) -> Result<Relation, String> {
+        self.names.lookup_source(source, table)?;
+        Ok(Relation::new(&self.database, source, table, RelationKind::Table))
+    }
+}
+
+/// The `model` variable templates see: the node as a dict, as dbt exposes it.
+pub fn model_json(node: &ProjectNode, config: &ConfigMap, relation: Option<&Relation>) -> Json {
+    json!({
+        "name": node.name,
+        "unique_id": node.unique_id,
+        "resource_type": node.resource_type.as_str(),
+        "package_name": node.package,
+        "path": node.path,
+        "original_file_path": node.original_file_path,
+        "fqn": node.fqn,
+        "description": node.description,
+        "config": Json::Object(config.clone().into_iter().collect()),
+        "tags": string_list(config.get("tags")),
+        "meta": node.meta,
+        "schema": relation.map(|r| r.schema.clone()),
+        "alias": relation.map(|r| r.identifier.clone()),
+        "database": relation.map(|r| r.database.clone()),
+        "raw_code": &*node.raw_code,
+        "version": Json::Null,
+    })
+}
+
+fn render_node(templates: &Templates, node: &ProjectNode, resolver: Arc<dyn Resolver>) -> Result<ParsedNode, Diagnostic> {
+    let mut ctx = NodeContext::new(Phase::Parse, resolver);
+    ctx.config = node.config.clone();
+    ctx.model = model_json(node, &node.config, None);
+    let ctx = Arc::new(ctx);
+    if node.resource_type != ResourceType::Seed {
+        templates
+            .render(&node.original_file_path, &node.raw_code, Some(ctx.clone()))
+            .map_err(|e| e.to_diagnostic(&node.original_file_path, &node.raw_code, &|f| templates.macro_source(f)))?;
+    }
+    let captured = ctx.take_captured();
+    let mut config = node.config.clone();
+    for inline in &captured.configs {
+        merge_into(&mut config, inline);
+    }
+    let enabled = match config.get("enabled") {
+        None | Some(Json::Null) => true,
+        Some(Json::Bool(b)) => *b,
+        Some(other) => {
+            return Err(config_error(node, "enabled", &format!("`enabled` must be true or false, not `{other}`")));
+        }
+    };
+    let materialized = materialization(node, &config)?;
+    check_config_types(node, &config)?;
+    let tags = string_list(config.get("tags"));
+    Ok(ParsedNode {
+        node: node.clone(),
+        config,
+        enabled,
+        materialized,
+        relation: Relation::new("", "", "", RelationKind::Table),
+        tags,
+        refs: captured.refs,
+        sources: captured.sources,
+        depends_on: Vec::new(),
+        macros: captured.macros.into_iter().collect(),
+    })
+}
+
+fn materialization(node: &ProjectNode, config: &ConfigMap) -> Result<Materialization, Diagnostic> {
+    match node.resource_type {
+        ResourceType::Seed => return Ok(Materialization::Seed),
+        ResourceType::Test => return Ok(Materialization::Test),
+        ResourceType::Analysis => return Ok(Materialization::Analysis),
+        _ => {}
+    }
+    let value = config.get("materialized").and_then(Json::as_str).unwrap_or("view");
+    Ok(match value {
+        "view" => Materialization::View,
+        "table" => Materialization::Table,
+        "incremental" => Materialization::Incremental,
+        "ephemeral" => Materialization::Ephemeral,
+        "streaming_table" => Materialization::StreamingTable,
+        other => {
+            let mut d = config_error(node, "materialized", &format!("materialization `{other}` is not supported"));
+            d = match did_you_mean(other, MODEL_MATERIALIZATIONS.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help(format!("Silt materializes models as {}", MODEL_MATERIALIZATIONS.join(", "))),
+            };
+            return Err(d);
+        }
+    })
+}
+
+fn check_config_types(node: &ProjectNode, config: &ConfigMap) -> Result<(), Diagnostic> {
+    let check_str = |key: &str| -> Result<(), Diagnostic> {
+        match config.get(key) {
+            None | Some(Json::Null) | Some(Json::String(_)) => Ok(()),
+            Some(other) => Err(config_error(node, key, &format!("`{key}` must be a string, not `{other}`"))),
+        }
+    };
+    for key in ["schema", "alias", "database", "incremental_strategy", "on_schema_change", "materialized", "delimiter"] {
+        check_str(key)?;
+    }
+    if let Some(v) = config.get("unique_key") {
+        let ok = match v {
+            Json::Null | Json::String(_) => true,
+            Json::Array(items) => items.iter().all(Json::is_string),
+            _ => false,
+        };
+        if !ok {
+            return Err(config_error(node, "unique_key", "`unique_key` must be a column name or a list of column names"));
+        }
+    }
+    if let Some(v) = config.get("incremental_strategy").and_then(Json::as_str) {
+        const STRATEGIES: &[&str] = &["append", "merge", "delete+insert", "insert_overwrite"];
+        if !STRATEGIES.contains(&v) {
+            let d = config_error(node, "incremental_strategy", &format!("incremental strategy `{v}` is not supported"))
+                .with_help(format!("use one of: {}", STRATEGIES.join(", ")));
+            return Err(d);
+        }
+    }
+    if let Some(v) = config.get("on_schema_change").and_then(Json::as_str) {
+        const MODES: &[&str] = &["ignore", "fail", "append_new_columns", "sync_all_columns"];
+        if !MODES.contains(&v) {
+            let mut d = config_error(node, "on_schema_change", &format!("`on_schema_change: {v}` is not a mode"));
+            d = d.with_help(match did_you_mean(v, MODES.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("use one of: {}", MODES.join(", ")),
+            });
+            return Err(d);
+        }
+    }
+    for key in ["full_refresh", "quote_columns"] {
+        match config.get(key) {
+            None | Some(Json::Null) | Some(Json::Bool(_)) => {}
+            Some(other) => return Err(config_error(node, key, &format!("`{key}` must be true or false, not `{other}`"))),
+        }
+    }
+    if let Some(v) = config.get("column_types") {
+        if !matches!(v, Json::Object(_) | Json::Null) {
+            return Err(config_error(node, "column_types", "`column_types` must map column names to types"));
+        }
+    }
+    Ok(())
+}
+
+/// An error about a config key, pointing at where the node sets it: its own file's
+/// `config()` call, else its YAML, else the project file.
+pub fn config_error(node: &ProjectNode, key: &str, message: &str) -> Diagnostic {
+    let d = Diagnostic::error(format!("{message} (in {} `{}`)", node.resource_type.as_str(), node.name));
+    let text = &node.raw_code;
+    if let Some(pos) = find_config_key(text, key) {
+        return d.with_span(Span::from_byte_range(node.original_file_path.clone(), text, pos, pos + key.len()));
+    }
+    match &node.patch_path {
+        Some(p) => d.with_span(Span::file(p.split("://").nth(1).unwrap_or(p).to_owned())),
+        None => d.with_span(Span::file(node.original_file_path.clone())),
+    }
+}
+
+fn find_config_key(text: &str, key: &str) -> Option<usize> {
+    let start = text.find("config(")?;
+    let end = text[start..].find(")}}").or_else(|| text[start..].find(") }}")).map_or(text.len(), |e| start + e);
+    let region = &text[start..end];
+    let mut from = 0;
+    while let Some(i) = region[from..].find(key) {
+        let at = from + i;
+        let before_ok = at == 0 || !region.as_bytes()[at - 1].is_ascii_alphanumeric() && region.as_bytes()[at - 1] != b'_';
+        let after = &region[at + key.len()..];
+        if before_ok && after.trim_start().starts_with('=') {
+            return Some(start + at);
+        }
+        from = at + key.len();
+    }
+    None
+}
+
+impl Templates {
+    /// Whether the project overrides how schemas or aliases are named (so the macros must
+    /// run for every node; otherwise Silt applies dbt's defaults directly).
+    fn has_macro_override(&self) -> bool {
+        self.macros().any(|m| {
+            m.package != "dbt"
+                && matches!(
+                    m.name.as_str(),
+                    "generate_schema_name" | "default__generate_schema_name" | "datafusion__generate_schema_name"
+                        | "generate_alias_name" | "default__generate_alias_name" | "datafusion__generate_alias_name"
+                        | "generate_database_name"
+                )
+        })
+    }
+}
+
+fn name_relation(templates: &Templates, parsed: &mut ParsedNode, project: &Project, custom: bool) -> Result<(), Diagnostic> {
+    let target = &project.settings.target;
+    let custom_schema = parsed.config.get("schema").and_then(Json::as_str).map(str::to_owned);
+    let custom_alias = parsed.config.get("alias").and_then(Json::as_str).map(str::to_owned);
+    let (schema, alias) = if custom {
+        let node_json = model_json(&parsed.node, &parsed.config, None);
+        let call = |name: &str, arg: Option<String>| -> Result<String, Diagnostic> {
+            let v = templates
+                .call_macro(name, vec![arg.map_or(Json::Null, Json::String), node_json.clone()], None)
+                .map_err(|e| e.to_diagnostic(&parsed.node.original_file_path, &parsed.node.raw_code, &|f| templates.macro_source(f)))?;
+            Ok(match v {
+                Json::String(s) => s.trim().to_owned(),
+                other => other.to_string(),
+            })
+        };
+        (call("generate_schema_name", custom_schema)?, call("generate_alias_name", custom_alias)?)
+    } else {
+        let schema = match custom_schema {
+            Some(s) => format!("{}_{}", target.schema, s.trim()),
+            None => target.schema.clone(),
+        };
+        (schema, custom_alias.map(|a| a.trim().to_owned()).unwrap_or_else(|| parsed.node.name.clone()))
+    };
+    if schema.is_empty() || alias.is_empty() || schema.contains('/') || alias.contains('/') {
+        return Err(config_error(&parsed.node, "schema", &format!("`{schema}.{alias}` is not a valid relation name")));
+    }
+    let kind = match parsed.materialized {
+        Materialization::View => RelationKind::View,
+        Materialization::Ephemeral => RelationKind::Cte,
+        _ => RelationKind::Table,
+    };
+    let identifier = if kind == RelationKind::Cte { crate::template::ephemeral_cte_name(&parsed.node.name) } else { alias };
+    let database = parsed.config.get("database").and_then(Json::as_str).unwrap_or(&target.database).to_owned();
+    parsed.relation = Relation::new(&database, &schema, &identifier, kind);
+    Ok(())
+}
+
+fn resolve_dependencies(
+    nodes: &mut [ParsedNode],
+    index: &HashMap<String, usize>,
+    sources: &[ParsedSource],
+    names: &NameIndex,
+    diags: &mut Diagnostics,
+) {
+    let enabled: HashMap<String, bool> = nodes.iter().map(|n| (n.node.unique_id.clone(), n.enabled)).collect();
+    for node in nodes.iter_mut() {
+        if !node.enabled {
+            continue;
+        }
+        let mut deps: Vec<String> = Vec::new();
+        for r in &node.refs {
+            // The parse render already rejected unknown names.
+            let Ok(id) = names.lookup_ref(r.package.as_deref(), &r.name) else { continue };
+            if !enabled.get(id).copied().unwrap_or(false) || !index.contains_key(id) {
+                diags.push(
+                    Diagnostic::error(format!("`{}` refers to `{}`, which is disabled", node.node.name, r.name))
+                        .with_span(call_span(&node.node, &r.name)),
+                );
+                continue;
+            }
+            if !deps.iter().any(|d| d == id) {
+                deps.push(id.to_owned());
+            }
+        }
+        for (s, t) in &node.sources {
+            let Ok(id) = names.lookup_source(s, t) else { continue };
+            if sources.iter().any(|src| src.source.unique_id == id && !src.enabled) {
+                diags.push(
+                    Diagnostic::error(format!("`{}` reads source `{s}.{t}`, which is disabled", node.node.name))
+                        .with_span(call_span(&node.node, t)),
+                );
+                continue;
+            }
+            if !deps.iter().any(|d| d == id) {
+                deps.push(id.to_owned());
+            }
+        }
+        node.depends_on = deps;
+    }
+}
+
+/// Where a node's file mentions `name` inside a `ref(`/`source(` call, for errors found
+/// after rendering.
+pub fn call_span(node: &ProjectNode, name: &str) -> Span {
+    let text = &node.raw_code;
+    for call in ["ref(", "source("] {
+        let mut from = 0;
+        while let Some(i) = text[from..].find(call) {
+            let start = from + i;
+            let end = text[start..].find(')').map_or(text.len(), |e| start + e + 1);
+            if text[start..end].contains(&format!("'{name}'")) || text[start..end].contains(&format!("\"{name}\"")) {
+                return Span::from_byte_range(node.original_file_path.clone(), text, start, end);
+            }
+            from = end.max(start + 1);
+        }
+    }
+    Span::file(node.original_file_path.clone())
+}
+
+fn check_relation_clashes(nodes: &[ParsedNode], diags: &mut Diagnostics) {
+    let mut seen: HashMap<(String, String), &ParsedNode> = HashMap::new();
+    for n in nodes.iter().filter(|n| n.enabled && n.materialized.writes_table() || n.enabled && n.materialized == Materialization::View) {
+        let key = (n.relation.schema.clone(), n.relation.identifier.clone());
+        if let Some(first) = seen.insert(key, n) {
+            diags.push(
+                Diagnostic::error(format!(
+                    "`{}` and `{}` both build the relation `{}`",
+                    first.node.name, n.node.name, n.relation
+                ))
+                .with_span(Span::file(n.node.original_file_path.clone()))
+                .with_help("give one of them another `alias` or `schema`"),
+            );
+        }
+    }
+}
