@@ -3,9 +3,11 @@
 //! A node's config comes from, in rising precedence: the project file's config tree (from
 //! the project level down to the node's own folder), the `config:` of its YAML properties,
 //! and `{{ config(...) }}` in its file. Most keys are replaced by the more specific source;
-//! dbt merges a few instead (`BaseConfig` in dbt-core: `_extend` and `_merge` keys):
-//! `tags`, `pre-hook` and `post-hook` accumulate, `meta`, `grants`, `docs`,
-//! `persist_docs`, `contract` and `column_types` merge key by key.
+//! dbt merges a few instead (`BaseConfig.update_from` in dbt-common): `tags`, `pre-hook`,
+//! `post-hook` and `packages` append; `meta`, `quoting`, `column_types`, `docs` and
+//! `contract` merge key by key (one level deep); `grants` appends per key when the new key
+//! starts with `+` and replaces it otherwise. Everything else, `persist_docs` included,
+//! is replaced.
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -14,9 +16,9 @@ use serde_json::Value;
 pub type ConfigMap = IndexMap<String, Value>;
 
 /// Keys whose values accumulate across sources (lists).
-const EXTEND_KEYS: &[&str] = &["tags", "pre-hook", "post-hook"];
+const EXTEND_KEYS: &[&str] = &["tags", "pre-hook", "post-hook", "packages"];
 /// Keys whose values merge key by key across sources (mappings).
-const MERGE_KEYS: &[&str] = &["meta", "grants", "docs", "persist_docs", "contract", "column_types"];
+const MERGE_KEYS: &[&str] = &["meta", "quoting", "docs", "contract", "column_types"];
 
 /// The canonical spelling of a config key: no `+`, hooks with a dash as dbt stores them.
 pub fn normalize_key(key: &str) -> String {
@@ -34,12 +36,28 @@ pub fn merge_into(base: &mut ConfigMap, higher: &ConfigMap) {
         let key = normalize_key(key);
         if EXTEND_KEYS.contains(&key.as_str()) {
             let mut items = as_list(base.get(&key));
-            for item in as_list(Some(value)) {
-                if key != "tags" || !items.contains(&item) {
-                    items.push(item);
+            items.extend(as_list(Some(value)));
+            base.insert(key, Value::Array(items));
+        } else if key == "grants" {
+            let mut grants = match base.get(&key) {
+                Some(Value::Object(m)) => m.clone(),
+                _ => serde_json::Map::new(),
+            };
+            if let Value::Object(new) = value {
+                for (k, v) in new {
+                    match k.strip_prefix('+') {
+                        Some(role) => {
+                            let mut list = as_list(grants.get(role));
+                            list.extend(as_list(Some(v)));
+                            grants.insert(role.to_owned(), Value::Array(list));
+                        }
+                        None => {
+                            grants.insert(k.clone(), Value::Array(as_list(Some(v))));
+                        }
+                    }
                 }
             }
-            base.insert(key, Value::Array(items));
+            base.insert(key, Value::Object(grants));
         } else if MERGE_KEYS.contains(&key.as_str()) {
             match (base.get_mut(&key), value) {
                 (Some(Value::Object(existing)), Value::Object(new)) => {
@@ -90,10 +108,11 @@ mod tests {
     #[test]
     fn replaces_extends_and_merges() {
         let mut base = map(json!({"materialized": "view", "tags": ["a"], "meta": {"owner": "x", "tier": 1}}));
-        merge_into(&mut base, &map(json!({"+materialized": "table", "tags": "b", "meta": {"tier": 2}, "post_hook": "select 1"})));
+        merge_into(&mut base, &map(json!({"+materialized": "table", "tags": "b", "meta": {"tier": 2}, "post_hook": "select 1", "grants": {"select": ["r1"]}})));
+        merge_into(&mut base, &map(json!({"tags": ["a"], "grants": {"+select": "r2"}})));
         assert_eq!(
             Value::Object(base.into_iter().collect()),
-            json!({"materialized": "table", "tags": ["a", "b"], "meta": {"owner": "x", "tier": 2}, "post-hook": ["select 1"]})
+            json!({"materialized": "table", "tags": ["a", "b", "a"], "meta": {"owner": "x", "tier": 2}, "post-hook": ["select 1"], "grants": {"select": ["r1", "r2"]}})
         );
     }
 }

@@ -311,13 +311,14 @@ impl Project {
         };
         let mut level = Some(tree_node);
         let mut raw_level = raw_tree;
-        let config_keys = tree_config_keys(tree);
         for depth in 0..=fqn.len() {
             let Some(node) = level else { break };
             let mut here = ConfigMap::new();
             let mut here_raw = ConfigMap::new();
             for entry in node.as_map().unwrap_or(&[]) {
-                let is_config = entry.key.starts_with('+') || config_keys.iter().any(|k| *k == entry.key);
+                // dbt's rule: `+key` is always a config; a plain key is a config unless its
+                // value is a mapping, which makes it a folder or resource name.
+                let is_config = entry.key.starts_with('+') || entry.value.as_map().is_none();
                 if is_config {
                     here.insert(crate::config::normalize_key(&entry.key), entry.value.to_json());
                     if let Some(raw) = raw_level.and_then(|r| r.get(&entry.key)) {
@@ -412,19 +413,6 @@ fn singular(tree: &str) -> &str {
         "analyses" => "analysis",
         other => other,
     }
-}
-
-/// Config keys that may appear without `+` in a project config tree of kind `tree`.
-fn tree_config_keys(tree: &str) -> Vec<String> {
-    let def = match tree {
-        "models" => "ModelConfig",
-        "seeds" => "SeedConfig",
-        "sources" => "SourceConfig",
-        "data_tests" => "DataTestConfig",
-        "snapshots" => "SnapshotConfig",
-        _ => return Vec::new(),
-    };
-    crate::settings::schema::config_keys(def)
 }
 
 /// sha256 of some bytes, hex encoded.

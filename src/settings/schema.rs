@@ -256,12 +256,16 @@ impl<'a> Walker<'a> {
                 continue;
             }
             if is_config_tree {
-                if let Some(sub) = props.get(&format!("+{key}")) {
-                    // A config key written without `+`: still a config.
-                    self.walk(&entry.value, sub, name, tree);
-                    continue;
+                // dbt's rule: a plain key whose value is a mapping names a folder or resource;
+                // any other plain key is a config written without `+`.
+                let is_folder = !key.starts_with('+') && entry.value.as_map().is_some();
+                if !key.starts_with('+') && !is_folder {
+                    if let Some(sub) = props.get(&format!("+{key}")) {
+                        self.walk(&entry.value, sub, name, tree);
+                        continue;
+                    }
                 }
-                if !key.starts_with('+') {
+                if is_folder {
                     tree.push(key.to_owned());
                     self.config_paths.push(ConfigPath {
                         tree: tree_root_name(name),

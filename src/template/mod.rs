@@ -318,19 +318,21 @@ fn install_node(ctx: &mut BTreeMap<&'static str, Value>, node: &Arc<NodeContext>
         None => ctx.insert("this", Value::UNDEFINED),
     };
     ctx.insert("model", Value::from(minijinja::value::Serde(node.model.clone())));
-    if node.var_overrides.is_some() {
-        let n = node.clone();
-        let g = globals.clone();
-        ctx.insert(
-            "var",
-            Value::from_function(move |name: String, default: Option<Value>| -> Result<Value, Error> {
-                if let Some(v) = n.var_overrides.as_ref().and_then(|o| o.get(&name)) {
-                    return Ok(Value::from(minijinja::value::Serde(v.clone())));
-                }
-                lookup_var(&g, &name, default)
-            }),
-        );
-    }
+    let n = node.clone();
+    let g = globals.clone();
+    ctx.insert(
+        "var",
+        Value::from_function(move |name: String, default: Option<Value>| -> Result<Value, Error> {
+            if let Some(v) = n.var_overrides.as_ref().and_then(|o| o.get(&name)) {
+                return Ok(Value::from(minijinja::value::Serde(v.clone())));
+            }
+            // dbt's parse pass treats a missing var as none; the compile pass reports it.
+            if n.phase == Phase::Parse && default.is_none() && g.vars.get(&g.project_name, &name).is_none() {
+                return Ok(Value::from(()));
+            }
+            lookup_var(&g, &name, default)
+        }),
+    );
 }
 
 fn call_ref(node: &NodeContext, args: &[Value]) -> Result<Value, Error> {
@@ -375,6 +377,13 @@ fn call_ref(node: &NodeContext, args: &[Value]) -> Result<Value, Error> {
 
 fn lookup_var(globals: &Globals, name: &str, default: Option<Value>) -> Result<Value, Error> {
     match globals.vars.get(&globals.project_name, name) {
+        // String values are templates themselves, rendered when read (as dbt does).
+        Some(Json::String(s)) if s.contains("{{") || s.contains("{%") => {
+            let target = (!globals.target.is_null()).then_some(&globals.target);
+            render_simple("var", &s, &globals.vars, target, None)
+                .map(Value::from)
+                .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("in var `{name}`: {}", e.message)))
+        }
         Some(v) => Ok(Value::from(minijinja::value::Serde(v))),
         None => match default {
             Some(d) => Ok(d),
