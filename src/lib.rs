@@ -14,10 +14,12 @@
 //! The `silt` binary is a thin command-line layer over this library.
 
 pub mod config;
+pub mod compile;
 pub mod diagnostic;
 pub mod graph;
 pub mod parse;
 pub mod project;
 pub mod settings;
+pub mod sql;
 pub mod template;
 pub mod yaml;

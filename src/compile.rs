@@ -1,0 +1,208 @@
+//! The compile stage: each selected node rendered again with every `ref` and `source`
+//! resolved to its relation, ephemeral models spliced in as CTEs, the result checked to be
+//! one query and written to `target/compiled/`. Pure and synchronous: what the warehouse
+//! holds (for `is_incremental()`) comes in as a set of existing relations.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value as Json;
+
+use crate::diagnostic::{Diagnostic, Span};
+use crate::parse::{Materialization, NameIndex, ParsedNode, ParsedProject, model_json, parallel_map};
+use crate::template::{NodeContext, Phase, Relation, Resolver};
+
+/// What the compile stage needs to know besides the project.
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    /// `--full-refresh`.
+    pub full_refresh: bool,
+    /// Relations that exist in the warehouse, as `schema.identifier`.
+    pub existing: HashSet<String>,
+}
+
+/// A node's SQL, ready to run.
+#[derive(Debug, Clone)]
+pub struct CompiledNode {
+    pub unique_id: String,
+    /// The SQL to run: the render with ephemeral CTEs spliced in.
+    pub sql: String,
+    /// The render alone, without CTEs (what an ephemeral contributes to others).
+    pub rendered: String,
+    /// `(unique id, " __dbt__cte__x as (\n...\n)")` for each ephemeral spliced in.
+    pub extra_ctes: Vec<(String, String)>,
+    /// Whether `is_incremental()` was true for this render.
+    pub is_incremental: bool,
+    /// `target/compiled/<project>/<original_file_path>`, relative to the project root.
+    pub compiled_path: String,
+}
+
+/// Whether a node rebuilds from scratch: its `full_refresh` config wins over the flag.
+pub fn should_full_refresh(node: &ParsedNode, flag: bool) -> bool {
+    node.config.get("full_refresh").and_then(Json::as_bool).unwrap_or(flag)
+}
+
+/// The key of a relation in [`CompileOptions::existing`].
+pub fn relation_key(r: &Relation) -> String {
+    format!("{}.{}", r.schema, r.identifier)
+}
+
+/// Compiles the nodes `ids` (and the ephemerals they need). Every node gets a result.
+pub fn compile(parsed: &ParsedProject, ids: &[String], opts: &CompileOptions) -> BTreeMap<String, Result<CompiledNode, Diagnostic>> {
+    let mut relations: HashMap<String, Relation> = HashMap::new();
+    for n in parsed.nodes.iter().filter(|n| n.enabled) {
+        relations.insert(n.node.unique_id.clone(), n.relation.clone());
+    }
+    for s in parsed.sources.iter().filter(|s| s.enabled) {
+        relations.insert(s.source.unique_id.clone(), s.relation.clone());
+    }
+    let compiler = Compiler {
+        parsed,
+        opts,
+        names: NameIndex::new(&parsed.project),
+        relations: Arc::new(relations),
+        ephemerals: Mutex::new(HashMap::new()),
+    };
+    let results = parallel_map(ids, |id| (id.clone(), compiler.compile_node(id)));
+    results.into_iter().collect()
+}
+
+/// Writes each compiled node's SQL to its `compiled_path` under `root`.
+pub fn write_compiled(root: &Path, compiled: &BTreeMap<String, Result<CompiledNode, Diagnostic>>) -> std::io::Result<()> {
+    for node in compiled.values().flatten() {
+        let path = root.join(&node.compiled_path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, &node.sql)?;
+    }
+    Ok(())
+}
+
+type EphemeralResult = Result<(String, Vec<(String, String)>), Diagnostic>;
+
+struct Compiler<'a> {
+    parsed: &'a ParsedProject,
+    opts: &'a CompileOptions,
+    names: NameIndex,
+    /// Every enabled node's and source's relation.
+    relations: Arc<HashMap<String, Relation>>,
+    /// Ephemeral renders, shared by every node that needs them.
+    ephemerals: Mutex<HashMap<String, EphemeralResult>>,
+}
+
+struct CompileResolver {
+    names: NameIndex,
+    relations: Arc<HashMap<String, Relation>>,
+}
+
+impl Resolver for CompileResolver {
+    fn resolve_ref(&self, package: Option<&str>, name: &str, _version: Option<&str>) -> Result<Relation, String> {
+        let id = self.names.lookup_ref(package, name)?;
+        self.relations.get(id).cloned().ok_or_else(|| format!("`{name}` is disabled"))
+    }
+
+    fn resolve_source(&self, source: &str, table: &str) -> Result<Relation, String> {
+        let id = self.names.lookup_source(source, table)?;
+        self.relations.get(id).cloned().ok_or_else(|| format!("source `{source}.{table}` is disabled"))
+    }
+}
+
+impl Compiler<'_> {
+    /// Renders a node with relations resolved; returns the SQL and the ephemerals it read.
+    fn render(&self, node: &ParsedNode) -> Result<(String, Vec<String>, bool), Diagnostic> {
+        let templates = &self.parsed.templates;
+        let resolver = Arc::new(CompileResolver { names: self.names.clone(), relations: self.relations.clone() });
+        let mut ctx = NodeContext::new(Phase::Compile, resolver);
+        let is_incremental = node.materialized == Materialization::Incremental
+            && self.opts.existing.contains(&relation_key(&node.relation))
+            && !should_full_refresh(node, self.opts.full_refresh);
+        ctx.is_incremental = is_incremental;
+        ctx.this = Some(node.relation.clone());
+        ctx.config = node.config.clone();
+        ctx.model = model_json(&node.node, &node.config, Some(&node.relation));
+        let ctx = Arc::new(ctx);
+        let sql = templates
+            .render(&node.node.original_file_path, &node.node.raw_code, Some(ctx.clone()))
+            .map_err(|e| e.to_diagnostic(&node.node.original_file_path, &node.node.raw_code, &|f| templates.macro_source(f)))?;
+        let captured = ctx.take_captured();
+        let mut ephemerals = Vec::new();
+        for r in &captured.refs {
+            if let Ok(id) = self.names.lookup_ref(r.package.as_deref(), &r.name) {
+                if self.parsed.node(id).is_some_and(|n| n.materialized == Materialization::Ephemeral) && !ephemerals.iter().any(|e| e == id) {
+                    ephemerals.push(id.to_owned());
+                }
+            }
+        }
+        Ok((sql, ephemerals, is_incremental))
+    }
+
+    /// The CTEs a node needs, dependencies first, without duplicates (dbt's
+    /// `_recursively_prepend_ctes`).
+    fn ctes_for(&self, ephemerals: &[String], stack: &mut Vec<String>) -> Result<Vec<(String, String)>, Diagnostic> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for id in ephemerals {
+            if stack.contains(id) {
+                // The graph stage rejects cycles; this guards the recursion regardless.
+                return Err(Diagnostic::error(format!("ephemeral model `{id}` depends on itself")));
+            }
+            let (rendered, nested) = self.ephemeral(id, stack)?;
+            for (nid, sql) in nested {
+                if !out.iter().any(|(o, _)| *o == nid) {
+                    out.push((nid, sql));
+                }
+            }
+            if !out.iter().any(|(o, _)| o == id) {
+                let name = self.parsed.node(id).map_or_else(|| id.clone(), |n| n.relation.identifier.clone());
+                out.push((id.clone(), format!(" {name} as (\n{rendered}\n)")));
+            }
+        }
+        Ok(out)
+    }
+
+    fn ephemeral(&self, id: &str, stack: &mut Vec<String>) -> EphemeralResult {
+        if let Some(done) = self.ephemerals.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+            return done.clone();
+        }
+        let node = self.parsed.node(id).ok_or_else(|| Diagnostic::error(format!("unknown node `{id}` (this is a bug)")))?;
+        stack.push(id.to_owned());
+        let result = self.render(node).and_then(|(sql, eph, _)| {
+            let ctes = self.ctes_for(&eph, stack)?;
+            Ok((sql, ctes))
+        });
+        stack.pop();
+        let result = result.map_err(|d| {
+            Diagnostic::error(format!("ephemeral model `{}` failed to compile: {}", node.node.name, d.message))
+                .with_span_opt(d.span.clone())
+                .with_help_opt(d.help.clone())
+        });
+        self.ephemerals.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_owned(), result.clone());
+        result
+    }
+
+    fn compile_node(&self, id: &str) -> Result<CompiledNode, Diagnostic> {
+        let node = self.parsed.node(id).ok_or_else(|| Diagnostic::error(format!("unknown node `{id}` (this is a bug)")))?;
+        let (rendered, ephemerals, is_incremental) = self.render(node)?;
+        let extra_ctes = self.ctes_for(&ephemerals, &mut vec![id.to_owned()])?;
+        let cte_sql: Vec<String> = extra_ctes.iter().map(|(_, s)| s.clone()).collect();
+        let sql = crate::sql::inject_ctes(&rendered, &cte_sql);
+        let compiled_path = format!(
+            "{}/compiled/{}/{}",
+            self.parsed.project.settings.project.target_path, node.node.package, node.node.original_file_path
+        );
+        if node.materialized != Materialization::Seed {
+            if let Err(e) = crate::sql::check_query(&sql) {
+                let span = match (e.line, e.column) {
+                    (Some(l), Some(c)) => Span::at(compiled_path.clone(), &sql, l, c, 1),
+                    (Some(l), None) => Span::line(compiled_path.clone(), &sql, l),
+                    _ => Span::file(node.node.original_file_path.clone()),
+                };
+                return Err(Diagnostic::error(format!("SQL syntax error in {} `{}`: {}", node.node.resource_type.as_str(), node.node.name, e.message))
+                    .with_span(span)
+                    .with_note(format!("in the compiled SQL of {}", node.node.original_file_path)));
+            }
+        }
+        Ok(CompiledNode { unique_id: id.to_owned(), sql, rendered, extra_ctes, is_incremental, compiled_path })
+    }
+}
