@@ -50,20 +50,7 @@ pub fn relation_key(r: &Relation) -> String {
 
 /// Compiles the nodes `ids` (and the ephemerals they need). Every node gets a result.
 pub fn compile(parsed: &ParsedProject, ids: &[String], opts: &CompileOptions) -> BTreeMap<String, Result<CompiledNode, Diagnostic>> {
-    let mut relations: HashMap<String, Relation> = HashMap::new();
-    for n in parsed.nodes.iter().filter(|n| n.enabled) {
-        relations.insert(n.node.unique_id.clone(), n.relation.clone());
-    }
-    for s in parsed.sources.iter().filter(|s| s.enabled) {
-        relations.insert(s.source.unique_id.clone(), s.relation.clone());
-    }
-    let compiler = Compiler {
-        parsed,
-        opts,
-        names: NameIndex::new(&parsed.project),
-        relations: Arc::new(relations),
-        ephemerals: Mutex::new(HashMap::new()),
-    };
+    let compiler = Compiler::new(parsed, opts);
     let results = parallel_map(ids, |id| (id.clone(), compiler.compile_node(id)));
     results.into_iter().collect()
 }
@@ -78,6 +65,19 @@ pub fn write_compiled(root: &Path, compiled: &BTreeMap<String, Result<CompiledNo
         std::fs::write(path, &node.sql)?;
     }
     Ok(())
+}
+
+impl<'a> Compiler<'a> {
+    fn new(parsed: &'a ParsedProject, opts: &'a CompileOptions) -> Compiler<'a> {
+        let mut relations: HashMap<String, Relation> = HashMap::new();
+        for n in parsed.nodes.iter().filter(|n| n.enabled) {
+            relations.insert(n.node.unique_id.clone(), n.relation.clone());
+        }
+        for s in parsed.sources.iter().filter(|s| s.enabled) {
+            relations.insert(s.source.unique_id.clone(), s.relation.clone());
+        }
+        Compiler { parsed, opts, names: NameIndex::new(&parsed.project), relations: Arc::new(relations), ephemerals: Mutex::new(HashMap::new()) }
+    }
 }
 
 type EphemeralResult = Result<(String, Vec<(String, String)>), Diagnostic>;
@@ -205,4 +205,48 @@ impl Compiler<'_> {
         }
         Ok(CompiledNode { unique_id: id.to_owned(), sql, rendered, extra_ctes, is_incremental, compiled_path })
     }
+}
+
+/// Compiles SQL given on the command line (`--inline`) as if it were a model named
+/// `inline_query`.
+pub fn compile_inline(parsed: &ParsedProject, sql: &str, opts: &CompileOptions) -> Result<CompiledNode, Diagnostic> {
+    let project = &parsed.project.settings.project;
+    let node = crate::project::ProjectNode {
+        unique_id: format!("sql_operation.{}.inline_query", project.name),
+        resource_type: crate::project::ResourceType::Model,
+        name: "inline_query".into(),
+        package: project.name.clone(),
+        path: "inline_query.sql".into(),
+        original_file_path: "<inline>".into(),
+        fqn: vec![project.name.clone(), "inline_query".into()],
+        raw_code: Arc::from(sql),
+        checksum: String::new(),
+        config: Default::default(),
+        unrendered_config: Default::default(),
+        description: String::new(),
+        columns: Default::default(),
+        meta: Json::Null,
+        patch_path: None,
+        yaml: None,
+        tests: Vec::new(),
+        constraints: Vec::new(),
+    };
+    let parsed_node = ParsedNode {
+        config: Default::default(),
+        enabled: true,
+        materialized: Materialization::View,
+        relation: Relation::new(&parsed.project.settings.target.database, &parsed.project.settings.target.schema, "inline_query", crate::template::RelationKind::View),
+        tags: Vec::new(),
+        refs: Vec::new(),
+        sources: Vec::new(),
+        depends_on: Vec::new(),
+        macros: Vec::new(),
+        node,
+    };
+    let compiler = Compiler::new(parsed, opts);
+    let (rendered, ephemerals, _) = compiler.render(&parsed_node)?;
+    let extra_ctes = compiler.ctes_for(&ephemerals, &mut Vec::new())?;
+    let cte_sql: Vec<String> = extra_ctes.iter().map(|(_, s)| s.clone()).collect();
+    let sql = crate::sql::inject_ctes(&rendered, &cte_sql);
+    Ok(CompiledNode { unique_id: parsed_node.node.unique_id.clone(), sql, rendered, extra_ctes, is_incremental: false, compiled_path: String::new() })
 }

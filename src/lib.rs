@@ -16,6 +16,7 @@
 pub mod config;
 pub mod compile;
 pub mod diagnostic;
+pub mod exec;
 pub mod graph;
 pub mod parse;
 pub mod project;
@@ -23,3 +24,21 @@ pub mod settings;
 pub mod sql;
 pub mod template;
 pub mod yaml;
+pub mod manifest;
+
+use diagnostic::Diagnostics;
+
+/// A project loaded, parsed and put in a graph: what every command starts from.
+pub struct Loaded {
+    pub parsed: parse::ParsedProject,
+    pub graph: graph::Graph,
+}
+
+/// Runs the load, parse and graph stages, collecting every problem found.
+pub fn load(opts: &settings::LoadOptions, parse_opts: &parse::ParseOptions) -> Result<Loaded, Diagnostics> {
+    let settings = settings::Settings::load(opts)?;
+    let project = project::Project::load(settings)?;
+    let parsed = parse::parse(project, parse_opts)?;
+    let graph = graph::Graph::build(&parsed)?;
+    Ok(Loaded { parsed, graph })
+}

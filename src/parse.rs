@@ -49,7 +49,7 @@ impl Materialization {
     }
 }
 
-const MODEL_MATERIALIZATIONS: &[&str] = &["view", "table", "incremental", "ephemeral", "streaming_table"];
+const MODEL_MATERIALIZATIONS: &[&str] = &["view", "table", "incremental", "ephemeral"];
 
 /// A node after the parse render.
 #[derive(Debug, Clone)]
@@ -325,7 +325,6 @@ fn materialization(node: &ProjectNode, config: &ConfigMap) -> Result<Materializa
         "table" => Materialization::Table,
         "incremental" => Materialization::Incremental,
         "ephemeral" => Materialization::Ephemeral,
-        "streaming_table" => Materialization::StreamingTable,
         other => {
             let mut d = config_error(node, "materialized", &format!("materialization `{other}` is not supported"));
             d = match did_you_mean(other, MODEL_MATERIALIZATIONS.iter().copied()) {

@@ -1,7 +1,9 @@
 //! SQL text handling with sqlparser (through DataFusion's re-export): checking that a
 //! compiled model is one query, and splicing ephemeral models in as CTEs the way dbt does.
 
-use deltalake::datafusion::sql::sqlparser::ast::Statement;
+use std::ops::ControlFlow;
+
+use deltalake::datafusion::sql::sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart, Statement, visit_expressions_mut};
 use deltalake::datafusion::sql::sqlparser::dialect::GenericDialect;
 use deltalake::datafusion::sql::sqlparser::parser::Parser;
 
@@ -34,6 +36,90 @@ pub fn check_query(sql: &str) -> Result<(), SqlError> {
             column: None,
         }),
     }
+}
+
+/// Parses one query for the engine, rewriting other dialects' function spellings into ones
+/// DataFusion (with Silt's functions) understands: `iff`/`if`, `year(x)` and friends,
+/// `count_if`, `len`, `strftime`, `epoch`, `last_day`, Spark's two-argument
+/// `datediff`/`date_add`/`date_sub`, `nvl`-style helpers DataFusion lacks.
+pub fn parse_for_engine(sql: &str) -> Result<Statement, SqlError> {
+    let to_err = |e: deltalake::datafusion::sql::sqlparser::parser::ParserError| {
+        let text = e.to_string();
+        let (message, line, column) = split_location(&text);
+        SqlError { message: message.trim_start_matches("sql parser error: ").to_owned(), line, column }
+    };
+    let mut statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(to_err)?;
+    if statements.len() != 1 {
+        return Err(SqlError {
+            message: format!("expected one SQL statement, found {}", statements.len()),
+            line: None,
+            column: None,
+        });
+    }
+    let mut statement = statements.remove(0);
+    let mut failure = None;
+    let _ = visit_expressions_mut(&mut statement, |expr| {
+        match rewrite_call(expr) {
+            Ok(Some(new)) => *expr = new,
+            Ok(None) => {}
+            Err(e) => {
+                failure = Some(e);
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(statement),
+    }
+}
+
+/// The replacement for a function call, if it is one Silt rewrites.
+fn rewrite_call(expr: &Expr) -> Result<Option<Expr>, SqlError> {
+    let Expr::Function(f) = expr else { return Ok(None) };
+    if f.over.is_some() || f.filter.is_some() || f.name.0.len() != 1 {
+        return Ok(None);
+    }
+    let Some(ObjectNamePart::Identifier(ident)) = f.name.0.first() else { return Ok(None) };
+    let name = ident.value.to_lowercase();
+    let FunctionArguments::List(list) = &f.args else { return Ok(None) };
+    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+        return Ok(None);
+    }
+    let mut args = Vec::new();
+    for a in &list.args {
+        match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => args.push(e.to_string()),
+            _ => return Ok(None),
+        }
+    }
+    let part = |p: &str, x: &str| format!("cast(date_part('{p}', {x}) as bigint)");
+    let text = match (name.as_str(), args.as_slice()) {
+        ("iff" | "if", [c, a, b]) => format!("(CASE WHEN {c} THEN {a} ELSE {b} END)"),
+        ("year" | "month" | "day" | "hour" | "minute" | "second" | "quarter", [x]) => part(&name, x),
+        ("week" | "weekofyear", [x]) => part("week", x),
+        ("dayofmonth", [x]) => part("day", x),
+        ("dayofweek", [x]) => part("dow", x),
+        ("dayofyear", [x]) => part("doy", x),
+        ("epoch", [x]) => format!("date_part('epoch', {x})"),
+        ("count_if", [c]) => format!("count(CASE WHEN {c} THEN 1 END)"),
+        ("len", [x]) => format!("character_length({x})"),
+        ("strftime", [x, fmt]) => format!("to_char({x}, {fmt})"),
+        ("last_day", [x]) => format!("cast(dateadd('day', -1, dateadd('month', 1, date_trunc('month', {x}))) as date)"),
+        // Spark: datediff(end, start) in days; date_add(start, days); date_sub(start, days).
+        ("datediff" | "date_diff", [end, start]) => format!("datediff('day', {start}, {end})"),
+        ("date_add", [x, n]) if !n.trim_start().to_lowercase().starts_with("interval") => format!("cast(dateadd('day', {n}, {x}) as date)"),
+        ("date_add", [x, n]) => format!("({x} + {n})"),
+        ("date_sub", [x, n]) => format!("cast(dateadd('day', -({n}), {x}) as date)"),
+        ("date_add", [p, n, x]) => format!("dateadd({p}, {n}, {x})"),
+        _ => return Ok(None),
+    };
+    Parser::new(&GenericDialect {})
+        .try_with_sql(&text)
+        .and_then(|mut p| p.parse_expr())
+        .map(Some)
+        .map_err(|e| SqlError { message: format!("cannot rewrite `{expr}`: {e}"), line: None, column: None })
 }
 
 /// sqlparser appends " at Line: L, Column: C"; split it off.
@@ -116,6 +202,19 @@ mod tests {
         );
         assert_eq!(inject_ctes("select 'with'", &[]), "select 'with'");
         assert!(leading_with("without_table").is_none());
+    }
+
+    #[test]
+    fn rewrites_other_dialects() {
+        let s = parse_for_engine("select iff(a > 1, 'x', 'y'), year(d), count_if(b), datediff(e, s) from t").unwrap().to_string();
+        assert_eq!(
+            s,
+            "SELECT (CASE WHEN a > 1 THEN 'x' ELSE 'y' END), CAST(date_part('year', d) AS BIGINT), count(CASE WHEN b THEN 1 END), datediff('day', s, e) FROM t"
+        );
+        // Nested calls are rewritten inside out.
+        let s = parse_for_engine("select year(iff(c, d1, d2)) from t").unwrap().to_string();
+        assert_eq!(s, "SELECT CAST(date_part('year', (CASE WHEN c THEN d1 ELSE d2 END)) AS BIGINT) FROM t");
+        assert!(parse_for_engine("select 1; select 2").is_err());
     }
 
     #[test]

@@ -1,0 +1,90 @@
+//! `silt ls`: list resources, sorted by unique id as dbt does.
+
+use anyhow::Result;
+use serde_json::json;
+use silt::project::ResourceType;
+
+use super::{Invocation, load, select};
+use crate::cli::{Cli, LsFormat, Outcome, Printer, SelectArgs, report_diagnostics};
+
+const DEFAULT_TYPES: &[ResourceType] =
+    &[ResourceType::Model, ResourceType::Seed, ResourceType::Test, ResourceType::Source, ResourceType::Snapshot, ResourceType::UnitTest];
+
+pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, output: LsFormat, resource_types: &[String]) -> Result<Outcome> {
+    let mut types: Vec<ResourceType> = Vec::new();
+    for t in resource_types.iter().flat_map(|t| t.split_whitespace()) {
+        if t == "all" {
+            types.extend(DEFAULT_TYPES);
+            types.push(ResourceType::Analysis);
+            continue;
+        }
+        match ResourceType::parse(t) {
+            Some(rt) => types.push(rt),
+            None => {
+                let d = silt::diagnostic::Diagnostic::error(format!("unknown resource type `{t}`"))
+                    .with_help("use model, seed, source, test, analysis, snapshot, unit_test or all");
+                return Ok(report_diagnostics(printer, &d.into()));
+            }
+        }
+    }
+    if types.is_empty() {
+        types.extend(DEFAULT_TYPES);
+    }
+    let inv = Invocation::new("list");
+    let loaded = match load(cli, printer, &inv, false)? {
+        Ok(l) => l,
+        Err(outcome) => return Ok(outcome),
+    };
+    let mut ids = match select(printer, &loaded, args, &types) {
+        Ok(ids) => ids,
+        Err(outcome) => return Ok(outcome),
+    };
+    ids.sort();
+    let parsed = &loaded.parsed;
+    let mut out = String::new();
+    for id in &ids {
+        let line = if let Some(n) = parsed.node(id) {
+            match output {
+                LsFormat::Selector => n.node.fqn.join("."),
+                LsFormat::Name => n.node.name.clone(),
+                LsFormat::Path => n.node.original_file_path.clone(),
+                LsFormat::Json => json!({
+                    "name": n.node.name,
+                    "resource_type": n.node.resource_type.as_str(),
+                    "package_name": n.node.package,
+                    "original_file_path": n.node.original_file_path,
+                    "unique_id": n.node.unique_id,
+                    "alias": n.relation.identifier,
+                    "config": silt::manifest::node_json(parsed, n, None)["config"],
+                    "tags": n.tags,
+                    "depends_on": {"macros": n.macros, "nodes": n.depends_on},
+                })
+                .to_string(),
+            }
+        } else if let Some(s) = parsed.source(id) {
+            let t = &s.source;
+            match output {
+                LsFormat::Selector => format!("source:{}.{}.{}", t.package, t.source_name, t.name),
+                LsFormat::Name => format!("{}.{}", t.source_name, t.name),
+                LsFormat::Path => t.original_file_path.clone(),
+                LsFormat::Json => json!({
+                    "name": t.name,
+                    "resource_type": "source",
+                    "package_name": t.package,
+                    "original_file_path": t.original_file_path,
+                    "unique_id": t.unique_id,
+                    "source_name": t.source_name,
+                    "config": {"enabled": s.enabled, "meta": t.meta, "tags": t.tags},
+                    "tags": t.tags,
+                })
+                .to_string(),
+            }
+        } else {
+            continue;
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    printer.out(&out);
+    Ok(Outcome::Success)
+}

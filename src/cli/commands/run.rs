@@ -1,0 +1,187 @@
+//! `silt run` and `silt seed`: build models or load seeds, in dependency order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use silt::compile::{CompileOptions, compile, write_compiled};
+use silt::exec::{NodeDesc, NodeResult, Observer, RunOptions, Status};
+use silt::parse::Materialization;
+use silt::project::ResourceType;
+
+use super::{Invocation, load, plural, runtime, select, write_artifact};
+use crate::cli::printer::{Paint, progress_line};
+use crate::cli::{BuildArgs, Cli, Outcome, Printer, SelectArgs};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Run,
+    Seed,
+}
+
+pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, build: &BuildArgs, kind: Kind) -> Result<Outcome> {
+    let inv = Invocation::new(if kind == Kind::Run { "run" } else { "seed" });
+    let clock = Instant::now();
+    let loaded = match load(cli, printer, &inv, build.full_refresh)? {
+        Ok(l) => l,
+        Err(outcome) => return Ok(outcome),
+    };
+    let types: &[ResourceType] = if kind == Kind::Run { &[ResourceType::Model] } else { &[ResourceType::Seed] };
+    let selected = match select(printer, &loaded, args, types) {
+        Ok(ids) => ids,
+        Err(outcome) => return Ok(outcome),
+    };
+    let parsed = &loaded.parsed;
+    // Ephemeral models are not run: they are inlined into what reads them.
+    let ids: Vec<String> =
+        selected.into_iter().filter(|id| parsed.node(id).is_some_and(|n| n.materialized != Materialization::Ephemeral)).collect();
+    // Views upstream of what runs are not rebuilt, but queries need their SQL.
+    let mut to_compile: BTreeSet<String> = BTreeSet::new();
+    if kind == Kind::Run {
+        for id in &ids {
+            to_compile.insert(id.clone());
+            for a in loaded.graph.ancestors(id, None) {
+                if parsed.node(&a).is_some_and(|n| n.materialized == Materialization::View) {
+                    to_compile.insert(a);
+                }
+            }
+        }
+    }
+    let opts = CompileOptions { full_refresh: build.full_refresh, existing: silt::exec::existing_relations(parsed) };
+    let to_compile: Vec<String> = to_compile.into_iter().collect();
+    let compiled = compile(parsed, &to_compile, &opts);
+    write_compiled(&parsed.project.settings.root, &compiled).map_err(|e| anyhow::anyhow!("cannot write compiled SQL: {e}"))?;
+    let target = &parsed.project.settings.target;
+    let threads = target.threads;
+    printer.info("");
+    printer.info(&format!("Concurrency: {threads} threads (target='{}')", target.name));
+    printer.info("");
+    let session = silt::exec::open_session(parsed).map_err(|e| anyhow::anyhow!("{e}"))?;
+    silt::exec::register_views(&session, parsed, &compiled);
+    let run_compiled: BTreeMap<_, _> = compiled.iter().filter(|(id, _)| ids.contains(id)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let observer = Arc::new(Console { printer: *printer });
+    let Loaded2 { parsed, graph } = Loaded2 { parsed: Arc::new(loaded.parsed), graph: loaded.graph };
+    let results = runtime()?.block_on(silt::exec::run(
+        parsed.clone(),
+        &graph,
+        session,
+        &ids,
+        run_compiled,
+        RunOptions { threads, fail_fast: build.fail_fast, full_refresh: build.full_refresh },
+        observer,
+    ));
+    let elapsed = clock.elapsed().as_secs_f64();
+    let artifacts = inv.artifacts(cli, args, build.full_refresh);
+    let target_dir = parsed.project.settings.target_dir();
+    write_artifact(&target_dir.join("run_results.json"), &silt::manifest::run_results(&parsed, &results, &artifacts, elapsed))?;
+    write_artifact(&target_dir.join("manifest.json"), &silt::manifest::manifest(&parsed, &graph, Some(&compiled), &artifacts))?;
+    Ok(summary(printer, &parsed, &results, elapsed))
+}
+
+struct Loaded2 {
+    parsed: Arc<silt::parse::ParsedProject>,
+    graph: silt::graph::Graph,
+}
+
+/// The console's view of progress, shared with worker threads.
+struct Console {
+    printer: Printer,
+}
+
+fn describe(node: &NodeDesc) -> String {
+    match node.materialized {
+        Materialization::Seed => format!("seed file {}", node.relation),
+        m => format!("sql {} model {}", m.as_str(), node.relation),
+    }
+}
+
+impl Observer for Console {
+    fn started(&self, index: usize, total: usize, node: &NodeDesc) {
+        self.printer.info(&progress_line(index, total, &format!("START {}", describe(node)), "RUN"));
+    }
+
+    fn finished(&self, index: usize, total: usize, node: &NodeDesc, result: &NodeResult) {
+        let p = &self.printer;
+        let t = format!(" in {:.2}s", result.execution_time);
+        let (msg, status) = match result.status {
+            Status::Success => {
+                let verb = if node.materialized == Materialization::Seed { "loaded" } else { "created" };
+                let m = result.message.clone().unwrap_or_else(|| "OK".into());
+                (format!("OK {verb} {}", describe(node)), format!("{}{t}", p.paint(Paint::Green, &m)))
+            }
+            Status::Skipped => (format!("SKIP relation {}", node.relation), p.paint(Paint::Yellow, "SKIP")),
+            _ => {
+                let verb = if node.materialized == Materialization::Seed { "loading" } else { "creating" };
+                (format!("ERROR {verb} {}", describe(node)), format!("{}{t}", p.paint(Paint::Red, "ERROR")))
+            }
+        };
+        let line = progress_line(index, total, &msg, &status);
+        if result.status == Status::Error { p.err_line(&line) } else { p.info(&line) }
+    }
+}
+
+fn summary(printer: &Printer, parsed: &silt::parse::ParsedProject, results: &[NodeResult], elapsed: f64) -> Outcome {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for r in results {
+        if let Some(n) = parsed.node(&r.unique_id) {
+            let key = match n.materialized {
+                Materialization::Seed => "seed".to_owned(),
+                m => format!("{} model", m.as_str()),
+            };
+            *counts.entry(key).or_default() += 1;
+        }
+    }
+    let what: Vec<String> = counts.iter().map(|(k, n)| plural(*n, k)).collect();
+    let secs = elapsed;
+    let (h, m) = ((secs / 3600.0) as u64, ((secs % 3600.0) / 60.0) as u64);
+    printer.info("");
+    printer.info(&format!(
+        "Finished running {} in {h} hours {m} minutes and {:.2} seconds ({secs:.2}s).",
+        if what.is_empty() { "0 nodes".to_owned() } else { what.join(", ") },
+        secs % 60.0
+    ));
+    let errors: Vec<&NodeResult> = results.iter().filter(|r| matches!(r.status, Status::Error | Status::Fail)).collect();
+    let warnings = results.iter().filter(|r| r.status == Status::Warn).count();
+    let skipped = results.iter().filter(|r| r.status == Status::Skipped).count();
+    let passed = results.iter().filter(|r| matches!(r.status, Status::Success | Status::Pass)).count();
+    printer.info("");
+    if errors.is_empty() {
+        if warnings == 0 {
+            printer.info(&printer.paint(Paint::Green, "Completed successfully"));
+        } else {
+            printer.info(&printer.paint(Paint::Yellow, &format!("Completed with {}:", plural(warnings, "warning"))));
+        }
+    } else {
+        printer.err_line(&printer.paint(
+            Paint::Red,
+            &format!("Completed with {}, 0 partial successes, and {}:", plural(errors.len(), "error"), plural(warnings, "warning")),
+        ));
+        for r in &errors {
+            let Some(n) = parsed.node(&r.unique_id) else { continue };
+            let kind = n.node.resource_type.as_str();
+            printer.err_line("");
+            printer.err_line(&printer.paint(Paint::Red, &format!("Failure in {kind} {} ({})", n.node.name, n.node.original_file_path)));
+            let label = r.error_label.unwrap_or("Runtime Error");
+            let message = r.message.clone().unwrap_or_default();
+            let indented: Vec<String> = message.lines().map(|l| format!("  {l}")).collect();
+            printer.err_line(&format!("  {label} in {kind} {} ({})\n{}", n.node.name, n.node.original_file_path, indented.join("\n")));
+            if r.compiled_code.is_some() {
+                printer.err_line("");
+                let path = format!(
+                    "{}/compiled/{}/{}",
+                    parsed.project.settings.project.target_path, n.node.package, n.node.original_file_path
+                );
+                printer.err_line(&format!("  compiled code at {path}"));
+            }
+        }
+    }
+    printer.info("");
+    let done = format!(
+        "Done. PASS={passed} WARN={warnings} ERROR={} SKIP={skipped} NO-OP=0 TOTAL={}",
+        errors.len(),
+        results.len()
+    );
+    if errors.is_empty() { printer.info(&done) } else { printer.err_line(&done) }
+    if errors.is_empty() { Outcome::Success } else { Outcome::Failure }
+}

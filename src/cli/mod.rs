@@ -1,0 +1,190 @@
+//! The command line: clap definitions, one file per command in `commands/`, the
+//! [`Printer`], and exit codes (0 success, 1 the project failed, 2 Silt failed).
+
+mod commands;
+mod printer;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use printer::Printer;
+use silt::diagnostic::Diagnostics;
+use silt::settings::LoadOptions;
+
+#[derive(Debug, Parser)]
+#[command(name = "silt", version, about = "Turns a Git repository of SQL models into Delta Lake tables", max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// The project folder (holding project.yml or dbt_project.yml).
+    #[arg(long, global = true, env = "SILT_PROJECT_DIR", default_value = ".")]
+    pub project_dir: PathBuf,
+    /// Where profiles.yml is (default: the project folder, then ~/.silt/).
+    #[arg(long, global = true, env = "SILT_PROFILES_DIR")]
+    pub profiles_dir: Option<PathBuf>,
+    /// The profile target to use (default: the profile's `target`).
+    #[arg(long, short = 't', global = true)]
+    pub target: Option<String>,
+    /// Variables as YAML or JSON, e.g. '{start_date: 2024-01-01}'.
+    #[arg(long, global = true)]
+    pub vars: Option<String>,
+    /// Worker threads (default: the target's `threads`).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// Print only errors (and data on standard output).
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+}
+
+/// Node selection, in dbt's syntax.
+#[derive(Debug, Clone, Args, Default)]
+pub struct SelectArgs {
+    /// Nodes to include: names, +x, x+, @x, tag:, path:, config.materialized:... (space for union, comma for intersection).
+    #[arg(long, short = 's', alias = "models", short_alias = 'm', num_args = 1.., action = clap::ArgAction::Append)]
+    pub select: Vec<String>,
+    /// Nodes to leave out, same syntax.
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Append)]
+    pub exclude: Vec<String>,
+}
+
+/// Flags of commands that build things.
+#[derive(Debug, Clone, Args, Default)]
+pub struct BuildArgs {
+    /// Rebuild incremental models and seeds from scratch.
+    #[arg(long)]
+    pub full_refresh: bool,
+    /// Stop at the first failure.
+    #[arg(long, short = 'x')]
+    pub fail_fast: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ShowFormat {
+    Text,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LsFormat {
+    Selector,
+    Name,
+    Path,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render models to SQL in target/compiled/ and write target/manifest.json.
+    Compile {
+        #[command(flatten)]
+        select: SelectArgs,
+        /// Compile this SQL (with Jinja) instead of the project's models.
+        #[arg(long)]
+        inline: Option<String>,
+        #[arg(long)]
+        full_refresh: bool,
+    },
+    /// List the project's resources.
+    #[command(alias = "list")]
+    Ls {
+        #[command(flatten)]
+        select: SelectArgs,
+        /// What to print for each resource.
+        #[arg(long, short = 'o', value_enum, default_value = "selector")]
+        output: LsFormat,
+        /// Only these resource types (model, seed, source, test, analysis...).
+        #[arg(long = "resource-type", num_args = 1.., action = clap::ArgAction::Append)]
+        resource_types: Vec<String>,
+    },
+    /// Load seed CSV files into tables.
+    Seed {
+        #[command(flatten)]
+        select: SelectArgs,
+        #[command(flatten)]
+        build: BuildArgs,
+    },
+    /// Build the selected models.
+    Run {
+        #[command(flatten)]
+        select: SelectArgs,
+        #[command(flatten)]
+        build: BuildArgs,
+    },
+    /// Preview the rows of a model or of inline SQL.
+    Show {
+        #[command(flatten)]
+        select: SelectArgs,
+        /// SQL (with Jinja) to preview.
+        #[arg(long)]
+        inline: Option<String>,
+        /// Rows to show; -1 for all.
+        #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
+        limit: i64,
+        #[arg(long, short = 'o', value_enum, default_value = "text")]
+        output: ShowFormat,
+    },
+    /// Check the project and profile, and print the resolved target.
+    Debug,
+}
+
+/// What a command's outcome means for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// The project failed: a model, a test, a config error.
+    Failure,
+}
+
+impl GlobalArgs {
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            project_dir: self.project_dir.clone(),
+            profiles_dir: self.profiles_dir.clone(),
+            target: self.target.clone(),
+            vars: self.vars.clone(),
+            threads: self.threads,
+        }
+    }
+}
+
+/// Prints every diagnostic and returns the failure outcome.
+pub fn report_diagnostics(printer: &Printer, diags: &Diagnostics) -> Outcome {
+    let mut errors = Diagnostics::new();
+    for d in &diags.0 {
+        if d.is_error() {
+            errors.push(d.clone());
+        } else if !printer.quiet {
+            printer.err_raw(&format!("{}\n", d.render(printer.color)));
+        }
+    }
+    printer.err_raw(&errors.render(printer.color));
+    if errors.is_empty() { Outcome::Success } else { Outcome::Failure }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let printer = Printer::new(cli.global.quiet);
+    let result = commands::dispatch(&cli, &printer);
+    match result {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Failure) => ExitCode::from(1),
+        Err(e) => {
+            // A reader that went away is not a failure (e.g. `silt ls | head`).
+            if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
+                return ExitCode::SUCCESS;
+            }
+            printer.err_raw(&format!("{} {e:#}\n", printer.paint(printer::Paint::Red, "error:")));
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! SQL semantics that dbt users rely on and DataFusion lacks or does differently.
+//!
+//! Functions (registered in every session): `datediff(part, start, end)` counting part
+//! boundaries crossed as DuckDB and Snowflake do, `dateadd(part, n, ts)` with month ends
+//! clamped, and an internal identity that makes a column nullable.
+//!
+//! Rules (an analyzer rule run before type coercion):
+//! - `int / int` divides as floating point, as in DuckDB and Spark (DataFusion truncates);
+//! - `date + int` and `date - int` add days, and `date - date` is a number of days, as in
+//!   DuckDB.
+//!
+//! Spellings from other dialects (`iff`, `year(x)`, `count_if`...) are rewritten in the SQL
+//! module before planning.
+
+use std::sync::Arc;
+
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
+use deltalake::arrow::array::{Array, ArrayRef, AsArray, Int64Array, TimestampMicrosecondArray};
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::{DataType, Field, FieldRef, TimeUnit, TimestampMicrosecondType};
+use deltalake::datafusion::common::config::ConfigOptions;
+use deltalake::datafusion::common::tree_node::{Transformed, TreeNode};
+use deltalake::datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
+use deltalake::datafusion::execution::SessionStateBuilder;
+use deltalake::datafusion::logical_expr::expr::ScalarFunction;
+use deltalake::datafusion::logical_expr::utils::merge_schema;
+use deltalake::datafusion::logical_expr::{
+    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
+};
+use deltalake::datafusion::optimizer::AnalyzerRule;
+use deltalake::datafusion::optimizer::analyzer::resolve_grouping_function::ResolveGroupingFunction;
+use deltalake::datafusion::optimizer::analyzer::type_coercion::TypeCoercion;
+use deltalake::datafusion::prelude::SessionContext;
+
+/// Registers Silt's functions in a session.
+pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::from(DateDiff::new()));
+    ctx.register_udf(ScalarUDF::from(DateAdd::new()));
+    ctx.register_udf(ScalarUDF::from(Nullable::new()));
+}
+
+/// Puts Silt's analyzer rule before DataFusion's type coercion.
+pub fn install_rules(builder: SessionStateBuilder) -> SessionStateBuilder {
+    builder.with_analyzer_rules(vec![Arc::new(ResolveGroupingFunction::new()), Arc::new(DialectRule), Arc::new(TypeCoercion::new())])
+}
+
+/// The identity function that makes its result nullable.
+pub fn nullable_udf() -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::from(Nullable::new()))
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Nullable {
+    signature: Signature,
+}
+
+impl Nullable {
+    fn new() -> Nullable {
+        Nullable { signature: Signature::any(1, Volatility::Immutable) }
+    }
+}
+
+impl ScalarUDFImpl for Nullable {
+    fn name(&self) -> &str {
+        "__silt_nullable"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(arg_types[0].clone())
+    }
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        Ok(Arc::new(Field::new(self.name(), args.arg_fields[0].data_type().clone(), true)))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(args.args[0].clone())
+    }
+}
+
+/// A date or time part, with the spellings warehouses accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Year,
+    Quarter,
+    Month,
+    Week,
+    Day,
+    Hour,
+    Minute,
+    Second,
+    Millisecond,
+    Microsecond,
+}
+
+impl Part {
+    fn parse(s: &str) -> Option<Part> {
+        Some(match s.trim().trim_matches('\'').to_lowercase().as_str() {
+            "year" | "years" | "y" | "yy" | "yyyy" | "yr" | "yrs" => Part::Year,
+            "quarter" | "quarters" | "q" | "qtr" => Part::Quarter,
+            "month" | "months" | "mon" | "mons" | "mm" => Part::Month,
+            "week" | "weeks" | "w" | "wk" | "weekofyear" => Part::Week,
+            "day" | "days" | "d" | "dd" | "dayofmonth" => Part::Day,
+            "hour" | "hours" | "h" | "hh" | "hr" | "hrs" => Part::Hour,
+            "minute" | "minutes" | "mi" | "min" | "mins" | "m" => Part::Minute,
+            "second" | "seconds" | "s" | "sec" | "secs" | "ss" => Part::Second,
+            "millisecond" | "milliseconds" | "ms" | "msec" => Part::Millisecond,
+            "microsecond" | "microseconds" | "us" | "usec" => Part::Microsecond,
+            _ => return None,
+        })
+    }
+}
+
+fn part_arg(v: &ColumnarValue, func: &str) -> Result<Part> {
+    let text = match v {
+        ColumnarValue::Scalar(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s))) => s.clone(),
+        _ => return Err(DataFusionError::Plan(format!("the first argument of `{func}` must be a date part such as 'day' or 'month'"))),
+    };
+    Part::parse(&text).ok_or_else(|| DataFusionError::Plan(format!("`{func}`: unknown date part `{text}`")))
+}
+
+/// Any date, timestamp or timestamp-like string as microseconds since the epoch (UTC).
+fn to_micros(v: &ColumnarValue, rows: usize) -> Result<TimestampMicrosecondArray> {
+    let array = v.to_array(rows)?;
+    let array = match array.data_type() {
+        DataType::Utf8View | DataType::LargeUtf8 => cast(&array, &DataType::Utf8)?,
+        _ => array,
+    };
+    let ts = cast(&array, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+    Ok(ts.as_primitive::<TimestampMicrosecondType>().clone())
+}
+
+fn naive(micros: i64) -> Option<NaiveDateTime> {
+    chrono::DateTime::from_timestamp_micros(micros).map(|d| d.naive_utc())
+}
+
+fn month_index(d: NaiveDateTime) -> i64 {
+    d.year() as i64 * 12 + d.month0() as i64
+}
+
+/// Part boundaries crossed going from `a` to `b` (DuckDB's `date_diff`).
+fn diff(part: Part, a: i64, b: i64) -> Option<i64> {
+    let (da, db) = (naive(a)?, naive(b)?);
+    let floor_div = |x: i64, unit: i64| x.div_euclid(unit);
+    Some(match part {
+        Part::Year => db.year() as i64 - da.year() as i64,
+        Part::Quarter => (db.year() as i64 * 4 + db.month0() as i64 / 3) - (da.year() as i64 * 4 + da.month0() as i64 / 3),
+        Part::Month => month_index(db) - month_index(da),
+        Part::Week => {
+            let monday = |d: NaiveDateTime| d.date().num_days_from_ce() as i64 - d.weekday().num_days_from_monday() as i64;
+            (monday(db) - monday(da)) / 7
+        }
+        Part::Day => db.date().num_days_from_ce() as i64 - da.date().num_days_from_ce() as i64,
+        Part::Hour => floor_div(b, 3_600_000_000) - floor_div(a, 3_600_000_000),
+        Part::Minute => floor_div(b, 60_000_000) - floor_div(a, 60_000_000),
+        Part::Second => floor_div(b, 1_000_000) - floor_div(a, 1_000_000),
+        Part::Millisecond => floor_div(b, 1_000) - floor_div(a, 1_000),
+        Part::Microsecond => b - a,
+    })
+}
+
+/// `datediff(part, start, end)`: how many `part` boundaries lie between two times.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DateDiff {
+    signature: Signature,
+    aliases: Vec<String>,
+}
+
+impl DateDiff {
+    fn new() -> DateDiff {
+        DateDiff { signature: Signature::any(3, Volatility::Immutable), aliases: vec!["date_diff".into()] }
+    }
+}
+
+impl ScalarUDFImpl for DateDiff {
+    fn name(&self) -> &str {
+        "datediff"
+    }
+    fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let part = part_arg(&args.args[0], "datediff")?;
+        let rows = args.number_rows;
+        let a = to_micros(&args.args[1], rows)?;
+        let b = to_micros(&args.args[2], rows)?;
+        let out: Int64Array = a
+            .iter()
+            .zip(b.iter())
+            .map(|(a, b)| match (a, b) {
+                (Some(a), Some(b)) => diff(part, a, b),
+                _ => None,
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+    }
+}
+
+fn add_months(d: NaiveDateTime, months: i64) -> Option<NaiveDateTime> {
+    let total = month_index(d) + months;
+    let year = total.div_euclid(12) as i32;
+    let month = total.rem_euclid(12) as u32 + 1;
+    let last_day = (28..=31).rev().find(|day| NaiveDate::from_ymd_opt(year, month, *day).is_some())?;
+    let date = NaiveDate::from_ymd_opt(year, month, d.day().min(last_day))?;
+    Some(date.and_time(d.time()))
+}
+
+fn add(part: Part, n: i64, t: i64) -> Option<i64> {
+    let d = naive(t)?;
+    let moved = match part {
+        Part::Year => add_months(d, n.checked_mul(12)?)?,
+        Part::Quarter => add_months(d, n.checked_mul(3)?)?,
+        Part::Month => add_months(d, n)?,
+        Part::Week => d.checked_add_signed(Duration::try_weeks(n)?)?,
+        Part::Day => d.checked_add_signed(Duration::try_days(n)?)?,
+        Part::Hour => d.checked_add_signed(Duration::try_hours(n)?)?,
+        Part::Minute => d.checked_add_signed(Duration::try_minutes(n)?)?,
+        Part::Second => d.checked_add_signed(Duration::try_seconds(n)?)?,
+        Part::Millisecond => d.checked_add_signed(Duration::try_milliseconds(n)?)?,
+        Part::Microsecond => d.checked_add_signed(Duration::microseconds(n))?,
+    };
+    Some(moved.and_utc().timestamp_micros())
+}
+
+/// `dateadd(part, n, ts)`: a timestamp moved by n parts (as DuckDB's `ts + n * interval`,
+/// the result is a timestamp, also for a date).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DateAdd {
+    signature: Signature,
+}
+
+impl DateAdd {
+    fn new() -> DateAdd {
+        DateAdd { signature: Signature::any(3, Volatility::Immutable) }
+    }
+}
+
+impl ScalarUDFImpl for DateAdd {
+    fn name(&self) -> &str {
+        "dateadd"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Timestamp(TimeUnit::Microsecond, None))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let part = part_arg(&args.args[0], "dateadd")?;
+        let rows = args.number_rows;
+        let n = cast(&args.args[1].to_array(rows)?, &DataType::Int64)?;
+        let n = n.as_primitive::<deltalake::arrow::datatypes::Int64Type>();
+        let t = to_micros(&args.args[2], rows)?;
+        let out: TimestampMicrosecondArray = n
+            .iter()
+            .zip(t.iter())
+            .map(|(n, t)| match (n, t) {
+                (Some(n), Some(t)) => add(part, n, t),
+                _ => None,
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+    }
+}
+
+/// Integer division as floating point; day arithmetic on dates.
+#[derive(Debug)]
+struct DialectRule;
+
+impl AnalyzerRule for DialectRule {
+    fn name(&self) -> &str {
+        "silt_dialect"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|plan| {
+            let mut schema = merge_schema(&plan.inputs());
+            if let LogicalPlan::TableScan(ts) = &plan {
+                schema.merge(&DFSchema::try_from_qualified_schema(ts.table_name.clone(), &ts.source.schema())?);
+            }
+            let names = deltalake::datafusion::logical_expr::expr_rewriter::NamePreserver::new(&plan);
+            let t = plan.map_expressions(|e| {
+                let saved = names.save(&e);
+                let rewritten = e.transform_up(|e| rewrite(e, &schema))?;
+                Ok(rewritten.update_data(|e| saved.restore(e)))
+            })?;
+            if t.transformed { t.map_data(|p| p.recompute_schema()) } else { Ok(t) }
+        })
+        .map(|t| t.data)
+    }
+}
+
+fn is_integer(t: &DataType) -> bool {
+    t.is_integer()
+}
+
+fn is_date(t: &DataType) -> bool {
+    matches!(t, DataType::Date32 | DataType::Date64)
+}
+
+fn udf_call(udf: impl ScalarUDFImpl + 'static, args: Vec<Expr>) -> Expr {
+    Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(ScalarUDF::from(udf)), args))
+}
+
+fn rewrite(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else { return Ok(Transformed::no(e)) };
+    let (Ok(lt), Ok(rt)) = (left.get_type(schema), right.get_type(schema)) else { return Ok(Transformed::no(e)) };
+    let lit_day = || Expr::Literal(ScalarValue::Utf8(Some("day".into())), None);
+    let as_date = |x: Expr| Expr::Cast(deltalake::datafusion::logical_expr::Cast::new(Box::new(x), DataType::Date32));
+    match op {
+        Operator::Divide if is_integer(&lt) && is_integer(&rt) => {
+            let l = Expr::Cast(deltalake::datafusion::logical_expr::Cast::new(left.clone(), DataType::Float64));
+            Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(Box::new(l), Operator::Divide, right.clone()))))
+        }
+        Operator::Plus if is_date(&lt) && is_integer(&rt) => {
+            Ok(Transformed::yes(as_date(udf_call(DateAdd::new(), vec![lit_day(), (**right).clone(), (**left).clone()]))))
+        }
+        Operator::Plus if is_integer(&lt) && is_date(&rt) => {
+            Ok(Transformed::yes(as_date(udf_call(DateAdd::new(), vec![lit_day(), (**left).clone(), (**right).clone()]))))
+        }
+        Operator::Minus if is_date(&lt) && is_integer(&rt) => {
+            let neg = Expr::Negative(right.clone());
+            Ok(Transformed::yes(as_date(udf_call(DateAdd::new(), vec![lit_day(), neg, (**left).clone()]))))
+        }
+        Operator::Minus if is_date(&lt) && is_date(&rt) => {
+            Ok(Transformed::yes(udf_call(DateDiff::new(), vec![lit_day(), (**right).clone(), (**left).clone()])))
+        }
+        _ => Ok(Transformed::no(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn micros(s: &str) -> i64 {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap().and_utc().timestamp_micros()
+    }
+
+    #[test]
+    fn counts_boundaries() {
+        let (a, b) = (micros("2023-12-31 23:59:00"), micros("2024-01-01 00:01:00"));
+        assert_eq!(diff(Part::Year, a, b), Some(1));
+        assert_eq!(diff(Part::Month, a, b), Some(1));
+        assert_eq!(diff(Part::Day, a, b), Some(1));
+        assert_eq!(diff(Part::Hour, a, b), Some(1));
+        assert_eq!(diff(Part::Minute, a, b), Some(2));
+        assert_eq!(diff(Part::Day, b, a), Some(-1));
+        // 2024-01-07 is a Sunday, 2024-01-08 a Monday.
+        assert_eq!(diff(Part::Week, micros("2024-01-07 00:00:00"), micros("2024-01-08 00:00:00")), Some(1));
+    }
+
+    #[test]
+    fn adds_months_clamping_the_day() {
+        let jan31 = micros("2024-01-31 10:00:00");
+        assert_eq!(add(Part::Month, 1, jan31), Some(micros("2024-02-29 10:00:00")));
+        assert_eq!(add(Part::Year, -1, micros("2024-02-29 00:00:00")), Some(micros("2023-02-28 00:00:00")));
+        assert_eq!(add(Part::Day, -1, jan31), Some(micros("2024-01-30 10:00:00")));
+    }
+}

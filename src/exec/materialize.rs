@@ -1,0 +1,462 @@
+//! Materializations: how a compiled model becomes a view or a Delta table.
+//!
+//! | materialized | what happens |
+//! |---|---|
+//! | view | the SQL is planned (so errors surface) and registered; nothing is written |
+//! | table | the result replaces the table, schema included, as one new Delta version |
+//! | incremental | first run and `--full-refresh` as table; then append, merge, delete+insert or insert_overwrite of the new rows, after `on_schema_change` |
+//!
+//! Incremental writes are single commits too: delete+insert is one MERGE whose source
+//! carries both the keys to delete and the rows to insert.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use deltalake::arrow::datatypes::{DataType, SchemaRef};
+use deltalake::datafusion::common::Column;
+use deltalake::datafusion::dataframe::DataFrame;
+use deltalake::datafusion::logical_expr::{Expr, ExprSchemable, cast, lit};
+use serde_json::Value as Json;
+
+use super::ExecError;
+use super::session::Session;
+use super::storage::{self, TableWrite, WriteMode, WriteOutcome};
+use crate::compile::{CompiledNode, should_full_refresh};
+use crate::config::string_list;
+use crate::parse::{Materialization, ParsedNode};
+
+/// What a materialization needs from the run.
+pub struct Context<'a> {
+    pub session: &'a Session,
+    pub warehouse: &'a Path,
+    pub full_refresh: bool,
+}
+
+/// What a materialization did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// `OK`, `INSERT 3`...
+    pub message: String,
+    pub rows: Option<u64>,
+    pub version: Option<u64>,
+}
+
+impl Outcome {
+    fn ok(w: WriteOutcome) -> Outcome {
+        Outcome { message: "OK".into(), rows: w.rows, version: Some(w.version) }
+    }
+}
+
+/// The merge aliases dbt uses, so `incremental_predicates` written for dbt work here.
+/// Lowercase, because unquoted identifiers are lowered when planned.
+pub const DEST: &str = "dbt_internal_dest";
+pub const SOURCE: &str = "dbt_internal_source";
+const OP_COLUMN: &str = "__silt_op";
+
+pub async fn execute(ctx: &Context<'_>, node: &ParsedNode, compiled: &CompiledNode) -> Result<Outcome, ExecError> {
+    let dir = ctx.warehouse.join(&node.relation.schema).join(&node.relation.identifier);
+    match node.materialized {
+        Materialization::View => {
+            ctx.session.register_view(&node.relation.schema, &node.relation.identifier, &compiled.sql);
+            // Planning checks the SQL against the current tables without running it.
+            ctx.session.query(&compiled.sql).await?;
+            Ok(Outcome { message: "OK".into(), rows: None, version: None })
+        }
+        Materialization::Table => {
+            let df = ctx.session.query(&compiled.sql).await?;
+            let out = replace(ctx, node, &dir, df).await?;
+            Ok(Outcome::ok(out))
+        }
+        Materialization::Incremental => incremental(ctx, node, compiled, &dir).await,
+        Materialization::Ephemeral | Materialization::Analysis => Ok(Outcome { message: "OK".into(), rows: None, version: None }),
+        other => Err(ExecError::Compile(format!("`{}` cannot be run as a model", other.as_str()))),
+    }
+}
+
+fn partition_by(node: &ParsedNode) -> Vec<String> {
+    string_list(node.config.get("partition_by"))
+}
+
+async fn replace(ctx: &Context<'_>, node: &ParsedNode, dir: &Path, df: DataFrame) -> Result<WriteOutcome, ExecError> {
+    let df = nullable(df)?;
+    let out = TableWrite::new(ctx.session, dir, df).with_mode(WriteMode::Replace).with_partition_by(partition_by(node)).run().await;
+    ctx.session.invalidate(&node.relation.schema, &node.relation.identifier);
+    out
+}
+
+/// Makes every column of a result nullable: a table created from `select 1 as x` would
+/// otherwise get a NOT NULL column, and the next incremental run with a null would fail.
+pub fn nullable(df: DataFrame) -> Result<DataFrame, ExecError> {
+    let needs = df.schema().fields().iter().any(|f| !f.is_nullable());
+    if !needs {
+        return Ok(df);
+    }
+    let udf = super::functions::nullable_udf();
+    let exprs: Vec<Expr> = df
+        .schema()
+        .iter()
+        .map(|(q, f)| {
+            let c = Expr::Column(Column::new(q.cloned(), f.name()));
+            if f.is_nullable() { c } else { udf.call(vec![c]).alias(f.name()) }
+        })
+        .collect();
+    df.select(exprs).map_err(|e| ExecError::Sql(super::session::clean(&e)))
+}
+
+fn unique_key(node: &ParsedNode) -> Vec<String> {
+    string_list(node.config.get("unique_key"))
+}
+
+fn strategy(node: &ParsedNode) -> &str {
+    match node.config.get("incremental_strategy").and_then(Json::as_str) {
+        Some(s) => s,
+        // dbt-duckdb's default: delete+insert, which without a unique_key is an append.
+        None => "delete+insert",
+    }
+}
+
+async fn incremental(ctx: &Context<'_>, node: &ParsedNode, compiled: &CompiledNode, dir: &Path) -> Result<Outcome, ExecError> {
+    let full = should_full_refresh(node, ctx.full_refresh);
+    if !storage::exists(dir) || full || !compiled.is_incremental {
+        let df = ctx.session.query(&compiled.sql).await?;
+        return Ok(Outcome::ok(replace(ctx, node, dir, df).await?));
+    }
+    let target = storage::arrow_schema(dir).await?;
+    let df = ctx.session.query(&compiled.sql).await?;
+    let mode = node.config.get("on_schema_change").and_then(Json::as_str).unwrap_or("ignore");
+    let diff = SchemaDiff::new(&target, &df);
+    let strategy = strategy(node);
+    let keys = unique_key(node);
+    for k in &keys {
+        if !diff.source.iter().any(|(n, _)| n == k) {
+            return Err(ExecError::Schema(format!("unique_key column `{k}` is not in the model's result")));
+        }
+    }
+    if mode == "sync_all_columns" && diff.changed() {
+        return sync_all_columns(ctx, node, dir, df, strategy, &keys).await;
+    }
+    let (source, merge_schema) = match mode {
+        "fail" if diff.changed() => return Err(ExecError::Schema(diff.fail_message())),
+        "append_new_columns" | "sync_all_columns" => (project_onto(df, &target, true)?, !diff.added.is_empty()),
+        _ => {
+            if let Some(missing) = diff.removed.first() {
+                return Err(ExecError::Schema(format!(
+                    "column `{missing}` of the existing table is not in the model's new rows; with `on_schema_change: ignore` new rows must have every column of the table (set `on_schema_change: append_new_columns` or run with --full-refresh)"
+                )));
+            }
+            (project_onto(df, &target, false)?, false)
+        }
+    };
+    let out = match (strategy, keys.is_empty()) {
+        ("append", _) | ("delete+insert", true) | ("merge", true) => {
+            let mode = if merge_schema { WriteMode::AppendMergeSchema } else { WriteMode::Append };
+            Outcome::ok(TableWrite::new(ctx.session, dir, nullable(source)?).with_mode(mode).run().await?)
+        }
+        ("merge", false) => merge(ctx, node, dir, source, &keys, merge_schema).await?,
+        ("delete+insert", false) => delete_insert(ctx, node, dir, source, &keys, merge_schema).await?,
+        ("insert_overwrite", _) => insert_overwrite(ctx, node, dir, source).await?,
+        (other, _) => return Err(ExecError::Compile(format!("incremental strategy `{other}` is not supported"))),
+    };
+    ctx.session.invalidate(&node.relation.schema, &node.relation.identifier);
+    Ok(out)
+}
+
+/// Types compared loosely: string and binary encodings are the same type.
+fn normalize(t: &DataType) -> DataType {
+    match t {
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
+        DataType::Dictionary(_, v) => normalize(v),
+        other => other.clone(),
+    }
+}
+
+/// How a model's new rows differ from its table.
+struct SchemaDiff {
+    source: Vec<(String, DataType)>,
+    added: Vec<String>,
+    removed: Vec<String>,
+    retyped: Vec<(String, DataType, DataType)>,
+}
+
+impl SchemaDiff {
+    fn new(target: &SchemaRef, df: &DataFrame) -> SchemaDiff {
+        let source: Vec<(String, DataType)> = df.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
+        let added = source.iter().filter(|(n, _)| target.field_with_name(n).is_err()).map(|(n, _)| n.clone()).collect();
+        let removed = target.fields().iter().filter(|f| !source.iter().any(|(n, _)| n == f.name())).map(|f| f.name().clone()).collect();
+        let retyped = source
+            .iter()
+            .filter_map(|(n, t)| {
+                let tf = target.field_with_name(n).ok()?;
+                (normalize(t) != normalize(tf.data_type())).then(|| (n.clone(), normalize(tf.data_type()), normalize(t)))
+            })
+            .collect();
+        SchemaDiff { source, added, removed, retyped }
+    }
+
+    fn changed(&self) -> bool {
+        !self.added.is_empty() || !self.removed.is_empty() || !self.retyped.is_empty()
+    }
+
+    fn fail_message(&self) -> String {
+        let list = |v: &[String]| if v.is_empty() { "none".to_owned() } else { v.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ") };
+        let retyped: Vec<String> = self.retyped.iter().map(|(n, from, to)| format!("`{n}` ({from} -> {to})")).collect();
+        format!(
+            "The source and target schemas on this incremental model are out of sync (on_schema_change: fail).\n\
+             Source columns not in target: {}\n\
+             Target columns not in source: {}\n\
+             New column types: {}\n\
+             Set `on_schema_change` to append_new_columns or sync_all_columns, or rebuild the table with --full-refresh.",
+            list(&self.added),
+            list(&self.removed),
+            if retyped.is_empty() { "none".to_owned() } else { retyped.join(", ") }
+        )
+    }
+}
+
+/// The new rows shaped for the table: its columns, in its order, cast to its types; with
+/// `keep_new`, columns the table lacks are kept (for schema evolution) and columns missing
+/// from the rows are null.
+fn project_onto(df: DataFrame, target: &SchemaRef, keep_new: bool) -> Result<DataFrame, ExecError> {
+    let source_names: Vec<(Option<deltalake::datafusion::common::TableReference>, String)> =
+        df.schema().iter().map(|(q, f)| (q.cloned(), f.name().clone())).collect();
+    let find = |name: &str| source_names.iter().find(|(_, n)| n == name).cloned();
+    let mut exprs = Vec::new();
+    for f in target.fields() {
+        match find(f.name()) {
+            Some((q, n)) => {
+                let c = Expr::Column(Column::new(q, n));
+                let t = c.get_type(df.schema()).map_err(|e| ExecError::Sql(super::session::clean(&e)))?;
+                let e = if normalize(&t) == normalize(f.data_type()) { c } else { cast(c, f.data_type().clone()) };
+                exprs.push(e.alias(f.name()));
+            }
+            None => exprs.push(cast(lit(deltalake::datafusion::common::ScalarValue::Null), f.data_type().clone()).alias(f.name())),
+        }
+    }
+    if keep_new {
+        for (q, n) in &source_names {
+            if target.field_with_name(n).is_err() {
+                exprs.push(Expr::Column(Column::new(q.clone(), n)).alias(n));
+            }
+        }
+    }
+    df.select(exprs).map_err(|e| ExecError::Sql(super::session::clean(&e)))
+}
+
+/// The merge condition: keys equal, then each `incremental_predicates` entry (SQL that
+/// refers to `DBT_INTERNAL_DEST` and `DBT_INTERNAL_SOURCE`, as in dbt).
+fn merge_predicate(node: &ParsedNode, keys: &[String], extra: Option<&str>) -> String {
+    let q = crate::template::quote_ident;
+    let mut parts: Vec<String> = keys.iter().map(|k| format!("{}.{} = {}.{}", q(DEST), q(k), q(SOURCE), q(k))).collect();
+    if let Some(e) = extra {
+        parts.push(e.to_owned());
+    }
+    for p in extra_predicates(node) {
+        parts.push(format!("({})", quote_aliases(&p)));
+    }
+    if parts.is_empty() { "false".to_owned() } else { parts.join(" AND ") }
+}
+
+fn qualified(alias: &str, column: &str) -> Expr {
+    Expr::Column(Column::new(Some(alias), column))
+}
+
+/// Delta parses merge predicates case-sensitively, so dbt's `DBT_INTERNAL_DEST.x` (written
+/// in any case) is quoted to the aliases' real spelling.
+fn quote_aliases(predicate: &str) -> String {
+    let mut out = String::with_capacity(predicate.len());
+    let mut rest = predicate;
+    'outer: while !rest.is_empty() {
+        for alias in [DEST, SOURCE] {
+            if rest.len() >= alias.len() && rest[..alias.len()].eq_ignore_ascii_case(alias) {
+                let before_ok = out.chars().last().is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != '"');
+                let after_ok = rest[alias.len()..].chars().next().is_none_or(|c| !c.is_alphanumeric() && c != '_');
+                if before_ok && after_ok {
+                    out.push_str(&crate::template::quote_ident(alias));
+                    rest = &rest[alias.len()..];
+                    continue 'outer;
+                }
+            }
+        }
+        let c = rest.chars().next().unwrap_or_default();
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+fn extra_predicates(node: &ParsedNode) -> Vec<String> {
+    let mut preds = string_list(node.config.get("incremental_predicates"));
+    preds.extend(string_list(node.config.get("predicates")));
+    preds
+}
+
+fn merge_metrics(m: &deltalake::operations::merge::MergeMetrics) -> u64 {
+    (m.num_target_rows_inserted + m.num_target_rows_updated + m.num_target_rows_deleted) as u64
+}
+
+async fn merge(ctx: &Context<'_>, node: &ParsedNode, dir: &Path, source: DataFrame, keys: &[String], merge_schema: bool) -> Result<Outcome, ExecError> {
+    let columns: Vec<String> = source.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let update_only = string_list(node.config.get("merge_update_columns"));
+    let exclude = string_list(node.config.get("merge_exclude_columns"));
+    let updated: Vec<String> = columns
+        .iter()
+        .filter(|c| update_only.is_empty() || update_only.contains(c))
+        .filter(|c| !exclude.contains(c))
+        .cloned()
+        .collect();
+    let predicate = merge_predicate(node, keys, None);
+    let table = storage::open(dir).await?;
+    let mut builder = table
+        .merge(nullable(source)?, predicate)
+        .with_source_alias(SOURCE)
+        .with_target_alias(DEST)
+        .with_merge_schema(merge_schema)
+        .with_session_state(ctx.session.state());
+    builder = builder
+        .when_matched_update(|mut u| {
+            for c in &updated {
+                u = u.update(Column::new_unqualified(c), qualified(SOURCE, c));
+            }
+            u
+        })
+        .map_err(|e| storage::delta_err(dir, &e))?
+        .when_not_matched_insert(|mut i| {
+            for c in &columns {
+                i = i.set(Column::new_unqualified(c), qualified(SOURCE, c));
+            }
+            i
+        })
+        .map_err(|e| storage::delta_err(dir, &e))?;
+    let (table, metrics) = builder.await.map_err(|e| storage::delta_err(dir, &e))?;
+    Ok(Outcome { message: "OK".into(), rows: Some(merge_metrics(&metrics)), version: table.version() })
+}
+
+/// delete+insert as one MERGE: the source holds each distinct key once, marked `del`
+/// (matching rows are deleted), and every new row, marked `ins` (never matching, so
+/// inserted, duplicates included, as dbt's `delete ... ; insert ...` does).
+async fn delete_insert(ctx: &Context<'_>, node: &ParsedNode, dir: &Path, source: DataFrame, keys: &[String], merge_schema: bool) -> Result<Outcome, ExecError> {
+    let df_err = |e: deltalake::datafusion::error::DataFusionError| ExecError::Sql(super::session::clean(&e));
+    let fields: Vec<(String, DataType)> = source.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
+    let inserts = source.clone().with_column(OP_COLUMN, lit("ins")).map_err(df_err)?;
+    let key_exprs: Vec<Expr> = keys.iter().map(|k| Expr::Column(Column::new_unqualified(k))).collect();
+    let deletes = source.select(key_exprs).map_err(df_err)?.distinct().map_err(df_err)?;
+    let mut del_exprs = Vec::new();
+    for (name, t) in &fields {
+        if keys.contains(name) {
+            del_exprs.push(Expr::Column(Column::new_unqualified(name)));
+        } else {
+            del_exprs.push(cast(lit(deltalake::datafusion::common::ScalarValue::Null), t.clone()).alias(name));
+        }
+    }
+    del_exprs.push(lit("del").alias(OP_COLUMN));
+    let deletes = deletes.select(del_exprs).map_err(df_err)?;
+    let combined = nullable(inserts.union(deletes).map_err(df_err)?)?;
+    let op = format!("{}.{} = 'del'", crate::template::quote_ident(SOURCE), crate::template::quote_ident(OP_COLUMN));
+    let predicate = merge_predicate(node, keys, Some(&op));
+    let columns: Vec<String> = fields.iter().map(|(n, _)| n.clone()).collect();
+    let table = storage::open(dir).await?;
+    let (table, metrics) = table
+        .merge(combined, predicate)
+        .with_source_alias(SOURCE)
+        .with_target_alias(DEST)
+        .with_merge_schema(merge_schema)
+        .with_session_state(ctx.session.state())
+        .when_matched_delete(|d| d)
+        .map_err(|e| storage::delta_err(dir, &e))?
+        .when_not_matched_insert(|mut i| {
+            i = i.predicate(qualified(SOURCE, OP_COLUMN).eq(lit("ins")));
+            for c in &columns {
+                i = i.set(Column::new_unqualified(c), qualified(SOURCE, c));
+            }
+            i
+        })
+        .map_err(|e| storage::delta_err(dir, &e))?
+        .await
+        .map_err(|e| storage::delta_err(dir, &e))?;
+    Ok(Outcome { message: "OK".into(), rows: Some(merge_metrics(&metrics)), version: table.version() })
+}
+
+/// Replaces the partitions that the new rows touch (Delta's `replaceWhere`).
+async fn insert_overwrite(ctx: &Context<'_>, node: &ParsedNode, dir: &Path, source: DataFrame) -> Result<Outcome, ExecError> {
+    let parts = partition_by(node);
+    if parts.is_empty() {
+        return Err(ExecError::Schema("incremental strategy `insert_overwrite` needs `partition_by`".into()));
+    }
+    let df_err = |e: deltalake::datafusion::error::DataFusionError| ExecError::Execution(super::session::clean(&e));
+    let keys = source
+        .clone()
+        .select(parts.iter().map(|p| Expr::Column(Column::new_unqualified(p))).collect::<Vec<_>>())
+        .map_err(df_err)?
+        .distinct()
+        .map_err(df_err)?
+        .collect()
+        .await
+        .map_err(df_err)?;
+    let mut disjuncts = Vec::new();
+    for batch in &keys {
+        for row in 0..batch.num_rows() {
+            let mut conj = Vec::new();
+            for (i, p) in parts.iter().enumerate() {
+                let value = deltalake::datafusion::common::ScalarValue::try_from_array(batch.column(i), row).map_err(df_err)?;
+                conj.push(if value.is_null() {
+                    format!("{} IS NULL", crate::template::quote_ident(p))
+                } else {
+                    format!("{} = {}", crate::template::quote_ident(p), sql_literal(&value))
+                });
+            }
+            disjuncts.push(format!("({})", conj.join(" AND ")));
+        }
+    }
+    if disjuncts.is_empty() {
+        let table = storage::open(dir).await?;
+        return Ok(Outcome { message: "OK".into(), rows: Some(0), version: table.version() });
+    }
+    let predicate = disjuncts.join(" OR ");
+    let out = TableWrite::new(ctx.session, dir, nullable(source)?)
+        .with_mode(WriteMode::ReplaceData)
+        .with_replace_where(Some(predicate))
+        .run()
+        .await?;
+    Ok(Outcome::ok(out))
+}
+
+fn sql_literal(v: &deltalake::datafusion::common::ScalarValue) -> String {
+    use deltalake::datafusion::common::ScalarValue as S;
+    match v {
+        S::Utf8(Some(s)) | S::Utf8View(Some(s)) | S::LargeUtf8(Some(s)) => format!("'{}'", s.replace('\'', "''")),
+        S::Date32(_) | S::Date64(_) => format!("'{v}'"),
+        S::TimestampSecond(..) | S::TimestampMillisecond(..) | S::TimestampMicrosecond(..) | S::TimestampNanosecond(..) => format!("'{v}'"),
+        S::Boolean(Some(b)) => b.to_string(),
+        S::Dictionary(_, inner) => sql_literal(inner),
+        other => other.to_string(),
+    }
+}
+
+/// `on_schema_change: sync_all_columns` with a changed schema: the table is rewritten in
+/// one commit as its existing rows on the new schema plus the new rows.
+async fn sync_all_columns(
+    ctx: &Context<'_>,
+    node: &ParsedNode,
+    dir: &Path,
+    source: DataFrame,
+    strategy: &str,
+    keys: &[String],
+) -> Result<Outcome, ExecError> {
+    let df_err = |e: deltalake::datafusion::error::DataFusionError| ExecError::Sql(super::session::clean(&e));
+    let source_schema: SchemaRef = Arc::new(source.schema().as_arrow().clone());
+    let table = storage::open(dir).await?;
+    let provider = table.table_provider().await.map_err(df_err)?;
+    let existing = ctx.session.context().read_table(provider).map_err(df_err)?;
+    let mut existing = project_onto(existing, &source_schema, false)?;
+    if strategy != "append" && !keys.is_empty() {
+        let key_cols: Vec<Expr> = keys.iter().map(|k| Expr::Column(Column::new_unqualified(k))).collect();
+        let new_keys = source.clone().select(key_cols).map_err(df_err)?.distinct().map_err(df_err)?;
+        existing = existing
+            .join(new_keys, deltalake::datafusion::common::JoinType::LeftAnti, &keys.iter().map(String::as_str).collect::<Vec<_>>(), &keys.iter().map(String::as_str).collect::<Vec<_>>(), None)
+            .map_err(df_err)?;
+    }
+    let combined = existing.union(source).map_err(df_err)?;
+    let out = replace(ctx, node, dir, combined).await?;
+    Ok(Outcome::ok(out))
+}

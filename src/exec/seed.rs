@@ -1,0 +1,343 @@
+//! Seeds: CSV files loaded into Delta tables, typed the way dbt types them.
+//!
+//! dbt (agate) tries, per column, in order: number, date (`%Y-%m-%d`), datetime
+//! (`%Y-%m-%d %H:%M:%S`), ISO datetime (with a `T`), boolean (`true`/`false`, any case), and
+//! falls back to text; a type is kept only if every non-empty cell fits it. Numbers with no
+//! fractional part anywhere in the column are integers. Silt follows those rules with
+//! three deliberate differences from dbt-duckdb (which types with agate but loads with
+//! DuckDB's CSV reader): integers are 64-bit (dbt-duckdb's 32-bit INTEGER fails on larger
+//! values), a `null` cell in a typed column is a null (DuckDB rejects it), and ISO
+//! timestamps with an offset are converted to UTC (DuckDB drops the offset).
+//! `column_types` overrides the type of a column with any SQL type.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use deltalake::arrow::array::{Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use deltalake::arrow::csv::ReaderBuilder;
+use deltalake::arrow::csv::reader::Format;
+use deltalake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::datafusion::datasource::MemTable;
+use serde_json::Value as Json;
+
+use super::ExecError;
+use super::materialize::{Context, Outcome, nullable};
+use super::storage::{self, TableWrite, WriteMode};
+use crate::parse::ParsedNode;
+
+/// The type a column of text cells is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedType {
+    Integer,
+    Float,
+    Date,
+    Timestamp,
+    Boolean,
+    Text,
+}
+
+impl SeedType {
+    fn arrow(self) -> DataType {
+        match self {
+            SeedType::Integer => DataType::Int64,
+            SeedType::Float => DataType::Float64,
+            SeedType::Date => DataType::Date32,
+            SeedType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+            SeedType::Boolean => DataType::Boolean,
+            SeedType::Text => DataType::Utf8,
+        }
+    }
+}
+
+fn is_null_token(s: &str) -> bool {
+    s.trim().eq_ignore_ascii_case("null")
+}
+
+/// A number as agate reads it, without the currency and percent signs DuckDB rejects.
+fn parse_number(s: &str) -> Option<f64> {
+    let t = s.trim();
+    let body = t.strip_prefix(['+', '-']).unwrap_or(t);
+    if body.is_empty() || !body.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    if !body.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-')) {
+        return None;
+    }
+    t.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+fn parse_integer(s: &str) -> Option<i64> {
+    let t = s.trim();
+    if let Ok(i) = t.parse::<i64>() {
+        return Some(i);
+    }
+    let f = parse_number(t)?;
+    (f.fract() == 0.0 && f.abs() < 9.2e18).then_some(f as i64)
+}
+
+fn parse_date(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
+}
+
+fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
+    let t = s.trim();
+    if let Ok(dt) = NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S") {
+        return Some(dt);
+    }
+    if !t.contains('T') {
+        return None;
+    }
+    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Some(dt.naive_utc());
+    }
+    NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M"))
+        .ok()
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if t.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// The type of a column from its cells (`None` is an empty cell).
+pub fn infer(cells: &[Option<&str>]) -> SeedType {
+    let values: Vec<&str> = cells.iter().flatten().copied().filter(|s| !is_null_token(s)).collect();
+    if values.iter().all(|v| parse_number(v).is_some()) {
+        return if values.iter().all(|v| parse_integer(v).is_some()) { SeedType::Integer } else { SeedType::Float };
+    }
+    if values.iter().all(|v| parse_date(v).is_some()) {
+        return SeedType::Date;
+    }
+    if values.iter().all(|v| parse_datetime(v).is_some()) {
+        return SeedType::Timestamp;
+    }
+    if values.iter().all(|v| parse_bool(v).is_some()) {
+        return SeedType::Boolean;
+    }
+    SeedType::Text
+}
+
+/// Converts text cells to an array of `ty`. Cells were checked by [`infer`].
+fn convert(cells: &[Option<&str>], ty: SeedType) -> ArrayRef {
+    fn keep<'a>(s: &Option<&'a str>, ty: SeedType) -> Option<&'a str> {
+        s.filter(|v| !is_null_token(v) || ty == SeedType::Text)
+    }
+    match ty {
+        SeedType::Integer => Arc::new(cells.iter().map(|c| keep(c, ty).and_then(parse_integer)).collect::<Int64Array>()),
+        SeedType::Float => Arc::new(cells.iter().map(|c| keep(c, ty).and_then(parse_number)).collect::<Float64Array>()),
+        SeedType::Date => {
+            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+            Arc::new(cells.iter().map(|c| keep(c, ty).and_then(parse_date).map(|d| (d - epoch).num_days() as i32)).collect::<Date32Array>())
+        }
+        SeedType::Timestamp => Arc::new(
+            cells.iter().map(|c| keep(c, ty).and_then(parse_datetime).map(|d| d.and_utc().timestamp_micros())).collect::<TimestampMicrosecondArray>(),
+        ),
+        SeedType::Boolean => Arc::new(cells.iter().map(|c| keep(c, ty).and_then(parse_bool)).collect::<BooleanArray>()),
+        SeedType::Text => Arc::new(cells.iter().map(|c| c.map(str::to_owned)).collect::<StringArray>()),
+    }
+}
+
+/// Reads a CSV file as text columns.
+fn read_text(path: &Path, delimiter: u8) -> Result<(Vec<String>, Vec<Vec<Option<String>>>), ExecError> {
+    let seed_err = |m: String| ExecError::Seed(format!("cannot read `{}`: {m}", path.display()));
+    let open = || std::fs::File::open(path).map_err(|e| seed_err(e.to_string()));
+    let (schema, _) = Format::default()
+        .with_header(true)
+        .with_delimiter(delimiter)
+        .infer_schema(open()?, Some(0))
+        .map_err(|e| seed_err(e.to_string()))?;
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().trim_start_matches('\u{feff}').to_owned()).collect();
+    if names.is_empty() {
+        return Err(seed_err("the file has no header row".into()));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for n in &names {
+        if !seen.insert(n.to_lowercase()) {
+            return Err(seed_err(format!("column `{n}` appears twice in the header")));
+        }
+    }
+    let text_schema = Arc::new(Schema::new(names.iter().map(|n| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>()));
+    let reader = ReaderBuilder::new(text_schema)
+        .with_header(true)
+        .with_delimiter(delimiter)
+        .build(open()?)
+        .map_err(|e| seed_err(e.to_string()))?;
+    let mut columns: Vec<Vec<Option<String>>> = vec![Vec::new(); names.len()];
+    for batch in reader {
+        let batch = batch.map_err(|e| seed_err(e.to_string()))?;
+        for (i, col) in batch.columns().iter().enumerate() {
+            let strings = col.as_any().downcast_ref::<StringArray>().ok_or_else(|| seed_err("unexpected column type (this is a bug)".into()))?;
+            columns[i].extend((0..strings.len()).map(|r| (!strings.is_null(r)).then(|| strings.value(r).to_owned())));
+        }
+    }
+    Ok((names, columns))
+}
+
+/// SQL type names from other warehouses that DataFusion spells differently.
+fn sql_type(t: &str) -> String {
+    let lower = t.trim().to_lowercase();
+    match lower.as_str() {
+        "float8" | "double precision" => "double".into(),
+        "float4" => "real".into(),
+        "int8" => "bigint".into(),
+        "int4" => "int".into(),
+        "int2" => "smallint".into(),
+        "bool" => "boolean".into(),
+        "string" => "varchar".into(),
+        "timestamp without time zone" | "datetime" => "timestamp".into(),
+        _ => t.trim().to_owned(),
+    }
+}
+
+/// Loads a seed into its table.
+pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<Outcome, ExecError> {
+    let path = root.join(&node.node.original_file_path);
+    let delimiter = match node.config.get("delimiter").and_then(Json::as_str) {
+        None => b',',
+        Some(d) if d.len() == 1 => d.as_bytes()[0],
+        Some("\\t") => b'\t',
+        Some(d) => return Err(ExecError::Seed(format!("`delimiter` must be one character, not `{d}`"))),
+    };
+    let column_types: serde_json::Map<String, Json> = match node.config.get("column_types") {
+        Some(Json::Object(m)) => m.clone(),
+        _ => Default::default(),
+    };
+    let (names, columns) = read_text(&path, delimiter)?;
+    for key in column_types.keys() {
+        if !names.iter().any(|n| n == key) {
+            let d = crate::diagnostic::did_you_mean(key, names.iter().map(String::as_str));
+            return Err(ExecError::Seed(format!(
+                "`column_types` names `{key}`, which is not a column of {}{}",
+                node.node.original_file_path,
+                d.map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
+            )));
+        }
+    }
+    let rows = columns.first().map_or(0, Vec::len);
+    let mut fields = Vec::new();
+    let mut arrays = Vec::new();
+    for (name, cells) in names.iter().zip(&columns) {
+        let refs: Vec<Option<&str>> = cells.iter().map(|c| c.as_deref()).collect();
+        let ty = if column_types.contains_key(name) { SeedType::Text } else { infer(&refs) };
+        fields.push(Field::new(name, ty.arrow(), true));
+        arrays.push(convert(&refs, ty));
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| ExecError::Seed(e.to_string()))?;
+    let table = MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| ExecError::Seed(super::session::clean(&e)))?;
+    let df = ctx.session.context().read_table(Arc::new(table)).map_err(|e| ExecError::Seed(super::session::clean(&e)))?;
+    let q = crate::template::quote_ident;
+    let df = if column_types.is_empty() {
+        df
+    } else {
+        let exprs: Vec<String> = names
+            .iter()
+            .map(|n| match column_types.get(n) {
+                Some(t) => format!("cast({} as {}) as {}", q(n), sql_type(&t.as_str().map(str::to_owned).unwrap_or_else(|| t.to_string())), q(n)),
+                None => q(n),
+            })
+            .collect();
+        let expr_refs: Vec<&str> = exprs.iter().map(String::as_str).collect();
+        df.select_exprs(&expr_refs).map_err(|e| ExecError::Seed(format!("`column_types`: {}", super::session::clean(&e))))?
+    };
+    let dir = ctx.warehouse.join(&node.relation.schema).join(&node.relation.identifier);
+    let full = crate::compile::should_full_refresh(node, ctx.full_refresh);
+    let existed = storage::exists(&dir);
+    let (mode, df) = if existed && !full {
+        // Like dbt's truncate-and-load: the new rows take the existing table's types.
+        let target = storage::arrow_schema(&dir).await?;
+        let names_match = target.fields().len() == names.len() && target.fields().iter().zip(&names).all(|(f, n)| f.name() == n);
+        if !names_match {
+            return Err(ExecError::Schema(format!(
+                "the columns of {} no longer match its table; run `silt seed --full-refresh` to rebuild it",
+                node.node.original_file_path
+            )));
+        }
+        let exprs: Vec<String> = target.fields().iter().map(|f| format!("cast({} as {}) as {}", q(f.name()), arrow_sql_type(f.data_type()), q(f.name()))).collect();
+        let expr_refs: Vec<&str> = exprs.iter().map(String::as_str).collect();
+        let df = df.select_exprs(&expr_refs).map_err(|e| ExecError::Seed(super::session::clean(&e)))?;
+        (WriteMode::ReplaceData, df)
+    } else {
+        (WriteMode::Replace, df)
+    };
+    let out = TableWrite::new(ctx.session, &dir, nullable(df)?).with_mode(mode).run().await?;
+    ctx.session.invalidate(&node.relation.schema, &node.relation.identifier);
+    let verb = if existed && full { "CREATE" } else { "INSERT" };
+    Ok(Outcome { message: format!("{verb} {rows}"), rows: Some(rows as u64), version: Some(out.version) })
+}
+
+/// An Arrow type as a SQL type DataFusion can cast to.
+fn arrow_sql_type(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "varchar".into(),
+        DataType::Int8 => "tinyint".into(),
+        DataType::Int16 => "smallint".into(),
+        DataType::Int32 => "int".into(),
+        DataType::Int64 => "bigint".into(),
+        DataType::Float32 => "real".into(),
+        DataType::Float64 => "double".into(),
+        DataType::Boolean => "boolean".into(),
+        DataType::Date32 | DataType::Date64 => "date".into(),
+        DataType::Timestamp(_, None) => "timestamp".into(),
+        DataType::Timestamp(_, Some(_)) => "timestamp with time zone".into(),
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("decimal({p}, {s})"),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ty(cells: &[&str]) -> SeedType {
+        let v: Vec<Option<&str>> = cells.iter().map(|c| if c.is_empty() { None } else { Some(*c) }).collect();
+        infer(&v)
+    }
+
+    #[test]
+    fn infers_like_dbt() {
+        assert_eq!(ty(&["1", "2", "3"]), SeedType::Integer);
+        assert_eq!(ty(&["007", "+5", " 1", "2 "]), SeedType::Integer);
+        assert_eq!(ty(&["1.0", "2.0", "1e5"]), SeedType::Integer);
+        assert_eq!(ty(&["1.5", "2"]), SeedType::Float);
+        assert_eq!(ty(&["1", "", "3"]), SeedType::Integer);
+        assert_eq!(ty(&["1", "null", "3"]), SeedType::Integer);
+        assert_eq!(ty(&["1", "NA"]), SeedType::Text);
+        assert_eq!(ty(&["", ""]), SeedType::Integer);
+        assert_eq!(ty(&["1,000", "2"]), SeedType::Text);
+        assert_eq!(ty(&["$5", "6"]), SeedType::Text);
+        assert_eq!(ty(&["NaN", "1"]), SeedType::Text);
+        assert_eq!(ty(&["true", "FALSE", ""]), SeedType::Boolean);
+        assert_eq!(ty(&["true", "1"]), SeedType::Text);
+        assert_eq!(ty(&["1", "0"]), SeedType::Integer);
+        assert_eq!(ty(&["t", "f"]), SeedType::Text);
+        assert_eq!(ty(&["2024-01-15", "2024-02-01"]), SeedType::Date);
+        assert_eq!(ty(&["2024/01/15"]), SeedType::Text);
+        assert_eq!(ty(&["2024-01-15 10:30:00"]), SeedType::Timestamp);
+        assert_eq!(ty(&["2024-01-15T10:30:00.123", "2024-02-01T00:00:00"]), SeedType::Timestamp);
+        assert_eq!(ty(&["2024-01-15 10:30:00.123"]), SeedType::Text);
+        assert_eq!(ty(&["2024-01-15", "2024-02-01 10:00:00"]), SeedType::Text);
+        assert_eq!(ty(&["10:30:00"]), SeedType::Text);
+        assert_eq!(ty(&["a", "", "null"]), SeedType::Text);
+    }
+
+    #[test]
+    fn converts_offsets_to_utc_and_keeps_text_nulls() {
+        let cells = [Some("2024-02-01T02:00:00+02:00")];
+        let a = convert(&cells, SeedType::Timestamp);
+        let a = a.as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
+        assert_eq!(a.value(0), NaiveDate::from_ymd_opt(2024, 2, 1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_micros());
+        let t = convert(&[Some("null"), None], SeedType::Text);
+        let t = t.as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!((t.value(0), t.is_null(1)), ("null", true));
+    }
+}

@@ -1,0 +1,257 @@
+//! The DataFusion session a command runs in, and the catalog that resolves relations.
+//!
+//! Every relation is `<warehouse>/<schema>/<name>`: the catalog has a schema for any name,
+//! and a schema opens a Delta table only when a query asks for it (tables are opened
+//! lazily; a run touches only what it reads). Views are not stored: their compiled SQL is
+//! registered, and planned afresh each time a query reads them, so a view always sees the
+//! current version of the tables under it. Tables written during a run are dropped from
+//! the provider cache, because a provider is pinned to the snapshot it was opened at.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, Weak};
+
+use async_trait::async_trait;
+use deltalake::datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
+use deltalake::datafusion::catalog::view::ViewTable;
+use deltalake::datafusion::common::{DataFusionError, Result as DfResult};
+use deltalake::datafusion::dataframe::DataFrame;
+use deltalake::datafusion::execution::SessionStateBuilder;
+use deltalake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use deltalake::datafusion::execution::session_state::SessionState;
+use deltalake::datafusion::logical_expr::{LogicalPlan, TableType};
+use deltalake::datafusion::prelude::{SessionConfig, SessionContext};
+use deltalake::datafusion::sql::parser::Statement as DfStatement;
+use deltalake::delta_datafusion::DeltaSessionConfig;
+use deltalake::delta_datafusion::planner::DeltaPlanner;
+
+use super::ExecError;
+
+/// The catalog name relations resolve in.
+pub const CATALOG: &str = "silt";
+
+/// Relations known to a session besides the Delta tables on disk.
+#[derive(Debug, Default)]
+pub struct Registry {
+    /// (schema, name) -> compiled SQL of a view.
+    views: RwLock<HashMap<(String, String), String>>,
+    /// (schema, name) -> a provider that stands in for the relation (unit test inputs).
+    overrides: RwLock<HashMap<(String, String), Arc<dyn TableProvider>>>,
+    /// (schema, name) -> an opened Delta table, until something writes to it.
+    cache: RwLock<HashMap<(String, String), Arc<dyn TableProvider>>>,
+}
+
+fn key(schema: &str, name: &str) -> (String, String) {
+    (schema.to_owned(), name.to_owned())
+}
+
+/// A DataFusion session over a warehouse.
+#[derive(Clone)]
+pub struct Session {
+    ctx: SessionContext,
+    registry: Arc<Registry>,
+    warehouse: PathBuf,
+}
+
+impl Session {
+    /// A session over the warehouse folder, resolving bare table names in `default_schema`.
+    pub fn new(warehouse: &Path, default_schema: &str) -> Result<Session, ExecError> {
+        let partitions = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let config: SessionConfig = DeltaSessionConfig::default().into();
+        let config = config
+            .with_target_partitions(partitions)
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(CATALOG, default_schema)
+            // Unquoted identifiers are case-insensitive (lowered), as in DuckDB and Spark;
+            // Silt quotes the relation names it renders, so their case is kept.
+            .set_bool("datafusion.sql_parser.enable_ident_normalization", true);
+        let runtime = RuntimeEnvBuilder::new().build_arc().map_err(|e| ExecError::Engine(clean(&e)))?;
+        let mut builder = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_query_planner(DeltaPlanner::new());
+        builder = super::functions::install_rules(builder);
+        let state = builder.build();
+        let ctx = SessionContext::new_with_state(state);
+        super::functions::register(&ctx);
+        let registry = Arc::new(Registry::default());
+        let catalog = SiltCatalog {
+            registry: registry.clone(),
+            warehouse: warehouse.to_path_buf(),
+            state: ctx.state_weak_ref(),
+        };
+        ctx.register_catalog(CATALOG, Arc::new(catalog));
+        Ok(Session { ctx, registry, warehouse: warehouse.to_path_buf() })
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// A copy of the session state, for Delta operations (it carries the Delta planner).
+    pub fn state(&self) -> Arc<SessionState> {
+        Arc::new(self.ctx.state())
+    }
+
+    pub fn warehouse(&self) -> &Path {
+        &self.warehouse
+    }
+
+    /// Plans one query, with Silt's SQL compatibility rewrites.
+    pub async fn query(&self, sql: &str) -> Result<DataFrame, ExecError> {
+        let plan = plan_query(&self.ctx.state(), sql).await?;
+        Ok(DataFrame::new(self.ctx.state(), plan))
+    }
+
+    /// Makes `schema.name` a view over `sql` for the rest of the session.
+    pub fn register_view(&self, schema: &str, name: &str, sql: &str) {
+        let mut views = self.registry.views.write().unwrap_or_else(|e| e.into_inner());
+        views.insert(key(schema, name), sql.to_owned());
+    }
+
+    /// Makes `schema.name` resolve to `provider` (e.g. a unit test's input rows).
+    pub fn register_override(&self, schema: &str, name: &str, provider: Arc<dyn TableProvider>) {
+        let mut o = self.registry.overrides.write().unwrap_or_else(|e| e.into_inner());
+        o.insert(key(schema, name), provider);
+    }
+
+    /// Forgets the opened provider of a table that was just written.
+    pub fn invalidate(&self, schema: &str, name: &str) {
+        let mut cache = self.registry.cache.write().unwrap_or_else(|e| e.into_inner());
+        cache.remove(&key(schema, name));
+    }
+
+    /// Whether a relation is a registered view.
+    pub fn is_view(&self, schema: &str, name: &str) -> bool {
+        self.registry.views.read().unwrap_or_else(|e| e.into_inner()).contains_key(&key(schema, name))
+    }
+}
+
+/// Parses `sql` (one query), applies the compatibility rewrites and plans it.
+pub async fn plan_query(state: &SessionState, sql: &str) -> Result<LogicalPlan, ExecError> {
+    let statement = crate::sql::parse_for_engine(sql).map_err(|e| ExecError::Sql(e.message))?;
+    state
+        .statement_to_plan(DfStatement::Statement(Box::new(statement)))
+        .await
+        .map_err(|e| ExecError::Sql(clean(&e)))
+}
+
+/// A DataFusion error as a user reads it: the root cause, without the variant prefix.
+pub fn clean(e: &DataFusionError) -> String {
+    let root = e.find_root();
+    if let DataFusionError::External(inner) = root {
+        if let Some(d) = inner.downcast_ref::<deltalake::DeltaTableError>() {
+            return super::storage::clean_delta(d);
+        }
+        return inner.to_string();
+    }
+    let msg = root.message().into_owned();
+    // SQL parser errors come out in Debug form: ParserError("...").
+    match msg.strip_prefix("ParserError(\"").and_then(|m| m.strip_suffix("\")")) {
+        Some(inner) => inner.replace("\\\"", "\""),
+        None => msg,
+    }
+}
+
+#[derive(Debug)]
+struct SiltCatalog {
+    registry: Arc<Registry>,
+    warehouse: PathBuf,
+    state: Weak<parking_lot::RwLock<SessionState>>,
+}
+
+impl CatalogProvider for SiltCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.warehouse)
+            .map(|rd| rd.filter_map(Result::ok).filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        for (s, _) in self.registry.views.read().unwrap_or_else(|e| e.into_inner()).keys() {
+            names.push(s.clone());
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        Some(Arc::new(SiltSchema {
+            name: name.to_owned(),
+            registry: self.registry.clone(),
+            dir: self.warehouse.join(name),
+            state: self.state.clone(),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct SiltSchema {
+    name: String,
+    registry: Arc<Registry>,
+    dir: PathBuf,
+    state: Weak<parking_lot::RwLock<SessionState>>,
+}
+
+#[async_trait]
+impl SchemaProvider for SiltSchema {
+    fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.dir)
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter(|e| e.path().join("_delta_log").is_dir())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (s, n) in self.registry.views.read().unwrap_or_else(|e| e.into_inner()).keys() {
+            if *s == self.name {
+                names.push(n.clone());
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    async fn table_type(&self, name: &str) -> DfResult<Option<TableType>> {
+        if self.registry.views.read().unwrap_or_else(|e| e.into_inner()).contains_key(&key(&self.name, name)) {
+            return Ok(Some(TableType::View));
+        }
+        Ok(self.table_exist(name).then_some(TableType::Base))
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let k = key(&self.name, name);
+        if let Some(p) = self.registry.overrides.read().unwrap_or_else(|e| e.into_inner()).get(&k) {
+            return Ok(Some(p.clone()));
+        }
+        let view_sql = self.registry.views.read().unwrap_or_else(|e| e.into_inner()).get(&k).cloned();
+        if let Some(sql) = view_sql {
+            let Some(state) = self.state.upgrade() else {
+                return Err(DataFusionError::Internal("the session ended while planning a view".into()));
+            };
+            let state = state.read().clone();
+            let plan = plan_query(&state, &sql)
+                .await
+                .map_err(|e| DataFusionError::Plan(format!("in view {}.{}: {e}", self.name, name)))?;
+            return Ok(Some(Arc::new(ViewTable::new(plan, Some(sql)))));
+        }
+        if let Some(p) = self.registry.cache.read().unwrap_or_else(|e| e.into_inner()).get(&k) {
+            return Ok(Some(p.clone()));
+        }
+        let dir = self.dir.join(name);
+        if !dir.join("_delta_log").is_dir() {
+            return Ok(None);
+        }
+        let table = super::storage::open(&dir).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let provider = table.table_provider().await?;
+        self.registry.cache.write().unwrap_or_else(|e| e.into_inner()).insert(k, provider.clone());
+        Ok(Some(provider))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.registry.views.read().unwrap_or_else(|e| e.into_inner()).contains_key(&key(&self.name, name))
+            || self.registry.overrides.read().unwrap_or_else(|e| e.into_inner()).contains_key(&key(&self.name, name))
+            || self.dir.join(name).join("_delta_log").is_dir()
+    }
+}
