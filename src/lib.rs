@@ -25,6 +25,7 @@ pub mod sql;
 pub mod template;
 pub mod yaml;
 pub mod manifest;
+pub mod ops;
 
 use diagnostic::Diagnostics;
 

@@ -129,12 +129,17 @@ impl Session {
 }
 
 /// Parses `sql` (one query), applies the compatibility rewrites and plans it.
+///
+/// The plan is returned analyzed: Silt's dialect rules change result types (`int / int` is
+/// a double), and writers such as Delta's take a table's schema from the plan they are
+/// given, so that plan must already carry the final types.
 pub async fn plan_query(state: &SessionState, sql: &str) -> Result<LogicalPlan, ExecError> {
     let statement = crate::sql::parse_for_engine(sql).map_err(|e| ExecError::Sql(e.message))?;
-    state
+    let plan = state
         .statement_to_plan(DfStatement::Statement(Box::new(statement)))
         .await
-        .map_err(|e| ExecError::Sql(clean(&e)))
+        .map_err(|e| ExecError::Sql(clean(&e)))?;
+    state.analyzer().execute_and_check(plan, state.config_options(), |_, _| {}).map_err(|e| ExecError::Sql(clean(&e)))
 }
 
 /// A DataFusion error as a user reads it: the root cause, without the variant prefix.

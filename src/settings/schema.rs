@@ -47,6 +47,7 @@ fn legacy_keys(definition: &str) -> &'static [&'static str] {
 
 /// What a schema definition is called in messages.
 fn describe(definition: &str) -> String {
+    let definition = definition.trim_end_matches('#');
     let known = match definition {
         "Project" => "the project file",
         "Properties" => "a properties file",
@@ -252,7 +253,9 @@ impl<'a> Walker<'a> {
         for entry in entries {
             let key = entry.key.as_str();
             if let Some(sub) = props.get(key) {
-                self.walk(&entry.value, sub, name, tree);
+                // A property's own schema is not the definition it sits in: mark the name so
+                // that, unless a `$ref` names a new definition, no special case applies.
+                self.walk(&entry.value, sub, &nested(name), tree);
                 continue;
             }
             if is_config_tree {
@@ -261,7 +264,7 @@ impl<'a> Walker<'a> {
                 let is_folder = !key.starts_with('+') && entry.value.as_map().is_some();
                 if !key.starts_with('+') && !is_folder {
                     if let Some(sub) = props.get(&format!("+{key}")) {
-                        self.walk(&entry.value, sub, name, tree);
+                        self.walk(&entry.value, sub, &nested(name), tree);
                         continue;
                     }
                 }
@@ -303,7 +306,7 @@ impl<'a> Walker<'a> {
                     }
                     self.diags.push(d);
                 }
-                Some(sub @ Value::Object(_)) => self.walk(&entry.value, sub, name, tree),
+                Some(sub @ Value::Object(_)) => self.walk(&entry.value, sub, &nested(name), tree),
                 _ => {}
             }
         }
@@ -323,6 +326,11 @@ impl<'a> Walker<'a> {
         }
         Vec::new()
     }
+}
+
+/// The name for a value nested inside definition `name` (see [`Walker::walk_map`]).
+fn nested(name: &str) -> String {
+    format!("{}#", name.trim_end_matches('#'))
 }
 
 fn tree_root_name(definition: &str) -> String {
@@ -476,6 +484,16 @@ models:
         assert_eq!(diags[0].help.as_deref(), Some("did you mean `+unique_key`?"));
         let folders: Vec<Vec<String>> = paths.iter().map(|p| p.path.clone()).collect();
         assert_eq!(folders, [vec!["shop".to_owned()], vec!["shop".to_owned(), "staging".to_owned()]]);
+    }
+
+    #[test]
+    fn values_inside_config_trees_are_not_folders() {
+        let src = "name: shop\nseeds:\n  shop:\n    +column_types:\n      id: bigint\n    +meta: {anything: 1}\n";
+        let doc = YamlDoc::parse("dbt_project.yml", src).unwrap();
+        let mut diags = Vec::new();
+        let paths = check_project_file(&doc, &mut diags);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(paths.len(), 1);
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! `silt run` and `silt seed`: build models or load seeds, in dependency order.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::Result;
-use silt::compile::{CompileOptions, compile, write_compiled};
-use silt::exec::{NodeDesc, NodeResult, Observer, RunOptions, Status};
+use silt::compile::write_compiled;
+use silt::exec::{NodeDesc, NodeResult, Observer, Status};
+use silt::ops::RunRequest;
 use silt::parse::Materialization;
 use silt::project::ResourceType;
 
@@ -22,66 +22,31 @@ pub enum Kind {
 
 pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, build: &BuildArgs, kind: Kind) -> Result<Outcome> {
     let inv = Invocation::new(if kind == Kind::Run { "run" } else { "seed" });
-    let clock = Instant::now();
     let loaded = match load(cli, printer, &inv, build.full_refresh)? {
         Ok(l) => l,
         Err(outcome) => return Ok(outcome),
     };
     let types: &[ResourceType] = if kind == Kind::Run { &[ResourceType::Model] } else { &[ResourceType::Seed] };
-    let selected = match select(printer, &loaded, args, types) {
+    let ids = match select(printer, &loaded, args, types) {
         Ok(ids) => ids,
         Err(outcome) => return Ok(outcome),
     };
-    let parsed = &loaded.parsed;
-    // Ephemeral models are not run: they are inlined into what reads them.
-    let ids: Vec<String> =
-        selected.into_iter().filter(|id| parsed.node(id).is_some_and(|n| n.materialized != Materialization::Ephemeral)).collect();
-    // Views upstream of what runs are not rebuilt, but queries need their SQL.
-    let mut to_compile: BTreeSet<String> = BTreeSet::new();
-    if kind == Kind::Run {
-        for id in &ids {
-            to_compile.insert(id.clone());
-            for a in loaded.graph.ancestors(id, None) {
-                if parsed.node(&a).is_some_and(|n| n.materialized == Materialization::View) {
-                    to_compile.insert(a);
-                }
-            }
-        }
-    }
-    let opts = CompileOptions { full_refresh: build.full_refresh, existing: silt::exec::existing_relations(parsed) };
-    let to_compile: Vec<String> = to_compile.into_iter().collect();
-    let compiled = compile(parsed, &to_compile, &opts);
-    write_compiled(&parsed.project.settings.root, &compiled).map_err(|e| anyhow::anyhow!("cannot write compiled SQL: {e}"))?;
-    let target = &parsed.project.settings.target;
+    let target = &loaded.parsed.project.settings.target;
     let threads = target.threads;
     printer.info("");
     printer.info(&format!("Concurrency: {threads} threads (target='{}')", target.name));
     printer.info("");
-    let session = silt::exec::open_session(parsed).map_err(|e| anyhow::anyhow!("{e}"))?;
-    silt::exec::register_views(&session, parsed, &compiled);
-    let run_compiled: BTreeMap<_, _> = compiled.iter().filter(|(id, _)| ids.contains(id)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let silt::Loaded { parsed, graph } = loaded;
+    let parsed = Arc::new(parsed);
+    let request = RunRequest { ids, threads, full_refresh: build.full_refresh, fail_fast: build.fail_fast };
     let observer = Arc::new(Console { printer: *printer });
-    let Loaded2 { parsed, graph } = Loaded2 { parsed: Arc::new(loaded.parsed), graph: loaded.graph };
-    let results = runtime()?.block_on(silt::exec::run(
-        parsed.clone(),
-        &graph,
-        session,
-        &ids,
-        run_compiled,
-        RunOptions { threads, fail_fast: build.fail_fast, full_refresh: build.full_refresh },
-        observer,
-    ));
-    let elapsed = clock.elapsed().as_secs_f64();
+    let report = runtime()?.block_on(silt::ops::run(parsed.clone(), &graph, &request, observer)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    write_compiled(&parsed.project.settings.root, &report.compiled).map_err(|e| anyhow::anyhow!("cannot write compiled SQL: {e}"))?;
     let artifacts = inv.artifacts(cli, args, build.full_refresh);
     let target_dir = parsed.project.settings.target_dir();
-    write_artifact(&target_dir.join("run_results.json"), &silt::manifest::run_results(&parsed, &results, &artifacts, elapsed))?;
-    write_artifact(&target_dir.join("manifest.json"), &silt::manifest::manifest(&parsed, &graph, Some(&compiled), &artifacts))?;
-    Ok(summary(printer, &parsed, &results, elapsed))
-}
-
-struct Loaded2 {
-    parsed: Arc<silt::parse::ParsedProject>,
-    graph: silt::graph::Graph,
+    write_artifact(&target_dir.join("run_results.json"), &silt::manifest::run_results(&parsed, &report.results, &artifacts, report.elapsed))?;
+    write_artifact(&target_dir.join("manifest.json"), &silt::manifest::manifest(&parsed, &graph, Some(&report.compiled), &artifacts))?;
+    Ok(summary(printer, &parsed, &report.results, report.elapsed))
 }
 
 /// The console's view of progress, shared with worker threads.

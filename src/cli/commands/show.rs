@@ -20,8 +20,6 @@ pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, inline: Option<&str>
     };
     let parsed = &loaded.parsed;
     let opts = CompileOptions { full_refresh: false, existing: silt::exec::existing_relations(parsed) };
-    // Every view's SQL is needed by whatever reads it.
-    let views: Vec<String> = parsed.nodes.iter().filter(|n| n.enabled && n.materialized == Materialization::View).map(|n| n.node.unique_id.clone()).collect();
     let (name, sql) = match inline {
         Some(sql) => match compile_inline(parsed, sql, &opts) {
             Ok(c) => ("inline_query".to_owned(), c.sql),
@@ -50,9 +48,7 @@ pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, inline: Option<&str>
             }
         }
     };
-    let compiled_views = compile(parsed, &views, &opts);
-    let session = silt::exec::open_session(parsed).map_err(|e| anyhow::anyhow!("{e}"))?;
-    silt::exec::register_views(&session, parsed, &compiled_views);
+    let session = silt::ops::session_with_views(parsed).map_err(|e| anyhow::anyhow!("{e}"))?;
     let preview = match runtime()?.block_on(silt::exec::show::preview(&session, &sql, limit)) {
         Ok(p) => p,
         Err(e) => {

@@ -1,0 +1,1 @@
+//! Compilation: Jinja, relations, ephemerals, selection.

@@ -1,0 +1,8 @@
+//! Library-level integration tests: fixture projects under tests/fixtures/ loaded,
+//! compiled and run through Silt's library, with real Delta tables on disk.
+
+mod compile;
+mod dbt_compare;
+mod errors;
+mod materializations;
+mod support;

@@ -1,0 +1,1 @@
+//! Views, tables, incremental strategies and seeds on real Delta tables.
