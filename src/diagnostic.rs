@@ -165,11 +165,13 @@ impl Diagnostic {
                 out.push_str(&format!("{pad} {bar} {lead}{}\n", paint(code, &carets)));
             }
         }
+        // Continuation lines of a note or help line up under its first line.
+        let indent = |label: &str, text: &str| text.replace('\n', &format!("\n{pad}   {}", " ".repeat(label.len() + 2)));
         for note in &self.notes {
-            out.push_str(&format!("{pad} = note: {note}\n"));
+            out.push_str(&format!("{pad} = note: {}\n", indent("note", note)));
         }
         if let Some(help) = &self.help {
-            out.push_str(&format!("{pad} = help: {help}\n"));
+            out.push_str(&format!("{pad} = help: {}\n", indent("help", help)));
         }
         out
     }
@@ -277,7 +279,8 @@ pub fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a st
             return Some(candidate);
         }
         let score = strsim::jaro_winkler(&wrong_lower, &cand_lower);
-        let distance = strsim::levenshtein(&wrong_lower, &cand_lower);
+        // Optimal string alignment counts a swap of neighbours (`rwa` for `raw`) as one edit.
+        let distance = strsim::osa_distance(&wrong_lower, &cand_lower);
         // Accept near spellings by either measure: Jaro-Winkler favours shared prefixes
         // (`materialised`), Levenshtein catches short names with one slip (`tabel`).
         let close = score >= 0.85 || distance <= (cand_lower.len().max(3) / 3);

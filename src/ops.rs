@@ -106,3 +106,32 @@ pub fn session_with_views(parsed: &ParsedProject) -> Result<crate::exec::Session
     crate::exec::register_views(&session, parsed, &compiled);
     Ok(session)
 }
+
+/// Writes what each node ran to `target/run/<project>/<path>`, as dbt does: the compiled
+/// SQL, under a comment saying what Silt did with it.
+pub fn write_run_files(parsed: &ParsedProject, report: &RunReport) -> std::io::Result<()> {
+    let settings = &parsed.project.settings;
+    for r in &report.results {
+        let (Some(node), Some(sql)) = (parsed.node(&r.unique_id), r.compiled_code.as_ref()) else { continue };
+        if r.status != crate::exec::Status::Success {
+            continue;
+        }
+        let what = match node.materialized {
+            Materialization::View => format!("-- silt: view {} (planned, not stored)", node.relation),
+            Materialization::Table => format!("-- silt: replace table {} (Delta version {})", node.relation, r.version.unwrap_or_default()),
+            Materialization::Incremental => format!(
+                "-- silt: incremental {} ({}, Delta version {})",
+                node.relation,
+                node.config.get("incremental_strategy").and_then(serde_json::Value::as_str).unwrap_or("delete+insert"),
+                r.version.unwrap_or_default()
+            ),
+            other => format!("-- silt: {} {}", other.as_str(), node.relation),
+        };
+        let path = settings.root.join(&settings.project.target_path).join("run").join(&node.node.package).join(&node.node.original_file_path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, format!("{what}\n{sql}\n"))?;
+    }
+    Ok(())
+}

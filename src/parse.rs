@@ -122,7 +122,8 @@ pub fn parse(project: Project, opts: &ParseOptions) -> Result<ParsedProject, Dia
     let resolver: Arc<dyn Resolver> = Arc::new(ParseResolver { names: names.clone(), database: settings.target.database.clone(), schema: settings.target.schema.clone() });
 
     // Render every node, in parallel: rendering dominates parsing a large project.
-    let rendered = parallel_map(&project.nodes, |node| render_node(&templates, node, resolver.clone()));
+    let placeholder = |name: &str| Relation::new(&settings.target.database, &settings.target.schema, name, RelationKind::Table);
+    let rendered = parallel_map(&project.nodes, |node| render_node(&templates, node, resolver.clone(), placeholder(&node.name)));
     let mut nodes = Vec::with_capacity(project.nodes.len());
     for result in rendered {
         match result {
@@ -145,6 +146,19 @@ pub fn parse(project: Project, opts: &ParseOptions) -> Result<ParsedProject, Dia
             source: s.clone(),
         })
         .collect();
+    let hooked: Vec<&str> = nodes
+        .iter()
+        .filter(|n| n.enabled && ["pre-hook", "post-hook"].iter().any(|k| !string_list(n.config.get(*k)).is_empty()))
+        .map(|n| n.node.name.as_str())
+        .collect();
+    if !hooked.is_empty() {
+        let shown: Vec<&str> = hooked.iter().take(5).copied().collect();
+        let more = if hooked.len() > 5 { format!(" and {} more", hooked.len() - 5) } else { String::new() };
+        diags.push(
+            Diagnostic::warning(format!("pre-hook and post-hook configs are not run by Silt ({}{more})", shown.join(", ")))
+                .with_note("warehouse hooks (grants, vacuum, analyze) have no meaning for Delta tables on DataFusion"),
+        );
+    }
     let index: HashMap<String, usize> = nodes.iter().enumerate().map(|(i, n)| (n.node.unique_id.clone(), i)).collect();
     resolve_dependencies(&mut nodes, &index, &sources, &names, &mut diags);
     check_relation_clashes(&nodes, &mut diags);
@@ -273,8 +287,10 @@ pub fn model_json(node: &ProjectNode, config: &ConfigMap, relation: Option<&Rela
     })
 }
 
-fn render_node(templates: &Templates, node: &ProjectNode, resolver: Arc<dyn Resolver>) -> Result<ParsedNode, Diagnostic> {
+fn render_node(templates: &Templates, node: &ProjectNode, resolver: Arc<dyn Resolver>, this: Relation) -> Result<ParsedNode, Diagnostic> {
     let mut ctx = NodeContext::new(Phase::Parse, resolver);
+    // As in dbt's parse pass, `this` is a stand-in until the node's config is known.
+    ctx.this = Some(this);
     ctx.config = node.config.clone();
     ctx.model = model_json(node, &node.config, None);
     let ctx = Arc::new(ctx);
@@ -284,6 +300,7 @@ fn render_node(templates: &Templates, node: &ProjectNode, resolver: Arc<dyn Reso
             .map_err(|e| e.to_diagnostic(&node.original_file_path, &node.raw_code, &|f| templates.macro_source(f)))?;
     }
     let captured = ctx.take_captured();
+    check_inline_config_keys(node, &captured.configs)?;
     let mut config = node.config.clone();
     for inline in &captured.configs {
         merge_into(&mut config, inline);
@@ -310,6 +327,33 @@ fn render_node(templates: &Templates, node: &ProjectNode, resolver: Arc<dyn Reso
         depends_on: Vec::new(),
         macros: captured.macros.into_iter().collect(),
     })
+}
+
+/// Every key of a `config()` call must be one dbt knows for the node's kind (dbt stores
+/// unknown keys silently, so a typo such as `unnique_key` would do nothing).
+fn check_inline_config_keys(node: &ProjectNode, configs: &[ConfigMap]) -> Result<(), Diagnostic> {
+    let definition = match node.resource_type {
+        ResourceType::Model | ResourceType::Analysis => "ModelConfig",
+        ResourceType::Seed => "SeedConfig",
+        ResourceType::Test => "DataTestConfig",
+        ResourceType::Snapshot => "SnapshotConfig",
+        _ => return Ok(()),
+    };
+    let known = crate::settings::schema::config_keys(definition);
+    for config in configs {
+        for key in config.keys() {
+            let plain = key.replace('-', "_");
+            if known.iter().any(|k| *k == *key || *k == plain) {
+                continue;
+            }
+            let mut d = config_error(node, key, &format!("unknown config key `{key}`"));
+            if let Some(s) = did_you_mean(key, known.iter().map(String::as_str)) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            }
+            return Err(d);
+        }
+    }
+    Ok(())
 }
 
 fn materialization(node: &ProjectNode, config: &ConfigMap) -> Result<Materialization, Diagnostic> {

@@ -25,7 +25,8 @@ pub async fn preview(session: &Session, sql: &str, limit: i64) -> Result<Preview
 }
 
 fn cell_strings(array: &ArrayRef) -> Result<Vec<Option<String>>, ExecError> {
-    let opts = FormatOptions::default();
+    // Timestamps as dbt prints them: a space, not ISO's `T`, and a fraction only when there is one.
+    let opts = FormatOptions::default().with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f")).with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"));
     let f = ArrayFormatter::try_new(array.as_ref(), &opts).map_err(|e| ExecError::Execution(e.to_string()))?;
     Ok((0..array.len()).map(|i| (!array.is_null(i)).then(|| f.value(i).to_string())).collect())
 }

@@ -54,12 +54,12 @@ impl Graph {
             let names: Vec<String> = cycle.iter().map(|&i| short_name(&self.graph[i])).collect();
             let mut shown = names.clone();
             shown.push(names[0].clone());
-            // Point at the ref that closes the cycle, in the first node's file.
+            // Point at the ref that closes the cycle: the first node reading the last.
             let first = parsed.node(&self.graph[cycle[0]]);
             let last = parsed.node(&self.graph[*cycle.last().unwrap_or(&cycle[0])]);
             let mut d = Diagnostic::error(format!("dependency cycle: {}", shown.join(" -> ")));
             if let (Some(first), Some(last)) = (first, last) {
-                d = d.with_span(call_span(&last.node, &first.node.name));
+                d = d.with_span(call_span(&first.node, &last.node.name));
             }
             for w in cycle.windows(2).chain(std::iter::once([*cycle.last().unwrap_or(&cycle[0]), cycle[0]].as_slice())) {
                 if let (Some(a), Some(b)) = (parsed.node(&self.graph[w[0]]), parsed.node(&self.graph[w[1]])) {

@@ -185,6 +185,7 @@ impl Project {
     /// Loads the project described by `settings`, collecting every error found.
     pub fn load(settings: Settings) -> Result<Project, Diagnostics> {
         let mut diags = Diagnostics::new();
+        diags.extend(settings.warnings.iter().filter(|d| d.is_error()).cloned());
         let files = discover::discover(&settings, &mut diags);
         let mut project = Project {
             nodes: Vec::new(),
@@ -194,7 +195,7 @@ impl Project {
             macro_docs: HashMap::new(),
             yaml_files: Vec::new(),
             unit_tests: Vec::new(),
-            warnings: settings.warnings.clone(),
+            warnings: settings.warnings.iter().filter(|d| !d.is_error()).cloned().collect(),
             settings,
         };
         project.read_docs(&files.docs, &mut diags);

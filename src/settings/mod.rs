@@ -33,7 +33,8 @@ pub struct Settings {
     pub project: ProjectSettings,
     pub target: Target,
     pub vars: Vars,
-    /// Non-fatal findings (keys Silt accepts but does not act on, and the like).
+    /// Findings that do not stop loading: warnings, and errors (such as unknown keys) that
+    /// the project loader reports together with its own.
     pub warnings: Vec<Diagnostic>,
 }
 
@@ -109,9 +110,10 @@ impl Settings {
         };
         let doc = read_yaml(&root, file_name)?;
         let mut warnings = Vec::new();
+        // Unknown keys do not stop loading: the project loader reports them with everything
+        // else it finds (such as config paths that match no folder).
         let mut key_diags = Vec::new();
         let config_paths = schema::check_project_file(&doc, &mut key_diags);
-        diags.extend(key_diags);
         let raw = RawProject::read(&doc, &vars, &mut diags);
         let Some(raw) = raw else {
             return Err(diags);
@@ -169,7 +171,7 @@ impl Settings {
             config_paths,
             doc,
         };
-        Ok(Settings { root, project, target, vars, warnings: diags.0.into_iter().chain(warnings).collect() })
+        Ok(Settings { root, project, target, vars, warnings: diags.0.into_iter().chain(key_diags).chain(warnings).collect() })
     }
 
     /// The folder artifacts go to (`target/` by default).
@@ -371,7 +373,19 @@ fn profiles_dirs(root: &Path, opts: &LoadOptions) -> Vec<PathBuf> {
 fn load_target(root: &Path, opts: &LoadOptions, profile_name: &str, vars: &Vars) -> Result<Target, Vec<Diagnostic>> {
     let dirs = profiles_dirs(root, opts);
     let Some(path) = dirs.iter().map(|d| d.join("profiles.yml")).find(|p| p.is_file()) else {
-        let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let looked: Vec<String> = dirs
+            .iter()
+            .map(|d| {
+                if d == root {
+                    "the project folder".to_owned()
+                } else if let Some(rest) = home.as_ref().and_then(|h| d.strip_prefix(h).ok()) {
+                    format!("~/{}", rest.display())
+                } else {
+                    d.display().to_string()
+                }
+            })
+            .collect();
         return Err(vec![
             Diagnostic::error("no `profiles.yml` found")
                 .with_note(format!("looked in: {}", looked.join(", ")))

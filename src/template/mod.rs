@@ -597,12 +597,14 @@ fn undefined_name(e: &Error) -> Option<String> {
 
 fn unsupported_tag(detail: &str) -> Option<(&'static str, &'static str)> {
     const TAGS: &[(&str, &str)] = &[
-        ("materialization", "Silt has built-in materializations only: view, table, incremental, ephemeral, streaming_table"),
+        ("materialization", "Silt has built-in materializations only: view, table, incremental, ephemeral"),
         ("snapshot", "snapshots are not supported yet"),
         ("docs", "doc blocks belong in `.md` files under the docs paths"),
         ("call", "`{% call %}` works only with macros that take a `caller`"),
     ];
-    TAGS.iter().copied().find(|(tag, _)| detail.contains(&format!("`{tag}`")) || detail.contains(&format!("tag {tag}")) || detail.contains(&format!("'{tag}'")))
+    TAGS.iter().copied().find(|(tag, _)| {
+        detail.contains(&format!("`{tag}`")) || detail.ends_with(&format!("statement {tag}")) || detail.contains(&format!("'{tag}'"))
+    })
 }
 
 #[cfg(test)]

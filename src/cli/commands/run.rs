@@ -42,6 +42,7 @@ pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, build: &BuildArgs, k
     let observer = Arc::new(Console { printer: *printer });
     let report = runtime()?.block_on(silt::ops::run(parsed.clone(), &graph, &request, observer)).map_err(|e| anyhow::anyhow!("{e}"))?;
     write_compiled(&parsed.project.settings.root, &report.compiled).map_err(|e| anyhow::anyhow!("cannot write compiled SQL: {e}"))?;
+    silt::ops::write_run_files(&parsed, &report).map_err(|e| anyhow::anyhow!("cannot write target/run: {e}"))?;
     let artifacts = inv.artifacts(cli, args, build.full_refresh);
     let target_dir = parsed.project.settings.target_dir();
     write_artifact(&target_dir.join("run_results.json"), &silt::manifest::run_results(&parsed, &report.results, &artifacts, report.elapsed))?;
