@@ -275,10 +275,14 @@ impl Universe {
 fn matches(c: &Criterion, item: &Item) -> Result<bool, Diagnostic> {
     let v = c.value.as_str();
     Ok(match &c.method {
+        // dbt's default method: a path if it has a slash, a file name if it has an
+        // extension, else a name or dotted folder prefix.
         Method::Default => {
-            let looks_like_path = v.contains('/') || v.ends_with(".sql") || v.ends_with(".csv") || v.ends_with(".py");
-            if looks_like_path {
+            let lower = v.to_lowercase();
+            if v.contains('/') {
                 path_matches(v, &item.path)
+            } else if lower.ends_with(".sql") || lower.ends_with(".csv") || lower.ends_with(".py") {
+                matches(&Criterion { method: Method::File, ..c.clone() }, item)?
             } else {
                 fqn_matches(v, item)
             }

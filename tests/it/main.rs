@@ -5,4 +5,5 @@ mod compile;
 mod dbt_compare;
 mod errors;
 mod materializations;
+mod selection;
 mod support;
