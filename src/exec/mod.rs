@@ -265,6 +265,10 @@ pub async fn run(
             let thread = free_threads.pop().unwrap_or(1);
             next_index += 1;
             let index = next_index;
+            // Announced here, in launch order, so START lines are numbered in sequence.
+            if let Some(node) = shared.parsed.node(&id) {
+                observer.started(index, total, &NodeDesc::of(node));
+            }
             let shared = shared.clone();
             let compiled = compiled.clone();
             let observer = observer.clone();
@@ -375,7 +379,6 @@ async fn run_one(
         return NodeResult { unique_id: id.to_owned(), ..internal_failure(&format!("unknown node `{id}` (this is a bug)")) };
     };
     let desc = NodeDesc::of(node);
-    observer.started(index, total, &desc);
     let compile_start = Utc::now();
     let clock = Instant::now();
     let compile_end = Utc::now();

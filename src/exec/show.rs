@@ -64,6 +64,16 @@ impl Preview {
                 }
             }
             if t.is_floating() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) {
+                // As dbt's table printer: at most three decimals, padded to the column's widest.
+                for c in cols[i].iter_mut().flatten() {
+                    if let Some((_, d)) = c.split_once('.') {
+                        if d.len() > 3 && !c.contains('e') {
+                            if let Ok(v) = c.parse::<f64>() {
+                                *c = format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_owned();
+                            }
+                        }
+                    }
+                }
                 let decimals = cols[i].iter().flatten().map(|c| c.split_once('.').map_or(0, |(_, d)| d.len())).max().unwrap_or(0);
                 for c in cols[i].iter_mut().flatten() {
                     if c.contains('e') || c.contains("inf") || c.contains("NaN") {
@@ -73,7 +83,7 @@ impl Preview {
                     if decimals > 0 && have == 0 {
                         c.push('.');
                     }
-                    c.push_str(&"0".repeat(decimals - have));
+                    c.push_str(&"0".repeat(decimals.saturating_sub(have)));
                 }
             }
         }

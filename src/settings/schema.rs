@@ -119,6 +119,23 @@ pub fn config_keys(definition: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Config keys Silt acts on; every other key of dbt's config definitions is accepted and
+/// ignored (the README lists them, and a test keeps that list true).
+pub const ACTED_ON_CONFIG_KEYS: &[&str] = &[
+    "materialized", "enabled", "tags", "meta", "schema", "alias", "database", "unique_key", "incremental_strategy",
+    "on_schema_change", "full_refresh", "partition_by", "incremental_predicates", "predicates", "merge_update_columns",
+    "merge_exclude_columns", "column_types", "delimiter", "docs", "contract", "pre_hook", "post_hook", "quote_columns",
+];
+
+/// The config keys of every resource kind that Silt accepts but does not act on.
+pub fn ignored_config_keys() -> Vec<String> {
+    let mut keys = std::collections::BTreeSet::new();
+    for def in ["ModelConfig", "SeedConfig", "SourceConfig", "TablesConfig", "DataTestConfig", "SnapshotConfig"] {
+        keys.extend(config_keys(def));
+    }
+    keys.into_iter().filter(|k| !ACTED_ON_CONFIG_KEYS.contains(&k.as_str())).collect()
+}
+
 /// The top-level schema as a definition of its own, so the walker treats it like any other.
 fn schema_root(schema: &Value, name: &str) -> Value {
     let mut root = schema.clone();
@@ -384,6 +401,16 @@ mod tests {
         let mut diags = Vec::new();
         check_properties_file(&doc, &mut diags);
         diags.iter().map(|d| format!("{} @{}", d.message, d.span.as_ref().map_or(0, |s| s.line))).collect()
+    }
+
+    #[test]
+    fn readme_lists_the_ignored_config_keys() {
+        let readme = include_str!("../../README.md");
+        let start = "<!-- ignored-config-keys:start -->\n";
+        let end = "<!-- ignored-config-keys:end -->";
+        let listed = readme.split(start).nth(1).and_then(|r| r.split(end).next()).unwrap_or_default();
+        let expected: String = ignored_config_keys().iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ") + "\n";
+        assert_eq!(listed, expected, "update the README between the ignored-config-keys markers to:\n{expected}");
     }
 
     #[test]
