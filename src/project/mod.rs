@@ -429,9 +429,9 @@ pub fn parse_doc_blocks(file: &str, text: &str) -> Result<Vec<DocBlock>, Diagnos
     let mut rest = text;
     let mut offset = 0;
     while let Some(start) = rest.find("{%") {
-        let Some(end) = rest[start..].find("%}") else { break };
-        let tag = rest[start + 2..start + end].trim_matches('-').trim();
-        let after = start + end + 2;
+        let Some(end) = rest[start + 2..].find("%}") else { break };
+        let tag = rest[start + 2..start + 2 + end].trim_matches('-').trim();
+        let after = start + 2 + end + 2;
         if let Some(name) = tag.strip_prefix("docs") {
             let name = name.trim();
             if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
@@ -463,7 +463,7 @@ fn find_enddocs(s: &str) -> Option<(usize, usize)> {
     let mut from = 0;
     while let Some(i) = s[from..].find("{%") {
         let start = from + i;
-        let end = s[start..].find("%}")? + start + 2;
+        let end = s[start + 2..].find("%}")? + start + 4;
         if s[start + 2..end - 2].trim_matches('-').trim() == "enddocs" {
             return Some((start, end));
         }

@@ -175,7 +175,9 @@ fn leading_with(sql: &str) -> Option<usize> {
     }
     let rest = &sql[word_end..];
     let trimmed = rest.trim_start();
-    if trimmed.len() >= 9 && trimmed[..9].eq_ignore_ascii_case("recursive") && !trimmed[9..].starts_with(|c: char| c.is_alphanumeric() || c == '_') {
+    let is_recursive = trimmed.get(..9).is_some_and(|w| w.eq_ignore_ascii_case("recursive"))
+        && !trimmed[9..].starts_with(|c: char| c.is_alphanumeric() || c == '_');
+    if is_recursive {
         return Some(word_end + (rest.len() - trimmed.len()) + 9);
     }
     Some(word_end)

@@ -5,5 +5,6 @@ mod compile;
 mod dbt_compare;
 mod errors;
 mod materializations;
+mod robustness;
 mod selection;
 mod support;
