@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value as Json;
 
 use crate::diagnostic::{Diagnostic, Span};
-use crate::parse::{Materialization, NameIndex, ParsedNode, ParsedProject, model_json, parallel_map};
+use crate::parse::{
+    Materialization, NameIndex, ParsedNode, ParsedProject, model_json, parallel_map,
+};
 use crate::template::{NodeContext, Phase, Relation, Resolver};
 
 /// What the compile stage needs to know besides the project.
@@ -40,7 +42,10 @@ pub struct CompiledNode {
 
 /// Whether a node rebuilds from scratch: its `full_refresh` config wins over the flag.
 pub fn should_full_refresh(node: &ParsedNode, flag: bool) -> bool {
-    node.config.get("full_refresh").and_then(Json::as_bool).unwrap_or(flag)
+    node.config
+        .get("full_refresh")
+        .and_then(Json::as_bool)
+        .unwrap_or(flag)
 }
 
 /// The key of a relation in [`CompileOptions::existing`].
@@ -49,14 +54,21 @@ pub fn relation_key(r: &Relation) -> String {
 }
 
 /// Compiles the nodes `ids` (and the ephemerals they need). Every node gets a result.
-pub fn compile(parsed: &ParsedProject, ids: &[String], opts: &CompileOptions) -> BTreeMap<String, Result<CompiledNode, Diagnostic>> {
+pub fn compile(
+    parsed: &ParsedProject,
+    ids: &[String],
+    opts: &CompileOptions,
+) -> BTreeMap<String, Result<CompiledNode, Diagnostic>> {
     let compiler = Compiler::new(parsed, opts);
     let results = parallel_map(ids, |id| (id.clone(), compiler.compile_node(id)));
     results.into_iter().collect()
 }
 
 /// Writes each compiled node's SQL to its `compiled_path` under `root`.
-pub fn write_compiled(root: &Path, compiled: &BTreeMap<String, Result<CompiledNode, Diagnostic>>) -> std::io::Result<()> {
+pub fn write_compiled(
+    root: &Path,
+    compiled: &BTreeMap<String, Result<CompiledNode, Diagnostic>>,
+) -> std::io::Result<()> {
     for node in compiled.values().flatten() {
         let path = root.join(&node.compiled_path);
         if let Some(dir) = path.parent() {
@@ -76,7 +88,13 @@ impl<'a> Compiler<'a> {
         for s in parsed.sources.iter().filter(|s| s.enabled) {
             relations.insert(s.source.unique_id.clone(), s.relation.clone());
         }
-        Compiler { parsed, opts, names: NameIndex::new(&parsed.project), relations: Arc::new(relations), ephemerals: Mutex::new(HashMap::new()) }
+        Compiler {
+            parsed,
+            opts,
+            names: NameIndex::new(&parsed.project),
+            relations: Arc::new(relations),
+            ephemerals: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -98,14 +116,25 @@ struct CompileResolver {
 }
 
 impl Resolver for CompileResolver {
-    fn resolve_ref(&self, package: Option<&str>, name: &str, _version: Option<&str>) -> Result<Relation, String> {
+    fn resolve_ref(
+        &self,
+        package: Option<&str>,
+        name: &str,
+        _version: Option<&str>,
+    ) -> Result<Relation, String> {
         let id = self.names.lookup_ref(package, name)?;
-        self.relations.get(id).cloned().ok_or_else(|| format!("`{name}` is disabled"))
+        self.relations
+            .get(id)
+            .cloned()
+            .ok_or_else(|| format!("`{name}` is disabled"))
     }
 
     fn resolve_source(&self, source: &str, table: &str) -> Result<Relation, String> {
         let id = self.names.lookup_source(source, table)?;
-        self.relations.get(id).cloned().ok_or_else(|| format!("source `{source}.{table}` is disabled"))
+        self.relations
+            .get(id)
+            .cloned()
+            .ok_or_else(|| format!("source `{source}.{table}` is disabled"))
     }
 }
 
@@ -113,7 +142,10 @@ impl Compiler<'_> {
     /// Renders a node with relations resolved; returns the SQL and the ephemerals it read.
     fn render(&self, node: &ParsedNode) -> Result<(String, Vec<String>, bool), Diagnostic> {
         let templates = &self.parsed.templates;
-        let resolver = Arc::new(CompileResolver { names: self.names.clone(), relations: self.relations.clone() });
+        let resolver = Arc::new(CompileResolver {
+            names: self.names.clone(),
+            relations: self.relations.clone(),
+        });
         let mut ctx = NodeContext::new(Phase::Compile, resolver);
         let is_incremental = node.materialized == Materialization::Incremental
             && self.opts.existing.contains(&relation_key(&node.relation))
@@ -124,13 +156,26 @@ impl Compiler<'_> {
         ctx.model = model_json(&node.node, &node.config, Some(&node.relation));
         let ctx = Arc::new(ctx);
         let sql = templates
-            .render(&node.node.original_file_path, &node.node.raw_code, Some(ctx.clone()))
-            .map_err(|e| e.to_diagnostic(&node.node.original_file_path, &node.node.raw_code, &|f| templates.macro_source(f)))?;
+            .render(
+                &node.node.original_file_path,
+                &node.node.raw_code,
+                Some(ctx.clone()),
+            )
+            .map_err(|e| {
+                e.to_diagnostic(&node.node.original_file_path, &node.node.raw_code, &|f| {
+                    templates.macro_source(f)
+                })
+            })?;
         let captured = ctx.take_captured();
         let mut ephemerals = Vec::new();
         for r in &captured.refs {
             if let Ok(id) = self.names.lookup_ref(r.package.as_deref(), &r.name) {
-                if self.parsed.node(id).is_some_and(|n| n.materialized == Materialization::Ephemeral) && !ephemerals.iter().any(|e| e == id) {
+                if self
+                    .parsed
+                    .node(id)
+                    .is_some_and(|n| n.materialized == Materialization::Ephemeral)
+                    && !ephemerals.iter().any(|e| e == id)
+                {
                     ephemerals.push(id.to_owned());
                 }
             }
@@ -140,12 +185,18 @@ impl Compiler<'_> {
 
     /// The CTEs a node needs, dependencies first, without duplicates (dbt's
     /// `_recursively_prepend_ctes`).
-    fn ctes_for(&self, ephemerals: &[String], stack: &mut Vec<String>) -> Result<Vec<(String, String)>, Diagnostic> {
+    fn ctes_for(
+        &self,
+        ephemerals: &[String],
+        stack: &mut Vec<String>,
+    ) -> Result<Vec<(String, String)>, Diagnostic> {
         let mut out: Vec<(String, String)> = Vec::new();
         for id in ephemerals {
             if stack.contains(id) {
                 // The graph stage rejects cycles; this guards the recursion regardless.
-                return Err(Diagnostic::error(format!("ephemeral model `{id}` depends on itself")));
+                return Err(Diagnostic::error(format!(
+                    "ephemeral model `{id}` depends on itself"
+                )));
             }
             let (rendered, nested) = self.ephemeral(id, stack)?;
             for (nid, sql) in nested {
@@ -154,7 +205,10 @@ impl Compiler<'_> {
                 }
             }
             if !out.iter().any(|(o, _)| o == id) {
-                let name = self.parsed.node(id).map_or_else(|| id.clone(), |n| n.relation.identifier.clone());
+                let name = self
+                    .parsed
+                    .node(id)
+                    .map_or_else(|| id.clone(), |n| n.relation.identifier.clone());
                 out.push((id.clone(), format!(" {name} as (\n{rendered}\n)")));
             }
         }
@@ -162,10 +216,18 @@ impl Compiler<'_> {
     }
 
     fn ephemeral(&self, id: &str, stack: &mut Vec<String>) -> EphemeralResult {
-        if let Some(done) = self.ephemerals.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+        if let Some(done) = self
+            .ephemerals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+        {
             return done.clone();
         }
-        let node = self.parsed.node(id).ok_or_else(|| Diagnostic::error(format!("unknown node `{id}` (this is a bug)")))?;
+        let node = self
+            .parsed
+            .node(id)
+            .ok_or_else(|| Diagnostic::error(format!("unknown node `{id}` (this is a bug)")))?;
         stack.push(id.to_owned());
         let result = self.render(node).and_then(|(sql, eph, _)| {
             let ctes = self.ctes_for(&eph, stack)?;
@@ -173,23 +235,34 @@ impl Compiler<'_> {
         });
         stack.pop();
         let result = result.map_err(|d| {
-            Diagnostic::error(format!("ephemeral model `{}` failed to compile: {}", node.node.name, d.message))
-                .with_span_opt(d.span.clone())
-                .with_help_opt(d.help.clone())
+            Diagnostic::error(format!(
+                "ephemeral model `{}` failed to compile: {}",
+                node.node.name, d.message
+            ))
+            .with_span_opt(d.span.clone())
+            .with_help_opt(d.help.clone())
         });
-        self.ephemerals.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_owned(), result.clone());
+        self.ephemerals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_owned(), result.clone());
         result
     }
 
     fn compile_node(&self, id: &str) -> Result<CompiledNode, Diagnostic> {
-        let node = self.parsed.node(id).ok_or_else(|| Diagnostic::error(format!("unknown node `{id}` (this is a bug)")))?;
+        let node = self
+            .parsed
+            .node(id)
+            .ok_or_else(|| Diagnostic::error(format!("unknown node `{id}` (this is a bug)")))?;
         let (rendered, ephemerals, is_incremental) = self.render(node)?;
         let extra_ctes = self.ctes_for(&ephemerals, &mut vec![id.to_owned()])?;
         let cte_sql: Vec<String> = extra_ctes.iter().map(|(_, s)| s.clone()).collect();
         let sql = crate::sql::inject_ctes(&rendered, &cte_sql);
         let compiled_path = format!(
             "{}/compiled/{}/{}",
-            self.parsed.project.settings.project.target_path, node.node.package, node.node.original_file_path
+            self.parsed.project.settings.project.target_path,
+            node.node.package,
+            node.node.original_file_path
         );
         if node.materialized != Materialization::Seed {
             if let Err(e) = crate::sql::check_query(&sql) {
@@ -198,18 +271,37 @@ impl Compiler<'_> {
                     (Some(l), None) => Span::line(compiled_path.clone(), &sql, l),
                     _ => Span::file(node.node.original_file_path.clone()),
                 };
-                return Err(Diagnostic::error(format!("SQL syntax error in {} `{}`: {}", node.node.resource_type.as_str(), node.node.name, e.message))
-                    .with_span(span)
-                    .with_note(format!("in the compiled SQL of {}", node.node.original_file_path)));
+                return Err(Diagnostic::error(format!(
+                    "SQL syntax error in {} `{}`: {}",
+                    node.node.resource_type.as_str(),
+                    node.node.name,
+                    e.message
+                ))
+                .with_span(span)
+                .with_note(format!(
+                    "in the compiled SQL of {}",
+                    node.node.original_file_path
+                )));
             }
         }
-        Ok(CompiledNode { unique_id: id.to_owned(), sql, rendered, extra_ctes, is_incremental, compiled_path })
+        Ok(CompiledNode {
+            unique_id: id.to_owned(),
+            sql,
+            rendered,
+            extra_ctes,
+            is_incremental,
+            compiled_path,
+        })
     }
 }
 
 /// Compiles SQL given on the command line (`--inline`) as if it were a model named
 /// `inline_query`.
-pub fn compile_inline(parsed: &ParsedProject, sql: &str, opts: &CompileOptions) -> Result<CompiledNode, Diagnostic> {
+pub fn compile_inline(
+    parsed: &ParsedProject,
+    sql: &str,
+    opts: &CompileOptions,
+) -> Result<CompiledNode, Diagnostic> {
     let project = &parsed.project.settings.project;
     let node = crate::project::ProjectNode {
         unique_id: format!("sql_operation.{}.inline_query", project.name),
@@ -235,7 +327,12 @@ pub fn compile_inline(parsed: &ParsedProject, sql: &str, opts: &CompileOptions) 
         config: Default::default(),
         enabled: true,
         materialized: Materialization::View,
-        relation: Relation::new(&parsed.project.settings.target.database, &parsed.project.settings.target.schema, "inline_query", crate::template::RelationKind::View),
+        relation: Relation::new(
+            &parsed.project.settings.target.database,
+            &parsed.project.settings.target.schema,
+            "inline_query",
+            crate::template::RelationKind::View,
+        ),
         tags: Vec::new(),
         refs: Vec::new(),
         sources: Vec::new(),
@@ -248,5 +345,12 @@ pub fn compile_inline(parsed: &ParsedProject, sql: &str, opts: &CompileOptions) 
     let extra_ctes = compiler.ctes_for(&ephemerals, &mut Vec::new())?;
     let cte_sql: Vec<String> = extra_ctes.iter().map(|(_, s)| s.clone()).collect();
     let sql = crate::sql::inject_ctes(&rendered, &cte_sql);
-    Ok(CompiledNode { unique_id: parsed_node.node.unique_id.clone(), sql, rendered, extra_ctes, is_incremental: false, compiled_path: String::new() })
+    Ok(CompiledNode {
+        unique_id: parsed_node.node.unique_id.clone(),
+        sql,
+        rendered,
+        extra_ctes,
+        is_incremental: false,
+        compiled_path: String::new(),
+    })
 }

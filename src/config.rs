@@ -102,14 +102,27 @@ mod tests {
     use serde_json::json;
 
     fn map(v: Value) -> ConfigMap {
-        v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        v.as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     #[test]
     fn replaces_extends_and_merges() {
-        let mut base = map(json!({"materialized": "view", "tags": ["a"], "meta": {"owner": "x", "tier": 1}}));
-        merge_into(&mut base, &map(json!({"+materialized": "table", "tags": "b", "meta": {"tier": 2}, "post_hook": "select 1", "grants": {"select": ["r1"]}})));
-        merge_into(&mut base, &map(json!({"tags": ["a"], "grants": {"+select": "r2"}})));
+        let mut base =
+            map(json!({"materialized": "view", "tags": ["a"], "meta": {"owner": "x", "tier": 1}}));
+        merge_into(
+            &mut base,
+            &map(
+                json!({"+materialized": "table", "tags": "b", "meta": {"tier": 2}, "post_hook": "select 1", "grants": {"select": ["r1"]}}),
+            ),
+        );
+        merge_into(
+            &mut base,
+            &map(json!({"tags": ["a"], "grants": {"+select": "r2"}})),
+        );
         assert_eq!(
             Value::Object(base.into_iter().collect()),
             json!({"materialized": "table", "tags": ["a", "b", "a"], "meta": {"owner": "x", "tier": 2}, "post-hook": ["select 1"], "grants": {"select": ["r1", "r2"]}})

@@ -31,23 +31,52 @@ pub struct Span {
 impl Span {
     /// A span for a whole file, with no line.
     pub fn file(file: impl Into<String>) -> Span {
-        Span { file: file.into(), line: 0, column: 0, len: 0, line_text: None }
+        Span {
+            file: file.into(),
+            line: 0,
+            column: 0,
+            len: 0,
+            line_text: None,
+        }
     }
 
     /// A span at `line:column` (1-based) of `source`, `len` characters long.
-    pub fn at(file: impl Into<String>, source: &str, line: usize, column: usize, len: usize) -> Span {
-        let line_text = if line > 0 { source.lines().nth(line - 1).map(str::to_owned) } else { None };
-        Span { file: file.into(), line, column: column.max(1), len, line_text }
+    pub fn at(
+        file: impl Into<String>,
+        source: &str,
+        line: usize,
+        column: usize,
+        len: usize,
+    ) -> Span {
+        let line_text = if line > 0 {
+            source.lines().nth(line - 1).map(str::to_owned)
+        } else {
+            None
+        };
+        Span {
+            file: file.into(),
+            line,
+            column: column.max(1),
+            len,
+            line_text,
+        }
     }
 
     /// A span covering the byte range `start..end` of `source`, clipped to its first line.
-    pub fn from_byte_range(file: impl Into<String>, source: &str, start: usize, end: usize) -> Span {
+    pub fn from_byte_range(
+        file: impl Into<String>,
+        source: &str,
+        start: usize,
+        end: usize,
+    ) -> Span {
         let start = floor_char_boundary(source, start.min(source.len()));
         let end = floor_char_boundary(source, end.clamp(start, source.len()));
         let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
         let line = source[..start].matches('\n').count() + 1;
         let column = source[line_start..start].chars().count() + 1;
-        let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
+        let line_end = source[start..]
+            .find('\n')
+            .map_or(source.len(), |i| start + i);
         let len = source[start..end.min(line_end)].chars().count();
         Span::at(file, source, line, column, len.max(1))
     }
@@ -90,11 +119,20 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Error, message: message.into(), span: None, notes: vec![], help: None }
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            span: None,
+            notes: vec![],
+            help: None,
+        }
     }
 
     pub fn warning(message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(message)
+        }
     }
 
     pub fn with_span(mut self, span: Span) -> Diagnostic {
@@ -127,7 +165,11 @@ impl Diagnostic {
     }
 
     /// Adds "did you mean `x`?" when one of `candidates` is close to `wrong`.
-    pub fn with_suggestion<'a>(self, wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Diagnostic {
+    pub fn with_suggestion<'a>(
+        self,
+        wrong: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Diagnostic {
         match did_you_mean(wrong, candidates) {
             Some(best) => self.with_help(format!("did you mean `{best}`?")),
             None => self,
@@ -140,12 +182,22 @@ impl Diagnostic {
 
     /// Renders the diagnostic, with ANSI colours when `color` is true.
     pub fn render(&self, color: bool) -> String {
-        let paint = |code: &str, text: &str| if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() };
+        let paint = |code: &str, text: &str| {
+            if color {
+                format!("\x1b[{code}m{text}\x1b[0m")
+            } else {
+                text.to_owned()
+            }
+        };
         let (label, code) = match self.severity {
             Severity::Error => ("error", "1;31"),
             Severity::Warning => ("warning", "1;33"),
         };
-        let mut out = format!("{}{}\n", paint(code, label), paint("1", &format!(": {}", self.message)));
+        let mut out = format!(
+            "{}{}\n",
+            paint(code, label),
+            paint("1", &format!(": {}", self.message))
+        );
         let gutter_width = self.span.as_ref().map_or(1, |s| s.line.to_string().len());
         let pad = " ".repeat(gutter_width);
         if let Some(span) = &self.span {
@@ -153,20 +205,30 @@ impl Diagnostic {
             if let (Some(text), true) = (&span.line_text, span.line > 0) {
                 let bar = paint("1;34", "|");
                 out.push_str(&format!("{pad} {bar}\n"));
-                out.push_str(&format!("{} {bar} {}\n", paint("1;34", &span.line.to_string()), text.trim_end()));
+                out.push_str(&format!(
+                    "{} {bar} {}\n",
+                    paint("1;34", &span.line.to_string()),
+                    text.trim_end()
+                ));
                 // Tabs in the line would shift the caret; mirror them in the padding.
                 let lead: String = text
                     .chars()
                     .take(span.column.saturating_sub(1))
                     .map(|c| if c == '\t' { '\t' } else { ' ' })
                     .collect();
-                let available = text.chars().count().saturating_sub(span.column.saturating_sub(1)).max(1);
+                let available = text
+                    .chars()
+                    .count()
+                    .saturating_sub(span.column.saturating_sub(1))
+                    .max(1);
                 let carets = "^".repeat(span.len.clamp(1, available));
                 out.push_str(&format!("{pad} {bar} {lead}{}\n", paint(code, &carets)));
             }
         }
         // Continuation lines of a note or help line up under its first line.
-        let indent = |label: &str, text: &str| text.replace('\n', &format!("\n{pad}   {}", " ".repeat(label.len() + 2)));
+        let indent = |label: &str, text: &str| {
+            text.replace('\n', &format!("\n{pad}   {}", " ".repeat(label.len() + 2)))
+        };
         for note in &self.notes {
             out.push_str(&format!("{pad} = note: {}\n", indent("note", note)));
         }
@@ -270,7 +332,10 @@ impl IntoIterator for Diagnostics {
 }
 
 /// The closest candidate to `wrong`, if one is close enough to be a likely typo.
-pub fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    wrong: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let wrong_lower = wrong.to_lowercase();
     let mut best: Option<(f64, &str)> = None;
     for candidate in candidates {
@@ -303,7 +368,10 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(did_you_mean("unnnique_key", ["unique_key", "alias"]), Some("unique_key"));
+        assert_eq!(
+            did_you_mean("unnnique_key", ["unique_key", "alias"]),
+            Some("unique_key")
+        );
         assert_eq!(did_you_mean("tabel", ["table", "view"]), Some("table"));
         assert_eq!(did_you_mean("zzz", ["table", "view"]), None);
     }

@@ -13,19 +13,19 @@
 //!
 //! The `silt` binary is a thin command-line layer over this library.
 
-pub mod config;
 pub mod compile;
+pub mod config;
 pub mod diagnostic;
 pub mod exec;
 pub mod graph;
+pub mod manifest;
+pub mod ops;
 pub mod parse;
 pub mod project;
 pub mod settings;
 pub mod sql;
 pub mod template;
 pub mod yaml;
-pub mod manifest;
-pub mod ops;
 
 use diagnostic::Diagnostics;
 
@@ -33,13 +33,28 @@ use diagnostic::Diagnostics;
 pub struct Loaded {
     pub parsed: parse::ParsedProject,
     pub graph: graph::Graph,
+    /// How long each stage took, for `SILT_TIMINGS` and the benchmarks.
+    pub timings: Vec<(&'static str, std::time::Duration)>,
 }
 
 /// Runs the load, parse and graph stages, collecting every problem found.
-pub fn load(opts: &settings::LoadOptions, parse_opts: &parse::ParseOptions) -> Result<Loaded, Diagnostics> {
+pub fn load(
+    opts: &settings::LoadOptions,
+    parse_opts: &parse::ParseOptions,
+) -> Result<Loaded, Diagnostics> {
+    let mut timings = Vec::new();
+    let mut clock = std::time::Instant::now();
+    let mut lap = |name: &'static str| {
+        timings.push((name, clock.elapsed()));
+        clock = std::time::Instant::now();
+    };
     let settings = settings::Settings::load(opts)?;
+    lap("settings");
     let project = project::Project::load(settings)?;
+    lap("project");
     let parsed = parse::parse(project, parse_opts)?;
+    lap("parse");
     let graph = graph::Graph::build(&parsed)?;
-    Ok(Loaded { parsed, graph })
+    lap("graph");
+    Ok(Loaded { parsed, graph, timings })
 }

@@ -106,27 +106,46 @@ fn config_json(node: &ParsedNode) -> Json {
     config.insert("tags".into(), json!(node.tags));
     if node.materialized == Materialization::Seed {
         config.entry("delimiter".to_owned()).or_insert(json!(","));
-        config.entry("quote_columns".to_owned()).or_insert(Json::Null);
+        config
+            .entry("quote_columns".to_owned())
+            .or_insert(Json::Null);
     }
     if node.node.resource_type == crate::project::ResourceType::Model {
-        config.entry("access".to_owned()).or_insert(json!("protected"));
+        config
+            .entry("access".to_owned())
+            .or_insert(json!("protected"));
     }
     Json::Object(config)
 }
 
 /// One node as the manifest describes it.
-pub fn node_json(parsed: &ParsedProject, node: &ParsedNode, compiled: Option<&CompiledNode>) -> Json {
+pub fn node_json(
+    parsed: &ParsedProject,
+    node: &ParsedNode,
+    compiled: Option<&CompiledNode>,
+) -> Json {
     let n = &node.node;
     let relation_name = match node.materialized {
-        Materialization::Ephemeral | Materialization::Test | Materialization::Analysis => Json::Null,
-        _ => json!(format!("\"{}\".{}", node.relation.database, node.relation.render())),
+        Materialization::Ephemeral | Materialization::Test | Materialization::Analysis => {
+            Json::Null
+        }
+        _ => json!(format!(
+            "\"{}\".{}",
+            node.relation.database,
+            node.relation.render()
+        )),
     };
-    let checksum = if n.resource_type == crate::project::ResourceType::Seed && n.checksum.is_empty() {
+    let checksum = if n.resource_type == crate::project::ResourceType::Seed && n.checksum.is_empty()
+    {
         json!({"name": "path", "checksum": n.original_file_path})
     } else {
         json!({"name": "sha256", "checksum": n.checksum})
     };
-    let refs: Vec<Json> = node.refs.iter().map(|r| json!({"name": r.name, "package": r.package, "version": r.version})).collect();
+    let refs: Vec<Json> = node
+        .refs
+        .iter()
+        .map(|r| json!({"name": r.name, "package": r.package, "version": r.version}))
+        .collect();
     let sources: Vec<Json> = node.sources.iter().map(|(s, t)| json!([s, t])).collect();
     let depends_nodes: Vec<&String> = node.depends_on.iter().collect();
     let mut obj = json!({
@@ -173,11 +192,22 @@ pub fn node_json(parsed: &ParsedProject, node: &ParsedNode, compiled: Option<&Co
         o.insert("compiled".into(), json!(true));
         o.insert("compiled_code".into(), json!(c.sql));
         o.insert("extra_ctes_injected".into(), json!(true));
-        o.insert("extra_ctes".into(), json!(c.extra_ctes.iter().map(|(id, sql)| json!({"id": id, "sql": sql})).collect::<Vec<_>>()));
+        o.insert(
+            "extra_ctes".into(),
+            json!(
+                c.extra_ctes
+                    .iter()
+                    .map(|(id, sql)| json!({"id": id, "sql": sql}))
+                    .collect::<Vec<_>>()
+            ),
+        );
     }
     if n.resource_type == crate::project::ResourceType::Seed {
         if let Json::Object(o) = &mut obj {
-            o.insert("root_path".into(), json!(parsed.project.settings.root.display().to_string()));
+            o.insert(
+                "root_path".into(),
+                json!(parsed.project.settings.root.display().to_string()),
+            );
         }
     }
     let _ = parsed;
@@ -229,7 +259,9 @@ pub fn manifest(
     let mut nodes = Map::new();
     let mut disabled = Map::new();
     for n in &parsed.nodes {
-        let c = compiled.and_then(|c| c.get(&n.node.unique_id)).and_then(|r| r.as_ref().ok());
+        let c = compiled
+            .and_then(|c| c.get(&n.node.unique_id))
+            .and_then(|r| r.as_ref().ok());
         let j = node_json(parsed, n, c);
         if n.enabled {
             nodes.insert(n.node.unique_id.clone(), j);
@@ -248,7 +280,11 @@ pub fn manifest(
     let mut macros = Map::new();
     for m in parsed.templates.macros() {
         let docs = parsed.project.macro_docs.get(&m.name);
-        let path = if m.package == "dbt" { "macros/silt_builtins.sql".to_owned() } else { m.file.clone() };
+        let path = if m.package == "dbt" {
+            "macros/silt_builtins.sql".to_owned()
+        } else {
+            m.file.clone()
+        };
         macros.insert(
             m.unique_id(),
             json!({
@@ -314,7 +350,12 @@ pub fn manifest(
 }
 
 /// `run_results.json` for a run's results.
-pub fn run_results(parsed: &ParsedProject, results: &[NodeResult], inv: &Invocation, elapsed: f64) -> Json {
+pub fn run_results(
+    parsed: &ParsedProject,
+    results: &[NodeResult],
+    inv: &Invocation,
+    elapsed: f64,
+) -> Json {
     let entries: Vec<Json> = results
         .iter()
         .map(|r| {
@@ -339,7 +380,17 @@ pub fn run_results(parsed: &ParsedProject, results: &[NodeResult], inv: &Invocat
         .collect();
     let mut meta = metadata(parsed, inv, DBT_SCHEMA_RUN_RESULTS);
     if let Json::Object(m) = &mut meta {
-        m.retain(|k, _| matches!(k.as_str(), "dbt_schema_version" | "dbt_version" | "generated_at" | "invocation_id" | "invocation_started_at" | "env"));
+        m.retain(|k, _| {
+            matches!(
+                k.as_str(),
+                "dbt_schema_version"
+                    | "dbt_version"
+                    | "generated_at"
+                    | "invocation_id"
+                    | "invocation_started_at"
+                    | "env"
+            )
+        });
     }
     json!({
         "metadata": meta,

@@ -14,7 +14,9 @@ use serde_json::{Value as Json, json};
 use crate::config::{ConfigMap, merge_into, string_list};
 use crate::diagnostic::{Diagnostic, Diagnostics, Span, did_you_mean};
 use crate::project::{Project, ProjectNode, ResourceType};
-use crate::template::{Globals, NodeContext, Phase, RefCall, Relation, RelationKind, Resolver, Templates};
+use crate::template::{
+    Globals, NodeContext, Phase, RefCall, Relation, RelationKind, Resolver, Templates,
+};
 
 /// How a node is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,7 +47,13 @@ impl Materialization {
 
     /// Whether running the node writes a Delta table.
     pub fn writes_table(self) -> bool {
-        matches!(self, Materialization::Table | Materialization::Incremental | Materialization::StreamingTable | Materialization::Seed)
+        matches!(
+            self,
+            Materialization::Table
+                | Materialization::Incremental
+                | Materialization::StreamingTable
+                | Materialization::Seed
+        )
     }
 }
 
@@ -92,7 +100,9 @@ impl ParsedProject {
     }
 
     pub fn source(&self, unique_id: &str) -> Option<&ParsedSource> {
-        self.sources.iter().find(|s| s.source.unique_id == unique_id)
+        self.sources
+            .iter()
+            .find(|s| s.source.unique_id == unique_id)
     }
 }
 
@@ -119,11 +129,24 @@ pub fn parse(project: Project, opts: &ParseOptions) -> Result<ParsedProject, Dia
     let templates = Templates::new(globals, project.macro_files.clone()).map_err(Diagnostics)?;
     let mut diags = Diagnostics::new();
     let names = NameIndex::new(&project);
-    let resolver: Arc<dyn Resolver> = Arc::new(ParseResolver { names: names.clone(), database: settings.target.database.clone(), schema: settings.target.schema.clone() });
+    let resolver: Arc<dyn Resolver> = Arc::new(ParseResolver {
+        names: names.clone(),
+        database: settings.target.database.clone(),
+        schema: settings.target.schema.clone(),
+    });
 
     // Render every node, in parallel: rendering dominates parsing a large project.
-    let placeholder = |name: &str| Relation::new(&settings.target.database, &settings.target.schema, name, RelationKind::Table);
-    let rendered = parallel_map(&project.nodes, |node| render_node(&templates, node, resolver.clone(), placeholder(&node.name)));
+    let placeholder = |name: &str| {
+        Relation::new(
+            &settings.target.database,
+            &settings.target.schema,
+            name,
+            RelationKind::Table,
+        )
+    };
+    let rendered = parallel_map(&project.nodes, |node| {
+        render_node(&templates, node, resolver.clone(), placeholder(&node.name))
+    });
     let mut nodes = Vec::with_capacity(project.nodes.len());
     for result in rendered {
         match result {
@@ -142,24 +165,41 @@ pub fn parse(project: Project, opts: &ParseOptions) -> Result<ParsedProject, Dia
         .iter()
         .map(|s| ParsedSource {
             relation: Relation::new(&s.database, &s.schema, &s.identifier, RelationKind::Table),
-            enabled: s.config.get("enabled").and_then(Json::as_bool).unwrap_or(true),
+            enabled: s
+                .config
+                .get("enabled")
+                .and_then(Json::as_bool)
+                .unwrap_or(true),
             source: s.clone(),
         })
         .collect();
     let hooked: Vec<&str> = nodes
         .iter()
-        .filter(|n| n.enabled && ["pre-hook", "post-hook"].iter().any(|k| !string_list(n.config.get(*k)).is_empty()))
+        .filter(|n| {
+            n.enabled
+                && ["pre-hook", "post-hook"]
+                    .iter()
+                    .any(|k| !string_list(n.config.get(*k)).is_empty())
+        })
         .map(|n| n.node.name.as_str())
         .collect();
     if !hooked.is_empty() {
         let shown: Vec<&str> = hooked.iter().take(5).copied().collect();
-        let more = if hooked.len() > 5 { format!(" and {} more", hooked.len() - 5) } else { String::new() };
+        let more = if hooked.len() > 5 {
+            format!(" and {} more", hooked.len() - 5)
+        } else {
+            String::new()
+        };
         diags.push(
             Diagnostic::warning(format!("pre-hook and post-hook configs are not run by Silt ({}{more})", shown.join(", ")))
                 .with_note("warehouse hooks (grants, vacuum, analyze) have no meaning for Delta tables on DataFusion"),
         );
     }
-    let index: HashMap<String, usize> = nodes.iter().enumerate().map(|(i, n)| (n.node.unique_id.clone(), i)).collect();
+    let index: HashMap<String, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.node.unique_id.clone(), i))
+        .collect();
     resolve_dependencies(&mut nodes, &index, &sources, &names, &mut diags);
     check_relation_clashes(&nodes, &mut diags);
     diags.sort();
@@ -168,19 +208,33 @@ pub fn parse(project: Project, opts: &ParseOptions) -> Result<ParsedProject, Dia
     }
     let mut project = project;
     project.warnings.extend(diags.0);
-    Ok(ParsedProject { project, templates, nodes, sources, index })
+    Ok(ParsedProject {
+        project,
+        templates,
+        nodes,
+        sources,
+        index,
+    })
 }
 
 /// Maps over items on a few threads, keeping order.
 pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
     if items.len() < 64 || threads == 1 {
         return items.iter().map(f).collect();
     }
     let chunk = items.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = items.chunks(chunk).map(|c| scope.spawn(|| c.iter().map(&f).collect::<Vec<R>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| scope.spawn(|| c.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
     })
 }
 
@@ -199,18 +253,33 @@ impl NameIndex {
         let refs = project
             .nodes
             .iter()
-            .filter(|n| matches!(n.resource_type, ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot))
+            .filter(|n| {
+                matches!(
+                    n.resource_type,
+                    ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
+                )
+            })
             .map(|n| (n.name.clone(), (n.unique_id.clone(), n.resource_type)))
             .collect();
-        let sources = project.sources.iter().map(|s| ((s.source_name.clone(), s.name.clone()), s.unique_id.clone())).collect();
-        NameIndex { refs: Arc::new(refs), sources: Arc::new(sources), project_name: project.settings.project.name.clone() }
+        let sources = project
+            .sources
+            .iter()
+            .map(|s| ((s.source_name.clone(), s.name.clone()), s.unique_id.clone()))
+            .collect();
+        NameIndex {
+            refs: Arc::new(refs),
+            sources: Arc::new(sources),
+            project_name: project.settings.project.name.clone(),
+        }
     }
 
     /// The unique id `ref(package, name)` means, or the message explaining why none.
     pub fn lookup_ref(&self, package: Option<&str>, name: &str) -> Result<&str, String> {
         if let Some(p) = package {
             if p != self.project_name {
-                return Err(format!("`ref('{p}', '{name}')` points into package `{p}`, but Silt does not support packages"));
+                return Err(format!(
+                    "`ref('{p}', '{name}')` points into package `{p}`, but Silt does not support packages"
+                ));
             }
         }
         match self.refs.get(name) {
@@ -231,7 +300,12 @@ impl NameIndex {
         }
         let source_known = self.sources.keys().any(|(s, _)| s == source);
         if source_known {
-            let tables: Vec<&str> = self.sources.keys().filter(|(s, _)| s == source).map(|(_, t)| t.as_str()).collect();
+            let tables: Vec<&str> = self
+                .sources
+                .keys()
+                .filter(|(s, _)| s == source)
+                .map(|(_, t)| t.as_str())
+                .collect();
             let mut msg = format!("source `{source}` has no table `{table}`");
             if let Some(s) = did_you_mean(table, tables.iter().copied()) {
                 msg.push_str(&format!("; did you mean `{s}`?"));
@@ -254,14 +328,29 @@ struct ParseResolver {
 }
 
 impl Resolver for ParseResolver {
-    fn resolve_ref(&self, package: Option<&str>, name: &str, _version: Option<&str>) -> Result<Relation, String> {
+    fn resolve_ref(
+        &self,
+        package: Option<&str>,
+        name: &str,
+        _version: Option<&str>,
+    ) -> Result<Relation, String> {
         self.names.lookup_ref(package, name)?;
-        Ok(Relation::new(&self.database, &self.schema, name, RelationKind::Table))
+        Ok(Relation::new(
+            &self.database,
+            &self.schema,
+            name,
+            RelationKind::Table,
+        ))
     }
 
     fn resolve_source(&self, source: &str, table: &str) -> Result<Relation, String> {
         self.names.lookup_source(source, table)?;
-        Ok(Relation::new(&self.database, source, table, RelationKind::Table))
+        Ok(Relation::new(
+            &self.database,
+            source,
+            table,
+            RelationKind::Table,
+        ))
     }
 }
 
@@ -287,7 +376,12 @@ pub fn model_json(node: &ProjectNode, config: &ConfigMap, relation: Option<&Rela
     })
 }
 
-fn render_node(templates: &Templates, node: &ProjectNode, resolver: Arc<dyn Resolver>, this: Relation) -> Result<ParsedNode, Diagnostic> {
+fn render_node(
+    templates: &Templates,
+    node: &ProjectNode,
+    resolver: Arc<dyn Resolver>,
+    this: Relation,
+) -> Result<ParsedNode, Diagnostic> {
     let mut ctx = NodeContext::new(Phase::Parse, resolver);
     // As in dbt's parse pass, `this` is a stand-in until the node's config is known.
     ctx.this = Some(this);
@@ -297,7 +391,11 @@ fn render_node(templates: &Templates, node: &ProjectNode, resolver: Arc<dyn Reso
     if node.resource_type != ResourceType::Seed {
         templates
             .render(&node.original_file_path, &node.raw_code, Some(ctx.clone()))
-            .map_err(|e| e.to_diagnostic(&node.original_file_path, &node.raw_code, &|f| templates.macro_source(f)))?;
+            .map_err(|e| {
+                e.to_diagnostic(&node.original_file_path, &node.raw_code, &|f| {
+                    templates.macro_source(f)
+                })
+            })?;
     }
     let captured = ctx.take_captured();
     check_inline_config_keys(node, &captured.configs)?;
@@ -309,7 +407,11 @@ fn render_node(templates: &Templates, node: &ProjectNode, resolver: Arc<dyn Reso
         None | Some(Json::Null) => true,
         Some(Json::Bool(b)) => *b,
         Some(other) => {
-            return Err(config_error(node, "enabled", &format!("`enabled` must be true or false, not `{other}`")));
+            return Err(config_error(
+                node,
+                "enabled",
+                &format!("`enabled` must be true or false, not `{other}`"),
+            ));
         }
     };
     let materialized = materialization(node, &config)?;
@@ -363,17 +465,27 @@ fn materialization(node: &ProjectNode, config: &ConfigMap) -> Result<Materializa
         ResourceType::Analysis => return Ok(Materialization::Analysis),
         _ => {}
     }
-    let value = config.get("materialized").and_then(Json::as_str).unwrap_or("view");
+    let value = config
+        .get("materialized")
+        .and_then(Json::as_str)
+        .unwrap_or("view");
     Ok(match value {
         "view" => Materialization::View,
         "table" => Materialization::Table,
         "incremental" => Materialization::Incremental,
         "ephemeral" => Materialization::Ephemeral,
         other => {
-            let mut d = config_error(node, "materialized", &format!("materialization `{other}` is not supported"));
+            let mut d = config_error(
+                node,
+                "materialized",
+                &format!("materialization `{other}` is not supported"),
+            );
             d = match did_you_mean(other, MODEL_MATERIALIZATIONS.iter().copied()) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                None => d.with_help(format!("Silt materializes models as {}", MODEL_MATERIALIZATIONS.join(", "))),
+                None => d.with_help(format!(
+                    "Silt materializes models as {}",
+                    MODEL_MATERIALIZATIONS.join(", ")
+                )),
             };
             return Err(d);
         }
@@ -384,10 +496,22 @@ fn check_config_types(node: &ProjectNode, config: &ConfigMap) -> Result<(), Diag
     let check_str = |key: &str| -> Result<(), Diagnostic> {
         match config.get(key) {
             None | Some(Json::Null) | Some(Json::String(_)) => Ok(()),
-            Some(other) => Err(config_error(node, key, &format!("`{key}` must be a string, not `{other}`"))),
+            Some(other) => Err(config_error(
+                node,
+                key,
+                &format!("`{key}` must be a string, not `{other}`"),
+            )),
         }
     };
-    for key in ["schema", "alias", "database", "incremental_strategy", "on_schema_change", "materialized", "delimiter"] {
+    for key in [
+        "schema",
+        "alias",
+        "database",
+        "incremental_strategy",
+        "on_schema_change",
+        "materialized",
+        "delimiter",
+    ] {
         check_str(key)?;
     }
     if let Some(v) = config.get("unique_key") {
@@ -397,21 +521,33 @@ fn check_config_types(node: &ProjectNode, config: &ConfigMap) -> Result<(), Diag
             _ => false,
         };
         if !ok {
-            return Err(config_error(node, "unique_key", "`unique_key` must be a column name or a list of column names"));
+            return Err(config_error(
+                node,
+                "unique_key",
+                "`unique_key` must be a column name or a list of column names",
+            ));
         }
     }
     if let Some(v) = config.get("incremental_strategy").and_then(Json::as_str) {
         const STRATEGIES: &[&str] = &["append", "merge", "delete+insert", "insert_overwrite"];
         if !STRATEGIES.contains(&v) {
-            let d = config_error(node, "incremental_strategy", &format!("incremental strategy `{v}` is not supported"))
-                .with_help(format!("use one of: {}", STRATEGIES.join(", ")));
+            let d = config_error(
+                node,
+                "incremental_strategy",
+                &format!("incremental strategy `{v}` is not supported"),
+            )
+            .with_help(format!("use one of: {}", STRATEGIES.join(", ")));
             return Err(d);
         }
     }
     if let Some(v) = config.get("on_schema_change").and_then(Json::as_str) {
         const MODES: &[&str] = &["ignore", "fail", "append_new_columns", "sync_all_columns"];
         if !MODES.contains(&v) {
-            let mut d = config_error(node, "on_schema_change", &format!("`on_schema_change: {v}` is not a mode"));
+            let mut d = config_error(
+                node,
+                "on_schema_change",
+                &format!("`on_schema_change: {v}` is not a mode"),
+            );
             d = d.with_help(match did_you_mean(v, MODES.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("use one of: {}", MODES.join(", ")),
@@ -422,12 +558,22 @@ fn check_config_types(node: &ProjectNode, config: &ConfigMap) -> Result<(), Diag
     for key in ["full_refresh", "quote_columns"] {
         match config.get(key) {
             None | Some(Json::Null) | Some(Json::Bool(_)) => {}
-            Some(other) => return Err(config_error(node, key, &format!("`{key}` must be true or false, not `{other}`"))),
+            Some(other) => {
+                return Err(config_error(
+                    node,
+                    key,
+                    &format!("`{key}` must be true or false, not `{other}`"),
+                ));
+            }
         }
     }
     if let Some(v) = config.get("column_types") {
         if !matches!(v, Json::Object(_) | Json::Null) {
-            return Err(config_error(node, "column_types", "`column_types` must map column names to types"));
+            return Err(config_error(
+                node,
+                "column_types",
+                "`column_types` must map column names to types",
+            ));
         }
     }
     Ok(())
@@ -436,10 +582,19 @@ fn check_config_types(node: &ProjectNode, config: &ConfigMap) -> Result<(), Diag
 /// An error about a config key, pointing at where the node sets it: its own file's
 /// `config()` call, else its YAML, else the project file.
 pub fn config_error(node: &ProjectNode, key: &str, message: &str) -> Diagnostic {
-    let d = Diagnostic::error(format!("{message} (in {} `{}`)", node.resource_type.as_str(), node.name));
+    let d = Diagnostic::error(format!(
+        "{message} (in {} `{}`)",
+        node.resource_type.as_str(),
+        node.name
+    ));
     let text = &node.raw_code;
     if let Some(pos) = find_config_key(text, key) {
-        return d.with_span(Span::from_byte_range(node.original_file_path.clone(), text, pos, pos + key.len()));
+        return d.with_span(Span::from_byte_range(
+            node.original_file_path.clone(),
+            text,
+            pos,
+            pos + key.len(),
+        ));
     }
     match &node.patch_path {
         Some(p) => d.with_span(Span::file(p.split("://").nth(1).unwrap_or(p).to_owned())),
@@ -449,12 +604,17 @@ pub fn config_error(node: &ProjectNode, key: &str, message: &str) -> Diagnostic 
 
 fn find_config_key(text: &str, key: &str) -> Option<usize> {
     let start = text.find("config(")?;
-    let end = text[start..].find(")}}").or_else(|| text[start..].find(") }}")).map_or(text.len(), |e| start + e);
+    let end = text[start..]
+        .find(")}}")
+        .or_else(|| text[start..].find(") }}"))
+        .map_or(text.len(), |e| start + e);
     let region = &text[start..end];
     let mut from = 0;
     while let Some(i) = region[from..].find(key) {
         let at = from + i;
-        let before_ok = at == 0 || !region.as_bytes()[at - 1].is_ascii_alphanumeric() && region.as_bytes()[at - 1] != b'_';
+        let before_ok = at == 0
+            || !region.as_bytes()[at - 1].is_ascii_alphanumeric()
+                && region.as_bytes()[at - 1] != b'_';
         let after = &region[at + key.len()..];
         if before_ok && after.trim_start().starts_with('=') {
             return Some(start + at);
@@ -472,47 +632,95 @@ impl Templates {
             m.package != "dbt"
                 && matches!(
                     m.name.as_str(),
-                    "generate_schema_name" | "default__generate_schema_name" | "datafusion__generate_schema_name"
-                        | "generate_alias_name" | "default__generate_alias_name" | "datafusion__generate_alias_name"
+                    "generate_schema_name"
+                        | "default__generate_schema_name"
+                        | "datafusion__generate_schema_name"
+                        | "generate_alias_name"
+                        | "default__generate_alias_name"
+                        | "datafusion__generate_alias_name"
                         | "generate_database_name"
                 )
         })
     }
 }
 
-fn name_relation(templates: &Templates, parsed: &mut ParsedNode, project: &Project, custom: bool) -> Result<(), Diagnostic> {
+fn name_relation(
+    templates: &Templates,
+    parsed: &mut ParsedNode,
+    project: &Project,
+    custom: bool,
+) -> Result<(), Diagnostic> {
     let target = &project.settings.target;
-    let custom_schema = parsed.config.get("schema").and_then(Json::as_str).map(str::to_owned);
-    let custom_alias = parsed.config.get("alias").and_then(Json::as_str).map(str::to_owned);
+    let custom_schema = parsed
+        .config
+        .get("schema")
+        .and_then(Json::as_str)
+        .map(str::to_owned);
+    let custom_alias = parsed
+        .config
+        .get("alias")
+        .and_then(Json::as_str)
+        .map(str::to_owned);
     let (schema, alias) = if custom {
         let node_json = model_json(&parsed.node, &parsed.config, None);
         let call = |name: &str, arg: Option<String>| -> Result<String, Diagnostic> {
             let v = templates
-                .call_macro(name, vec![arg.map_or(Json::Null, Json::String), node_json.clone()], None)
-                .map_err(|e| e.to_diagnostic(&parsed.node.original_file_path, &parsed.node.raw_code, &|f| templates.macro_source(f)))?;
+                .call_macro(
+                    name,
+                    vec![arg.map_or(Json::Null, Json::String), node_json.clone()],
+                    None,
+                )
+                .map_err(|e| {
+                    e.to_diagnostic(
+                        &parsed.node.original_file_path,
+                        &parsed.node.raw_code,
+                        &|f| templates.macro_source(f),
+                    )
+                })?;
             Ok(match v {
                 Json::String(s) => s.trim().to_owned(),
                 other => other.to_string(),
             })
         };
-        (call("generate_schema_name", custom_schema)?, call("generate_alias_name", custom_alias)?)
+        (
+            call("generate_schema_name", custom_schema)?,
+            call("generate_alias_name", custom_alias)?,
+        )
     } else {
         let schema = match custom_schema {
             Some(s) => format!("{}_{}", target.schema, s.trim()),
             None => target.schema.clone(),
         };
-        (schema, custom_alias.map(|a| a.trim().to_owned()).unwrap_or_else(|| parsed.node.name.clone()))
+        (
+            schema,
+            custom_alias
+                .map(|a| a.trim().to_owned())
+                .unwrap_or_else(|| parsed.node.name.clone()),
+        )
     };
     if schema.is_empty() || alias.is_empty() || schema.contains('/') || alias.contains('/') {
-        return Err(config_error(&parsed.node, "schema", &format!("`{schema}.{alias}` is not a valid relation name")));
+        return Err(config_error(
+            &parsed.node,
+            "schema",
+            &format!("`{schema}.{alias}` is not a valid relation name"),
+        ));
     }
     let kind = match parsed.materialized {
         Materialization::View => RelationKind::View,
         Materialization::Ephemeral => RelationKind::Cte,
         _ => RelationKind::Table,
     };
-    let identifier = if kind == RelationKind::Cte { crate::template::ephemeral_cte_name(&parsed.node.name) } else { alias };
-    let database = parsed.config.get("database").and_then(Json::as_str).unwrap_or(&target.database).to_owned();
+    let identifier = if kind == RelationKind::Cte {
+        crate::template::ephemeral_cte_name(&parsed.node.name)
+    } else {
+        alias
+    };
+    let database = parsed
+        .config
+        .get("database")
+        .and_then(Json::as_str)
+        .unwrap_or(&target.database)
+        .to_owned();
     parsed.relation = Relation::new(&database, &schema, &identifier, kind);
     Ok(())
 }
@@ -524,7 +732,10 @@ fn resolve_dependencies(
     names: &NameIndex,
     diags: &mut Diagnostics,
 ) {
-    let enabled: HashMap<String, bool> = nodes.iter().map(|n| (n.node.unique_id.clone(), n.enabled)).collect();
+    let enabled: HashMap<String, bool> = nodes
+        .iter()
+        .map(|n| (n.node.unique_id.clone(), n.enabled))
+        .collect();
     for node in nodes.iter_mut() {
         if !node.enabled {
             continue;
@@ -532,11 +743,16 @@ fn resolve_dependencies(
         let mut deps: Vec<String> = Vec::new();
         for r in &node.refs {
             // The parse render already rejected unknown names.
-            let Ok(id) = names.lookup_ref(r.package.as_deref(), &r.name) else { continue };
+            let Ok(id) = names.lookup_ref(r.package.as_deref(), &r.name) else {
+                continue;
+            };
             if !enabled.get(id).copied().unwrap_or(false) || !index.contains_key(id) {
                 diags.push(
-                    Diagnostic::error(format!("`{}` refers to `{}`, which is disabled", node.node.name, r.name))
-                        .with_span(call_span(&node.node, &r.name)),
+                    Diagnostic::error(format!(
+                        "`{}` refers to `{}`, which is disabled",
+                        node.node.name, r.name
+                    ))
+                    .with_span(call_span(&node.node, &r.name)),
                 );
                 continue;
             }
@@ -545,11 +761,19 @@ fn resolve_dependencies(
             }
         }
         for (s, t) in &node.sources {
-            let Ok(id) = names.lookup_source(s, t) else { continue };
-            if sources.iter().any(|src| src.source.unique_id == id && !src.enabled) {
+            let Ok(id) = names.lookup_source(s, t) else {
+                continue;
+            };
+            if sources
+                .iter()
+                .any(|src| src.source.unique_id == id && !src.enabled)
+            {
                 diags.push(
-                    Diagnostic::error(format!("`{}` reads source `{s}.{t}`, which is disabled", node.node.name))
-                        .with_span(call_span(&node.node, t)),
+                    Diagnostic::error(format!(
+                        "`{}` reads source `{s}.{t}`, which is disabled",
+                        node.node.name
+                    ))
+                    .with_span(call_span(&node.node, t)),
                 );
                 continue;
             }
@@ -569,8 +793,12 @@ pub fn call_span(node: &ProjectNode, name: &str) -> Span {
         let mut from = 0;
         while let Some(i) = text[from..].find(call) {
             let start = from + i;
-            let end = text[start..].find(')').map_or(text.len(), |e| start + e + 1);
-            if text[start..end].contains(&format!("'{name}'")) || text[start..end].contains(&format!("\"{name}\"")) {
+            let end = text[start..]
+                .find(')')
+                .map_or(text.len(), |e| start + e + 1);
+            if text[start..end].contains(&format!("'{name}'"))
+                || text[start..end].contains(&format!("\"{name}\""))
+            {
                 return Span::from_byte_range(node.original_file_path.clone(), text, start, end);
             }
             from = end.max(start + 1);
@@ -581,7 +809,10 @@ pub fn call_span(node: &ProjectNode, name: &str) -> Span {
 
 fn check_relation_clashes(nodes: &[ParsedNode], diags: &mut Diagnostics) {
     let mut seen: HashMap<(String, String), &ParsedNode> = HashMap::new();
-    for n in nodes.iter().filter(|n| n.enabled && n.materialized.writes_table() || n.enabled && n.materialized == Materialization::View) {
+    for n in nodes.iter().filter(|n| {
+        n.enabled && n.materialized.writes_table()
+            || n.enabled && n.materialized == Materialization::View
+    }) {
         let key = (n.relation.schema.clone(), n.relation.identifier.clone());
         if let Some(first) = seen.insert(key, n) {
             diags.push(

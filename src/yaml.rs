@@ -73,7 +73,10 @@ pub struct YamlDoc {
 
 impl YamlDoc {
     /// Parses `source`. An empty file is a null document.
-    pub fn parse(file: impl Into<String>, source: impl Into<Arc<str>>) -> Result<YamlDoc, Diagnostic> {
+    pub fn parse(
+        file: impl Into<String>,
+        source: impl Into<Arc<str>>,
+    ) -> Result<YamlDoc, Diagnostic> {
         let file = file.into();
         let source: Arc<str> = source.into();
         let mut raw: RawValue = if source.trim().is_empty() {
@@ -81,10 +84,16 @@ impl YamlDoc {
         } else {
             yaml_serde::from_str(&source).map_err(|e| syntax_error(&file, &source, &e))?
         };
-        raw.apply_merge().map_err(|e| syntax_error(&file, &source, &e))?;
+        raw.apply_merge()
+            .map_err(|e| syntax_error(&file, &source, &e))?;
         let mut paths = Vec::new();
         let root = convert(&raw, None, None, &mut paths);
-        Ok(YamlDoc { file, source, root, paths: Arc::new(paths) })
+        Ok(YamlDoc {
+            file,
+            source,
+            root,
+            paths: Arc::new(paths),
+        })
     }
 
     /// The source position of a node or key; falls back to the nearest ancestor that can be
@@ -161,7 +170,11 @@ fn token_len(rest: &str, is_key: bool) -> usize {
     } else {
         rest.find(" #").unwrap_or(rest.len())
     };
-    rest[..len.min(rest.len())].trim_end().chars().count().max(1)
+    rest[..len.min(rest.len())]
+        .trim_end()
+        .chars()
+        .count()
+        .max(1)
 }
 
 fn syntax_error(file: &str, source: &str, e: &yaml_serde::Error) -> Diagnostic {
@@ -178,13 +191,22 @@ fn syntax_error(file: &str, source: &str, e: &yaml_serde::Error) -> Diagnostic {
     Diagnostic::error(format!("invalid YAML: {message}")).with_span(span)
 }
 
-fn convert(mut raw: &RawValue, parent: Option<NodeId>, seg: Option<Seg>, paths: &mut Vec<PathEntry>) -> Node {
+fn convert(
+    mut raw: &RawValue,
+    parent: Option<NodeId>,
+    seg: Option<Seg>,
+    paths: &mut Vec<PathEntry>,
+) -> Node {
     // A custom tag (`!foo`) means nothing to dbt; keep the value under it.
     while let RawValue::Tagged(tagged) = raw {
         raw = &tagged.value;
     }
     let id = NodeId(paths.len() as u32);
-    paths.push(PathEntry { parent, seg, is_key: false });
+    paths.push(PathEntry {
+        parent,
+        seg,
+        is_key: false,
+    });
     let value = match raw {
         RawValue::Null => Yaml::Null,
         RawValue::Bool(b) => Yaml::Bool(*b),
@@ -205,7 +227,11 @@ fn convert(mut raw: &RawValue, parent: Option<NodeId>, seg: Option<Seg>, paths: 
                 .map(|(k, v)| {
                     let key = scalar_to_string(k);
                     let key_id = NodeId(paths.len() as u32);
-                    paths.push(PathEntry { parent: Some(id), seg: Some(Seg::Key(key.clone())), is_key: true });
+                    paths.push(PathEntry {
+                        parent: Some(id),
+                        seg: Some(Seg::Key(key.clone())),
+                        is_key: true,
+                    });
                     let value = convert(v, Some(id), Some(Seg::Key(key.clone())), paths);
                     Entry { key, key_id, value }
                 })
@@ -224,7 +250,10 @@ fn scalar_to_string(v: &RawValue) -> String {
         RawValue::Number(n) => n.to_string(),
         RawValue::Null => "null".to_owned(),
         RawValue::Tagged(t) => scalar_to_string(&t.value),
-        other => yaml_serde::to_string(other).unwrap_or_default().trim().to_owned(),
+        other => yaml_serde::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
     }
 }
 
@@ -235,7 +264,12 @@ const PROBE: &str = "\u{0}silt-probe";
 
 fn probe(source: &str, segs: &[Seg], is_key: bool) -> Option<(usize, usize)> {
     let de = yaml_serde::Deserializer::from_str(source);
-    match (Probe { path: segs, key: is_key }).deserialize(de) {
+    match (Probe {
+        path: segs,
+        key: is_key,
+    })
+    .deserialize(de)
+    {
         Err(e) if e.to_string().contains(PROBE) => e.location().map(|l| (l.line(), l.column())),
         _ => None,
     }
@@ -267,9 +301,15 @@ impl<'de> Visitor<'de> for Probe<'_> {
             return skip_map(map);
         };
         let raise_on_key = rest.is_empty() && self.key;
-        while let Some(found) = map.next_key_seed(KeyProbe { target, raise: raise_on_key })? {
+        while let Some(found) = map.next_key_seed(KeyProbe {
+            target,
+            raise: raise_on_key,
+        })? {
             if found {
-                map.next_value_seed(Probe { path: rest, key: self.key })?;
+                map.next_value_seed(Probe {
+                    path: rest,
+                    key: self.key,
+                })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -284,7 +324,11 @@ impl<'de> Visitor<'de> for Probe<'_> {
         let mut i = 0;
         loop {
             let more = if i == *target {
-                seq.next_element_seed(Probe { path: rest, key: self.key })?.is_some()
+                seq.next_element_seed(Probe {
+                    path: rest,
+                    key: self.key,
+                })?
+                .is_some()
             } else {
                 seq.next_element::<IgnoredAny>()?.is_some()
             };
@@ -461,7 +505,10 @@ impl Node {
 
     /// The value under `key` of a map.
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.as_map()?.iter().find(|e| e.key == key).map(|e| &e.value)
+        self.as_map()?
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| &e.value)
     }
 
     /// The entry for `key` of a map.
@@ -503,7 +550,12 @@ impl Node {
             Yaml::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
             Yaml::String(s) => J::String(s.clone()),
             Yaml::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
-            Yaml::Map(entries) => J::Object(entries.iter().map(|e| (e.key.clone(), e.value.to_json())).collect()),
+            Yaml::Map(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|e| (e.key.clone(), e.value.to_json()))
+                    .collect(),
+            ),
         }
     }
 
@@ -518,7 +570,10 @@ impl Node {
     }
 
     /// Rewrites every string scalar in place (used to render Jinja inside YAML values).
-    pub fn map_strings<E>(&mut self, f: &mut dyn FnMut(&str, NodeId) -> Result<Option<String>, E>) -> Result<(), E> {
+    pub fn map_strings<E>(
+        &mut self,
+        f: &mut dyn FnMut(&str, NodeId) -> Result<Option<String>, E>,
+    ) -> Result<(), E> {
         match &mut self.value {
             Yaml::String(s) => {
                 if let Some(new) = f(s, self.id)? {
@@ -599,8 +654,14 @@ models:
         assert_eq!(doc.locate(entry.key_id), Some((9, 9)));
         let span = doc.span(entry.key_id);
         assert_eq!(span.len, "unnnique_key".len());
-        assert_eq!(doc.path_string(entry.key_id), "models[0].columns[1].unnnique_key");
-        let tests = find(&doc.root, &["models", "0", "columns", "0", "data_tests", "1"]);
+        assert_eq!(
+            doc.path_string(entry.key_id),
+            "models[0].columns[1].unnnique_key"
+        );
+        let tests = find(
+            &doc.root,
+            &["models", "0", "columns", "0", "data_tests", "1"],
+        );
         assert_eq!(doc.locate(tests.id), Some((7, 30)));
     }
 

@@ -14,7 +14,12 @@ use silt::diagnostic::Diagnostics;
 use silt::settings::LoadOptions;
 
 #[derive(Debug, Parser)]
-#[command(name = "silt", version, about = "Turns a Git repository of SQL models into Delta Lake tables", max_term_width = 100)]
+#[command(
+    name = "silt",
+    version,
+    about = "Turns a Git repository of SQL models into Delta Lake tables",
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -168,7 +173,11 @@ pub fn report_diagnostics(printer: &Printer, diags: &Diagnostics) -> Outcome {
         }
     }
     printer.err_raw(&errors.render(printer.color));
-    if errors.is_empty() { Outcome::Success } else { Outcome::Failure }
+    if errors.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    }
 }
 
 pub fn main() -> ExitCode {
@@ -180,10 +189,16 @@ pub fn main() -> ExitCode {
         Ok(Outcome::Failure) => ExitCode::from(1),
         Err(e) => {
             // A reader that went away is not a failure (e.g. `silt ls | head`).
-            if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
                 return ExitCode::SUCCESS;
             }
-            printer.err_raw(&format!("{} {e:#}\n", printer.paint(printer::Paint::Red, "error:")));
+            printer.err_raw(&format!(
+                "{} {e:#}\n",
+                printer.paint(printer::Paint::Red, "error:")
+            ));
             ExitCode::from(2)
         }
     }

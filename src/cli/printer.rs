@@ -61,7 +61,11 @@ impl Printer {
         let mut first = true;
         for l in line.split('\n') {
             // dbt prints continuation lines of a message without a timestamp.
-            let _ = if first { writeln!(err, "{}  {l}", Self::stamp()) } else { writeln!(err, "{l}") };
+            let _ = if first {
+                writeln!(err, "{}  {l}", Self::stamp())
+            } else {
+                writeln!(err, "{l}")
+            };
             first = false;
         }
     }
@@ -77,7 +81,9 @@ impl Printer {
     pub fn out(&self, text: &str) -> bool {
         let _guard = OUTPUT.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = std::io::stdout().lock();
-        out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_ok()
+        out.write_all(text.as_bytes())
+            .and_then(|_| out.flush())
+            .is_ok()
     }
 }
 
@@ -86,7 +92,11 @@ impl Printer {
 pub fn progress_line(index: usize, total: usize, msg: &str, status: &str) -> String {
     let head = format!("{index} of {total} {msg} ");
     let width = head.chars().count();
-    let dots = if width < 80 { ".".repeat(80 - width) } else { String::new() };
+    let dots = if width < 80 {
+        ".".repeat(80 - width)
+    } else {
+        String::new()
+    };
     format!("{head}{dots} [{status}]")
 }
 
@@ -97,6 +107,9 @@ mod tests {
     #[test]
     fn pads_to_eighty_columns() {
         let line = progress_line(1, 8, "START sql table model main.failing", "RUN");
-        assert_eq!(line, "1 of 8 START sql table model main.failing ...................................... [RUN]");
+        assert_eq!(
+            line,
+            "1 of 8 START sql table model main.failing ...................................... [RUN]"
+        );
     }
 }

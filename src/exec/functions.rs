@@ -25,8 +25,8 @@ use deltalake::datafusion::execution::SessionStateBuilder;
 use deltalake::datafusion::logical_expr::expr::ScalarFunction;
 use deltalake::datafusion::logical_expr::utils::merge_schema;
 use deltalake::datafusion::logical_expr::{
-    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature, Volatility,
+    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ReturnFieldArgs,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use deltalake::datafusion::optimizer::AnalyzerRule;
 use deltalake::datafusion::optimizer::analyzer::resolve_grouping_function::ResolveGroupingFunction;
@@ -42,7 +42,11 @@ pub fn register(ctx: &SessionContext) {
 
 /// Puts Silt's analyzer rule before DataFusion's type coercion.
 pub fn install_rules(builder: SessionStateBuilder) -> SessionStateBuilder {
-    builder.with_analyzer_rules(vec![Arc::new(ResolveGroupingFunction::new()), Arc::new(DialectRule), Arc::new(TypeCoercion::new())])
+    builder.with_analyzer_rules(vec![
+        Arc::new(ResolveGroupingFunction::new()),
+        Arc::new(DialectRule),
+        Arc::new(TypeCoercion::new()),
+    ])
 }
 
 /// The identity function that makes its result nullable.
@@ -57,7 +61,9 @@ struct Nullable {
 
 impl Nullable {
     fn new() -> Nullable {
-        Nullable { signature: Signature::any(1, Volatility::Immutable) }
+        Nullable {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
     }
 }
 
@@ -72,7 +78,11 @@ impl ScalarUDFImpl for Nullable {
         Ok(arg_types[0].clone())
     }
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        Ok(Arc::new(Field::new(self.name(), args.arg_fields[0].data_type().clone(), true)))
+        Ok(Arc::new(Field::new(
+            self.name(),
+            args.arg_fields[0].data_type().clone(),
+            true,
+        )))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         Ok(args.args[0].clone())
@@ -114,10 +124,19 @@ impl Part {
 
 fn part_arg(v: &ColumnarValue, func: &str) -> Result<Part> {
     let text = match v {
-        ColumnarValue::Scalar(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s))) => s.clone(),
-        _ => return Err(DataFusionError::Plan(format!("the first argument of `{func}` must be a date part such as 'day' or 'month'"))),
+        ColumnarValue::Scalar(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)),
+        ) => s.clone(),
+        _ => {
+            return Err(DataFusionError::Plan(format!(
+                "the first argument of `{func}` must be a date part such as 'day' or 'month'"
+            )));
+        }
     };
-    Part::parse(&text).ok_or_else(|| DataFusionError::Plan(format!("`{func}`: unknown date part `{text}`")))
+    Part::parse(&text)
+        .ok_or_else(|| DataFusionError::Plan(format!("`{func}`: unknown date part `{text}`")))
 }
 
 /// Any date, timestamp or timestamp-like string as microseconds since the epoch (UTC).
@@ -145,10 +164,15 @@ fn diff(part: Part, a: i64, b: i64) -> Option<i64> {
     let floor_div = |x: i64, unit: i64| x.div_euclid(unit);
     Some(match part {
         Part::Year => db.year() as i64 - da.year() as i64,
-        Part::Quarter => (db.year() as i64 * 4 + db.month0() as i64 / 3) - (da.year() as i64 * 4 + da.month0() as i64 / 3),
+        Part::Quarter => {
+            (db.year() as i64 * 4 + db.month0() as i64 / 3)
+                - (da.year() as i64 * 4 + da.month0() as i64 / 3)
+        }
         Part::Month => month_index(db) - month_index(da),
         Part::Week => {
-            let monday = |d: NaiveDateTime| d.date().num_days_from_ce() as i64 - d.weekday().num_days_from_monday() as i64;
+            let monday = |d: NaiveDateTime| {
+                d.date().num_days_from_ce() as i64 - d.weekday().num_days_from_monday() as i64
+            };
             (monday(db) - monday(da)) / 7
         }
         Part::Day => db.date().num_days_from_ce() as i64 - da.date().num_days_from_ce() as i64,
@@ -169,7 +193,10 @@ struct DateDiff {
 
 impl DateDiff {
     fn new() -> DateDiff {
-        DateDiff { signature: Signature::any(3, Volatility::Immutable), aliases: vec!["date_diff".into()] }
+        DateDiff {
+            signature: Signature::any(3, Volatility::Immutable),
+            aliases: vec!["date_diff".into()],
+        }
     }
 }
 
@@ -207,7 +234,9 @@ fn add_months(d: NaiveDateTime, months: i64) -> Option<NaiveDateTime> {
     let total = month_index(d) + months;
     let year = total.div_euclid(12) as i32;
     let month = total.rem_euclid(12) as u32 + 1;
-    let last_day = (28..=31).rev().find(|day| NaiveDate::from_ymd_opt(year, month, *day).is_some())?;
+    let last_day = (28..=31)
+        .rev()
+        .find(|day| NaiveDate::from_ymd_opt(year, month, *day).is_some())?;
     let date = NaiveDate::from_ymd_opt(year, month, d.day().min(last_day))?;
     Some(date.and_time(d.time()))
 }
@@ -238,7 +267,9 @@ struct DateAdd {
 
 impl DateAdd {
     fn new() -> DateAdd {
-        DateAdd { signature: Signature::any(3, Volatility::Immutable) }
+        DateAdd {
+            signature: Signature::any(3, Volatility::Immutable),
+        }
     }
 }
 
@@ -283,15 +314,23 @@ impl AnalyzerRule for DialectRule {
         plan.transform_up_with_subqueries(|plan| {
             let mut schema = merge_schema(&plan.inputs());
             if let LogicalPlan::TableScan(ts) = &plan {
-                schema.merge(&DFSchema::try_from_qualified_schema(ts.table_name.clone(), &ts.source.schema())?);
+                schema.merge(&DFSchema::try_from_qualified_schema(
+                    ts.table_name.clone(),
+                    &ts.source.schema(),
+                )?);
             }
-            let names = deltalake::datafusion::logical_expr::expr_rewriter::NamePreserver::new(&plan);
+            let names =
+                deltalake::datafusion::logical_expr::expr_rewriter::NamePreserver::new(&plan);
             let t = plan.map_expressions(|e| {
                 let saved = names.save(&e);
                 let rewritten = e.transform_up(|e| rewrite(e, &schema))?;
                 Ok(rewritten.update_data(|e| saved.restore(e)))
             })?;
-            if t.transformed { t.map_data(|p| p.recompute_schema()) } else { Ok(t) }
+            if t.transformed {
+                t.map_data(|p| p.recompute_schema())
+            } else {
+                Ok(t)
+            }
         })
         .map(|t| t.data)
     }
@@ -306,32 +345,61 @@ fn is_date(t: &DataType) -> bool {
 }
 
 fn udf_call(udf: impl ScalarUDFImpl + 'static, args: Vec<Expr>) -> Expr {
-    Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(ScalarUDF::from(udf)), args))
+    Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(ScalarUDF::from(udf)),
+        args,
+    ))
 }
 
 fn rewrite(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
-    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else { return Ok(Transformed::no(e)) };
-    let (Ok(lt), Ok(rt)) = (left.get_type(schema), right.get_type(schema)) else { return Ok(Transformed::no(e)) };
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
+        return Ok(Transformed::no(e));
+    };
+    let (Ok(lt), Ok(rt)) = (left.get_type(schema), right.get_type(schema)) else {
+        return Ok(Transformed::no(e));
+    };
     let lit_day = || Expr::Literal(ScalarValue::Utf8(Some("day".into())), None);
-    let as_date = |x: Expr| Expr::Cast(deltalake::datafusion::logical_expr::Cast::new(Box::new(x), DataType::Date32));
+    let as_date = |x: Expr| {
+        Expr::Cast(deltalake::datafusion::logical_expr::Cast::new(
+            Box::new(x),
+            DataType::Date32,
+        ))
+    };
     match op {
         Operator::Divide if is_integer(&lt) && is_integer(&rt) => {
-            let l = Expr::Cast(deltalake::datafusion::logical_expr::Cast::new(left.clone(), DataType::Float64));
-            Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(Box::new(l), Operator::Divide, right.clone()))))
+            let l = Expr::Cast(deltalake::datafusion::logical_expr::Cast::new(
+                left.clone(),
+                DataType::Float64,
+            ));
+            Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+                Box::new(l),
+                Operator::Divide,
+                right.clone(),
+            ))))
         }
         Operator::Plus if is_date(&lt) && is_integer(&rt) => {
-            Ok(Transformed::yes(as_date(udf_call(DateAdd::new(), vec![lit_day(), (**right).clone(), (**left).clone()]))))
+            Ok(Transformed::yes(as_date(udf_call(
+                DateAdd::new(),
+                vec![lit_day(), (**right).clone(), (**left).clone()],
+            ))))
         }
         Operator::Plus if is_integer(&lt) && is_date(&rt) => {
-            Ok(Transformed::yes(as_date(udf_call(DateAdd::new(), vec![lit_day(), (**left).clone(), (**right).clone()]))))
+            Ok(Transformed::yes(as_date(udf_call(
+                DateAdd::new(),
+                vec![lit_day(), (**left).clone(), (**right).clone()],
+            ))))
         }
         Operator::Minus if is_date(&lt) && is_integer(&rt) => {
             let neg = Expr::Negative(right.clone());
-            Ok(Transformed::yes(as_date(udf_call(DateAdd::new(), vec![lit_day(), neg, (**left).clone()]))))
+            Ok(Transformed::yes(as_date(udf_call(
+                DateAdd::new(),
+                vec![lit_day(), neg, (**left).clone()],
+            ))))
         }
-        Operator::Minus if is_date(&lt) && is_date(&rt) => {
-            Ok(Transformed::yes(udf_call(DateDiff::new(), vec![lit_day(), (**right).clone(), (**left).clone()])))
-        }
+        Operator::Minus if is_date(&lt) && is_date(&rt) => Ok(Transformed::yes(udf_call(
+            DateDiff::new(),
+            vec![lit_day(), (**right).clone(), (**left).clone()],
+        ))),
         _ => Ok(Transformed::no(e)),
     }
 }
@@ -341,7 +409,10 @@ mod tests {
     use super::*;
 
     fn micros(s: &str) -> i64 {
-        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap().and_utc().timestamp_micros()
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+            .unwrap()
+            .and_utc()
+            .timestamp_micros()
     }
 
     #[test]
@@ -354,14 +425,30 @@ mod tests {
         assert_eq!(diff(Part::Minute, a, b), Some(2));
         assert_eq!(diff(Part::Day, b, a), Some(-1));
         // 2024-01-07 is a Sunday, 2024-01-08 a Monday.
-        assert_eq!(diff(Part::Week, micros("2024-01-07 00:00:00"), micros("2024-01-08 00:00:00")), Some(1));
+        assert_eq!(
+            diff(
+                Part::Week,
+                micros("2024-01-07 00:00:00"),
+                micros("2024-01-08 00:00:00")
+            ),
+            Some(1)
+        );
     }
 
     #[test]
     fn adds_months_clamping_the_day() {
         let jan31 = micros("2024-01-31 10:00:00");
-        assert_eq!(add(Part::Month, 1, jan31), Some(micros("2024-02-29 10:00:00")));
-        assert_eq!(add(Part::Year, -1, micros("2024-02-29 00:00:00")), Some(micros("2023-02-28 00:00:00")));
-        assert_eq!(add(Part::Day, -1, jan31), Some(micros("2024-01-30 10:00:00")));
+        assert_eq!(
+            add(Part::Month, 1, jan31),
+            Some(micros("2024-02-29 10:00:00"))
+        );
+        assert_eq!(
+            add(Part::Year, -1, micros("2024-02-29 00:00:00")),
+            Some(micros("2023-02-28 00:00:00"))
+        );
+        assert_eq!(
+            add(Part::Day, -1, jan31),
+            Some(micros("2024-01-30 10:00:00"))
+        );
     }
 }

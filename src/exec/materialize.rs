@@ -43,7 +43,11 @@ pub struct Outcome {
 
 impl Outcome {
     fn ok(w: WriteOutcome) -> Outcome {
-        Outcome { message: "OK".into(), rows: w.rows, version: Some(w.version) }
+        Outcome {
+            message: "OK".into(),
+            rows: w.rows,
+            version: Some(w.version),
+        }
     }
 }
 
@@ -53,14 +57,29 @@ pub const DEST: &str = "dbt_internal_dest";
 pub const SOURCE: &str = "dbt_internal_source";
 const OP_COLUMN: &str = "__silt_op";
 
-pub async fn execute(ctx: &Context<'_>, node: &ParsedNode, compiled: &CompiledNode) -> Result<Outcome, ExecError> {
-    let dir = ctx.warehouse.join(&node.relation.schema).join(&node.relation.identifier);
+pub async fn execute(
+    ctx: &Context<'_>,
+    node: &ParsedNode,
+    compiled: &CompiledNode,
+) -> Result<Outcome, ExecError> {
+    let dir = ctx
+        .warehouse
+        .join(&node.relation.schema)
+        .join(&node.relation.identifier);
     match node.materialized {
         Materialization::View => {
-            ctx.session.register_view(&node.relation.schema, &node.relation.identifier, &compiled.sql);
+            ctx.session.register_view(
+                &node.relation.schema,
+                &node.relation.identifier,
+                &compiled.sql,
+            );
             // Planning checks the SQL against the current tables without running it.
             ctx.session.query(&compiled.sql).await?;
-            Ok(Outcome { message: "OK".into(), rows: None, version: None })
+            Ok(Outcome {
+                message: "OK".into(),
+                rows: None,
+                version: None,
+            })
         }
         Materialization::Table => {
             let df = ctx.session.query(&compiled.sql).await?;
@@ -68,8 +87,15 @@ pub async fn execute(ctx: &Context<'_>, node: &ParsedNode, compiled: &CompiledNo
             Ok(Outcome::ok(out))
         }
         Materialization::Incremental => incremental(ctx, node, compiled, &dir).await,
-        Materialization::Ephemeral | Materialization::Analysis => Ok(Outcome { message: "OK".into(), rows: None, version: None }),
-        other => Err(ExecError::Compile(format!("`{}` cannot be run as a model", other.as_str()))),
+        Materialization::Ephemeral | Materialization::Analysis => Ok(Outcome {
+            message: "OK".into(),
+            rows: None,
+            version: None,
+        }),
+        other => Err(ExecError::Compile(format!(
+            "`{}` cannot be run as a model",
+            other.as_str()
+        ))),
     }
 }
 
@@ -77,10 +103,20 @@ fn partition_by(node: &ParsedNode) -> Vec<String> {
     string_list(node.config.get("partition_by"))
 }
 
-async fn replace(ctx: &Context<'_>, node: &ParsedNode, dir: &Path, df: DataFrame) -> Result<WriteOutcome, ExecError> {
+async fn replace(
+    ctx: &Context<'_>,
+    node: &ParsedNode,
+    dir: &Path,
+    df: DataFrame,
+) -> Result<WriteOutcome, ExecError> {
     let df = nullable(df)?;
-    let out = TableWrite::new(ctx.session, dir, df).with_mode(WriteMode::Replace).with_partition_by(partition_by(node)).run().await;
-    ctx.session.invalidate(&node.relation.schema, &node.relation.identifier);
+    let out = TableWrite::new(ctx.session, dir, df)
+        .with_mode(WriteMode::Replace)
+        .with_partition_by(partition_by(node))
+        .run()
+        .await;
+    ctx.session
+        .invalidate(&node.relation.schema, &node.relation.identifier);
     out
 }
 
@@ -97,10 +133,15 @@ pub fn nullable(df: DataFrame) -> Result<DataFrame, ExecError> {
         .iter()
         .map(|(q, f)| {
             let c = Expr::Column(Column::new(q.cloned(), f.name()));
-            if f.is_nullable() { c } else { udf.call(vec![c]).alias(f.name()) }
+            if f.is_nullable() {
+                c
+            } else {
+                udf.call(vec![c]).alias(f.name())
+            }
         })
         .collect();
-    df.select(exprs).map_err(|e| ExecError::Sql(super::session::clean(&e)))
+    df.select(exprs)
+        .map_err(|e| ExecError::Sql(super::session::clean(&e)))
 }
 
 fn unique_key(node: &ParsedNode) -> Vec<String> {
@@ -108,14 +149,23 @@ fn unique_key(node: &ParsedNode) -> Vec<String> {
 }
 
 fn strategy(node: &ParsedNode) -> &str {
-    match node.config.get("incremental_strategy").and_then(Json::as_str) {
+    match node
+        .config
+        .get("incremental_strategy")
+        .and_then(Json::as_str)
+    {
         Some(s) => s,
         // dbt-duckdb's default: delete+insert, which without a unique_key is an append.
         None => "delete+insert",
     }
 }
 
-async fn incremental(ctx: &Context<'_>, node: &ParsedNode, compiled: &CompiledNode, dir: &Path) -> Result<Outcome, ExecError> {
+async fn incremental(
+    ctx: &Context<'_>,
+    node: &ParsedNode,
+    compiled: &CompiledNode,
+    dir: &Path,
+) -> Result<Outcome, ExecError> {
     let full = should_full_refresh(node, ctx.full_refresh);
     if !storage::exists(dir) || full || !compiled.is_incremental {
         let df = ctx.session.query(&compiled.sql).await?;
@@ -123,13 +173,19 @@ async fn incremental(ctx: &Context<'_>, node: &ParsedNode, compiled: &CompiledNo
     }
     let target = storage::arrow_schema(dir).await?;
     let df = ctx.session.query(&compiled.sql).await?;
-    let mode = node.config.get("on_schema_change").and_then(Json::as_str).unwrap_or("ignore");
+    let mode = node
+        .config
+        .get("on_schema_change")
+        .and_then(Json::as_str)
+        .unwrap_or("ignore");
     let diff = SchemaDiff::new(&target, &df);
     let strategy = strategy(node);
     let keys = unique_key(node);
     for k in &keys {
         if !diff.source.iter().any(|(n, _)| n == k) {
-            return Err(ExecError::Schema(format!("unique_key column `{k}` is not in the model's result")));
+            return Err(ExecError::Schema(format!(
+                "unique_key column `{k}` is not in the model's result"
+            )));
         }
     }
     if mode == "sync_all_columns" && diff.changed() {
@@ -137,7 +193,9 @@ async fn incremental(ctx: &Context<'_>, node: &ParsedNode, compiled: &CompiledNo
     }
     let (source, merge_schema) = match mode {
         "fail" if diff.changed() => return Err(ExecError::Schema(diff.fail_message())),
-        "append_new_columns" | "sync_all_columns" => (project_onto(df, &target, true)?, !diff.added.is_empty()),
+        "append_new_columns" | "sync_all_columns" => {
+            (project_onto(df, &target, true)?, !diff.added.is_empty())
+        }
         _ => {
             if let Some(missing) = diff.removed.first() {
                 return Err(ExecError::Schema(format!(
@@ -149,15 +207,31 @@ async fn incremental(ctx: &Context<'_>, node: &ParsedNode, compiled: &CompiledNo
     };
     let out = match (strategy, keys.is_empty()) {
         ("append", _) | ("delete+insert", true) | ("merge", true) => {
-            let mode = if merge_schema { WriteMode::AppendMergeSchema } else { WriteMode::Append };
-            Outcome::ok(TableWrite::new(ctx.session, dir, nullable(source)?).with_mode(mode).run().await?)
+            let mode = if merge_schema {
+                WriteMode::AppendMergeSchema
+            } else {
+                WriteMode::Append
+            };
+            Outcome::ok(
+                TableWrite::new(ctx.session, dir, nullable(source)?)
+                    .with_mode(mode)
+                    .run()
+                    .await?,
+            )
         }
         ("merge", false) => merge(ctx, node, dir, source, &keys, merge_schema).await?,
-        ("delete+insert", false) => delete_insert(ctx, node, dir, source, &keys, merge_schema).await?,
+        ("delete+insert", false) => {
+            delete_insert(ctx, node, dir, source, &keys, merge_schema).await?
+        }
         ("insert_overwrite", _) => insert_overwrite(ctx, node, dir, source).await?,
-        (other, _) => return Err(ExecError::Compile(format!("incremental strategy `{other}` is not supported"))),
+        (other, _) => {
+            return Err(ExecError::Compile(format!(
+                "incremental strategy `{other}` is not supported"
+            )));
+        }
     };
-    ctx.session.invalidate(&node.relation.schema, &node.relation.identifier);
+    ctx.session
+        .invalidate(&node.relation.schema, &node.relation.identifier);
     Ok(out)
 }
 
@@ -181,17 +255,37 @@ struct SchemaDiff {
 
 impl SchemaDiff {
     fn new(target: &SchemaRef, df: &DataFrame) -> SchemaDiff {
-        let source: Vec<(String, DataType)> = df.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
-        let added = source.iter().filter(|(n, _)| target.field_with_name(n).is_err()).map(|(n, _)| n.clone()).collect();
-        let removed = target.fields().iter().filter(|f| !source.iter().any(|(n, _)| n == f.name())).map(|f| f.name().clone()).collect();
+        let source: Vec<(String, DataType)> = df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect();
+        let added = source
+            .iter()
+            .filter(|(n, _)| target.field_with_name(n).is_err())
+            .map(|(n, _)| n.clone())
+            .collect();
+        let removed = target
+            .fields()
+            .iter()
+            .filter(|f| !source.iter().any(|(n, _)| n == f.name()))
+            .map(|f| f.name().clone())
+            .collect();
         let retyped = source
             .iter()
             .filter_map(|(n, t)| {
                 let tf = target.field_with_name(n).ok()?;
-                (normalize(t) != normalize(tf.data_type())).then(|| (n.clone(), normalize(tf.data_type()), normalize(t)))
+                (normalize(t) != normalize(tf.data_type()))
+                    .then(|| (n.clone(), normalize(tf.data_type()), normalize(t)))
             })
             .collect();
-        SchemaDiff { source, added, removed, retyped }
+        SchemaDiff {
+            source,
+            added,
+            removed,
+            retyped,
+        }
     }
 
     fn changed(&self) -> bool {
@@ -199,8 +293,21 @@ impl SchemaDiff {
     }
 
     fn fail_message(&self) -> String {
-        let list = |v: &[String]| if v.is_empty() { "none".to_owned() } else { v.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ") };
-        let retyped: Vec<String> = self.retyped.iter().map(|(n, from, to)| format!("`{n}` ({from} -> {to})")).collect();
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                v.iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        let retyped: Vec<String> = self
+            .retyped
+            .iter()
+            .map(|(n, from, to)| format!("`{n}` ({from} -> {to})"))
+            .collect();
         format!(
             "The source and target schemas on this incremental model are out of sync (on_schema_change: fail).\n\
              Source columns not in target: {}\n\
@@ -209,7 +316,11 @@ impl SchemaDiff {
              Set `on_schema_change` to append_new_columns or sync_all_columns, or rebuild the table with --full-refresh.",
             list(&self.added),
             list(&self.removed),
-            if retyped.is_empty() { "none".to_owned() } else { retyped.join(", ") }
+            if retyped.is_empty() {
+                "none".to_owned()
+            } else {
+                retyped.join(", ")
+            }
         )
     }
 }
@@ -218,19 +329,37 @@ impl SchemaDiff {
 /// `keep_new`, columns the table lacks are kept (for schema evolution) and columns missing
 /// from the rows are null.
 fn project_onto(df: DataFrame, target: &SchemaRef, keep_new: bool) -> Result<DataFrame, ExecError> {
-    let source_names: Vec<(Option<deltalake::datafusion::common::TableReference>, String)> =
-        df.schema().iter().map(|(q, f)| (q.cloned(), f.name().clone())).collect();
+    let source_names: Vec<(
+        Option<deltalake::datafusion::common::TableReference>,
+        String,
+    )> = df
+        .schema()
+        .iter()
+        .map(|(q, f)| (q.cloned(), f.name().clone()))
+        .collect();
     let find = |name: &str| source_names.iter().find(|(_, n)| n == name).cloned();
     let mut exprs = Vec::new();
     for f in target.fields() {
         match find(f.name()) {
             Some((q, n)) => {
                 let c = Expr::Column(Column::new(q, n));
-                let t = c.get_type(df.schema()).map_err(|e| ExecError::Sql(super::session::clean(&e)))?;
-                let e = if normalize(&t) == normalize(f.data_type()) { c } else { cast(c, f.data_type().clone()) };
+                let t = c
+                    .get_type(df.schema())
+                    .map_err(|e| ExecError::Sql(super::session::clean(&e)))?;
+                let e = if normalize(&t) == normalize(f.data_type()) {
+                    c
+                } else {
+                    cast(c, f.data_type().clone())
+                };
                 exprs.push(e.alias(f.name()));
             }
-            None => exprs.push(cast(lit(deltalake::datafusion::common::ScalarValue::Null), f.data_type().clone()).alias(f.name())),
+            None => exprs.push(
+                cast(
+                    lit(deltalake::datafusion::common::ScalarValue::Null),
+                    f.data_type().clone(),
+                )
+                .alias(f.name()),
+            ),
         }
     }
     if keep_new {
@@ -240,21 +369,29 @@ fn project_onto(df: DataFrame, target: &SchemaRef, keep_new: bool) -> Result<Dat
             }
         }
     }
-    df.select(exprs).map_err(|e| ExecError::Sql(super::session::clean(&e)))
+    df.select(exprs)
+        .map_err(|e| ExecError::Sql(super::session::clean(&e)))
 }
 
 /// The merge condition: keys equal, then each `incremental_predicates` entry (SQL that
 /// refers to `DBT_INTERNAL_DEST` and `DBT_INTERNAL_SOURCE`, as in dbt).
 fn merge_predicate(node: &ParsedNode, keys: &[String], extra: Option<&str>) -> String {
     let q = crate::template::quote_ident;
-    let mut parts: Vec<String> = keys.iter().map(|k| format!("{}.{} = {}.{}", q(DEST), q(k), q(SOURCE), q(k))).collect();
+    let mut parts: Vec<String> = keys
+        .iter()
+        .map(|k| format!("{}.{} = {}.{}", q(DEST), q(k), q(SOURCE), q(k)))
+        .collect();
     if let Some(e) = extra {
         parts.push(e.to_owned());
     }
     for p in extra_predicates(node) {
         parts.push(format!("({})", quote_aliases(&p)));
     }
-    if parts.is_empty() { "false".to_owned() } else { parts.join(" AND ") }
+    if parts.is_empty() {
+        "false".to_owned()
+    } else {
+        parts.join(" AND ")
+    }
 }
 
 fn qualified(alias: &str, column: &str) -> Expr {
@@ -269,8 +406,14 @@ fn quote_aliases(predicate: &str) -> String {
     'outer: while !rest.is_empty() {
         for alias in [DEST, SOURCE] {
             if rest.len() >= alias.len() && rest[..alias.len()].eq_ignore_ascii_case(alias) {
-                let before_ok = out.chars().last().is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != '"');
-                let after_ok = rest[alias.len()..].chars().next().is_none_or(|c| !c.is_alphanumeric() && c != '_');
+                let before_ok = out
+                    .chars()
+                    .last()
+                    .is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != '"');
+                let after_ok = rest[alias.len()..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| !c.is_alphanumeric() && c != '_');
                 if before_ok && after_ok {
                     out.push_str(&crate::template::quote_ident(alias));
                     rest = &rest[alias.len()..];
@@ -295,8 +438,20 @@ fn merge_metrics(m: &deltalake::operations::merge::MergeMetrics) -> u64 {
     (m.num_target_rows_inserted + m.num_target_rows_updated + m.num_target_rows_deleted) as u64
 }
 
-async fn merge(ctx: &Context<'_>, node: &ParsedNode, dir: &Path, source: DataFrame, keys: &[String], merge_schema: bool) -> Result<Outcome, ExecError> {
-    let columns: Vec<String> = source.schema().fields().iter().map(|f| f.name().clone()).collect();
+async fn merge(
+    ctx: &Context<'_>,
+    node: &ParsedNode,
+    dir: &Path,
+    source: DataFrame,
+    keys: &[String],
+    merge_schema: bool,
+) -> Result<Outcome, ExecError> {
+    let columns: Vec<String> = source
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     let update_only = string_list(node.config.get("merge_update_columns"));
     let exclude = string_list(node.config.get("merge_exclude_columns"));
     let updated: Vec<String> = columns
@@ -329,30 +484,68 @@ async fn merge(ctx: &Context<'_>, node: &ParsedNode, dir: &Path, source: DataFra
         })
         .map_err(|e| storage::delta_err(dir, &e))?;
     let (table, metrics) = builder.await.map_err(|e| storage::delta_err(dir, &e))?;
-    Ok(Outcome { message: "OK".into(), rows: Some(merge_metrics(&metrics)), version: table.version() })
+    Ok(Outcome {
+        message: "OK".into(),
+        rows: Some(merge_metrics(&metrics)),
+        version: table.version(),
+    })
 }
 
 /// delete+insert as one MERGE: the source holds each distinct key once, marked `del`
 /// (matching rows are deleted), and every new row, marked `ins` (never matching, so
 /// inserted, duplicates included, as dbt's `delete ... ; insert ...` does).
-async fn delete_insert(ctx: &Context<'_>, node: &ParsedNode, dir: &Path, source: DataFrame, keys: &[String], merge_schema: bool) -> Result<Outcome, ExecError> {
-    let df_err = |e: deltalake::datafusion::error::DataFusionError| ExecError::Sql(super::session::clean(&e));
-    let fields: Vec<(String, DataType)> = source.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
-    let inserts = source.clone().with_column(OP_COLUMN, lit("ins")).map_err(df_err)?;
-    let key_exprs: Vec<Expr> = keys.iter().map(|k| Expr::Column(Column::new_unqualified(k))).collect();
-    let deletes = source.select(key_exprs).map_err(df_err)?.distinct().map_err(df_err)?;
+async fn delete_insert(
+    ctx: &Context<'_>,
+    node: &ParsedNode,
+    dir: &Path,
+    source: DataFrame,
+    keys: &[String],
+    merge_schema: bool,
+) -> Result<Outcome, ExecError> {
+    let df_err = |e: deltalake::datafusion::error::DataFusionError| {
+        ExecError::Sql(super::session::clean(&e))
+    };
+    let fields: Vec<(String, DataType)> = source
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().clone()))
+        .collect();
+    let inserts = source
+        .clone()
+        .with_column(OP_COLUMN, lit("ins"))
+        .map_err(df_err)?;
+    let key_exprs: Vec<Expr> = keys
+        .iter()
+        .map(|k| Expr::Column(Column::new_unqualified(k)))
+        .collect();
+    let deletes = source
+        .select(key_exprs)
+        .map_err(df_err)?
+        .distinct()
+        .map_err(df_err)?;
     let mut del_exprs = Vec::new();
     for (name, t) in &fields {
         if keys.contains(name) {
             del_exprs.push(Expr::Column(Column::new_unqualified(name)));
         } else {
-            del_exprs.push(cast(lit(deltalake::datafusion::common::ScalarValue::Null), t.clone()).alias(name));
+            del_exprs.push(
+                cast(
+                    lit(deltalake::datafusion::common::ScalarValue::Null),
+                    t.clone(),
+                )
+                .alias(name),
+            );
         }
     }
     del_exprs.push(lit("del").alias(OP_COLUMN));
     let deletes = deletes.select(del_exprs).map_err(df_err)?;
     let combined = nullable(inserts.union(deletes).map_err(df_err)?)?;
-    let op = format!("{}.{} = 'del'", crate::template::quote_ident(SOURCE), crate::template::quote_ident(OP_COLUMN));
+    let op = format!(
+        "{}.{} = 'del'",
+        crate::template::quote_ident(SOURCE),
+        crate::template::quote_ident(OP_COLUMN)
+    );
     let predicate = merge_predicate(node, keys, Some(&op));
     let columns: Vec<String> = fields.iter().map(|(n, _)| n.clone()).collect();
     let table = storage::open(dir).await?;
@@ -374,19 +567,37 @@ async fn delete_insert(ctx: &Context<'_>, node: &ParsedNode, dir: &Path, source:
         .map_err(|e| storage::delta_err(dir, &e))?
         .await
         .map_err(|e| storage::delta_err(dir, &e))?;
-    Ok(Outcome { message: "OK".into(), rows: Some(merge_metrics(&metrics)), version: table.version() })
+    Ok(Outcome {
+        message: "OK".into(),
+        rows: Some(merge_metrics(&metrics)),
+        version: table.version(),
+    })
 }
 
 /// Replaces the partitions that the new rows touch (Delta's `replaceWhere`).
-async fn insert_overwrite(ctx: &Context<'_>, node: &ParsedNode, dir: &Path, source: DataFrame) -> Result<Outcome, ExecError> {
+async fn insert_overwrite(
+    ctx: &Context<'_>,
+    node: &ParsedNode,
+    dir: &Path,
+    source: DataFrame,
+) -> Result<Outcome, ExecError> {
     let parts = partition_by(node);
     if parts.is_empty() {
-        return Err(ExecError::Schema("incremental strategy `insert_overwrite` needs `partition_by`".into()));
+        return Err(ExecError::Schema(
+            "incremental strategy `insert_overwrite` needs `partition_by`".into(),
+        ));
     }
-    let df_err = |e: deltalake::datafusion::error::DataFusionError| ExecError::Execution(super::session::clean(&e));
+    let df_err = |e: deltalake::datafusion::error::DataFusionError| {
+        ExecError::Execution(super::session::clean(&e))
+    };
     let keys = source
         .clone()
-        .select(parts.iter().map(|p| Expr::Column(Column::new_unqualified(p))).collect::<Vec<_>>())
+        .select(
+            parts
+                .iter()
+                .map(|p| Expr::Column(Column::new_unqualified(p)))
+                .collect::<Vec<_>>(),
+        )
         .map_err(df_err)?
         .distinct()
         .map_err(df_err)?
@@ -398,11 +609,19 @@ async fn insert_overwrite(ctx: &Context<'_>, node: &ParsedNode, dir: &Path, sour
         for row in 0..batch.num_rows() {
             let mut conj = Vec::new();
             for (i, p) in parts.iter().enumerate() {
-                let value = deltalake::datafusion::common::ScalarValue::try_from_array(batch.column(i), row).map_err(df_err)?;
+                let value = deltalake::datafusion::common::ScalarValue::try_from_array(
+                    batch.column(i),
+                    row,
+                )
+                .map_err(df_err)?;
                 conj.push(if value.is_null() {
                     format!("{} IS NULL", crate::template::quote_ident(p))
                 } else {
-                    format!("{} = {}", crate::template::quote_ident(p), sql_literal(&value))
+                    format!(
+                        "{} = {}",
+                        crate::template::quote_ident(p),
+                        sql_literal(&value)
+                    )
                 });
             }
             disjuncts.push(format!("({})", conj.join(" AND ")));
@@ -410,7 +629,11 @@ async fn insert_overwrite(ctx: &Context<'_>, node: &ParsedNode, dir: &Path, sour
     }
     if disjuncts.is_empty() {
         let table = storage::open(dir).await?;
-        return Ok(Outcome { message: "OK".into(), rows: Some(0), version: table.version() });
+        return Ok(Outcome {
+            message: "OK".into(),
+            rows: Some(0),
+            version: table.version(),
+        });
     }
     let predicate = disjuncts.join(" OR ");
     let out = TableWrite::new(ctx.session, dir, nullable(source)?)
@@ -424,9 +647,14 @@ async fn insert_overwrite(ctx: &Context<'_>, node: &ParsedNode, dir: &Path, sour
 fn sql_literal(v: &deltalake::datafusion::common::ScalarValue) -> String {
     use deltalake::datafusion::common::ScalarValue as S;
     match v {
-        S::Utf8(Some(s)) | S::Utf8View(Some(s)) | S::LargeUtf8(Some(s)) => format!("'{}'", s.replace('\'', "''")),
+        S::Utf8(Some(s)) | S::Utf8View(Some(s)) | S::LargeUtf8(Some(s)) => {
+            format!("'{}'", s.replace('\'', "''"))
+        }
         S::Date32(_) | S::Date64(_) => format!("'{v}'"),
-        S::TimestampSecond(..) | S::TimestampMillisecond(..) | S::TimestampMicrosecond(..) | S::TimestampNanosecond(..) => format!("'{v}'"),
+        S::TimestampSecond(..)
+        | S::TimestampMillisecond(..)
+        | S::TimestampMicrosecond(..)
+        | S::TimestampNanosecond(..) => format!("'{v}'"),
         S::Boolean(Some(b)) => b.to_string(),
         S::Dictionary(_, inner) => sql_literal(inner),
         other => other.to_string(),
@@ -443,17 +671,33 @@ async fn sync_all_columns(
     strategy: &str,
     keys: &[String],
 ) -> Result<Outcome, ExecError> {
-    let df_err = |e: deltalake::datafusion::error::DataFusionError| ExecError::Sql(super::session::clean(&e));
+    let df_err = |e: deltalake::datafusion::error::DataFusionError| {
+        ExecError::Sql(super::session::clean(&e))
+    };
     let source_schema: SchemaRef = Arc::new(source.schema().as_arrow().clone());
     let table = storage::open(dir).await?;
     let provider = table.table_provider().await.map_err(df_err)?;
     let existing = ctx.session.context().read_table(provider).map_err(df_err)?;
     let mut existing = project_onto(existing, &source_schema, false)?;
     if strategy != "append" && !keys.is_empty() {
-        let key_cols: Vec<Expr> = keys.iter().map(|k| Expr::Column(Column::new_unqualified(k))).collect();
-        let new_keys = source.clone().select(key_cols).map_err(df_err)?.distinct().map_err(df_err)?;
+        let key_cols: Vec<Expr> = keys
+            .iter()
+            .map(|k| Expr::Column(Column::new_unqualified(k)))
+            .collect();
+        let new_keys = source
+            .clone()
+            .select(key_cols)
+            .map_err(df_err)?
+            .distinct()
+            .map_err(df_err)?;
         existing = existing
-            .join(new_keys, deltalake::datafusion::common::JoinType::LeftAnti, &keys.iter().map(String::as_str).collect::<Vec<_>>(), &keys.iter().map(String::as_str).collect::<Vec<_>>(), None)
+            .join(
+                new_keys,
+                deltalake::datafusion::common::JoinType::LeftAnti,
+                &keys.iter().map(String::as_str).collect::<Vec<_>>(),
+                &keys.iter().map(String::as_str).collect::<Vec<_>>(),
+                None,
+            )
             .map_err(df_err)?;
     }
     let combined = existing.union(source).map_err(df_err)?;

@@ -128,7 +128,11 @@ impl NodeResult {
                 let mut r = json!({"_message": m});
                 if let Some(rows) = self.rows_affected {
                     r["rows_affected"] = json!(rows);
-                    if let Some(code) = m.split_whitespace().next().filter(|c| c.chars().all(|ch| ch.is_ascii_uppercase())) {
+                    if let Some(code) = m
+                        .split_whitespace()
+                        .next()
+                        .filter(|c| c.chars().all(|ch| ch.is_ascii_uppercase()))
+                    {
                         r["code"] = json!(code);
                     }
                 }
@@ -185,7 +189,13 @@ pub fn existing_relations(parsed: &ParsedProject) -> HashSet<String> {
         .nodes
         .iter()
         .filter(|n| n.enabled && n.materialized.writes_table())
-        .filter(|n| storage::exists(&warehouse.join(&n.relation.schema).join(&n.relation.identifier)))
+        .filter(|n| {
+            storage::exists(
+                &warehouse
+                    .join(&n.relation.schema)
+                    .join(&n.relation.identifier),
+            )
+        })
         .map(|n| relation_key(&n.relation))
         .collect()
 }
@@ -197,7 +207,11 @@ pub fn open_session(parsed: &ParsedProject) -> Result<Session, ExecError> {
 }
 
 /// Registers the views among `compiled` so queries can read them.
-pub fn register_views(session: &Session, parsed: &ParsedProject, compiled: &BTreeMap<String, Result<CompiledNode, Diagnostic>>) {
+pub fn register_views(
+    session: &Session,
+    parsed: &ParsedProject,
+    compiled: &BTreeMap<String, Result<CompiledNode, Diagnostic>>,
+) {
     for (id, c) in compiled {
         if let (Some(node), Ok(c)) = (parsed.node(id), c) {
             if node.materialized == Materialization::View {
@@ -231,14 +245,27 @@ pub async fn run(
     let mut waiting_on: HashMap<String, HashSet<String>> = HashMap::new();
     let mut dependents: HashMap<String, Vec<String>> = HashMap::new();
     for id in ids {
-        let ancestors: HashSet<String> = graph.ancestors(id, None).into_iter().filter(|a| run_set.contains(a)).collect();
+        let ancestors: HashSet<String> = graph
+            .ancestors(id, None)
+            .into_iter()
+            .filter(|a| run_set.contains(a))
+            .collect();
         for a in &ancestors {
             dependents.entry(a.clone()).or_default().push(id.clone());
         }
         waiting_on.insert(id.clone(), ancestors);
     }
-    let order: HashMap<String, usize> = graph.topo_order().into_iter().enumerate().map(|(i, id)| (id, i)).collect();
-    let mut ready: Vec<String> = ids.iter().filter(|id| waiting_on[*id].is_empty()).cloned().collect();
+    let order: HashMap<String, usize> = graph
+        .topo_order()
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| (id, i))
+        .collect();
+    let mut ready: Vec<String> = ids
+        .iter()
+        .filter(|id| waiting_on[*id].is_empty())
+        .cloned()
+        .collect();
     let total = ids.len();
     let shared = Arc::new(Shared {
         warehouse: parsed.project.settings.target.warehouse_path.clone(),
@@ -273,16 +300,29 @@ pub async fn run(
             let compiled = compiled.clone();
             let observer = observer.clone();
             tasks.spawn(async move {
-                let result = run_one(&shared, &compiled, &id, index, total, thread, observer.as_ref()).await;
+                let result = run_one(
+                    &shared,
+                    &compiled,
+                    &id,
+                    index,
+                    total,
+                    thread,
+                    observer.as_ref(),
+                )
+                .await;
                 (thread, result)
             });
         }
-        let Some(joined) = tasks.join_next().await else { break };
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
         let (thread, result) = match joined {
             Ok(r) => r,
             Err(e) => {
                 // A panic inside a task is a bug; report it instead of losing the node.
-                results.push(internal_failure(&format!("a worker failed: {e} (this is a bug)")));
+                results.push(internal_failure(&format!(
+                    "a worker failed: {e} (this is a bug)"
+                )));
                 stop = true;
                 continue;
             }
@@ -321,7 +361,11 @@ pub async fn run(
     for id in ids {
         if !done.contains(id) {
             next_index += 1;
-            let r = skip_result(&shared.parsed, id, Some("skipped after an earlier failure (--fail-fast)".into()));
+            let r = skip_result(
+                &shared.parsed,
+                id,
+                Some("skipped after an earlier failure (--fail-fast)".into()),
+            );
             if let Some(node) = shared.parsed.node(id) {
                 observer.finished(next_index, total, &NodeDesc::of(node), &r);
             }
@@ -376,7 +420,10 @@ async fn run_one(
 ) -> NodeResult {
     let thread_id = format!("Thread-{thread}");
     let Some(node) = shared.parsed.node(id) else {
-        return NodeResult { unique_id: id.to_owned(), ..internal_failure(&format!("unknown node `{id}` (this is a bug)")) };
+        return NodeResult {
+            unique_id: id.to_owned(),
+            ..internal_failure(&format!("unknown node `{id}` (this is a bug)"))
+        };
     };
     let desc = NodeDesc::of(node);
     let compile_start = Utc::now();
@@ -389,31 +436,55 @@ async fn run_one(
         error_label: None,
         rows_affected: None,
         failures: None,
-        timing: vec![Timing { name: "compile", started_at: compile_start, completed_at: compile_end }],
+        timing: vec![Timing {
+            name: "compile",
+            started_at: compile_start,
+            completed_at: compile_end,
+        }],
         execution_time: 0.0,
         thread_id,
         compiled_code: None,
-        relation_name: (node.materialized != Materialization::Ephemeral).then(|| node.relation.render()),
+        relation_name: (node.materialized != Materialization::Ephemeral)
+            .then(|| node.relation.render()),
         version: None,
     };
     let outcome = match compiled.get(id) {
         Some(Ok(c)) => {
             result.compiled_code = Some(c.sql.clone());
             let exec_start = Utc::now();
-            let ctx = materialize::Context { session: &shared.session, warehouse: &shared.warehouse, full_refresh: shared.opts.full_refresh };
+            let ctx = materialize::Context {
+                session: &shared.session,
+                warehouse: &shared.warehouse,
+                full_refresh: shared.opts.full_refresh,
+            };
             let out = materialize::execute(&ctx, node, c).await;
-            result.timing.push(Timing { name: "execute", started_at: exec_start, completed_at: Utc::now() });
+            result.timing.push(Timing {
+                name: "execute",
+                started_at: exec_start,
+                completed_at: Utc::now(),
+            });
             out
         }
         Some(Err(d)) => Err(ExecError::Compile(d.render(false).trim_end().to_owned())),
         None if node.materialized == Materialization::Seed => {
             let exec_start = Utc::now();
-            let ctx = materialize::Context { session: &shared.session, warehouse: &shared.warehouse, full_refresh: shared.opts.full_refresh };
+            let ctx = materialize::Context {
+                session: &shared.session,
+                warehouse: &shared.warehouse,
+                full_refresh: shared.opts.full_refresh,
+            };
             let out = seed::load(&ctx, &shared.parsed.project.settings.root, node).await;
-            result.timing.push(Timing { name: "execute", started_at: exec_start, completed_at: Utc::now() });
+            result.timing.push(Timing {
+                name: "execute",
+                started_at: exec_start,
+                completed_at: Utc::now(),
+            });
             out
         }
-        None => Err(ExecError::Compile(format!("`{}` was not compiled (this is a bug)", node.node.name))),
+        None => Err(ExecError::Compile(format!(
+            "`{}` was not compiled (this is a bug)",
+            node.node.name
+        ))),
     };
     result.execution_time = clock.elapsed().as_secs_f64();
     match outcome {

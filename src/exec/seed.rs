@@ -14,7 +14,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime};
-use deltalake::arrow::array::{Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use deltalake::arrow::array::{
+    Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
+    TimestampMicrosecondArray,
+};
 use deltalake::arrow::csv::ReaderBuilder;
 use deltalake::arrow::csv::reader::Format;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
@@ -59,10 +62,18 @@ fn is_null_token(s: &str) -> bool {
 fn parse_number(s: &str) -> Option<f64> {
     let t = s.trim();
     let body = t.strip_prefix(['+', '-']).unwrap_or(t);
-    if body.is_empty() || !body.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '.') {
+    if body.is_empty()
+        || !body
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == '.')
+    {
         return None;
     }
-    if !body.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-')) {
+    if !body
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+    {
         return None;
     }
     t.parse::<f64>().ok().filter(|v| v.is_finite())
@@ -110,9 +121,18 @@ fn parse_bool(s: &str) -> Option<bool> {
 
 /// The type of a column from its cells (`None` is an empty cell).
 pub fn infer(cells: &[Option<&str>]) -> SeedType {
-    let values: Vec<&str> = cells.iter().flatten().copied().filter(|s| !is_null_token(s)).collect();
+    let values: Vec<&str> = cells
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|s| !is_null_token(s))
+        .collect();
     if values.iter().all(|v| parse_number(v).is_some()) {
-        return if values.iter().all(|v| parse_integer(v).is_some()) { SeedType::Integer } else { SeedType::Float };
+        return if values.iter().all(|v| parse_integer(v).is_some()) {
+            SeedType::Integer
+        } else {
+            SeedType::Float
+        };
     }
     if values.iter().all(|v| parse_date(v).is_some()) {
         return SeedType::Date;
@@ -132,22 +152,61 @@ fn convert(cells: &[Option<&str>], ty: SeedType) -> ArrayRef {
         s.filter(|v| !is_null_token(v) || ty == SeedType::Text)
     }
     match ty {
-        SeedType::Integer => Arc::new(cells.iter().map(|c| keep(c, ty).and_then(parse_integer)).collect::<Int64Array>()),
-        SeedType::Float => Arc::new(cells.iter().map(|c| keep(c, ty).and_then(parse_number)).collect::<Float64Array>()),
+        SeedType::Integer => Arc::new(
+            cells
+                .iter()
+                .map(|c| keep(c, ty).and_then(parse_integer))
+                .collect::<Int64Array>(),
+        ),
+        SeedType::Float => Arc::new(
+            cells
+                .iter()
+                .map(|c| keep(c, ty).and_then(parse_number))
+                .collect::<Float64Array>(),
+        ),
         SeedType::Date => {
             let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-            Arc::new(cells.iter().map(|c| keep(c, ty).and_then(parse_date).map(|d| (d - epoch).num_days() as i32)).collect::<Date32Array>())
+            Arc::new(
+                cells
+                    .iter()
+                    .map(|c| {
+                        keep(c, ty)
+                            .and_then(parse_date)
+                            .map(|d| (d - epoch).num_days() as i32)
+                    })
+                    .collect::<Date32Array>(),
+            )
         }
         SeedType::Timestamp => Arc::new(
-            cells.iter().map(|c| keep(c, ty).and_then(parse_datetime).map(|d| d.and_utc().timestamp_micros())).collect::<TimestampMicrosecondArray>(),
+            cells
+                .iter()
+                .map(|c| {
+                    keep(c, ty)
+                        .and_then(parse_datetime)
+                        .map(|d| d.and_utc().timestamp_micros())
+                })
+                .collect::<TimestampMicrosecondArray>(),
         ),
-        SeedType::Boolean => Arc::new(cells.iter().map(|c| keep(c, ty).and_then(parse_bool)).collect::<BooleanArray>()),
-        SeedType::Text => Arc::new(cells.iter().map(|c| c.map(str::to_owned)).collect::<StringArray>()),
+        SeedType::Boolean => Arc::new(
+            cells
+                .iter()
+                .map(|c| keep(c, ty).and_then(parse_bool))
+                .collect::<BooleanArray>(),
+        ),
+        SeedType::Text => Arc::new(
+            cells
+                .iter()
+                .map(|c| c.map(str::to_owned))
+                .collect::<StringArray>(),
+        ),
     }
 }
 
 /// Reads a CSV file as text columns.
-fn read_text(path: &Path, delimiter: u8) -> Result<(Vec<String>, Vec<Vec<Option<String>>>), ExecError> {
+fn read_text(
+    path: &Path,
+    delimiter: u8,
+) -> Result<(Vec<String>, Vec<Vec<Option<String>>>), ExecError> {
     let seed_err = |m: String| ExecError::Seed(format!("cannot read `{}`: {m}", path.display()));
     let open = || std::fs::File::open(path).map_err(|e| seed_err(e.to_string()));
     let (schema, _) = Format::default()
@@ -155,17 +214,28 @@ fn read_text(path: &Path, delimiter: u8) -> Result<(Vec<String>, Vec<Vec<Option<
         .with_delimiter(delimiter)
         .infer_schema(open()?, Some(0))
         .map_err(|e| seed_err(e.to_string()))?;
-    let names: Vec<String> = schema.fields().iter().map(|f| f.name().trim_start_matches('\u{feff}').to_owned()).collect();
+    let names: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| f.name().trim_start_matches('\u{feff}').to_owned())
+        .collect();
     if names.is_empty() {
         return Err(seed_err("the file has no header row".into()));
     }
     let mut seen = std::collections::HashSet::new();
     for n in &names {
         if !seen.insert(n.to_lowercase()) {
-            return Err(seed_err(format!("column `{n}` appears twice in the header")));
+            return Err(seed_err(format!(
+                "column `{n}` appears twice in the header"
+            )));
         }
     }
-    let text_schema = Arc::new(Schema::new(names.iter().map(|n| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>()));
+    let text_schema = Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
     let reader = ReaderBuilder::new(text_schema)
         .with_header(true)
         .with_delimiter(delimiter)
@@ -175,8 +245,14 @@ fn read_text(path: &Path, delimiter: u8) -> Result<(Vec<String>, Vec<Vec<Option<
     for batch in reader {
         let batch = batch.map_err(|e| seed_err(e.to_string()))?;
         for (i, col) in batch.columns().iter().enumerate() {
-            let strings = col.as_any().downcast_ref::<StringArray>().ok_or_else(|| seed_err("unexpected column type (this is a bug)".into()))?;
-            columns[i].extend((0..strings.len()).map(|r| (!strings.is_null(r)).then(|| strings.value(r).to_owned())));
+            let strings = col
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| seed_err("unexpected column type (this is a bug)".into()))?;
+            columns[i].extend(
+                (0..strings.len())
+                    .map(|r| (!strings.is_null(r)).then(|| strings.value(r).to_owned())),
+            );
         }
     }
     Ok((names, columns))
@@ -205,7 +281,11 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
         None => b',',
         Some(d) if d.len() == 1 => d.as_bytes()[0],
         Some("\\t") => b'\t',
-        Some(d) => return Err(ExecError::Seed(format!("`delimiter` must be one character, not `{d}`"))),
+        Some(d) => {
+            return Err(ExecError::Seed(format!(
+                "`delimiter` must be one character, not `{d}`"
+            )));
+        }
     };
     let column_types: serde_json::Map<String, Json> = match node.config.get("column_types") {
         Some(Json::Object(m)) => m.clone(),
@@ -218,7 +298,8 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
             return Err(ExecError::Seed(format!(
                 "`column_types` names `{key}`, which is not a column of {}{}",
                 node.node.original_file_path,
-                d.map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
+                d.map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default()
             )));
         }
     }
@@ -227,14 +308,24 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
     let mut arrays = Vec::new();
     for (name, cells) in names.iter().zip(&columns) {
         let refs: Vec<Option<&str>> = cells.iter().map(|c| c.as_deref()).collect();
-        let ty = if column_types.contains_key(name) { SeedType::Text } else { infer(&refs) };
+        let ty = if column_types.contains_key(name) {
+            SeedType::Text
+        } else {
+            infer(&refs)
+        };
         fields.push(Field::new(name, ty.arrow(), true));
         arrays.push(convert(&refs, ty));
     }
     let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| ExecError::Seed(e.to_string()))?;
-    let table = MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| ExecError::Seed(super::session::clean(&e)))?;
-    let df = ctx.session.context().read_table(Arc::new(table)).map_err(|e| ExecError::Seed(super::session::clean(&e)))?;
+    let batch =
+        RecordBatch::try_new(schema.clone(), arrays).map_err(|e| ExecError::Seed(e.to_string()))?;
+    let table = MemTable::try_new(schema, vec![vec![batch]])
+        .map_err(|e| ExecError::Seed(super::session::clean(&e)))?;
+    let df = ctx
+        .session
+        .context()
+        .read_table(Arc::new(table))
+        .map_err(|e| ExecError::Seed(super::session::clean(&e)))?;
     let q = crate::template::quote_ident;
     let df = if column_types.is_empty() {
         df
@@ -242,37 +333,77 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
         let exprs: Vec<String> = names
             .iter()
             .map(|n| match column_types.get(n) {
-                Some(t) => format!("cast({} as {}) as {}", q(n), sql_type(&t.as_str().map(str::to_owned).unwrap_or_else(|| t.to_string())), q(n)),
+                Some(t) => format!(
+                    "cast({} as {}) as {}",
+                    q(n),
+                    sql_type(
+                        &t.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| t.to_string())
+                    ),
+                    q(n)
+                ),
                 None => q(n),
             })
             .collect();
         let expr_refs: Vec<&str> = exprs.iter().map(String::as_str).collect();
-        df.select_exprs(&expr_refs).map_err(|e| ExecError::Seed(format!("`column_types`: {}", super::session::clean(&e))))?
+        df.select_exprs(&expr_refs).map_err(|e| {
+            ExecError::Seed(format!("`column_types`: {}", super::session::clean(&e)))
+        })?
     };
-    let dir = ctx.warehouse.join(&node.relation.schema).join(&node.relation.identifier);
+    let dir = ctx
+        .warehouse
+        .join(&node.relation.schema)
+        .join(&node.relation.identifier);
     let full = crate::compile::should_full_refresh(node, ctx.full_refresh);
     let existed = storage::exists(&dir);
     let (mode, df) = if existed && !full {
         // Like dbt's truncate-and-load: the new rows take the existing table's types.
         let target = storage::arrow_schema(&dir).await?;
-        let names_match = target.fields().len() == names.len() && target.fields().iter().zip(&names).all(|(f, n)| f.name() == n);
+        let names_match = target.fields().len() == names.len()
+            && target
+                .fields()
+                .iter()
+                .zip(&names)
+                .all(|(f, n)| f.name() == n);
         if !names_match {
             return Err(ExecError::Schema(format!(
                 "the columns of {} no longer match its table; run `silt seed --full-refresh` to rebuild it",
                 node.node.original_file_path
             )));
         }
-        let exprs: Vec<String> = target.fields().iter().map(|f| format!("cast({} as {}) as {}", q(f.name()), arrow_sql_type(f.data_type()), q(f.name()))).collect();
+        let exprs: Vec<String> = target
+            .fields()
+            .iter()
+            .map(|f| {
+                format!(
+                    "cast({} as {}) as {}",
+                    q(f.name()),
+                    arrow_sql_type(f.data_type()),
+                    q(f.name())
+                )
+            })
+            .collect();
         let expr_refs: Vec<&str> = exprs.iter().map(String::as_str).collect();
-        let df = df.select_exprs(&expr_refs).map_err(|e| ExecError::Seed(super::session::clean(&e)))?;
+        let df = df
+            .select_exprs(&expr_refs)
+            .map_err(|e| ExecError::Seed(super::session::clean(&e)))?;
         (WriteMode::ReplaceData, df)
     } else {
         (WriteMode::Replace, df)
     };
-    let out = TableWrite::new(ctx.session, &dir, nullable(df)?).with_mode(mode).run().await?;
-    ctx.session.invalidate(&node.relation.schema, &node.relation.identifier);
+    let out = TableWrite::new(ctx.session, &dir, nullable(df)?)
+        .with_mode(mode)
+        .run()
+        .await?;
+    ctx.session
+        .invalidate(&node.relation.schema, &node.relation.identifier);
     let verb = if existed && full { "CREATE" } else { "INSERT" };
-    Ok(Outcome { message: format!("{verb} {rows}"), rows: Some(rows as u64), version: Some(out.version) })
+    Ok(Outcome {
+        message: format!("{verb} {rows}"),
+        rows: Some(rows as u64),
+        version: Some(out.version),
+    })
 }
 
 /// An Arrow type as a SQL type DataFusion can cast to.
@@ -299,7 +430,10 @@ mod tests {
     use super::*;
 
     fn ty(cells: &[&str]) -> SeedType {
-        let v: Vec<Option<&str>> = cells.iter().map(|c| if c.is_empty() { None } else { Some(*c) }).collect();
+        let v: Vec<Option<&str>> = cells
+            .iter()
+            .map(|c| if c.is_empty() { None } else { Some(*c) })
+            .collect();
         infer(&v)
     }
 
@@ -323,7 +457,10 @@ mod tests {
         assert_eq!(ty(&["2024-01-15", "2024-02-01"]), SeedType::Date);
         assert_eq!(ty(&["2024/01/15"]), SeedType::Text);
         assert_eq!(ty(&["2024-01-15 10:30:00"]), SeedType::Timestamp);
-        assert_eq!(ty(&["2024-01-15T10:30:00.123", "2024-02-01T00:00:00"]), SeedType::Timestamp);
+        assert_eq!(
+            ty(&["2024-01-15T10:30:00.123", "2024-02-01T00:00:00"]),
+            SeedType::Timestamp
+        );
         assert_eq!(ty(&["2024-01-15 10:30:00.123"]), SeedType::Text);
         assert_eq!(ty(&["2024-01-15", "2024-02-01 10:00:00"]), SeedType::Text);
         assert_eq!(ty(&["10:30:00"]), SeedType::Text);
@@ -334,8 +471,19 @@ mod tests {
     fn converts_offsets_to_utc_and_keeps_text_nulls() {
         let cells = [Some("2024-02-01T02:00:00+02:00")];
         let a = convert(&cells, SeedType::Timestamp);
-        let a = a.as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
-        assert_eq!(a.value(0), NaiveDate::from_ymd_opt(2024, 2, 1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_micros());
+        let a = a
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .unwrap();
+        assert_eq!(
+            a.value(0),
+            NaiveDate::from_ymd_opt(2024, 2, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+                .and_utc()
+                .timestamp_micros()
+        );
         let t = convert(&[Some("null"), None], SeedType::Text);
         let t = t.as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!((t.value(0), t.is_null(1)), ("null", true));

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, Weak};
 
 use async_trait::async_trait;
-use deltalake::datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use deltalake::datafusion::catalog::view::ViewTable;
+use deltalake::datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use deltalake::datafusion::common::{DataFusionError, Result as DfResult};
 use deltalake::datafusion::dataframe::DataFrame;
 use deltalake::datafusion::execution::SessionStateBuilder;
@@ -65,7 +65,9 @@ impl Session {
             // Unquoted identifiers are case-insensitive (lowered), as in DuckDB and Spark;
             // Silt quotes the relation names it renders, so their case is kept.
             .set_bool("datafusion.sql_parser.enable_ident_normalization", true);
-        let runtime = RuntimeEnvBuilder::new().build_arc().map_err(|e| ExecError::Engine(clean(&e)))?;
+        let runtime = RuntimeEnvBuilder::new()
+            .build_arc()
+            .map_err(|e| ExecError::Engine(clean(&e)))?;
         let mut builder = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
@@ -82,7 +84,11 @@ impl Session {
             state: ctx.state_weak_ref(),
         };
         ctx.register_catalog(CATALOG, Arc::new(catalog));
-        Ok(Session { ctx, registry, warehouse: warehouse.to_path_buf() })
+        Ok(Session {
+            ctx,
+            registry,
+            warehouse: warehouse.to_path_buf(),
+        })
     }
 
     pub fn context(&self) -> &SessionContext {
@@ -106,25 +112,41 @@ impl Session {
 
     /// Makes `schema.name` a view over `sql` for the rest of the session.
     pub fn register_view(&self, schema: &str, name: &str, sql: &str) {
-        let mut views = self.registry.views.write().unwrap_or_else(|e| e.into_inner());
+        let mut views = self
+            .registry
+            .views
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         views.insert(key(schema, name), sql.to_owned());
     }
 
     /// Makes `schema.name` resolve to `provider` (e.g. a unit test's input rows).
     pub fn register_override(&self, schema: &str, name: &str, provider: Arc<dyn TableProvider>) {
-        let mut o = self.registry.overrides.write().unwrap_or_else(|e| e.into_inner());
+        let mut o = self
+            .registry
+            .overrides
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         o.insert(key(schema, name), provider);
     }
 
     /// Forgets the opened provider of a table that was just written.
     pub fn invalidate(&self, schema: &str, name: &str) {
-        let mut cache = self.registry.cache.write().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self
+            .registry
+            .cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         cache.remove(&key(schema, name));
     }
 
     /// Whether a relation is a registered view.
     pub fn is_view(&self, schema: &str, name: &str) -> bool {
-        self.registry.views.read().unwrap_or_else(|e| e.into_inner()).contains_key(&key(schema, name))
+        self.registry
+            .views
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&key(schema, name))
     }
 }
 
@@ -139,7 +161,10 @@ pub async fn plan_query(state: &SessionState, sql: &str) -> Result<LogicalPlan, 
         .statement_to_plan(DfStatement::Statement(Box::new(statement)))
         .await
         .map_err(|e| ExecError::Sql(clean(&e)))?;
-    state.analyzer().execute_and_check(plan, state.config_options(), |_, _| {}).map_err(|e| ExecError::Sql(clean(&e)))
+    state
+        .analyzer()
+        .execute_and_check(plan, state.config_options(), |_, _| {})
+        .map_err(|e| ExecError::Sql(clean(&e)))
 }
 
 /// A DataFusion error as a user reads it: the root cause, without the variant prefix.
@@ -153,7 +178,10 @@ pub fn clean(e: &DataFusionError) -> String {
     }
     let msg = root.message().into_owned();
     // SQL parser errors come out in Debug form: ParserError("...").
-    match msg.strip_prefix("ParserError(\"").and_then(|m| m.strip_suffix("\")")) {
+    match msg
+        .strip_prefix("ParserError(\"")
+        .and_then(|m| m.strip_suffix("\")"))
+    {
         Some(inner) => inner.replace("\\\"", "\""),
         None => msg,
     }
@@ -169,9 +197,20 @@ struct SiltCatalog {
 impl CatalogProvider for SiltCatalog {
     fn schema_names(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(&self.warehouse)
-            .map(|rd| rd.filter_map(Result::ok).filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
-        for (s, _) in self.registry.views.read().unwrap_or_else(|e| e.into_inner()).keys() {
+        for (s, _) in self
+            .registry
+            .views
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+        {
             names.push(s.clone());
         }
         names.sort();
@@ -208,7 +247,13 @@ impl SchemaProvider for SiltSchema {
                     .collect()
             })
             .unwrap_or_default();
-        for (s, n) in self.registry.views.read().unwrap_or_else(|e| e.into_inner()).keys() {
+        for (s, n) in self
+            .registry
+            .views
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+        {
             if *s == self.name {
                 names.push(n.clone());
             }
@@ -219,7 +264,13 @@ impl SchemaProvider for SiltSchema {
     }
 
     async fn table_type(&self, name: &str) -> DfResult<Option<TableType>> {
-        if self.registry.views.read().unwrap_or_else(|e| e.into_inner()).contains_key(&key(&self.name, name)) {
+        if self
+            .registry
+            .views
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&key(&self.name, name))
+        {
             return Ok(Some(TableType::View));
         }
         Ok(self.table_exist(name).then_some(TableType::Base))
@@ -227,36 +278,71 @@ impl SchemaProvider for SiltSchema {
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let k = key(&self.name, name);
-        if let Some(p) = self.registry.overrides.read().unwrap_or_else(|e| e.into_inner()).get(&k) {
+        if let Some(p) = self
+            .registry
+            .overrides
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&k)
+        {
             return Ok(Some(p.clone()));
         }
-        let view_sql = self.registry.views.read().unwrap_or_else(|e| e.into_inner()).get(&k).cloned();
+        let view_sql = self
+            .registry
+            .views
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&k)
+            .cloned();
         if let Some(sql) = view_sql {
             let Some(state) = self.state.upgrade() else {
-                return Err(DataFusionError::Internal("the session ended while planning a view".into()));
+                return Err(DataFusionError::Internal(
+                    "the session ended while planning a view".into(),
+                ));
             };
             let state = state.read().clone();
-            let plan = plan_query(&state, &sql)
-                .await
-                .map_err(|e| DataFusionError::Plan(format!("in view {}.{}: {e}", self.name, name)))?;
+            let plan = plan_query(&state, &sql).await.map_err(|e| {
+                DataFusionError::Plan(format!("in view {}.{}: {e}", self.name, name))
+            })?;
             return Ok(Some(Arc::new(ViewTable::new(plan, Some(sql)))));
         }
-        if let Some(p) = self.registry.cache.read().unwrap_or_else(|e| e.into_inner()).get(&k) {
+        if let Some(p) = self
+            .registry
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&k)
+        {
             return Ok(Some(p.clone()));
         }
         let dir = self.dir.join(name);
         if !dir.join("_delta_log").is_dir() {
             return Ok(None);
         }
-        let table = super::storage::open(&dir).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let table = super::storage::open(&dir)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let provider = table.table_provider().await?;
-        self.registry.cache.write().unwrap_or_else(|e| e.into_inner()).insert(k, provider.clone());
+        self.registry
+            .cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(k, provider.clone());
         Ok(Some(provider))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.registry.views.read().unwrap_or_else(|e| e.into_inner()).contains_key(&key(&self.name, name))
-            || self.registry.overrides.read().unwrap_or_else(|e| e.into_inner()).contains_key(&key(&self.name, name))
+        self.registry
+            .views
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&key(&self.name, name))
+            || self
+                .registry
+                .overrides
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&key(&self.name, name))
             || self.dir.join(name).join("_delta_log").is_dir()
     }
 }

@@ -18,17 +18,30 @@ pub struct Preview {
 /// Runs `sql` and keeps the first `limit` rows (all when `limit` is negative).
 pub async fn preview(session: &Session, sql: &str, limit: i64) -> Result<Preview, ExecError> {
     let df = session.query(sql).await?;
-    let df = if limit >= 0 { df.limit(0, Some(limit as usize)).map_err(|e| ExecError::Sql(clean(&e)))? } else { df };
+    let df = if limit >= 0 {
+        df.limit(0, Some(limit as usize))
+            .map_err(|e| ExecError::Sql(clean(&e)))?
+    } else {
+        df
+    };
     let schema: SchemaRef = std::sync::Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await.map_err(|e| ExecError::Execution(clean(&e)))?;
+    let batches = df
+        .collect()
+        .await
+        .map_err(|e| ExecError::Execution(clean(&e)))?;
     Ok(Preview { schema, batches })
 }
 
 fn cell_strings(array: &ArrayRef) -> Result<Vec<Option<String>>, ExecError> {
     // Timestamps as dbt prints them: a space, not ISO's `T`, and a fraction only when there is one.
-    let opts = FormatOptions::default().with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f")).with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"));
-    let f = ArrayFormatter::try_new(array.as_ref(), &opts).map_err(|e| ExecError::Execution(e.to_string()))?;
-    Ok((0..array.len()).map(|i| (!array.is_null(i)).then(|| f.value(i).to_string())).collect())
+    let opts = FormatOptions::default()
+        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
+        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"));
+    let f = ArrayFormatter::try_new(array.as_ref(), &opts)
+        .map_err(|e| ExecError::Execution(e.to_string()))?;
+    Ok((0..array.len())
+        .map(|i| (!array.is_null(i)).then(|| f.value(i).to_string()))
+        .collect())
 }
 
 fn is_numeric(t: &DataType) -> bool {
@@ -60,7 +73,11 @@ impl Preview {
             let t = f.data_type();
             if matches!(t, DataType::Boolean) {
                 for c in cols[i].iter_mut().flatten() {
-                    *c = if c == "true" { "True".into() } else { "False".into() };
+                    *c = if c == "true" {
+                        "True".into()
+                    } else {
+                        "False".into()
+                    };
                 }
             }
             if t.is_floating() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) {
@@ -69,12 +86,20 @@ impl Preview {
                     if let Some((_, d)) = c.split_once('.') {
                         if d.len() > 3 && !c.contains('e') {
                             if let Ok(v) = c.parse::<f64>() {
-                                *c = format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_owned();
+                                *c = format!("{v:.3}")
+                                    .trim_end_matches('0')
+                                    .trim_end_matches('.')
+                                    .to_owned();
                             }
                         }
                     }
                 }
-                let decimals = cols[i].iter().flatten().map(|c| c.split_once('.').map_or(0, |(_, d)| d.len())).max().unwrap_or(0);
+                let decimals = cols[i]
+                    .iter()
+                    .flatten()
+                    .map(|c| c.split_once('.').map_or(0, |(_, d)| d.len()))
+                    .max()
+                    .unwrap_or(0);
                 for c in cols[i].iter_mut().flatten() {
                     if c.contains('e') || c.contains("inf") || c.contains("NaN") {
                         continue;
@@ -90,14 +115,31 @@ impl Preview {
         let widths: Vec<usize> = fields
             .iter()
             .enumerate()
-            .map(|(i, f)| cols[i].iter().flatten().map(|c| c.chars().count()).max().unwrap_or(0).max(f.name().chars().count()).max(1))
+            .map(|(i, f)| {
+                cols[i]
+                    .iter()
+                    .flatten()
+                    .map(|c| c.chars().count())
+                    .max()
+                    .unwrap_or(0)
+                    .max(f.name().chars().count())
+                    .max(1)
+            })
             .collect();
         let mut out = String::new();
         let pad = |s: &str, w: usize, right: bool| {
             let n = w.saturating_sub(s.chars().count());
-            if right { format!("{}{s}", " ".repeat(n)) } else { format!("{s}{}", " ".repeat(n)) }
+            if right {
+                format!("{}{s}", " ".repeat(n))
+            } else {
+                format!("{s}{}", " ".repeat(n))
+            }
         };
-        let header: Vec<String> = fields.iter().zip(&widths).map(|(f, w)| pad(f.name(), *w, false)).collect();
+        let header: Vec<String> = fields
+            .iter()
+            .zip(&widths)
+            .map(|(f, w)| pad(f.name(), *w, false))
+            .collect();
         out.push_str(&format!("| {} |\n", header.join(" | ")));
         let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
         out.push_str(&format!("| {} |\n", rule.join(" | ")));
@@ -105,7 +147,13 @@ impl Preview {
             let cells: Vec<String> = fields
                 .iter()
                 .enumerate()
-                .map(|(i, f)| pad(cols[i][r].as_deref().unwrap_or(""), widths[i], is_numeric(f.data_type())))
+                .map(|(i, f)| {
+                    pad(
+                        cols[i][r].as_deref().unwrap_or(""),
+                        widths[i],
+                        is_numeric(f.data_type()),
+                    )
+                })
                 .collect();
             out.push_str(&format!("| {} |\n", cells.join(" | ")));
         }
@@ -115,14 +163,26 @@ impl Preview {
     pub fn to_csv(&self) -> Result<String, ExecError> {
         let cols = self.columns()?;
         let quote = |s: &str| {
-            if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+            if s.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_owned()
+            }
         };
         let mut out = String::new();
-        let names: Vec<String> = self.schema.fields().iter().map(|f| quote(f.name())).collect();
+        let names: Vec<String> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| quote(f.name()))
+            .collect();
         out.push_str(&names.join(","));
         out.push('\n');
         for r in 0..self.row_count() {
-            let cells: Vec<String> = cols.iter().map(|c| c[r].as_deref().map(quote).unwrap_or_default()).collect();
+            let cells: Vec<String> = cols
+                .iter()
+                .map(|c| c[r].as_deref().map(quote).unwrap_or_default())
+                .collect();
             out.push_str(&cells.join(","));
             out.push('\n');
         }
@@ -133,13 +193,21 @@ impl Preview {
     pub fn to_json_rows(&self) -> Result<Vec<serde_json::Value>, ExecError> {
         use deltalake::arrow::json::WriterBuilder;
         use deltalake::arrow::json::writer::JsonArray;
-        let mut w = WriterBuilder::new().with_explicit_nulls(true).build::<_, JsonArray>(Vec::new());
+        let mut w = WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, JsonArray>(Vec::new());
         for b in &self.batches {
-            w.write(b).map_err(|e| ExecError::Execution(e.to_string()))?;
+            w.write(b)
+                .map_err(|e| ExecError::Execution(e.to_string()))?;
         }
-        w.finish().map_err(|e| ExecError::Execution(e.to_string()))?;
+        w.finish()
+            .map_err(|e| ExecError::Execution(e.to_string()))?;
         let bytes = w.into_inner();
-        let text = if bytes.is_empty() { "[]".to_owned() } else { String::from_utf8_lossy(&bytes).into_owned() };
+        let text = if bytes.is_empty() {
+            "[]".to_owned()
+        } else {
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
         match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(serde_json::Value::Array(rows)) => Ok(rows),
             _ => Ok(Vec::new()),

@@ -22,26 +22,39 @@ pub fn exists(dir: &Path) -> bool {
 }
 
 fn url_of(dir: &Path) -> Result<url::Url, ExecError> {
-    std::fs::create_dir_all(dir).map_err(|e| ExecError::Io { path: dir.display().to_string(), source: e })?;
+    std::fs::create_dir_all(dir).map_err(|e| ExecError::Io {
+        path: dir.display().to_string(),
+        source: e,
+    })?;
     deltalake::ensure_table_uri(dir.to_string_lossy()).map_err(|e| delta_err(dir, &e))
 }
 
 /// Opens the table in `dir` at its latest version.
 pub async fn open(dir: &Path) -> Result<DeltaTable, ExecError> {
     let url = url_of(dir)?;
-    deltalake::open_table(url).await.map_err(|e| delta_err(dir, &e))
+    deltalake::open_table(url)
+        .await
+        .map_err(|e| delta_err(dir, &e))
 }
 
 /// Opens the table in `dir`, or an unloaded handle that a write will create.
 pub async fn open_or_new(dir: &Path) -> Result<DeltaTable, ExecError> {
     let url = url_of(dir)?;
-    DeltaTable::try_from_url(url).await.map_err(|e| delta_err(dir, &e))
+    DeltaTable::try_from_url(url)
+        .await
+        .map_err(|e| delta_err(dir, &e))
 }
 
 /// A Delta error as a user reads it.
 pub fn clean_delta(e: &DeltaTableError) -> String {
     let text = e.to_string();
-    for prefix in ["Generic DeltaTable error: ", "Generic error: ", "External error: ", "Execution error: ", "Error during planning: "] {
+    for prefix in [
+        "Generic DeltaTable error: ",
+        "Generic error: ",
+        "External error: ",
+        "Execution error: ",
+        "Error during planning: ",
+    ] {
         if let Some(rest) = text.strip_prefix(prefix) {
             return strip_prefixes(rest);
         }
@@ -52,7 +65,13 @@ pub fn clean_delta(e: &DeltaTableError) -> String {
 fn strip_prefixes(mut s: &str) -> String {
     loop {
         let before = s;
-        for prefix in ["External error: ", "Execution error: ", "Generic DeltaTable error: ", "Error during planning: ", "Arrow error: "] {
+        for prefix in [
+            "External error: ",
+            "Execution error: ",
+            "Generic DeltaTable error: ",
+            "Error during planning: ",
+            "Arrow error: ",
+        ] {
             if let Some(rest) = s.strip_prefix(prefix) {
                 s = rest;
             }
@@ -64,7 +83,10 @@ fn strip_prefixes(mut s: &str) -> String {
 }
 
 pub fn delta_err(dir: &Path, e: &DeltaTableError) -> ExecError {
-    ExecError::Delta { table: dir.display().to_string(), message: clean_delta(e) }
+    ExecError::Delta {
+        table: dir.display().to_string(),
+        message: clean_delta(e),
+    }
 }
 
 /// How a [`TableWrite`] changes the table.
@@ -148,10 +170,14 @@ impl<'a> TableWrite<'a> {
             .with_session_state(self.session.state())
             .with_commit_properties(self.commit);
         builder = match self.mode {
-            WriteMode::Replace => builder.with_save_mode(SaveMode::Overwrite).with_schema_mode(SchemaMode::Overwrite),
+            WriteMode::Replace => builder
+                .with_save_mode(SaveMode::Overwrite)
+                .with_schema_mode(SchemaMode::Overwrite),
             WriteMode::ReplaceData => builder.with_save_mode(SaveMode::Overwrite),
             WriteMode::Append => builder.with_save_mode(SaveMode::Append),
-            WriteMode::AppendMergeSchema => builder.with_save_mode(SaveMode::Append).with_schema_mode(SchemaMode::Merge),
+            WriteMode::AppendMergeSchema => builder
+                .with_save_mode(SaveMode::Append)
+                .with_schema_mode(SchemaMode::Merge),
         };
         if let Some(p) = self.replace_where {
             builder = builder.with_replace_where(p);
@@ -167,7 +193,11 @@ impl<'a> TableWrite<'a> {
 /// The version of a table and the row count of its last commit (from its metrics).
 pub async fn outcome(table: &DeltaTable, metric: &str) -> Result<WriteOutcome, ExecError> {
     let version = table.version().unwrap_or_default();
-    let commits: Vec<_> = table.history(Some(1)).try_collect().await.unwrap_or_default();
+    let commits: Vec<_> = table
+        .history(Some(1))
+        .try_collect()
+        .await
+        .unwrap_or_default();
     let rows = commits
         .first()
         .and_then(|c| c.info.get("operationMetrics"))

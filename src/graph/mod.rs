@@ -25,10 +25,16 @@ impl Graph {
         let mut graph = DiGraph::new();
         let mut index = HashMap::new();
         for s in parsed.sources.iter().filter(|s| s.enabled) {
-            index.insert(s.source.unique_id.clone(), graph.add_node(s.source.unique_id.clone()));
+            index.insert(
+                s.source.unique_id.clone(),
+                graph.add_node(s.source.unique_id.clone()),
+            );
         }
         for n in parsed.nodes.iter().filter(|n| n.enabled) {
-            index.insert(n.node.unique_id.clone(), graph.add_node(n.node.unique_id.clone()));
+            index.insert(
+                n.node.unique_id.clone(),
+                graph.add_node(n.node.unique_id.clone()),
+            );
         }
         for n in parsed.nodes.iter().filter(|n| n.enabled) {
             let to = index[&n.node.unique_id];
@@ -61,13 +67,20 @@ impl Graph {
             if let (Some(first), Some(last)) = (first, last) {
                 d = d.with_span(call_span(&first.node, &last.node.name));
             }
-            for w in cycle.windows(2).chain(std::iter::once([*cycle.last().unwrap_or(&cycle[0]), cycle[0]].as_slice())) {
-                if let (Some(a), Some(b)) = (parsed.node(&self.graph[w[0]]), parsed.node(&self.graph[w[1]])) {
+            for w in cycle.windows(2).chain(std::iter::once(
+                [*cycle.last().unwrap_or(&cycle[0]), cycle[0]].as_slice(),
+            )) {
+                if let (Some(a), Some(b)) = (
+                    parsed.node(&self.graph[w[0]]),
+                    parsed.node(&self.graph[w[1]]),
+                ) {
                     let at = call_span(&b.node, &a.node.name);
                     d = d.with_note(format!("`{}` reads `{}` at {at}", b.node.name, a.node.name));
                 }
             }
-            diags.push(d.with_help("break the cycle: a model cannot depend on itself, directly or through others"));
+            diags.push(d.with_help(
+                "break the cycle: a model cannot depend on itself, directly or through others",
+            ));
         }
         if diags.is_empty() { Ok(()) } else { Err(diags) }
     }
@@ -75,7 +88,10 @@ impl Graph {
     /// One cycle through the strongly connected component, in dependency order.
     fn cycle_in(&self, scc: &[NodeIndex]) -> Vec<NodeIndex> {
         let members: HashSet<NodeIndex> = scc.iter().copied().collect();
-        let start = *scc.iter().min_by_key(|i| &self.graph[**i]).unwrap_or(&scc[0]);
+        let start = *scc
+            .iter()
+            .min_by_key(|i| &self.graph[**i])
+            .unwrap_or(&scc[0]);
         // Breadth-first from start back to start, staying inside the component.
         let mut prev: HashMap<NodeIndex, NodeIndex> = HashMap::new();
         let mut queue = VecDeque::from([start]);
@@ -109,10 +125,23 @@ impl Graph {
     /// All unique ids in an order where every node comes after what it reads; ties are
     /// broken by unique id so the order is stable.
     pub fn topo_order(&self) -> Vec<String> {
-        let mut indegree: HashMap<NodeIndex, usize> =
-            self.graph.node_indices().map(|i| (i, self.graph.neighbors_directed(i, Direction::Incoming).count())).collect();
-        let mut ready: BTreeSet<(String, NodeIndex)> =
-            indegree.iter().filter(|(_, d)| **d == 0).map(|(i, _)| (self.graph[*i].clone(), *i)).collect();
+        let mut indegree: HashMap<NodeIndex, usize> = self
+            .graph
+            .node_indices()
+            .map(|i| {
+                (
+                    i,
+                    self.graph
+                        .neighbors_directed(i, Direction::Incoming)
+                        .count(),
+                )
+            })
+            .collect();
+        let mut ready: BTreeSet<(String, NodeIndex)> = indegree
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(i, _)| (self.graph[*i].clone(), *i))
+            .collect();
         let mut out = Vec::with_capacity(self.graph.node_count());
         while let Some(first) = ready.iter().next().cloned() {
             ready.remove(&first);
@@ -139,8 +168,14 @@ impl Graph {
     }
 
     fn neighbors(&self, id: &str, dir: Direction) -> Vec<String> {
-        let Some(&i) = self.index.get(id) else { return Vec::new() };
-        let mut out: Vec<String> = self.graph.neighbors_directed(i, dir).map(|n| self.graph[n].clone()).collect();
+        let Some(&i) = self.index.get(id) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = self
+            .graph
+            .neighbors_directed(i, dir)
+            .map(|n| self.graph[n].clone())
+            .collect();
         out.sort();
         out.dedup();
         out
@@ -158,7 +193,9 @@ impl Graph {
 
     fn reach(&self, id: &str, dir: Direction, depth: Option<usize>) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
-        let Some(&start) = self.index.get(id) else { return out };
+        let Some(&start) = self.index.get(id) else {
+            return out;
+        };
         let mut frontier = vec![start];
         let mut seen = HashSet::from([start]);
         let mut level = 0;

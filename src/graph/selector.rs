@@ -52,15 +52,40 @@ enum Method {
 }
 
 const METHODS: &[&str] = &[
-    "fqn", "tag", "path", "file", "config", "resource_type", "source", "package", "test_type", "test_name", "group", "access",
+    "fqn",
+    "tag",
+    "path",
+    "file",
+    "config",
+    "resource_type",
+    "source",
+    "package",
+    "test_type",
+    "test_name",
+    "group",
+    "access",
 ];
-const UNSUPPORTED: &[&str] = &["state", "result", "exposure", "metric", "semantic_model", "saved_query", "unit_test", "version", "source_status", "wildcard"];
+const UNSUPPORTED: &[&str] = &[
+    "state",
+    "result",
+    "exposure",
+    "metric",
+    "semantic_model",
+    "saved_query",
+    "unit_test",
+    "version",
+    "source_status",
+    "wildcard",
+];
 
 impl Selection {
     /// Parses the arguments of `--select` and `--exclude` (each may hold several
     /// space-separated selectors).
     pub fn parse(select: &[String], exclude: &[String]) -> Result<Selection, Diagnostic> {
-        Ok(Selection { select: parse_union(select)?, exclude: parse_union(exclude)? })
+        Ok(Selection {
+            select: parse_union(select)?,
+            exclude: parse_union(exclude)?,
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -69,7 +94,12 @@ impl Selection {
 
     /// The unique ids selected among `candidates` (all enabled nodes and sources of the
     /// given resource types when nothing is selected).
-    pub fn apply(&self, parsed: &ParsedProject, graph: &Graph, types: &[ResourceType]) -> Result<BTreeSet<String>, Diagnostic> {
+    pub fn apply(
+        &self,
+        parsed: &ParsedProject,
+        graph: &Graph,
+        types: &[ResourceType],
+    ) -> Result<BTreeSet<String>, Diagnostic> {
         let universe = Universe::new(parsed, graph);
         let mut selected: BTreeSet<String> = if self.select.is_empty() {
             universe.all.iter().map(|i| i.id.clone()).collect()
@@ -85,7 +115,10 @@ impl Selection {
                 selected.remove(&id);
             }
         }
-        Ok(selected.into_iter().filter(|id| universe.get(id).is_some_and(|i| types.contains(&i.kind))).collect())
+        Ok(selected
+            .into_iter()
+            .filter(|id| universe.get(id).is_some_and(|i| types.contains(&i.kind)))
+            .collect())
     }
 }
 
@@ -93,7 +126,11 @@ fn parse_union(args: &[String]) -> Result<Vec<Vec<Criterion>>, Diagnostic> {
     let mut out = Vec::new();
     for arg in args {
         for token in arg.split_whitespace() {
-            let inter = token.split(',').filter(|s| !s.is_empty()).map(parse_criterion).collect::<Result<Vec<_>, _>>()?;
+            let inter = token
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(parse_criterion)
+                .collect::<Result<Vec<_>, _>>()?;
             if !inter.is_empty() {
                 out.push(inter);
             }
@@ -112,16 +149,27 @@ fn parse_criterion(text: &str) -> Result<Criterion, Diagnostic> {
     let mut parents = None;
     let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
     if s[digits.len()..].starts_with('+') {
-        parents = Some(if digits.is_empty() { None } else { digits.parse().ok() });
+        parents = Some(if digits.is_empty() {
+            None
+        } else {
+            digits.parse().ok()
+        });
         s = &s[digits.len() + 1..];
-    } else if !digits.is_empty() && s.len() > digits.len() && !s[digits.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_') {
+    } else if !digits.is_empty()
+        && s.len() > digits.len()
+        && !s[digits.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+    {
         return Err(bad("a depth must be followed by `+`"));
     }
     let mut children = None;
     if let Some(plus) = s.rfind('+') {
         let tail = &s[plus + 1..];
         if tail.chars().all(|c| c.is_ascii_digit()) {
-            children = Some(if tail.is_empty() { None } else { tail.parse().ok() });
+            children = Some(if tail.is_empty() {
+                None
+            } else {
+                tail.parse().ok()
+            });
             s = &s[..plus];
         }
     }
@@ -150,7 +198,9 @@ fn parse_criterion(text: &str) -> Result<Criterion, Diagnostic> {
                     "group" => Method::Group,
                     "access" => Method::Access,
                     other if UNSUPPORTED.contains(&other) => {
-                        return Err(bad(&format!("the `{other}:` method is not supported by Silt")));
+                        return Err(bad(&format!(
+                            "the `{other}:` method is not supported by Silt"
+                        )));
                     }
                     other => {
                         let mut d = bad(&format!("unknown selection method `{other}`"));
@@ -167,7 +217,13 @@ fn parse_criterion(text: &str) -> Result<Criterion, Diagnostic> {
             (method, v.to_owned())
         }
     };
-    Ok(Criterion { method, value, at, parents, children })
+    Ok(Criterion {
+        method,
+        value,
+        at,
+        parents,
+        children,
+    })
 }
 
 /// What selection can see of one node or source.
@@ -195,7 +251,11 @@ struct Universe {
 impl Universe {
     fn new(parsed: &ParsedProject, graph: &Graph) -> Universe {
         let mut all = Vec::new();
-        for s in parsed.sources.iter().filter(|s| graph.contains(&s.source.unique_id)) {
+        for s in parsed
+            .sources
+            .iter()
+            .filter(|s| graph.contains(&s.source.unique_id))
+        {
             all.push(Item {
                 id: s.source.unique_id.clone(),
                 kind: ResourceType::Source,
@@ -210,7 +270,11 @@ impl Universe {
                 test_name: None,
             });
         }
-        for n in parsed.nodes.iter().filter(|n| graph.contains(&n.node.unique_id)) {
+        for n in parsed
+            .nodes
+            .iter()
+            .filter(|n| graph.contains(&n.node.unique_id))
+        {
             let is_test = n.node.resource_type == ResourceType::Test;
             all.push(Item {
                 id: n.node.unique_id.clone(),
@@ -222,8 +286,19 @@ impl Universe {
                 tags: n.tags.clone(),
                 config: n.config.clone().into_iter().collect(),
                 source: None,
-                test_type: is_test.then(|| if n.config.contains_key("__generic_test") { "generic" } else { "singular" }),
-                test_name: n.config.get("__test_name").and_then(Json::as_str).map(str::to_owned).or_else(|| is_test.then(|| n.node.name.clone())),
+                test_type: is_test.then(|| {
+                    if n.config.contains_key("__generic_test") {
+                        "generic"
+                    } else {
+                        "singular"
+                    }
+                }),
+                test_name: n
+                    .config
+                    .get("__test_name")
+                    .and_then(Json::as_str)
+                    .map(str::to_owned)
+                    .or_else(|| is_test.then(|| n.node.name.clone())),
             });
         }
         Universe { all }
@@ -233,7 +308,11 @@ impl Universe {
         self.all.iter().find(|i| i.id == id)
     }
 
-    fn intersection(&self, criteria: &[Criterion], graph: &Graph) -> Result<BTreeSet<String>, Diagnostic> {
+    fn intersection(
+        &self,
+        criteria: &[Criterion],
+        graph: &Graph,
+    ) -> Result<BTreeSet<String>, Diagnostic> {
         let mut result: Option<BTreeSet<String>> = None;
         for c in criteria {
             let found = self.criterion(c, graph)?;
@@ -282,7 +361,13 @@ fn matches(c: &Criterion, item: &Item) -> Result<bool, Diagnostic> {
             if v.contains('/') {
                 path_matches(v, &item.path)
             } else if lower.ends_with(".sql") || lower.ends_with(".csv") || lower.ends_with(".py") {
-                matches(&Criterion { method: Method::File, ..c.clone() }, item)?
+                matches(
+                    &Criterion {
+                        method: Method::File,
+                        ..c.clone()
+                    },
+                    item,
+                )?
             } else {
                 fqn_matches(v, item)
             }
@@ -296,7 +381,9 @@ fn matches(c: &Criterion, item: &Item) -> Result<bool, Diagnostic> {
             glob(v, file) || glob(v, stem)
         }
         Method::Config(key) => match item.config.get(key) {
-            Some(Json::Array(items)) => items.iter().any(|i| json_text(i).is_some_and(|t| glob(v, &t))),
+            Some(Json::Array(items)) => items
+                .iter()
+                .any(|i| json_text(i).is_some_and(|t| glob(v, &t))),
             Some(other) => json_text(other).is_some_and(|t| glob(v, &t)),
             None => false,
         },
@@ -312,7 +399,10 @@ fn matches(c: &Criterion, item: &Item) -> Result<bool, Diagnostic> {
                 let parts: Vec<&str> = v.split('.').collect();
                 match parts.as_slice() {
                     [s] => glob(s, source),
-                    [s, t] => (glob(s, source) && glob(t, table)) || (glob(s, &item.package) && glob(t, source)),
+                    [s, t] => {
+                        (glob(s, source) && glob(t, table))
+                            || (glob(s, &item.package) && glob(t, source))
+                    }
                     [p, s, t] => glob(p, &item.package) && glob(s, source) && glob(t, table),
                     _ => false,
                 }
@@ -321,13 +411,26 @@ fn matches(c: &Criterion, item: &Item) -> Result<bool, Diagnostic> {
         },
         Method::Package => glob(v, &item.package),
         Method::TestType => match v {
-            "generic" | "singular" | "data" => item.test_type.is_some_and(|t| t == v || v == "data"),
+            "generic" | "singular" | "data" => {
+                item.test_type.is_some_and(|t| t == v || v == "data")
+            }
             "unit" => item.kind == ResourceType::UnitTest,
-            _ => return Err(Diagnostic::error(format!("unknown test type `{v}`")).with_help("use generic, singular or unit")),
+            _ => {
+                return Err(Diagnostic::error(format!("unknown test type `{v}`"))
+                    .with_help("use generic, singular or unit"));
+            }
         },
         Method::TestName => item.test_name.as_deref().is_some_and(|n| glob(v, n)),
-        Method::Group => item.config.get("group").and_then(Json::as_str).is_some_and(|g| glob(v, g)),
-        Method::Access => item.config.get("access").and_then(Json::as_str).is_some_and(|a| glob(v, a)),
+        Method::Group => item
+            .config
+            .get("group")
+            .and_then(Json::as_str)
+            .is_some_and(|g| glob(v, g)),
+        Method::Access => item
+            .config
+            .get("access")
+            .and_then(Json::as_str)
+            .is_some_and(|a| glob(v, a)),
     })
 }
 
@@ -358,13 +461,17 @@ fn fqn_matches(selector: &str, item: &Item) -> bool {
 fn path_matches(selector: &str, path: &str) -> bool {
     let sel = selector.trim_start_matches("./").trim_end_matches('/');
     if sel.contains('*') || sel.contains('?') {
-        return glob(sel, path) || path.split('/').scan(String::new(), |acc, part| {
-            if !acc.is_empty() {
-                acc.push('/');
-            }
-            acc.push_str(part);
-            Some(acc.clone())
-        }).any(|prefix| glob(sel, &prefix));
+        return glob(sel, path)
+            || path
+                .split('/')
+                .scan(String::new(), |acc, part| {
+                    if !acc.is_empty() {
+                        acc.push('/');
+                    }
+                    acc.push_str(part);
+                    Some(acc.clone())
+                })
+                .any(|prefix| glob(sel, &prefix));
     }
     path == sel || path.starts_with(&format!("{sel}/"))
 }
@@ -377,7 +484,9 @@ pub fn glob(pattern: &str, text: &str) -> bool {
             Some('*') => (0..=t.len()).any(|i| go(&p[1..], &t[i..])),
             Some('?') => !t.is_empty() && go(&p[1..], &t[1..]),
             Some('[') => {
-                let Some(close) = p.iter().position(|&c| c == ']') else { return t.first() == Some(&'[') && go(&p[1..], &t[1..]) };
+                let Some(close) = p.iter().position(|&c| c == ']') else {
+                    return t.first() == Some(&'[') && go(&p[1..], &t[1..]);
+                };
                 let set = &p[1..close];
                 !t.is_empty() && set.contains(&t[0]) && go(&p[close + 1..], &t[1..])
             }
@@ -396,16 +505,27 @@ mod tests {
     #[test]
     fn parses_graph_operators() {
         let c = parse_criterion("2+orders+1").unwrap();
-        assert_eq!((c.parents, c.children, c.value.as_str()), (Some(Some(2)), Some(Some(1)), "orders"));
+        assert_eq!(
+            (c.parents, c.children, c.value.as_str()),
+            (Some(Some(2)), Some(Some(1)), "orders")
+        );
         let c = parse_criterion("+tag:nightly+").unwrap();
-        assert_eq!((c.parents, c.children, c.method), (Some(None), Some(None), Method::Tag));
+        assert_eq!(
+            (c.parents, c.children, c.method),
+            (Some(None), Some(None), Method::Tag)
+        );
         let c = parse_criterion("@config.materialized:table").unwrap();
         assert!(c.at);
         assert_eq!(c.method, Method::Config("materialized".into()));
         assert!(parse_criterion("@+x").is_err());
         let err = parse_criterion("tags:x").unwrap_err();
         assert_eq!(err.help.as_deref(), Some("did you mean `tag:`?"));
-        assert!(parse_criterion("state:modified").unwrap_err().message.contains("not supported"));
+        assert!(
+            parse_criterion("state:modified")
+                .unwrap_err()
+                .message
+                .contains("not supported")
+        );
     }
 
     #[test]
@@ -415,6 +535,9 @@ mod tests {
         assert!(glob("m?del", "model"));
         assert!(path_matches("models/staging", "models/staging/stg.sql"));
         assert!(!path_matches("models/stag", "models/staging/stg.sql"));
-        assert!(path_matches("models/staging/stg.sql", "models/staging/stg.sql"));
+        assert!(path_matches(
+            "models/staging/stg.sql",
+            "models/staging/stg.sql"
+        ));
     }
 }

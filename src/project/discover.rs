@@ -78,9 +78,17 @@ pub fn discover(settings: &Settings, diags: &mut Diagnostics) -> Files {
             match ext(&path) {
                 "csv" => {
                     // Seeds are read when loaded; only their checksum is needed here.
-                    let small = std::fs::metadata(&path).is_ok_and(|m| m.len() <= SEED_CHECKSUM_LIMIT);
-                    let text: Arc<str> = if small { read(root, &path, &rel, diags).text } else { Arc::from("") };
-                    files.seeds.push(SourceFile { text, ..source_file(root, &path, &rel) });
+                    let small =
+                        std::fs::metadata(&path).is_ok_and(|m| m.len() <= SEED_CHECKSUM_LIMIT);
+                    let text: Arc<str> = if small {
+                        read(root, &path, &rel, diags).text
+                    } else {
+                        Arc::from("")
+                    };
+                    files.seeds.push(SourceFile {
+                        text,
+                        ..source_file(root, &path, &rel)
+                    });
                 }
                 "yml" | "yaml" => add_yaml(&mut files, read(root, &path, &rel, diags)),
                 "md" if docs_from_resources => files.docs.push(read(root, &path, &rel, diags)),
@@ -102,7 +110,9 @@ pub fn discover(settings: &Settings, diags: &mut Diagnostics) -> Files {
         for (path, rel) in walk(root, dir) {
             match ext(&path) {
                 // `tests/generic/` holds generic test definitions, which are macros.
-                "sql" if rel.starts_with("generic/") => files.macros.push(read(root, &path, &rel, diags)),
+                "sql" if rel.starts_with("generic/") => {
+                    files.macros.push(read(root, &path, &rel, diags))
+                }
                 "sql" => files.singular_tests.push(read(root, &path, &rel, diags)),
                 "yml" | "yaml" => add_yaml(&mut files, read(root, &path, &rel, diags)),
                 "md" if docs_from_resources => files.docs.push(read(root, &path, &rel, diags)),
@@ -149,8 +159,16 @@ fn ext(path: &Path) -> &str {
 }
 
 fn source_file(root: &Path, path: &Path, rel: &str) -> SourceFile {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    SourceFile { display: display_path(root, path), rel_path: rel.to_owned(), stem, text: Arc::from("") }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    SourceFile {
+        display: display_path(root, path),
+        rel_path: rel.to_owned(),
+        stem,
+        text: Arc::from(""),
+    }
 }
 
 fn read(root: &Path, path: &Path, rel: &str, diags: &mut Diagnostics) -> SourceFile {
@@ -164,9 +182,15 @@ fn read(root: &Path, path: &Path, rel: &str, diags: &mut Diagnostics) -> SourceF
                 }
                 file.text = Arc::from(text);
             }
-            Err(_) => diags.push(Diagnostic::error("file is not valid UTF-8").with_span(Span::file(file.display.clone()))),
+            Err(_) => diags.push(
+                Diagnostic::error("file is not valid UTF-8")
+                    .with_span(Span::file(file.display.clone())),
+            ),
         },
-        Err(e) => diags.push(Diagnostic::error(format!("cannot read file: {e}")).with_span(Span::file(file.display.clone()))),
+        Err(e) => diags.push(
+            Diagnostic::error(format!("cannot read file: {e}"))
+                .with_span(Span::file(file.display.clone())),
+        ),
     }
     file
 }
@@ -181,7 +205,9 @@ fn walk(root: &Path, dir: &str) -> Vec<(PathBuf, String)> {
 }
 
 fn walk_into(base: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>, top: bool) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     // A folder with a project file of its own is another project.
     if !top && (dir.join("project.yml").is_file() || dir.join("dbt_project.yml").is_file()) {
         return;
@@ -195,7 +221,9 @@ fn walk_into(base: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>, top: boo
         if name.starts_with('.') {
             continue;
         }
-        let Ok(kind) = entry.file_type() else { continue };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         if kind.is_dir() {
             walk_into(base, &path, out, false);
         } else if kind.is_file() || kind.is_symlink() {

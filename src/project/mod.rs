@@ -190,12 +190,21 @@ impl Project {
         let mut project = Project {
             nodes: Vec::new(),
             sources: Vec::new(),
-            macro_files: files.macros.iter().map(|f| (f.display.clone(), f.text.to_string())).collect(),
+            macro_files: files
+                .macros
+                .iter()
+                .map(|f| (f.display.clone(), f.text.to_string()))
+                .collect(),
             docs: BTreeMap::new(),
             macro_docs: HashMap::new(),
             yaml_files: Vec::new(),
             unit_tests: Vec::new(),
-            warnings: settings.warnings.iter().filter(|d| !d.is_error()).cloned().collect(),
+            warnings: settings
+                .warnings
+                .iter()
+                .filter(|d| !d.is_error())
+                .cloned()
+                .collect(),
             settings,
         };
         project.read_docs(&files.docs, &mut diags);
@@ -240,9 +249,15 @@ impl Project {
                     for block in blocks {
                         if let Some(existing) = self.docs.get(&block.name) {
                             diags.push(
-                                Diagnostic::error(format!("doc block `{}` is defined twice", block.name))
-                                    .with_span(Span::file(file.display.clone()))
-                                    .with_note(format!("also defined in {}", existing.original_file_path)),
+                                Diagnostic::error(format!(
+                                    "doc block `{}` is defined twice",
+                                    block.name
+                                ))
+                                .with_span(Span::file(file.display.clone()))
+                                .with_note(format!(
+                                    "also defined in {}",
+                                    existing.original_file_path
+                                )),
                             );
                             continue;
                         }
@@ -275,7 +290,11 @@ impl Project {
                     _ => "data_tests",
                 };
                 let (config, unrendered) = self.tree_config(tree, &fqn);
-                let raw_code: Arc<str> = if kind == ResourceType::Seed { Arc::from("") } else { file.text.clone() };
+                let raw_code: Arc<str> = if kind == ResourceType::Seed {
+                    Arc::from("")
+                } else {
+                    file.text.clone()
+                };
                 self.nodes.push(ProjectNode {
                     unique_id: format!("{}.{project}.{name}", kind.as_str()),
                     resource_type: kind,
@@ -301,41 +320,9 @@ impl Project {
         let _ = diags;
     }
 
-    /// The config a resource gets from the project file's tree of kind `tree` (`models`,
-    /// `seeds`...), walking from the root down its fqn: deeper levels win.
+    /// The config a resource gets from the project file's tree of kind `tree`.
     pub fn tree_config(&self, tree: &str, fqn: &[String]) -> (ConfigMap, ConfigMap) {
-        let mut config = ConfigMap::new();
-        let mut unrendered = ConfigMap::new();
-        let raw_tree = self.settings.project.doc.root.get(if tree == "data_tests" && self.settings.project.doc.root.get("data_tests").is_none() { "tests" } else { tree });
-        let Some((_, tree_node)) = self.settings.project.config_trees.iter().find(|(k, _)| k == tree) else {
-            return (config, unrendered);
-        };
-        let mut level = Some(tree_node);
-        let mut raw_level = raw_tree;
-        for depth in 0..=fqn.len() {
-            let Some(node) = level else { break };
-            let mut here = ConfigMap::new();
-            let mut here_raw = ConfigMap::new();
-            for entry in node.as_map().unwrap_or(&[]) {
-                // dbt's rule: `+key` is always a config; a plain key is a config unless its
-                // value is a mapping, which makes it a folder or resource name.
-                let is_config = entry.key.starts_with('+') || entry.value.as_map().is_none();
-                if is_config {
-                    here.insert(crate::config::normalize_key(&entry.key), entry.value.to_json());
-                    if let Some(raw) = raw_level.and_then(|r| r.get(&entry.key)) {
-                        here_raw.insert(crate::config::normalize_key(&entry.key), raw.to_json());
-                    }
-                }
-            }
-            merge_into(&mut config, &here);
-            merge_into(&mut unrendered, &here_raw);
-            if depth == fqn.len() {
-                break;
-            }
-            level = node.get(&fqn[depth]);
-            raw_level = raw_level.and_then(|r| r.get(&fqn[depth]));
-        }
-        (config, unrendered)
+        tree_config(&self.settings, tree, fqn)
     }
 
     fn check_duplicates(&self, diags: &mut Diagnostics) {
@@ -343,7 +330,9 @@ impl Project {
         for node in &self.nodes {
             // Models, seeds and snapshots share one namespace for `ref`.
             let kind = match node.resource_type {
-                ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot => ResourceType::Model,
+                ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot => {
+                    ResourceType::Model
+                }
                 other => other,
             };
             if let Some(first) = seen.insert((kind, node.name.as_str()), node) {
@@ -368,13 +357,19 @@ impl Project {
                         "seeds" => ResourceType::Seed,
                         _ => ResourceType::Analysis,
                     };
-                    self.nodes.iter().filter(|n| n.resource_type == kind).map(|n| &n.fqn).collect()
+                    self.nodes
+                        .iter()
+                        .filter(|n| n.resource_type == kind)
+                        .map(|n| &n.fqn)
+                        .collect()
                 }
                 "sources" => self.sources.iter().map(|s| &s.fqn).collect(),
                 // Trees of resources Silt does not build are accepted as written.
                 _ => continue,
             };
-            let matches = candidates.iter().any(|fqn| fqn.len() >= cp.path.len() && fqn[..cp.path.len()] == cp.path[..]);
+            let matches = candidates
+                .iter()
+                .any(|fqn| fqn.len() >= cp.path.len() && fqn[..cp.path.len()] == cp.path[..]);
             if matches {
                 continue;
             }
@@ -385,7 +380,11 @@ impl Project {
                 .map(|fqn| fqn[depth].as_str())
                 .collect();
             let wrong = &cp.path[depth];
-            let what = if depth == 0 { "project" } else { "folder or resource" };
+            let what = if depth == 0 {
+                "project"
+            } else {
+                "folder or resource"
+            };
             let mut d = Diagnostic::error(format!(
                 "`{}: {}` in the project file matches no {} {what}",
                 cp.tree,
@@ -416,6 +415,58 @@ fn singular(tree: &str) -> &str {
     }
 }
 
+/// The config a resource gets from the project file's tree of kind `tree` (`models`,
+/// `seeds`...), walking from the root down its fqn: deeper levels win. Also returns the
+/// same configs unrendered (dbt's `unrendered_config`).
+pub fn tree_config(settings: &Settings, tree: &str, fqn: &[String]) -> (ConfigMap, ConfigMap) {
+    let mut config = ConfigMap::new();
+    let mut unrendered = ConfigMap::new();
+    let raw_tree = settings.project.doc.root.get(
+        if tree == "data_tests" && settings.project.doc.root.get("data_tests").is_none() {
+            "tests"
+        } else {
+            tree
+        },
+    );
+    let Some((_, tree_node)) = settings
+        .project
+        .config_trees
+        .iter()
+        .find(|(k, _)| k == tree)
+    else {
+        return (config, unrendered);
+    };
+    let mut level = Some(tree_node);
+    let mut raw_level = raw_tree;
+    for depth in 0..=fqn.len() {
+        let Some(node) = level else { break };
+        let mut here = ConfigMap::new();
+        let mut here_raw = ConfigMap::new();
+        for entry in node.as_map().unwrap_or(&[]) {
+            // dbt's rule: `+key` is always a config; a plain key is a config unless its
+            // value is a mapping, which makes it a folder or resource name.
+            let is_config = entry.key.starts_with('+') || entry.value.as_map().is_none();
+            if is_config {
+                here.insert(
+                    crate::config::normalize_key(&entry.key),
+                    entry.value.to_json(),
+                );
+                if let Some(raw) = raw_level.and_then(|r| r.get(&entry.key)) {
+                    here_raw.insert(crate::config::normalize_key(&entry.key), raw.to_json());
+                }
+            }
+        }
+        merge_into(&mut config, &here);
+        merge_into(&mut unrendered, &here_raw);
+        if depth == fqn.len() {
+            break;
+        }
+        level = node.get(&fqn[depth]);
+        raw_level = raw_level.and_then(|r| r.get(&fqn[depth]));
+    }
+    (config, unrendered)
+}
+
 /// sha256 of some bytes, hex encoded.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
@@ -429,24 +480,47 @@ pub fn parse_doc_blocks(file: &str, text: &str) -> Result<Vec<DocBlock>, Diagnos
     let mut rest = text;
     let mut offset = 0;
     while let Some(start) = rest.find("{%") {
-        let Some(end) = rest[start + 2..].find("%}") else { break };
+        let Some(end) = rest[start + 2..].find("%}") else {
+            break;
+        };
         let tag = rest[start + 2..start + 2 + end].trim_matches('-').trim();
         let after = start + 2 + end + 2;
         if let Some(name) = tag.strip_prefix("docs") {
             let name = name.trim();
             if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
-                return Err(Diagnostic::error(format!("invalid doc block name `{name}`"))
-                    .with_span(Span::from_byte_range(file, text, offset + start, offset + after)));
+                return Err(
+                    Diagnostic::error(format!("invalid doc block name `{name}`")).with_span(
+                        Span::from_byte_range(file, text, offset + start, offset + after),
+                    ),
+                );
             }
             let body_rest = &rest[after..];
             let Some(close) = find_enddocs(body_rest) else {
-                return Err(Diagnostic::error(format!("doc block `{name}` is never closed"))
-                    .with_span(Span::from_byte_range(file, text, offset + start, offset + after))
-                    .with_help("add `{% enddocs %}`"));
+                return Err(
+                    Diagnostic::error(format!("doc block `{name}` is never closed"))
+                        .with_span(Span::from_byte_range(
+                            file,
+                            text,
+                            offset + start,
+                            offset + after,
+                        ))
+                        .with_help("add `{% enddocs %}`"),
+                );
             };
-            let contents = body_rest[..close.0].trim_matches('\n').trim_end().to_owned();
-            let contents = if rest[start..after].ends_with("-%}") { contents.trim_start().to_owned() } else { contents };
-            blocks.push(DocBlock { name: name.to_owned(), contents, original_file_path: file.to_owned() });
+            let contents = body_rest[..close.0]
+                .trim_matches('\n')
+                .trim_end()
+                .to_owned();
+            let contents = if rest[start..after].ends_with("-%}") {
+                contents.trim_start().to_owned()
+            } else {
+                contents
+            };
+            blocks.push(DocBlock {
+                name: name.to_owned(),
+                contents,
+                original_file_path: file.to_owned(),
+            });
             let consumed = after + close.1;
             offset += consumed;
             rest = &rest[consumed..];

@@ -21,12 +21,21 @@ fn is_norender(doc: &YamlDoc, id: NodeId) -> bool {
     let path = doc.path_string(id);
     let segments: Vec<&str> = path.split(['.', '[']).collect();
     segments.iter().any(|s| {
-        matches!(*s, "description" | "data_tests" | "tests" | "pre-hook" | "post-hook" | "pre_hook" | "post_hook" | "unit_tests")
+        matches!(
+            *s,
+            "description"
+                | "data_tests"
+                | "tests"
+                | "pre-hook"
+                | "post-hook"
+                | "pre_hook"
+                | "post_hook"
+                | "unit_tests"
+        )
     })
 }
 
 pub fn apply_yaml(project: &mut Project, files: &[SourceFile], diags: &mut Diagnostics) {
-    let mut described: HashMap<(ResourceType, String), String> = HashMap::new();
     for file in files {
         let mut doc = match YamlDoc::parse(file.display.clone(), file.text.clone()) {
             Ok(d) => d,
@@ -39,7 +48,12 @@ pub fn apply_yaml(project: &mut Project, files: &[SourceFile], diags: &mut Diagn
             continue;
         }
         if doc.root.as_map().is_none() {
-            diags.push(Diagnostic::error("a properties file must be a mapping (`version: 2`, `models:`...)").with_span(doc.span(doc.root.id)));
+            diags.push(
+                Diagnostic::error(
+                    "a properties file must be a mapping (`version: 2`, `models:`...)",
+                )
+                .with_span(doc.span(doc.root.id)),
+            );
             continue;
         }
         let mut key_diags = Vec::new();
@@ -50,33 +64,61 @@ pub fn apply_yaml(project: &mut Project, files: &[SourceFile], diags: &mut Diagn
             continue;
         }
         render_values(project, &mut doc, diags);
-        let index = project.yaml_files.len();
         project.yaml_files.push(doc);
-        let doc = &project.yaml_files[index];
-        let root = doc.root.clone();
-        let fqn_dirs = file.rel_dir_parts();
-        for entry in root.as_map().unwrap_or(&[]) {
+    }
+    // Each file's entries patch nodes; the files are only read, the nodes written.
+    let Project {
+        settings,
+        nodes,
+        sources,
+        macro_docs,
+        unit_tests,
+        yaml_files,
+        ..
+    } = project;
+    let mut patcher = Patcher {
+        settings,
+        node_index: nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ((n.resource_type, n.name.clone()), i))
+            .collect(),
+        nodes,
+        sources,
+        macro_docs,
+        unit_tests,
+        described: HashMap::new(),
+    };
+    for (index, doc) in yaml_files.iter().enumerate() {
+        let fqn_dirs = fqn_dirs(patcher.settings, &doc.file);
+        for entry in doc.root.as_map().unwrap_or(&[]) {
             let items = match &entry.value.value {
                 Yaml::Seq(items) => items.as_slice(),
                 Yaml::Null => continue,
                 _ if entry.key == "version" => continue,
                 _ => {
                     diags.push(
-                        Diagnostic::error(format!("`{}` must be a list", entry.key)).with_span(project.yaml_files[index].span(entry.value.id)),
+                        Diagnostic::error(format!("`{}` must be a list", entry.key))
+                            .with_span(doc.span(entry.value.id)),
                     );
                     continue;
                 }
             };
             for item in items {
-                let at = YamlRef { file: index, node: item.id };
+                let at = YamlRef {
+                    file: index,
+                    node: item.id,
+                };
                 match entry.key.as_str() {
-                    "models" => patch_node(project, ResourceType::Model, item, at, &mut described, diags),
-                    "seeds" => patch_node(project, ResourceType::Seed, item, at, &mut described, diags),
-                    "analyses" => patch_node(project, ResourceType::Analysis, item, at, &mut described, diags),
-                    "data_tests" | "tests" => patch_node(project, ResourceType::Test, item, at, &mut described, diags),
-                    "sources" => add_source(project, item, at, &fqn_dirs, diags),
-                    "macros" => patch_macro(project, item, at, diags),
-                    "unit_tests" => project.unit_tests.push(at),
+                    "models" => patcher.patch_node(doc, ResourceType::Model, item, at, diags),
+                    "seeds" => patcher.patch_node(doc, ResourceType::Seed, item, at, diags),
+                    "analyses" => patcher.patch_node(doc, ResourceType::Analysis, item, at, diags),
+                    "data_tests" | "tests" => {
+                        patcher.patch_node(doc, ResourceType::Test, item, at, diags)
+                    }
+                    "sources" => patcher.add_source(doc, item, at, &fqn_dirs, diags),
+                    "macros" => patcher.patch_macro(doc, item, diags),
+                    "unit_tests" => patcher.unit_tests.push(at),
                     // Exposures, metrics, groups, semantic models, saved queries, snapshots and
                     // functions are accepted (their keys are checked) but Silt does not build them.
                     _ => {}
@@ -87,23 +129,53 @@ pub fn apply_yaml(project: &mut Project, files: &[SourceFile], diags: &mut Diagn
     resolve_descriptions(project, diags);
 }
 
+/// The folders of a properties file below the resource path it sits in (dbt's
+/// `get_fqn_prefix`): `models/staging/sources.yml` gives `[staging]`.
+fn fqn_dirs(settings: &crate::settings::Settings, file: &str) -> Vec<String> {
+    let p = &settings.project;
+    let roots = p.model_paths.iter().chain(&p.seed_paths).chain(&p.analysis_paths).chain(&p.macro_paths).chain(&p.test_paths).chain(&p.snapshot_paths);
+    for root in roots {
+        let root = root.trim_end_matches('/');
+        if let Some(rest) = file.strip_prefix(root).and_then(|r| r.strip_prefix('/')) {
+            let mut parts: Vec<String> = rest.split('/').map(str::to_owned).collect();
+            parts.pop();
+            return parts;
+        }
+    }
+    Vec::new()
+}
+
+/// What YAML entries write into: the project's nodes, sources and macro docs.
+struct Patcher<'a> {
+    settings: &'a crate::settings::Settings,
+    nodes: &'a mut Vec<super::ProjectNode>,
+    node_index: HashMap<(ResourceType, String), usize>,
+    sources: &'a mut Vec<SourceTable>,
+    macro_docs: &'a mut HashMap<String, super::MacroDocs>,
+    unit_tests: &'a mut Vec<YamlRef>,
+    /// Which file described each node first.
+    described: HashMap<(ResourceType, String), String>,
+}
+
 fn render_values(project: &Project, doc: &mut YamlDoc, diags: &mut Diagnostics) {
     let vars = &project.settings.vars;
     let target = &project.settings.target.jinja;
     let snapshot = doc.clone();
     let mut errors = Vec::new();
-    let _ = doc.root.map_strings(&mut |s, id| -> Result<Option<String>, ()> {
-        if !s.contains("{{") && !s.contains("{%") || is_norender(&snapshot, id) {
-            return Ok(None);
-        }
-        match render_settings_value(&snapshot.file, s, vars, Some(target)) {
-            Ok(r) => Ok(Some(r)),
-            Err(e) => {
-                errors.push(Diagnostic::error(e.message).with_span(snapshot.span(id)));
-                Ok(None)
+    let _ = doc
+        .root
+        .map_strings(&mut |s, id| -> Result<Option<String>, ()> {
+            if !s.contains("{{") && !s.contains("{%") || is_norender(&snapshot, id) {
+                return Ok(None);
             }
-        }
-    });
+            match render_settings_value(&snapshot.file, s, vars, Some(target)) {
+                Ok(r) => Ok(Some(r)),
+                Err(e) => {
+                    errors.push(Diagnostic::error(e.message).with_span(snapshot.span(id)));
+                    Ok(None)
+                }
+            }
+        });
     diags.extend(errors);
 }
 
@@ -113,7 +185,10 @@ fn str_of(doc: &YamlDoc, node: &Node, key: &str, diags: &mut Diagnostics) -> Opt
         Some(s) => Some(s),
         None if v.is_null() => None,
         None => {
-            diags.push(Diagnostic::error(format!("`{key}` must be a string, not {}", v.kind())).with_span(doc.span(v.id)));
+            diags.push(
+                Diagnostic::error(format!("`{key}` must be a string, not {}", v.kind()))
+                    .with_span(doc.span(v.id)),
+            );
             None
         }
     }
@@ -130,76 +205,262 @@ fn config_of(doc: &YamlDoc, node: &Node, diags: &mut Diagnostics) -> ConfigMap {
                     config.insert(crate::config::normalize_key(&e.key), e.value.to_json());
                 }
             }
-            None => diags.push(Diagnostic::error(format!("`config` must be a mapping, not {}", c.kind())).with_span(doc.span(c.id))),
+            None => diags.push(
+                Diagnostic::error(format!("`config` must be a mapping, not {}", c.kind()))
+                    .with_span(doc.span(c.id)),
+            ),
         },
     }
     config
 }
 
 /// Properties that dbt moved under `config:` but still reads at the old place.
-const MOVED_TO_CONFIG: &[&str] = &["tags", "meta", "docs", "access", "group", "materialized", "enabled", "contract", "alias", "schema"];
+const MOVED_TO_CONFIG: &[&str] = &[
+    "tags",
+    "meta",
+    "docs",
+    "access",
+    "group",
+    "materialized",
+    "enabled",
+    "contract",
+    "alias",
+    "schema",
+];
 
-fn patch_node(
-    project: &mut Project,
-    kind: ResourceType,
-    item: &Node,
-    at: YamlRef,
-    described: &mut HashMap<(ResourceType, String), String>,
-    diags: &mut Diagnostics,
-) {
-    let doc = project.yaml_files[at.file].clone();
-    let Some(name) = str_of(&doc, item, "name", diags) else {
-        diags.push(Diagnostic::error(format!("a {} entry needs a `name`", kind.as_str())).with_span(doc.span(item.id)));
-        return;
-    };
-    if let Some(v) = item.entry("versions") {
-        diags.push(
-            Diagnostic::error(format!("model versions are not supported yet (`{name}`)"))
-                .with_span(doc.span(v.key_id))
-                .with_help("declare each version as its own model for now"),
-        );
-        return;
-    }
-    let Some(pos) = project.nodes.iter().position(|n| n.resource_type == kind && n.name == name) else {
-        let candidates: Vec<&str> = project.nodes.iter().filter(|n| n.resource_type == kind).map(|n| n.name.as_str()).collect();
-        let name_node = item.get("name").map_or(item.id, |n| n.id);
-        let mut d = Diagnostic::error(format!("`{name}` is described here but there is no {} file of that name", kind.as_str()))
+impl Patcher<'_> {
+    fn patch_node(
+        &mut self,
+        doc: &YamlDoc,
+        kind: ResourceType,
+        item: &Node,
+        at: YamlRef,
+        diags: &mut Diagnostics,
+    ) {
+        let Some(name) = str_of(doc, item, "name", diags) else {
+            diags.push(
+                Diagnostic::error(format!("a {} entry needs a `name`", kind.as_str()))
+                    .with_span(doc.span(item.id)),
+            );
+            return;
+        };
+        if let Some(v) = item.entry("versions") {
+            diags.push(
+                Diagnostic::error(format!("model versions are not supported yet (`{name}`)"))
+                    .with_span(doc.span(v.key_id))
+                    .with_help("declare each version as its own model for now"),
+            );
+            return;
+        }
+        let Some(&pos) = self.node_index.get(&(kind, name.clone())) else {
+            let candidates: Vec<&str> = self
+                .nodes
+                .iter()
+                .filter(|n| n.resource_type == kind)
+                .map(|n| n.name.as_str())
+                .collect();
+            let name_node = item.get("name").map_or(item.id, |n| n.id);
+            let mut d = Diagnostic::error(format!(
+                "`{name}` is described here but there is no {} file of that name",
+                kind.as_str()
+            ))
             .with_span(doc.span(name_node));
-        if let Some(s) = did_you_mean(&name, candidates.iter().copied()) {
-            d = d.with_help(format!("did you mean `{s}`?"));
+            if let Some(s) = did_you_mean(&name, candidates.iter().copied()) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            }
+            diags.push(d);
+            return;
+        };
+        if let Some(first) = self
+            .described
+            .insert((kind, name.clone()), doc.file.clone())
+        {
+            let name_node = item.get("name").map_or(item.id, |n| n.id);
+            diags.push(
+                Diagnostic::error(format!("{} `{name}` is described twice", kind.as_str()))
+                    .with_span(doc.span(name_node))
+                    .with_note(format!("also described in {first}")),
+            );
+            return;
         }
-        diags.push(d);
-        return;
-    };
-    if let Some(first) = described.insert((kind, name.clone()), doc.file.clone()) {
-        let name_node = item.get("name").map_or(item.id, |n| n.id);
-        diags.push(
-            Diagnostic::error(format!("{} `{name}` is described twice", kind.as_str()))
-                .with_span(doc.span(name_node))
-                .with_note(format!("also described in {first}")),
-        );
-        return;
+        let mut yaml_config = ConfigMap::new();
+        for key in MOVED_TO_CONFIG {
+            if let Some(v) = item.get(key) {
+                yaml_config.insert((*key).to_owned(), v.to_json());
+            }
+        }
+        merge_into(&mut yaml_config, &config_of(doc, item, diags));
+        let columns = read_columns(doc, item, at.file, diags);
+        let node = &mut self.nodes[pos];
+        merge_into(&mut node.config, &yaml_config);
+        merge_into(&mut node.unrendered_config, &yaml_config);
+        node.description = item
+            .get("description")
+            .and_then(Node::scalar_text)
+            .unwrap_or_default();
+        if let Some(meta) = item.get("meta") {
+            node.meta = meta.to_json();
+        }
+        node.columns = columns;
+        node.patch_path = Some(format!("{}://{}", node.package, doc.file));
+        node.yaml = Some(at);
+        node.tests = test_entries(item, at.file);
+        node.constraints = item
+            .get("constraints")
+            .and_then(Node::as_seq)
+            .map(|s| s.iter().map(Node::to_json).collect())
+            .unwrap_or_default();
     }
-    let mut yaml_config = ConfigMap::new();
-    for key in MOVED_TO_CONFIG {
-        if let Some(v) = item.get(key) {
-            yaml_config.insert((*key).to_owned(), v.to_json());
+
+    fn add_source(
+        &mut self,
+        doc: &YamlDoc,
+        item: &Node,
+        at: YamlRef,
+        fqn_dirs: &[String],
+        diags: &mut Diagnostics,
+    ) {
+        let Some(source_name) = str_of(doc, item, "name", diags) else {
+            diags.push(Diagnostic::error("a source needs a `name`").with_span(doc.span(item.id)));
+            return;
+        };
+        if let Some(o) = item.entry("overrides") {
+            diags.push(
+                Diagnostic::error(
+                    "source `overrides` apply to packages, which Silt does not support",
+                )
+                .with_span(doc.span(o.key_id)),
+            );
+            return;
+        }
+        let schema = str_of(doc, item, "schema", diags).unwrap_or_else(|| source_name.clone());
+        let database = str_of(doc, item, "database", diags)
+            .unwrap_or_else(|| self.settings.target.database.clone());
+        let loader = str_of(doc, item, "loader", diags).unwrap_or_default();
+        let source_description = item
+            .get("description")
+            .and_then(Node::scalar_text)
+            .unwrap_or_default();
+        let source_meta = item
+            .get("meta")
+            .map(Node::to_json)
+            .unwrap_or(Json::Object(Default::default()));
+        let mut source_config = ConfigMap::new();
+        for key in ["tags", "meta", "enabled"] {
+            if let Some(v) = item.get(key) {
+                source_config.insert(key.to_owned(), v.to_json());
+            }
+        }
+        merge_into(&mut source_config, &config_of(doc, item, diags));
+        let tables = match item.get("tables") {
+            None => return,
+            Some(t) if t.is_null() => return,
+            Some(t) => match t.as_seq() {
+                Some(s) => s.to_vec(),
+                None => {
+                    diags.push(
+                        Diagnostic::error("`tables` must be a list").with_span(doc.span(t.id)),
+                    );
+                    return;
+                }
+            },
+        };
+        let package = self.settings.project.name.clone();
+        for table in &tables {
+            let Some(name) = str_of(doc, table, "name", diags) else {
+                diags.push(
+                    Diagnostic::error("a source table needs a `name`")
+                        .with_span(doc.span(table.id)),
+                );
+                continue;
+            };
+            let unique_id = format!("source.{package}.{source_name}.{name}");
+            if self.sources.iter().any(|s| s.unique_id == unique_id) {
+                diags.push(
+                    Diagnostic::error(format!(
+                        "source table `{source_name}.{name}` is declared twice"
+                    ))
+                    .with_span(doc.span(table.get("name").map_or(table.id, |n| n.id))),
+                );
+                continue;
+            }
+            let mut fqn = vec![package.clone()];
+            fqn.extend(fqn_dirs.iter().cloned());
+            fqn.push(source_name.clone());
+            fqn.push(name.clone());
+            let (mut config, _) = super::tree_config(self.settings, "sources", &fqn);
+            merge_into(&mut config, &source_config);
+            let mut table_config = ConfigMap::new();
+            for key in ["tags", "meta"] {
+                if let Some(v) = table.get(key) {
+                    table_config.insert(key.to_owned(), v.to_json());
+                }
+            }
+            merge_into(&mut table_config, &config_of(doc, table, diags));
+            merge_into(&mut config, &table_config);
+            let tags = crate::config::string_list(config.get("tags"));
+            self.sources.push(SourceTable {
+                unique_id,
+                identifier: str_of(doc, table, "identifier", diags).unwrap_or_else(|| name.clone()),
+                source_name: source_name.clone(),
+                name,
+                schema: schema.clone(),
+                database: database.clone(),
+                package: package.clone(),
+                fqn,
+                source_description: source_description.clone(),
+                description: table
+                    .get("description")
+                    .and_then(Node::scalar_text)
+                    .unwrap_or_default(),
+                loader: str_of(doc, table, "loader", diags).unwrap_or_else(|| loader.clone()),
+                columns: read_columns(doc, table, at.file, diags),
+                meta: table
+                    .get("meta")
+                    .map(Node::to_json)
+                    .unwrap_or(Json::Object(Default::default())),
+                source_meta: source_meta.clone(),
+                tags,
+                config,
+                original_file_path: doc.file.clone(),
+                yaml: YamlRef {
+                    file: at.file,
+                    node: table.id,
+                },
+                tests: test_entries(table, at.file),
+                kafka: table.get("kafka").map(|k| YamlRef {
+                    file: at.file,
+                    node: k.id,
+                }),
+            });
         }
     }
-    merge_into(&mut yaml_config, &config_of(&doc, item, diags));
-    let columns = read_columns(&doc, item, at.file, diags);
-    let node = &mut project.nodes[pos];
-    merge_into(&mut node.config, &yaml_config);
-    merge_into(&mut node.unrendered_config, &yaml_config);
-    node.description = item.get("description").and_then(Node::scalar_text).unwrap_or_default();
-    if let Some(meta) = item.get("meta") {
-        node.meta = meta.to_json();
+
+    fn patch_macro(&mut self, doc: &YamlDoc, item: &Node, diags: &mut Diagnostics) {
+        let Some(name) = str_of(doc, item, "name", diags) else {
+            diags.push(
+                Diagnostic::error("a macro entry needs a `name`").with_span(doc.span(item.id)),
+            );
+            return;
+        };
+        let docs = super::MacroDocs {
+            description: item
+                .get("description")
+                .and_then(Node::scalar_text)
+                .unwrap_or_default(),
+            arguments: item
+                .get("arguments")
+                .and_then(Node::as_seq)
+                .map(|s| s.iter().map(Node::to_json).collect())
+                .unwrap_or_default(),
+            patch_path: Some(doc.file.clone()),
+            meta: item
+                .get("meta")
+                .map(Node::to_json)
+                .unwrap_or(Json::Object(Default::default())),
+        };
+        self.macro_docs.insert(name, docs);
     }
-    node.columns = columns;
-    node.patch_path = Some(format!("{}://{}", node.package, doc.file));
-    node.yaml = Some(at);
-    node.tests = test_entries(item, at.file);
-    node.constraints = item.get("constraints").and_then(Node::as_seq).map(|s| s.iter().map(Node::to_json).collect()).unwrap_or_default();
 }
 
 fn test_entries(item: &Node, file: usize) -> Vec<YamlRef> {
@@ -212,12 +473,22 @@ fn test_entries(item: &Node, file: usize) -> Vec<YamlRef> {
     out
 }
 
-fn read_columns(doc: &YamlDoc, item: &Node, file: usize, diags: &mut Diagnostics) -> IndexMap<String, Column> {
+fn read_columns(
+    doc: &YamlDoc,
+    item: &Node,
+    file: usize,
+    diags: &mut Diagnostics,
+) -> IndexMap<String, Column> {
     let mut columns = IndexMap::new();
-    let Some(list) = item.get("columns") else { return columns };
+    let Some(list) = item.get("columns") else {
+        return columns;
+    };
     let Some(list) = list.as_seq() else {
         if !list.is_null() {
-            diags.push(Diagnostic::error(format!("`columns` must be a list, not {}", list.kind())).with_span(doc.span(list.id)));
+            diags.push(
+                Diagnostic::error(format!("`columns` must be a list, not {}", list.kind()))
+                    .with_span(doc.span(list.id)),
+            );
         }
         return columns;
     };
@@ -227,7 +498,8 @@ fn read_columns(doc: &YamlDoc, item: &Node, file: usize, diags: &mut Diagnostics
             continue;
         };
         let config = config_of(doc, col, diags);
-        let mut tags: Vec<String> = crate::config::string_list(col.get("tags").map(Node::to_json).as_ref());
+        let mut tags: Vec<String> =
+            crate::config::string_list(col.get("tags").map(Node::to_json).as_ref());
         tags.extend(crate::config::string_list(config.get("tags")));
         let meta = match (col.get("meta"), config.get("meta")) {
             (Some(m), _) => m.to_json(),
@@ -236,133 +508,42 @@ fn read_columns(doc: &YamlDoc, item: &Node, file: usize, diags: &mut Diagnostics
         };
         let column = Column {
             name: name.clone(),
-            description: col.get("description").and_then(Node::scalar_text).unwrap_or_default(),
+            description: col
+                .get("description")
+                .and_then(Node::scalar_text)
+                .unwrap_or_default(),
             data_type: str_of(doc, col, "data_type", diags),
             meta,
             tags,
             quote: col.get("quote").and_then(Node::as_bool),
-            constraints: col.get("constraints").and_then(Node::as_seq).map(|s| s.iter().map(Node::to_json).collect()).unwrap_or_default(),
+            constraints: col
+                .get("constraints")
+                .and_then(Node::as_seq)
+                .map(|s| s.iter().map(Node::to_json).collect())
+                .unwrap_or_default(),
             tests: test_entries(col, file),
             at: Some(YamlRef { file, node: col.id }),
         };
         if columns.insert(name.clone(), column).is_some() {
-            diags.push(Diagnostic::error(format!("column `{name}` is described twice")).with_span(doc.span(col.id)));
+            diags.push(
+                Diagnostic::error(format!("column `{name}` is described twice"))
+                    .with_span(doc.span(col.id)),
+            );
         }
     }
     columns
 }
 
-fn add_source(project: &mut Project, item: &Node, at: YamlRef, fqn_dirs: &[String], diags: &mut Diagnostics) {
-    let doc = project.yaml_files[at.file].clone();
-    let Some(source_name) = str_of(&doc, item, "name", diags) else {
-        diags.push(Diagnostic::error("a source needs a `name`").with_span(doc.span(item.id)));
-        return;
-    };
-    if let Some(o) = item.entry("overrides") {
-        diags.push(
-            Diagnostic::error("source `overrides` apply to packages, which Silt does not support")
-                .with_span(doc.span(o.key_id)),
-        );
-        return;
-    }
-    let schema = str_of(&doc, item, "schema", diags).unwrap_or_else(|| source_name.clone());
-    let database = str_of(&doc, item, "database", diags).unwrap_or_else(|| project.settings.target.database.clone());
-    let loader = str_of(&doc, item, "loader", diags).unwrap_or_default();
-    let source_description = item.get("description").and_then(Node::scalar_text).unwrap_or_default();
-    let source_meta = item.get("meta").map(Node::to_json).unwrap_or(Json::Object(Default::default()));
-    let mut source_config = ConfigMap::new();
-    for key in ["tags", "meta", "enabled"] {
-        if let Some(v) = item.get(key) {
-            source_config.insert(key.to_owned(), v.to_json());
-        }
-    }
-    merge_into(&mut source_config, &config_of(&doc, item, diags));
-    let tables = match item.get("tables") {
-        None => return,
-        Some(t) if t.is_null() => return,
-        Some(t) => match t.as_seq() {
-            Some(s) => s.to_vec(),
-            None => {
-                diags.push(Diagnostic::error("`tables` must be a list").with_span(doc.span(t.id)));
-                return;
-            }
-        },
-    };
-    let package = project.settings.project.name.clone();
-    for table in &tables {
-        let Some(name) = str_of(&doc, table, "name", diags) else {
-            diags.push(Diagnostic::error("a source table needs a `name`").with_span(doc.span(table.id)));
-            continue;
-        };
-        let unique_id = format!("source.{package}.{source_name}.{name}");
-        if project.sources.iter().any(|s| s.unique_id == unique_id) {
-            diags.push(
-                Diagnostic::error(format!("source table `{source_name}.{name}` is declared twice"))
-                    .with_span(doc.span(table.get("name").map_or(table.id, |n| n.id))),
-            );
-            continue;
-        }
-        let mut fqn = vec![package.clone()];
-        fqn.extend(fqn_dirs.iter().cloned());
-        fqn.push(source_name.clone());
-        fqn.push(name.clone());
-        let (mut config, _) = project.tree_config("sources", &fqn);
-        merge_into(&mut config, &source_config);
-        let mut table_config = ConfigMap::new();
-        for key in ["tags", "meta"] {
-            if let Some(v) = table.get(key) {
-                table_config.insert(key.to_owned(), v.to_json());
-            }
-        }
-        merge_into(&mut table_config, &config_of(&doc, table, diags));
-        merge_into(&mut config, &table_config);
-        let tags = crate::config::string_list(config.get("tags"));
-        project.sources.push(SourceTable {
-            unique_id,
-            identifier: str_of(&doc, table, "identifier", diags).unwrap_or_else(|| name.clone()),
-            source_name: source_name.clone(),
-            name,
-            schema: schema.clone(),
-            database: database.clone(),
-            package: package.clone(),
-            fqn,
-            source_description: source_description.clone(),
-            description: table.get("description").and_then(Node::scalar_text).unwrap_or_default(),
-            loader: str_of(&doc, table, "loader", diags).unwrap_or_else(|| loader.clone()),
-            columns: read_columns(&doc, table, at.file, diags),
-            meta: table.get("meta").map(Node::to_json).unwrap_or(Json::Object(Default::default())),
-            source_meta: source_meta.clone(),
-            tags,
-            config,
-            original_file_path: doc.file.clone(),
-            yaml: YamlRef { file: at.file, node: table.id },
-            tests: test_entries(table, at.file),
-            kafka: table.get("kafka").map(|k| YamlRef { file: at.file, node: k.id }),
-        });
-    }
-}
-
-fn patch_macro(project: &mut Project, item: &Node, at: YamlRef, diags: &mut Diagnostics) {
-    let doc = project.yaml_files[at.file].clone();
-    let Some(name) = str_of(&doc, item, "name", diags) else {
-        diags.push(Diagnostic::error("a macro entry needs a `name`").with_span(doc.span(item.id)));
-        return;
-    };
-    let docs = super::MacroDocs {
-        description: item.get("description").and_then(Node::scalar_text).unwrap_or_default(),
-        arguments: item.get("arguments").and_then(Node::as_seq).map(|s| s.iter().map(Node::to_json).collect()).unwrap_or_default(),
-        patch_path: Some(doc.file.clone()),
-        meta: item.get("meta").map(Node::to_json).unwrap_or(Json::Object(Default::default())),
-    };
-    project.macro_docs.insert(name, docs);
-}
-
 /// Renders descriptions, resolving `doc('name')` against the project's doc blocks.
 fn resolve_descriptions(project: &mut Project, diags: &mut Diagnostics) {
-    let docs: BTreeMap<String, String> = project.docs.iter().map(|(k, v)| (k.clone(), v.contents.clone())).collect();
+    let docs: BTreeMap<String, String> = project
+        .docs
+        .iter()
+        .map(|(k, v)| (k.clone(), v.contents.clone()))
+        .collect();
     let vars = project.settings.vars.clone();
     let target = project.settings.target.jinja.clone();
-    let files = project.yaml_files.clone();
+    let files = std::mem::take(&mut project.yaml_files);
     let render = |text: &mut String, at: Option<YamlRef>, diags: &mut Diagnostics| {
         if !text.contains("{{") && !text.contains("{%") {
             return;
@@ -372,7 +553,11 @@ fn resolve_descriptions(project: &mut Project, diags: &mut Diagnostics) {
             Ok(r) => *text = r,
             Err(e) => {
                 let span = at.map(|a| description_span(&files[a.file], a.node));
-                diags.push(Diagnostic::error(e.message).with_span_opt(span).with_help_opt(e.help));
+                diags.push(
+                    Diagnostic::error(e.message)
+                        .with_span_opt(span)
+                        .with_help_opt(e.help),
+                );
             }
         }
     };
@@ -394,6 +579,7 @@ fn resolve_descriptions(project: &mut Project, diags: &mut Diagnostics) {
     for docs in project.macro_docs.values_mut() {
         render(&mut docs.description, None, diags);
     }
+    project.yaml_files = files;
 }
 
 fn description_span(doc: &YamlDoc, item: NodeId) -> crate::diagnostic::Span {

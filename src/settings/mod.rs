@@ -96,17 +96,27 @@ impl Settings {
                 Ok(Json::Object(map)) => vars.cli = map,
                 Ok(Json::Null) => {}
                 Ok(other) => {
-                    return Err(Diagnostic::error(format!("`--vars` must be a mapping, not `{other}`"))
-                        .with_help("for example --vars '{start_date: 2024-01-01, limit: 10}'")
-                        .into());
+                    return Err(Diagnostic::error(format!(
+                        "`--vars` must be a mapping, not `{other}`"
+                    ))
+                    .with_help("for example --vars '{start_date: 2024-01-01, limit: 10}'")
+                    .into());
                 }
-                Err(e) => return Err(Diagnostic::error(format!("`--vars` is neither YAML nor JSON: {e}")).into()),
+                Err(e) => {
+                    return Err(Diagnostic::error(format!(
+                        "`--vars` is neither YAML nor JSON: {e}"
+                    ))
+                    .into());
+                }
             }
         }
         let Some(file_name) = PROJECT_FILES.iter().find(|f| root.join(f).is_file()) else {
-            return Err(Diagnostic::error(format!("no `project.yml` or `dbt_project.yml` in `{}`", root.display()))
-                .with_help("run silt from a project folder or pass --project-dir")
-                .into());
+            return Err(Diagnostic::error(format!(
+                "no `project.yml` or `dbt_project.yml` in `{}`",
+                root.display()
+            ))
+            .with_help("run silt from a project folder or pass --project-dir")
+            .into());
         };
         let doc = read_yaml(&root, file_name)?;
         let mut warnings = Vec::new();
@@ -171,7 +181,18 @@ impl Settings {
             config_paths,
             doc,
         };
-        Ok(Settings { root, project, target, vars, warnings: diags.0.into_iter().chain(key_diags).chain(warnings).collect() })
+        Ok(Settings {
+            root,
+            project,
+            target,
+            vars,
+            warnings: diags
+                .0
+                .into_iter()
+                .chain(key_diags)
+                .chain(warnings)
+                .collect(),
+        })
     }
 
     /// The folder artifacts go to (`target/` by default).
@@ -183,7 +204,19 @@ impl Settings {
 fn is_config_tree(key: &str) -> bool {
     matches!(
         key,
-        "models" | "seeds" | "data_tests" | "tests" | "sources" | "snapshots" | "analyses" | "unit_tests" | "exposures" | "metrics" | "semantic-models" | "saved-queries" | "functions"
+        "models"
+            | "seeds"
+            | "data_tests"
+            | "tests"
+            | "sources"
+            | "snapshots"
+            | "analyses"
+            | "unit_tests"
+            | "exposures"
+            | "metrics"
+            | "semantic-models"
+            | "saved-queries"
+            | "functions"
     )
 }
 
@@ -194,13 +227,21 @@ fn tree_kind(key: &str) -> &str {
 
 fn read_yaml(root: &Path, name: &str) -> Result<YamlDoc, Diagnostics> {
     let path = root.join(name);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| Diagnostic::error(format!("cannot read `{}`: {e}", path.display())).with_span(Span::file(name)))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Diagnostic::error(format!("cannot read `{}`: {e}", path.display()))
+            .with_span(Span::file(name))
+    })?;
     YamlDoc::parse(name, text).map_err(Diagnostics::from)
 }
 
 /// Renders Jinja in every string of a YAML tree, except hooks, which run later.
-fn render_tree(doc: &YamlDoc, node: &mut Node, vars: &Vars, target: Option<&Json>, diags: &mut Diagnostics) {
+fn render_tree(
+    doc: &YamlDoc,
+    node: &mut Node,
+    vars: &Vars,
+    target: Option<&Json>,
+    diags: &mut Diagnostics,
+) {
     let mut errors = Vec::new();
     let _ = node.map_strings(&mut |s, id| -> Result<Option<String>, ()> {
         if is_hook_path(doc, id) {
@@ -219,7 +260,10 @@ fn render_tree(doc: &YamlDoc, node: &mut Node, vars: &Vars, target: Option<&Json
 
 fn is_hook_path(doc: &YamlDoc, id: NodeId) -> bool {
     let path = doc.path_string(id);
-    path.contains("pre-hook") || path.contains("post-hook") || path.contains("pre_hook") || path.contains("post_hook")
+    path.contains("pre-hook")
+        || path.contains("post-hook")
+        || path.contains("pre_hook")
+        || path.contains("post_hook")
 }
 
 /// The project file's keys that Silt acts on, typed.
@@ -243,7 +287,10 @@ impl RawProject {
     fn read(doc: &YamlDoc, vars: &Vars, diags: &mut Diagnostics) -> Option<RawProject> {
         let root = &doc.root;
         if root.as_map().is_none() {
-            diags.push(Diagnostic::error("the project file must be a mapping of keys").with_span(Span::file(&doc.file)));
+            diags.push(
+                Diagnostic::error("the project file must be a mapping of keys")
+                    .with_span(Span::file(&doc.file)),
+            );
             return None;
         }
         let mut string = |key: &str| -> Option<String> {
@@ -258,7 +305,10 @@ impl RawProject {
                 },
                 None if node.is_null() => None,
                 None => {
-                    diags.push(Diagnostic::error(format!("`{key}` must be a string, not {}", node.kind())).with_span(doc.span(node.id)));
+                    diags.push(
+                        Diagnostic::error(format!("`{key}` must be a string, not {}", node.kind()))
+                            .with_span(doc.span(node.id)),
+                    );
                     None
                 }
             }
@@ -269,7 +319,10 @@ impl RawProject {
         let target_path = string("target-path").unwrap_or_else(|| "target".to_owned());
         if let Some(cv) = root.get("config-version") {
             if cv.as_i64() != Some(2) {
-                diags.push(Diagnostic::error("only `config-version: 2` is supported").with_span(doc.span(cv.id)));
+                diags.push(
+                    Diagnostic::error("only `config-version: 2` is supported")
+                        .with_span(doc.span(cv.id)),
+                );
             }
         }
         let mut list = |key: &str, default: &[&str]| -> Vec<String> {
@@ -292,9 +345,15 @@ impl RawProject {
         let snapshot_paths = list("snapshot-paths", &["snapshots"]);
         let clean_targets = list("clean-targets", &[]);
         let docs_paths = root.get("docs-paths").map(|_| list("docs-paths", &[]));
-        for (old, new) in [("source-paths", "model-paths"), ("data-paths", "seed-paths")] {
+        for (old, new) in [
+            ("source-paths", "model-paths"),
+            ("data-paths", "seed-paths"),
+        ] {
             if let Some(e) = root.entry(old) {
-                diags.push(Diagnostic::error(format!("`{old}` was renamed `{new}` in dbt 1.0")).with_span(doc.span(e.key_id)));
+                diags.push(
+                    Diagnostic::error(format!("`{old}` was renamed `{new}` in dbt 1.0"))
+                        .with_span(doc.span(e.key_id)),
+                );
             }
         }
         let name = match name {
@@ -308,7 +367,10 @@ impl RawProject {
                 return None;
             }
             None => {
-                diags.push(Diagnostic::error("the project file has no `name`").with_span(Span::file(&doc.file)));
+                diags.push(
+                    Diagnostic::error("the project file has no `name`")
+                        .with_span(Span::file(&doc.file)),
+                );
                 return None;
             }
         };
@@ -333,7 +395,10 @@ impl RawProject {
 
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// A string or list of strings.
@@ -343,14 +408,16 @@ pub fn string_list(doc: &YamlDoc, node: &Node) -> Result<Vec<String>, Diagnostic
         Yaml::Seq(items) => items
             .iter()
             .map(|i| {
-                i.scalar_text()
-                    .ok_or_else(|| Diagnostic::error(format!("expected a string, found {}", i.kind())).with_span(doc.span(i.id)))
+                i.scalar_text().ok_or_else(|| {
+                    Diagnostic::error(format!("expected a string, found {}", i.kind()))
+                        .with_span(doc.span(i.id))
+                })
             })
             .collect(),
-        _ => node
-            .scalar_text()
-            .map(|s| vec![s])
-            .ok_or_else(|| Diagnostic::error(format!("expected a list of strings, found {}", node.kind())).with_span(doc.span(node.id))),
+        _ => node.scalar_text().map(|s| vec![s]).ok_or_else(|| {
+            Diagnostic::error(format!("expected a list of strings, found {}", node.kind()))
+                .with_span(doc.span(node.id))
+        }),
     }
 }
 
@@ -370,9 +437,18 @@ fn profiles_dirs(root: &Path, opts: &LoadOptions) -> Vec<PathBuf> {
     dirs
 }
 
-fn load_target(root: &Path, opts: &LoadOptions, profile_name: &str, vars: &Vars) -> Result<Target, Vec<Diagnostic>> {
+fn load_target(
+    root: &Path,
+    opts: &LoadOptions,
+    profile_name: &str,
+    vars: &Vars,
+) -> Result<Target, Vec<Diagnostic>> {
     let dirs = profiles_dirs(root, opts);
-    let Some(path) = dirs.iter().map(|d| d.join("profiles.yml")).find(|p| p.is_file()) else {
+    let Some(path) = dirs
+        .iter()
+        .map(|d| d.join("profiles.yml"))
+        .find(|p| p.is_file())
+    else {
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let looked: Vec<String> = dirs
             .iter()
@@ -394,16 +470,28 @@ fn load_target(root: &Path, opts: &LoadOptions, profile_name: &str, vars: &Vars)
                 )),
         ]);
     };
-    let display = if path.starts_with(root) { crate::diagnostic::display_path(root, &path) } else { path.display().to_string() };
-    let text = std::fs::read_to_string(&path).map_err(|e| vec![Diagnostic::error(format!("cannot read `{display}`: {e}"))])?;
+    let display = if path.starts_with(root) {
+        crate::diagnostic::display_path(root, &path)
+    } else {
+        path.display().to_string()
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| vec![Diagnostic::error(format!("cannot read `{display}`: {e}"))])?;
     let doc = YamlDoc::parse(display.clone(), text).map_err(|d| vec![d])?;
     let mut diags = Vec::new();
     let profiles = doc.root.as_map().unwrap_or(&[]);
-    let names: Vec<&str> = profiles.iter().map(|e| e.key.as_str()).filter(|k| *k != "config").collect();
+    let names: Vec<&str> = profiles
+        .iter()
+        .map(|e| e.key.as_str())
+        .filter(|k| *k != "config")
+        .collect();
     let Some(profile) = doc.root.get(profile_name) else {
-        let mut d = Diagnostic::error(format!("profile `{profile_name}` not found in `{display}`")).with_span(Span::file(display.clone()));
+        let mut d = Diagnostic::error(format!("profile `{profile_name}` not found in `{display}`"))
+            .with_span(Span::file(display.clone()));
         if let Some(s) = did_you_mean(profile_name, names.iter().copied()) {
-            d = d.with_help(format!("did you mean `{s}`? (the project file's `profile:` names it)"));
+            d = d.with_help(format!(
+                "did you mean `{s}`? (the project file's `profile:` names it)"
+            ));
         } else if !names.is_empty() {
             d = d.with_note(format!("profiles in that file: {}", names.join(", ")));
         }
@@ -412,23 +500,34 @@ fn load_target(root: &Path, opts: &LoadOptions, profile_name: &str, vars: &Vars)
     for e in profile.as_map().unwrap_or(&[]) {
         if e.key != "target" && e.key != "outputs" {
             diags.push(
-                Diagnostic::error(format!("unknown key `{}` in profile `{profile_name}`", e.key))
-                    .with_span(doc.span(e.key_id))
-                    .with_suggestion(&e.key, ["target", "outputs"]),
+                Diagnostic::error(format!(
+                    "unknown key `{}` in profile `{profile_name}`",
+                    e.key
+                ))
+                .with_span(doc.span(e.key_id))
+                .with_suggestion(&e.key, ["target", "outputs"]),
             );
         }
     }
     let default_target = profile.get("target").and_then(Node::scalar_text);
     let target_name = match (&opts.target, default_target) {
         (Some(t), _) => t.clone(),
-        (None, Some(t)) => render_settings_value(&display, &t, vars, None).map_err(|e| vec![Diagnostic::error(e.message)])?,
+        (None, Some(t)) => render_settings_value(&display, &t, vars, None)
+            .map_err(|e| vec![Diagnostic::error(e.message)])?,
         (None, None) => "default".to_owned(),
     };
     let outputs = profile.get("outputs");
-    let output_names: Vec<&str> = outputs.and_then(Node::as_map).unwrap_or(&[]).iter().map(|e| e.key.as_str()).collect();
+    let output_names: Vec<&str> = outputs
+        .and_then(Node::as_map)
+        .unwrap_or(&[])
+        .iter()
+        .map(|e| e.key.as_str())
+        .collect();
     let Some(output) = outputs.and_then(|o| o.get(&target_name)) else {
-        let mut d = Diagnostic::error(format!("target `{target_name}` not found in profile `{profile_name}`"))
-            .with_span(outputs.map_or(Span::file(display.clone()), |o| doc.span(o.id)));
+        let mut d = Diagnostic::error(format!(
+            "target `{target_name}` not found in profile `{profile_name}`"
+        ))
+        .with_span(outputs.map_or(Span::file(display.clone()), |o| doc.span(o.id)));
         if let Some(s) = did_you_mean(&target_name, output_names.iter().copied()) {
             d = d.with_help(format!("did you mean `{s}`?"));
         } else {
@@ -452,7 +551,9 @@ fn load_target(root: &Path, opts: &LoadOptions, profile_name: &str, vars: &Vars)
     let get = |k: &str| rendered.get(k).and_then(Node::scalar_text);
     let kind = get("type").unwrap_or_default();
     if kind != "datafusion" {
-        let span = rendered.get("type").map_or(doc.span(output.id), |n| doc.span(n.id));
+        let span = rendered
+            .get("type")
+            .map_or(doc.span(output.id), |n| doc.span(n.id));
         diags.push(
             Diagnostic::error(if kind.is_empty() {
                 format!("target `{target_name}` has no `type`")
@@ -467,24 +568,35 @@ fn load_target(root: &Path, opts: &LoadOptions, profile_name: &str, vars: &Vars)
     if warehouse.contains("://") && !warehouse.starts_with("file://") {
         let span = rendered.get("warehouse").map(|n| doc.span(n.id));
         diags.push(
-            Diagnostic::error(format!("warehouse `{warehouse}`: object-store warehouses are not supported yet"))
-                .with_span_opt(span)
-                .with_help("use a local folder for now"),
+            Diagnostic::error(format!(
+                "warehouse `{warehouse}`: object-store warehouses are not supported yet"
+            ))
+            .with_span_opt(span)
+            .with_help("use a local folder for now"),
         );
     }
     let schema = match get("schema") {
         Some(s) if !s.is_empty() => s,
         _ => {
-            diags.push(Diagnostic::error(format!("target `{target_name}` has no `schema`")).with_span(doc.span(output.id)));
+            diags.push(
+                Diagnostic::error(format!("target `{target_name}` has no `schema`"))
+                    .with_span(doc.span(output.id)),
+            );
             String::new()
         }
     };
     let threads = match (opts.threads, rendered.get("threads")) {
         (Some(t), _) => t,
-        (None, Some(n)) => match n.as_i64().or_else(|| n.as_str().and_then(|s| s.parse().ok())) {
+        (None, Some(n)) => match n
+            .as_i64()
+            .or_else(|| n.as_str().and_then(|s| s.parse().ok()))
+        {
             Some(t) if t >= 1 => t as usize,
             _ => {
-                diags.push(Diagnostic::error("`threads` must be a whole number of at least 1").with_span(doc.span(n.id)));
+                diags.push(
+                    Diagnostic::error("`threads` must be a whole number of at least 1")
+                        .with_span(doc.span(n.id)),
+                );
                 1
             }
         },
@@ -494,7 +606,11 @@ fn load_target(root: &Path, opts: &LoadOptions, profile_name: &str, vars: &Vars)
         return Err(diags);
     }
     let local = warehouse.strip_prefix("file://").unwrap_or(&warehouse);
-    let warehouse_path = if Path::new(local).is_absolute() { PathBuf::from(local) } else { root.join(local) };
+    let warehouse_path = if Path::new(local).is_absolute() {
+        PathBuf::from(local)
+    } else {
+        root.join(local)
+    };
     let database = get("database").unwrap_or_else(|| "silt".to_owned());
     let mut jinja = rendered.to_json();
     if let Json::Object(map) = &mut jinja {

@@ -16,8 +16,10 @@ use serde_json::{Map, Value};
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::yaml::{Node, NodeId, Yaml, YamlDoc};
 
-static RESOURCES: LazyLock<Value> = LazyLock::new(|| parse_schema(include_str!("dbt_schema/resources.json")));
-static PROJECT: LazyLock<Value> = LazyLock::new(|| parse_schema(include_str!("dbt_schema/project.json")));
+static RESOURCES: LazyLock<Value> =
+    LazyLock::new(|| parse_schema(include_str!("dbt_schema/resources.json")));
+static PROJECT: LazyLock<Value> =
+    LazyLock::new(|| parse_schema(include_str!("dbt_schema/project.json")));
 
 fn parse_schema(text: &str) -> Value {
     // The schemas are compiled in and covered by tests; a failure here is a build defect.
@@ -28,17 +30,58 @@ fn parse_schema(text: &str) -> Value {
 /// `dbt/contracts/graph/unparsed.py`), plus Silt's own extensions.
 fn legacy_keys(definition: &str) -> &'static [&'static str] {
     match definition {
-        "ModelProperties" => &["access", "docs", "meta", "data_type", "quote_columns", "group", "tags"],
+        "ModelProperties" => &[
+            "access",
+            "docs",
+            "meta",
+            "data_type",
+            "quote_columns",
+            "group",
+            "tags",
+        ],
         "ColumnProperties" => &["docs", "meta", "tags"],
-        "SourceProperties" => &["freshness", "loaded_at_field", "loaded_at_query", "meta", "tags", "overrides"],
+        "SourceProperties" => &[
+            "freshness",
+            "loaded_at_field",
+            "loaded_at_query",
+            "meta",
+            "tags",
+            "overrides",
+        ],
         // `kafka` declares a Kafka-fed source table (Silt's bronze ingestion).
-        "Tables" => &["constraints", "data_type", "docs", "freshness", "loaded_at_field", "loaded_at_query", "meta", "tags", "kafka"],
-        "SeedProperties" | "AnalysesProperties" | "DataTestProperties" => {
-            &["access", "constraints", "data_type", "docs", "meta", "quote_columns", "group", "tags"]
-        }
+        "Tables" => &[
+            "constraints",
+            "data_type",
+            "docs",
+            "freshness",
+            "loaded_at_field",
+            "loaded_at_query",
+            "meta",
+            "tags",
+            "kafka",
+        ],
+        "SeedProperties" | "AnalysesProperties" | "DataTestProperties" => &[
+            "access",
+            "constraints",
+            "data_type",
+            "docs",
+            "meta",
+            "quote_columns",
+            "group",
+            "tags",
+        ],
         "MacrosProperties" => &["constraints", "data_type", "docs", "meta"],
         "ExposureProperties" => &["meta", "tags"],
-        "Versions" => &["access", "columns", "constraints", "data_tests", "deprecation_date", "description", "docs", "tests"],
+        "Versions" => &[
+            "access",
+            "columns",
+            "constraints",
+            "data_tests",
+            "deprecation_date",
+            "description",
+            "docs",
+            "tests",
+        ],
         // Legacy project keys that dbt-core still reads.
         "Project" => &["packages", "source-paths", "data-paths"],
         _ => &[],
@@ -122,18 +165,47 @@ pub fn config_keys(definition: &str) -> Vec<String> {
 /// Config keys Silt acts on; every other key of dbt's config definitions is accepted and
 /// ignored (the README lists them, and a test keeps that list true).
 pub const ACTED_ON_CONFIG_KEYS: &[&str] = &[
-    "materialized", "enabled", "tags", "meta", "schema", "alias", "database", "unique_key", "incremental_strategy",
-    "on_schema_change", "full_refresh", "partition_by", "incremental_predicates", "predicates", "merge_update_columns",
-    "merge_exclude_columns", "column_types", "delimiter", "docs", "contract", "pre_hook", "post_hook", "quote_columns",
+    "materialized",
+    "enabled",
+    "tags",
+    "meta",
+    "schema",
+    "alias",
+    "database",
+    "unique_key",
+    "incremental_strategy",
+    "on_schema_change",
+    "full_refresh",
+    "partition_by",
+    "incremental_predicates",
+    "predicates",
+    "merge_update_columns",
+    "merge_exclude_columns",
+    "column_types",
+    "delimiter",
+    "docs",
+    "contract",
+    "pre_hook",
+    "post_hook",
+    "quote_columns",
 ];
 
 /// The config keys of every resource kind that Silt accepts but does not act on.
 pub fn ignored_config_keys() -> Vec<String> {
     let mut keys = std::collections::BTreeSet::new();
-    for def in ["ModelConfig", "SeedConfig", "SourceConfig", "TablesConfig", "DataTestConfig", "SnapshotConfig"] {
+    for def in [
+        "ModelConfig",
+        "SeedConfig",
+        "SourceConfig",
+        "TablesConfig",
+        "DataTestConfig",
+        "SnapshotConfig",
+    ] {
         keys.extend(config_keys(def));
     }
-    keys.into_iter().filter(|k| !ACTED_ON_CONFIG_KEYS.contains(&k.as_str())).collect()
+    keys.into_iter()
+        .filter(|k| !ACTED_ON_CONFIG_KEYS.contains(&k.as_str()))
+        .collect()
 }
 
 /// The top-level schema as a definition of its own, so the walker treats it like any other.
@@ -170,7 +242,12 @@ struct Walker<'a> {
 
 impl<'a> Walker<'a> {
     fn new(doc: &'a YamlDoc, schema: &'a Value, diags: &'a mut Vec<Diagnostic>) -> Walker<'a> {
-        Walker { doc, schema, diags, config_paths: Vec::new() }
+        Walker {
+            doc,
+            schema,
+            diags,
+            config_paths: Vec::new(),
+        }
     }
 
     fn resolve<'s>(&self, schema: &'s Value, name: &'s str) -> (&'s Value, &'s str)
@@ -195,7 +272,9 @@ impl<'a> Walker<'a> {
             return self.walk_alternatives(node, alts, &name, tree);
         }
         match &node.value {
-            Yaml::Map(entries) if accepts(schema, "object") => self.walk_map(node, entries, schema, &name, tree),
+            Yaml::Map(entries) if accepts(schema, "object") => {
+                self.walk_map(node, entries, schema, &name, tree)
+            }
             Yaml::Seq(items) if accepts(schema, "array") => {
                 if let Some(item_schema) = schema.get("items") {
                     for item in items {
@@ -207,7 +286,13 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn walk_alternatives(&mut self, node: &Node, alts: &[Value], name: &str, tree: &mut Vec<String>) {
+    fn walk_alternatives(
+        &mut self,
+        node: &Node,
+        alts: &[Value],
+        name: &str,
+        tree: &mut Vec<String>,
+    ) {
         let kind = match node.value {
             Yaml::Map(_) => "object",
             Yaml::Seq(_) => "array",
@@ -258,9 +343,14 @@ impl<'a> Walker<'a> {
         tree: &mut Vec<String>,
     ) {
         let empty = Map::new();
-        let props = schema.get("properties").and_then(Value::as_object).unwrap_or(&empty);
+        let props = schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
         let additional = schema.get("additionalProperties");
-        let is_config_tree = name.starts_with("Project") && name.ends_with("Config") && name != "ProjectDbtCloudConfig";
+        let is_config_tree = name.starts_with("Project")
+            && name.ends_with("Config")
+            && name != "ProjectDbtCloudConfig";
         // Keys that moved from a resource's properties into its `config:` are still accepted
         // at the old place, as dbt-core does (with a deprecation warning there).
         let moved_to_config: Vec<String> = props
@@ -306,7 +396,11 @@ impl<'a> Walker<'a> {
                 continue;
             }
             // In a config tree, every other value is a subtree; a `+` key must be a config.
-            let additional = if is_config_tree { Some(&Value::Bool(false)) } else { additional };
+            let additional = if is_config_tree {
+                Some(&Value::Bool(false))
+            } else {
+                additional
+            };
             match additional {
                 Some(Value::Bool(false)) => {
                     let mut candidates: Vec<&str> = props.keys().map(String::as_str).collect();
@@ -315,9 +409,16 @@ impl<'a> Walker<'a> {
                     if is_config_tree {
                         candidates.retain(|c| c.starts_with('+'));
                     }
-                    let shown = if is_config_tree && !key.starts_with('+') { format!("+{key}") } else { key.to_owned() };
-                    let suggestion = did_you_mean(&shown, candidates.iter().copied()).or_else(|| did_you_mean(key, candidates.iter().copied()));
-                    let mut d = Diagnostic::error(format!("unknown key `{key}` in {}", describe(name))).with_span(self.doc.span(entry.key_id));
+                    let shown = if is_config_tree && !key.starts_with('+') {
+                        format!("+{key}")
+                    } else {
+                        key.to_owned()
+                    };
+                    let suggestion = did_you_mean(&shown, candidates.iter().copied())
+                        .or_else(|| did_you_mean(key, candidates.iter().copied()));
+                    let mut d =
+                        Diagnostic::error(format!("unknown key `{key}` in {}", describe(name)))
+                            .with_span(self.doc.span(entry.key_id));
                     if let Some(s) = suggestion {
                         d = d.with_help(format!("did you mean `{s}`?"));
                     }
@@ -380,7 +481,12 @@ fn accepts(schema: &Value, kind: &str) -> bool {
 }
 
 fn accepts_deep(w: &Walker<'_>, schema: &Value, kind: &str) -> bool {
-    if let Some(alts) = schema.get("anyOf").or_else(|| schema.get("oneOf")).or_else(|| schema.get("allOf")).and_then(Value::as_array) {
+    if let Some(alts) = schema
+        .get("anyOf")
+        .or_else(|| schema.get("oneOf"))
+        .or_else(|| schema.get("allOf"))
+        .and_then(Value::as_array)
+    {
         return alts.iter().any(|a| {
             let (s, _) = w.resolve(a, "");
             accepts_deep(w, s, kind)
@@ -400,7 +506,10 @@ mod tests {
         let doc = YamlDoc::parse("models/schema.yml", src).unwrap();
         let mut diags = Vec::new();
         check_properties_file(&doc, &mut diags);
-        diags.iter().map(|d| format!("{} @{}", d.message, d.span.as_ref().map_or(0, |s| s.line))).collect()
+        diags
+            .iter()
+            .map(|d| format!("{} @{}", d.message, d.span.as_ref().map_or(0, |s| s.line)))
+            .collect()
     }
 
     #[test]
@@ -408,9 +517,21 @@ mod tests {
         let readme = include_str!("../../README.md");
         let start = "<!-- ignored-config-keys:start -->\n";
         let end = "<!-- ignored-config-keys:end -->";
-        let listed = readme.split(start).nth(1).and_then(|r| r.split(end).next()).unwrap_or_default();
-        let expected: String = ignored_config_keys().iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ") + "\n";
-        assert_eq!(listed, expected, "update the README between the ignored-config-keys markers to:\n{expected}");
+        let listed = readme
+            .split(start)
+            .nth(1)
+            .and_then(|r| r.split(end).next())
+            .unwrap_or_default();
+        let expected: String = ignored_config_keys()
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+            + "\n";
+        assert_eq!(
+            listed, expected,
+            "update the README between the ignored-config-keys markers to:\n{expected}"
+        );
     }
 
     #[test]
@@ -508,9 +629,18 @@ models:
         let paths = check_project_file(&doc, &mut diags);
         let msgs: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(msgs, ["unknown key `+unnique_key` in the `models:` config"]);
-        assert_eq!(diags[0].help.as_deref(), Some("did you mean `+unique_key`?"));
+        assert_eq!(
+            diags[0].help.as_deref(),
+            Some("did you mean `+unique_key`?")
+        );
         let folders: Vec<Vec<String>> = paths.iter().map(|p| p.path.clone()).collect();
-        assert_eq!(folders, [vec!["shop".to_owned()], vec!["shop".to_owned(), "staging".to_owned()]]);
+        assert_eq!(
+            folders,
+            [
+                vec!["shop".to_owned()],
+                vec!["shop".to_owned(), "staging".to_owned()]
+            ]
+        );
     }
 
     #[test]
@@ -529,7 +659,13 @@ models:
         let mut diags = Vec::new();
         check_project_file(&doc, &mut diags);
         assert_eq!(diags.len(), 1);
-        assert_eq!(diags[0].message, "unknown key `model-path` in the project file");
-        assert_eq!(diags[0].help.as_deref(), Some("did you mean `model-paths`?"));
+        assert_eq!(
+            diags[0].message,
+            "unknown key `model-path` in the project file"
+        );
+        assert_eq!(
+            diags[0].help.as_deref(),
+            Some("did you mean `model-paths`?")
+        );
     }
 }

@@ -3,7 +3,10 @@
 
 use std::ops::ControlFlow;
 
-use deltalake::datafusion::sql::sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart, Statement, visit_expressions_mut};
+use deltalake::datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart, Statement,
+    visit_expressions_mut,
+};
 use deltalake::datafusion::sql::sqlparser::dialect::GenericDialect;
 use deltalake::datafusion::sql::sqlparser::parser::Parser;
 
@@ -20,18 +23,29 @@ pub fn check_query(sql: &str) -> Result<(), SqlError> {
     let statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(|e| {
         let text = e.to_string();
         let (message, line, column) = split_location(&text);
-        SqlError { message: message.trim_start_matches("sql parser error: ").to_owned(), line, column }
+        SqlError {
+            message: message.trim_start_matches("sql parser error: ").to_owned(),
+            line,
+            column,
+        }
     })?;
     match statements.as_slice() {
         [Statement::Query(_)] => Ok(()),
-        [] => Err(SqlError { message: "the model's SQL is empty".into(), line: None, column: None }),
+        [] => Err(SqlError {
+            message: "the model's SQL is empty".into(),
+            line: None,
+            column: None,
+        }),
         [_] => Err(SqlError {
             message: "a model must be a SELECT query, not another kind of statement".into(),
             line: None,
             column: None,
         }),
         many => Err(SqlError {
-            message: format!("a model must be a single SELECT query, but this has {} statements", many.len()),
+            message: format!(
+                "a model must be a single SELECT query, but this has {} statements",
+                many.len()
+            ),
             line: None,
             column: None,
         }),
@@ -46,7 +60,11 @@ pub fn parse_for_engine(sql: &str) -> Result<Statement, SqlError> {
     let to_err = |e: deltalake::datafusion::sql::sqlparser::parser::ParserError| {
         let text = e.to_string();
         let (message, line, column) = split_location(&text);
-        SqlError { message: message.trim_start_matches("sql parser error: ").to_owned(), line, column }
+        SqlError {
+            message: message.trim_start_matches("sql parser error: ").to_owned(),
+            line,
+            column,
+        }
     };
     let mut statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(to_err)?;
     if statements.len() != 1 {
@@ -77,13 +95,19 @@ pub fn parse_for_engine(sql: &str) -> Result<Statement, SqlError> {
 
 /// The replacement for a function call, if it is one Silt rewrites.
 fn rewrite_call(expr: &Expr) -> Result<Option<Expr>, SqlError> {
-    let Expr::Function(f) = expr else { return Ok(None) };
+    let Expr::Function(f) = expr else {
+        return Ok(None);
+    };
     if f.over.is_some() || f.filter.is_some() || f.name.0.len() != 1 {
         return Ok(None);
     }
-    let Some(ObjectNamePart::Identifier(ident)) = f.name.0.first() else { return Ok(None) };
+    let Some(ObjectNamePart::Identifier(ident)) = f.name.0.first() else {
+        return Ok(None);
+    };
     let name = ident.value.to_lowercase();
-    let FunctionArguments::List(list) = &f.args else { return Ok(None) };
+    let FunctionArguments::List(list) = &f.args else {
+        return Ok(None);
+    };
     if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
         return Ok(None);
     }
@@ -97,7 +121,9 @@ fn rewrite_call(expr: &Expr) -> Result<Option<Expr>, SqlError> {
     let part = |p: &str, x: &str| format!("cast(date_part('{p}', {x}) as bigint)");
     let text = match (name.as_str(), args.as_slice()) {
         ("iff" | "if", [c, a, b]) => format!("(CASE WHEN {c} THEN {a} ELSE {b} END)"),
-        ("year" | "month" | "day" | "hour" | "minute" | "second" | "quarter", [x]) => part(&name, x),
+        ("year" | "month" | "day" | "hour" | "minute" | "second" | "quarter", [x]) => {
+            part(&name, x)
+        }
         ("week" | "weekofyear", [x]) => part("week", x),
         ("dayofmonth", [x]) => part("day", x),
         ("dayofweek", [x]) => part("dow", x),
@@ -106,10 +132,14 @@ fn rewrite_call(expr: &Expr) -> Result<Option<Expr>, SqlError> {
         ("count_if", [c]) => format!("count(CASE WHEN {c} THEN 1 END)"),
         ("len", [x]) => format!("character_length({x})"),
         ("strftime", [x, fmt]) => format!("to_char({x}, {fmt})"),
-        ("last_day", [x]) => format!("cast(dateadd('day', -1, dateadd('month', 1, date_trunc('month', {x}))) as date)"),
+        ("last_day", [x]) => format!(
+            "cast(dateadd('day', -1, dateadd('month', 1, date_trunc('month', {x}))) as date)"
+        ),
         // Spark: datediff(end, start) in days; date_add(start, days); date_sub(start, days).
         ("datediff" | "date_diff", [end, start]) => format!("datediff('day', {start}, {end})"),
-        ("date_add", [x, n]) if !n.trim_start().to_lowercase().starts_with("interval") => format!("cast(dateadd('day', {n}, {x}) as date)"),
+        ("date_add", [x, n]) if !n.trim_start().to_lowercase().starts_with("interval") => {
+            format!("cast(dateadd('day', {n}, {x}) as date)")
+        }
         ("date_add", [x, n]) => format!("({x} + {n})"),
         ("date_sub", [x, n]) => format!("cast(dateadd('day', -({n}), {x}) as date)"),
         ("date_add", [p, n, x]) => format!("dateadd({p}, {n}, {x})"),
@@ -119,7 +149,11 @@ fn rewrite_call(expr: &Expr) -> Result<Option<Expr>, SqlError> {
         .try_with_sql(&text)
         .and_then(|mut p| p.parse_expr())
         .map(Some)
-        .map_err(|e| SqlError { message: format!("cannot rewrite `{expr}`: {e}"), line: None, column: None })
+        .map_err(|e| SqlError {
+            message: format!("cannot rewrite `{expr}`: {e}"),
+            line: None,
+            column: None,
+        })
 }
 
 /// sqlparser appends " at Line: L, Column: C"; split it off.
@@ -128,7 +162,12 @@ fn split_location(text: &str) -> (String, Option<usize>, Option<usize>) {
         let rest = &text[i + " at Line: ".len()..];
         let mut parts = rest.split(", Column: ");
         let line = parts.next().and_then(|l| l.trim().parse().ok());
-        let column = parts.next().and_then(|c| c.trim().trim_end_matches(|ch: char| !ch.is_ascii_digit()).parse().ok());
+        let column = parts.next().and_then(|c| {
+            c.trim()
+                .trim_end_matches(|ch: char| !ch.is_ascii_digit())
+                .parse()
+                .ok()
+        });
         return (text[..i].to_owned(), line, column);
     }
     (text.to_owned(), None, None)
@@ -146,7 +185,13 @@ pub fn inject_ctes(sql: &str, ctes: &[String]) -> String {
         Some(after_with) => {
             let rest = &sql[after_with..];
             let ws_len = rest.len() - rest.trim_start().len();
-            format!("{}{}{}, {}", &sql[..after_with], &rest[..ws_len], joined, &rest[ws_len..])
+            format!(
+                "{}{}{}, {}",
+                &sql[..after_with],
+                &rest[..ws_len],
+                joined,
+                &rest[ws_len..]
+            )
         }
         None => format!("with{joined} {sql}"),
     }
@@ -169,13 +214,17 @@ fn leading_with(sql: &str) -> Option<usize> {
             break;
         }
     }
-    let word_end = sql[i..].find(|c: char| !c.is_ascii_alphanumeric() && c != '_').map_or(sql.len(), |n| i + n);
+    let word_end = sql[i..]
+        .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .map_or(sql.len(), |n| i + n);
     if !sql[i..word_end].eq_ignore_ascii_case("with") {
         return None;
     }
     let rest = &sql[word_end..];
     let trimmed = rest.trim_start();
-    let is_recursive = trimmed.get(..9).is_some_and(|w| w.eq_ignore_ascii_case("recursive"))
+    let is_recursive = trimmed
+        .get(..9)
+        .is_some_and(|w| w.eq_ignore_ascii_case("recursive"))
         && !trimmed[9..].starts_with(|c: char| c.is_alphanumeric() || c == '_');
     if is_recursive {
         return Some(word_end + (rest.len() - trimmed.len()) + 9);
@@ -189,7 +238,10 @@ mod tests {
 
     #[test]
     fn injects_like_dbt() {
-        let ctes = vec![" __dbt__cte__a as (\nselect 1\n)".to_owned(), " __dbt__cte__b as (\nselect 2\n)".to_owned()];
+        let ctes = vec![
+            " __dbt__cte__a as (\nselect 1\n)".to_owned(),
+            " __dbt__cte__b as (\nselect 2\n)".to_owned(),
+        ];
         assert_eq!(
             inject_ctes("with base as (select 3)\nselect * from base", &ctes),
             "with  __dbt__cte__a as (\nselect 1\n),  __dbt__cte__b as (\nselect 2\n), base as (select 3)\nselect * from base"
@@ -208,14 +260,23 @@ mod tests {
 
     #[test]
     fn rewrites_other_dialects() {
-        let s = parse_for_engine("select iff(a > 1, 'x', 'y'), year(d), count_if(b), datediff(e, s) from t").unwrap().to_string();
+        let s = parse_for_engine(
+            "select iff(a > 1, 'x', 'y'), year(d), count_if(b), datediff(e, s) from t",
+        )
+        .unwrap()
+        .to_string();
         assert_eq!(
             s,
             "SELECT (CASE WHEN a > 1 THEN 'x' ELSE 'y' END), CAST(date_part('year', d) AS BIGINT), count(CASE WHEN b THEN 1 END), datediff('day', s, e) FROM t"
         );
         // Nested calls are rewritten inside out.
-        let s = parse_for_engine("select year(iff(c, d1, d2)) from t").unwrap().to_string();
-        assert_eq!(s, "SELECT CAST(date_part('year', (CASE WHEN c THEN d1 ELSE d2 END)) AS BIGINT) FROM t");
+        let s = parse_for_engine("select year(iff(c, d1, d2)) from t")
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            s,
+            "SELECT CAST(date_part('year', (CASE WHEN c THEN d1 ELSE d2 END)) AS BIGINT) FROM t"
+        );
         assert!(parse_for_engine("select 1; select 2").is_err());
     }
 
@@ -227,6 +288,11 @@ mod tests {
         assert!(err.message.contains("2 statements"));
         let err = check_query("select *\nfrom t where x = = 1").unwrap_err();
         assert_eq!(err.line, Some(2), "{err:?}");
-        assert!(check_query("create table x (a int)").unwrap_err().message.contains("SELECT"));
+        assert!(
+            check_query("create table x (a int)")
+                .unwrap_err()
+                .message
+                .contains("SELECT")
+        );
     }
 }

@@ -62,7 +62,11 @@ impl MacroDef {
 
 /// Finds the macros and tests of a macro file and rewrites it for loading. Returns the
 /// rewritten text (same lines as the original) and the definitions.
-pub fn scan_macros(file: &str, source: &str, package: &str) -> Result<(String, Vec<MacroDef>), Diagnostic> {
+pub fn scan_macros(
+    file: &str,
+    source: &str,
+    package: &str,
+) -> Result<(String, Vec<MacroDef>), Diagnostic> {
     let mut out = String::with_capacity(source.len() + 64);
     let mut defs = Vec::new();
     let mut rest = source;
@@ -79,12 +83,21 @@ pub fn scan_macros(file: &str, source: &str, package: &str) -> Result<(String, V
         };
         let inner = &after[..end];
         let tag_text = &rest[start..start + 2 + end + 2];
-        let body = inner.trim_start_matches('-').trim_start_matches('+').trim_start();
-        let keyword: String = body.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        let body = inner
+            .trim_start_matches('-')
+            .trim_start_matches('+')
+            .trim_start();
+        let keyword: String = body
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
         match keyword.as_str() {
             "raw" => {
                 // Copy a raw block verbatim.
-                let raw_end = after.find("endraw").map(|i| after[i..].find("%}").map(|j| i + j + 2)).flatten();
+                let raw_end = after
+                    .find("endraw")
+                    .map(|i| after[i..].find("%}").map(|j| i + j + 2))
+                    .flatten();
                 let stop = raw_end.map_or(rest.len(), |e| start + 2 + e);
                 out.push_str(&rest[start..stop]);
                 offset += stop;
@@ -92,20 +105,46 @@ pub fn scan_macros(file: &str, source: &str, package: &str) -> Result<(String, V
                 continue;
             }
             "macro" | "test" => {
-                let kind = if keyword == "macro" { MacroKind::Macro } else { MacroKind::Test };
+                let kind = if keyword == "macro" {
+                    MacroKind::Macro
+                } else {
+                    MacroKind::Test
+                };
                 let sig = body[keyword.len()..].trim_start();
-                let name: String = sig.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let name: String = sig
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
                 let line = source[..tag_start].matches('\n').count() + 1;
                 if name.is_empty() {
-                    return Err(Diagnostic::error(format!("`{{% {keyword} %}}` needs a name"))
-                        .with_span(Span::from_byte_range(file, source, tag_start, tag_start + tag_text.len())));
+                    return Err(
+                        Diagnostic::error(format!("`{{% {keyword} %}}` needs a name")).with_span(
+                            Span::from_byte_range(
+                                file,
+                                source,
+                                tag_start,
+                                tag_start + tag_text.len(),
+                            ),
+                        ),
+                    );
                 }
                 if open.is_some() {
-                    return Err(Diagnostic::error(format!("`{name}` is defined inside another macro"))
-                        .with_span(Span::from_byte_range(file, source, tag_start, tag_start + tag_text.len()))
-                        .with_help("close the previous macro with `{% endmacro %}` first"));
+                    return Err(Diagnostic::error(format!(
+                        "`{name}` is defined inside another macro"
+                    ))
+                    .with_span(Span::from_byte_range(
+                        file,
+                        source,
+                        tag_start,
+                        tag_start + tag_text.len(),
+                    ))
+                    .with_help("close the previous macro with `{% endmacro %}` first"));
                 }
-                let full_name = if kind == MacroKind::Test { format!("test_{name}") } else { name.clone() };
+                let full_name = if kind == MacroKind::Test {
+                    format!("test_{name}")
+                } else {
+                    name.clone()
+                };
                 let params = parse_params(&sig[name.len()..]);
                 let def = MacroDef {
                     name: full_name.clone(),
@@ -128,15 +167,26 @@ pub fn scan_macros(file: &str, source: &str, package: &str) -> Result<(String, V
                 defs.push((def, tag_start));
             }
             "endmacro" | "endtest" => {
-                let kind = if keyword == "endmacro" { MacroKind::Macro } else { MacroKind::Test };
+                let kind = if keyword == "endmacro" {
+                    MacroKind::Macro
+                } else {
+                    MacroKind::Test
+                };
                 match open.take() {
                     Some((open_kind, idx)) if open_kind == kind => {
                         let def_start = defs[idx].1;
                         defs[idx].0.body = source[def_start..tag_start + tag_text.len()].to_owned();
                     }
                     _ => {
-                        return Err(Diagnostic::error(format!("`{{% {keyword} %}}` without a matching opening block"))
-                            .with_span(Span::from_byte_range(file, source, tag_start, tag_start + tag_text.len())));
+                        return Err(Diagnostic::error(format!(
+                            "`{{% {keyword} %}}` without a matching opening block"
+                        ))
+                        .with_span(Span::from_byte_range(
+                            file,
+                            source,
+                            tag_start,
+                            tag_start + tag_text.len(),
+                        )));
                     }
                 }
                 let prefix_len = tag_text.find(&keyword).unwrap_or(2);
@@ -153,16 +203,20 @@ pub fn scan_macros(file: &str, source: &str, package: &str) -> Result<(String, V
     out.push_str(rest);
     if let Some((_, idx)) = open {
         let (def, start) = &defs[idx];
-        return Err(Diagnostic::error(format!("macro `{}` is never closed", def.name))
-            .with_span(Span::from_byte_range(file, source, *start, *start + 2))
-            .with_help("add `{% endmacro %}` (or `{% endtest %}`)"));
+        return Err(
+            Diagnostic::error(format!("macro `{}` is never closed", def.name))
+                .with_span(Span::from_byte_range(file, source, *start, *start + 2))
+                .with_help("add `{% endmacro %}` (or `{% endtest %}`)"),
+        );
     }
     Ok((out, defs.into_iter().map(|(d, _)| d).collect()))
 }
 
 /// Parameter names from a signature such as `(model, column_name, n=3)`.
 fn parse_params(sig: &str) -> Vec<(String, bool)> {
-    let Some(open) = sig.find('(') else { return Vec::new() };
+    let Some(open) = sig.find('(') else {
+        return Vec::new();
+    };
     let mut depth = 0;
     let mut current = String::new();
     let mut params = Vec::new();
@@ -224,11 +278,28 @@ pub struct MacroIndex {
 impl MacroIndex {
     /// Loads the built-in macros, then the project's (which override built-ins of the same
     /// name), into `env`, and registers each name as a global.
-    pub fn build(globals: &Arc<super::Globals>, project: Vec<(String, String)>, env: &mut Environment<'static>) -> Result<MacroIndex, Vec<Diagnostic>> {
-        let mut index = MacroIndex { by_name: HashMap::new(), order: Vec::new(), sources: HashMap::new(), globals: globals.clone() };
+    pub fn build(
+        globals: &Arc<super::Globals>,
+        project: Vec<(String, String)>,
+        env: &mut Environment<'static>,
+    ) -> Result<MacroIndex, Vec<Diagnostic>> {
+        let mut index = MacroIndex {
+            by_name: HashMap::new(),
+            order: Vec::new(),
+            sources: HashMap::new(),
+            globals: globals.clone(),
+        };
         let mut diags = Vec::new();
-        let mut files = vec![(BUILTIN_FILE.to_owned(), BUILTINS.to_owned(), "dbt".to_owned())];
-        files.extend(project.into_iter().map(|(f, s)| (f, s, globals.project_name.clone())));
+        let mut files = vec![(
+            BUILTIN_FILE.to_owned(),
+            BUILTINS.to_owned(),
+            "dbt".to_owned(),
+        )];
+        files.extend(
+            project
+                .into_iter()
+                .map(|(f, s)| (f, s, globals.project_name.clone())),
+        );
         for (file, source, package) in files {
             match scan_macros(&file, &source, &package) {
                 Ok((rewritten, defs)) => {
@@ -237,14 +308,22 @@ impl MacroIndex {
                         diags.push(err.to_diagnostic(&file, &source, &|_| None));
                         continue;
                     }
-                    index.sources.insert(file.clone(), Arc::from(source.as_str()));
+                    index
+                        .sources
+                        .insert(file.clone(), Arc::from(source.as_str()));
                     for def in defs {
                         if let Some(existing) = index.by_name.get(&def.name) {
                             if existing.package == def.package {
                                 diags.push(
-                                    Diagnostic::error(format!("macro `{}` is defined twice", def.name))
-                                        .with_span(Span::line(def.file.clone(), &source, def.line))
-                                        .with_note(format!("first defined at {}:{}", existing.file, existing.line)),
+                                    Diagnostic::error(format!(
+                                        "macro `{}` is defined twice",
+                                        def.name
+                                    ))
+                                    .with_span(Span::line(def.file.clone(), &source, def.line))
+                                    .with_note(format!(
+                                        "first defined at {}:{}",
+                                        existing.file, existing.line
+                                    )),
                                 );
                                 continue;
                             }
@@ -266,7 +345,10 @@ impl MacroIndex {
     /// Registers every macro name as a global of `env`.
     pub fn install(self: &Arc<Self>, env: &mut Environment<'static>) {
         for name in &self.order {
-            env.add_global(name.clone(), Value::from_object(MacroRef::new(name.clone(), self.clone())));
+            env.add_global(
+                name.clone(),
+                Value::from_object(MacroRef::new(name.clone(), self.clone())),
+            );
         }
     }
 
@@ -287,7 +369,9 @@ impl MacroIndex {
     /// The implementation `adapter.dispatch(name)` picks: `datafusion__name`,
     /// then `default__name`, then `name` itself.
     pub fn dispatch(&self, name: &str) -> Option<&MacroDef> {
-        ["datafusion__", "default__", ""].iter().find_map(|prefix| self.find(&format!("{prefix}{name}")))
+        ["datafusion__", "default__", ""]
+            .iter()
+            .find_map(|prefix| self.find(&format!("{prefix}{name}")))
     }
 }
 
@@ -312,7 +396,10 @@ pub fn return_value(value: Option<Value>) -> Result<Value, Error> {
         }
     });
     if !parked {
-        return Err(Error::new(ErrorKind::InvalidOperation, "`return()` can only be used inside a macro"));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "`return()` can only be used inside a macro",
+        ));
     }
     Err(Error::new(ErrorKind::InvalidOperation, RETURN_SENTINEL))
 }
@@ -349,10 +436,12 @@ impl Object for MacroRef {
     }
 
     fn call(self: &Arc<Self>, state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
-        let def = self
-            .index
-            .find(&self.name)
-            .ok_or_else(|| Error::new(ErrorKind::UnknownFunction, format!("macro `{}` is not defined", self.name)))?;
+        let def = self.index.find(&self.name).ok_or_else(|| {
+            Error::new(
+                ErrorKind::UnknownFunction,
+                format!("macro `{}` is not defined", self.name),
+            )
+        })?;
         let node = super::state_node(state);
         if let Some(node) = &node {
             node.capture().macros.insert(def.unique_id());
@@ -362,7 +451,10 @@ impl Object for MacroRef {
         match &node {
             Some(node) => {
                 super::install_node(&mut ctx, node, &self.index.globals);
-                ctx.insert("__silt_node", Value::from_object(super::objects::NodeHandle(node.clone())));
+                ctx.insert(
+                    "__silt_node",
+                    Value::from_object(super::objects::NodeHandle(node.clone())),
+                );
             }
             None => {
                 ctx.insert("execute", Value::from(false));
@@ -374,15 +466,24 @@ impl Object for MacroRef {
             s.len()
         });
         let result = if depth > MAX_DEPTH {
-            Err(Error::new(ErrorKind::InvalidOperation, format!("macro `{}` recursed more than {MAX_DEPTH} levels deep", self.name)))
+            Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!(
+                    "macro `{}` recursed more than {MAX_DEPTH} levels deep",
+                    self.name
+                ),
+            ))
         } else {
             state.env().get_template(&def.file).and_then(|tmpl| {
                 let mut captured = tmpl.render_captured(Value::from(ctx))?;
                 let impl_name = def.impl_name();
                 captured.with_state_mut(|st| {
-                    let f = st
-                        .lookup(&impl_name)
-                        .ok_or_else(|| Error::new(ErrorKind::UnknownFunction, format!("macro `{}` not found in {}", def.name, def.file)))?;
+                    let f = st.lookup(&impl_name).ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::UnknownFunction,
+                            format!("macro `{}` not found in {}", def.name, def.file),
+                        )
+                    })?;
                     f.call(st, &args)
                 })
             })
@@ -400,8 +501,12 @@ impl Object for MacroRef {
 /// which the macro's own state cannot call. Render the body now, in the calling state, and
 /// pass a function returning it (dbt's callers are called without arguments).
 fn eager_caller(state: &mut State<'_, '_>, args: &[Value]) -> Result<Vec<Value>, Error> {
-    let Some(last) = args.last() else { return Ok(Vec::new()) };
-    let Ok(kwargs) = Kwargs::try_from(last.clone()) else { return Ok(args.to_vec()) };
+    let Some(last) = args.last() else {
+        return Ok(Vec::new());
+    };
+    let Ok(kwargs) = Kwargs::try_from(last.clone()) else {
+        return Ok(args.to_vec());
+    };
     if !kwargs.has("caller") {
         return Ok(args.to_vec());
     }
@@ -410,7 +515,10 @@ fn eager_caller(state: &mut State<'_, '_>, args: &[Value]) -> Result<Vec<Value>,
         let v: Value = kwargs.peek(key)?;
         if key == "caller" {
             let body = v.call(state, &[])?.to_string();
-            pairs.push((key.to_owned(), Value::from_function(move |_: Rest<Value>| body.clone())));
+            pairs.push((
+                key.to_owned(),
+                Value::from_function(move |_: Rest<Value>| body.clone()),
+            ));
         } else {
             pairs.push((key.to_owned(), v));
         }
@@ -429,11 +537,20 @@ mod tests {
         let src = "{% macro cents(col, scale=2) -%}\n({{ col }} / 100)\n{%- endmacro %}\n\n{% test positive(model, column_name) %}\nselect 1\n{% endtest %}\n";
         let (out, defs) = scan_macros("macros/m.sql", src, "shop").unwrap();
         assert_eq!(out.lines().count(), src.lines().count());
-        assert!(out.contains("{% macro __silt_cents(col, scale=2) -%}"), "{out}");
-        assert!(out.contains("{% macro __silt_test_positive(model, column_name) %}"), "{out}");
+        assert!(
+            out.contains("{% macro __silt_cents(col, scale=2) -%}"),
+            "{out}"
+        );
+        assert!(
+            out.contains("{% macro __silt_test_positive(model, column_name) %}"),
+            "{out}"
+        );
         assert!(out.contains("{% endmacro %}\n"), "{out}");
         assert_eq!(defs.len(), 2);
-        assert_eq!(defs[0].params, vec![("col".to_owned(), false), ("scale".to_owned(), true)]);
+        assert_eq!(
+            defs[0].params,
+            vec![("col".to_owned(), false), ("scale".to_owned(), true)]
+        );
         assert_eq!(defs[1].name, "test_positive");
         assert_eq!(defs[1].line, 5);
         assert!(defs[0].body.starts_with("{% macro cents"));

@@ -41,7 +41,12 @@ pub enum Phase {
 pub trait Resolver: Send + Sync {
     /// `ref(name)`, `ref(package, name)`, `ref(name, version=v)`. The error is the message
     /// to show (with a suggestion where one exists).
-    fn resolve_ref(&self, package: Option<&str>, name: &str, version: Option<&str>) -> Result<Relation, String>;
+    fn resolve_ref(
+        &self,
+        package: Option<&str>,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Relation, String>;
     /// `source(source_name, table_name)`.
     fn resolve_source(&self, source: &str, table: &str) -> Result<Relation, String>;
 }
@@ -178,7 +183,12 @@ pub struct RenderError {
 impl RenderError {
     /// A diagnostic pointing into `source`, the text of the template the error is in
     /// (found through `sources` when the error is inside a macro file).
-    pub fn to_diagnostic(&self, file: &str, source: &str, sources: &dyn Fn(&str) -> Option<Arc<str>>) -> Diagnostic {
+    pub fn to_diagnostic(
+        &self,
+        file: &str,
+        source: &str,
+        sources: &dyn Fn(&str) -> Option<Arc<str>>,
+    ) -> Diagnostic {
         let (file, text): (String, Arc<str>) = match &self.template {
             Some(t) if t != file => match sources(t) {
                 Some(text) => (t.clone(), text),
@@ -187,9 +197,15 @@ impl RenderError {
             _ => (file.to_owned(), Arc::from(source)),
         };
         let span = match (&self.range, self.line) {
-            (Some(r), _) if r.end <= text.len() && !text.is_empty() => Span::from_byte_range(file, &text, r.start, r.end),
+            (Some(r), _) if r.end <= text.len() && !text.is_empty() => {
+                Span::from_byte_range(file, &text, r.start, r.end)
+            }
             (_, Some(line)) if !text.is_empty() => Span::line(file, &text, line),
-            (_, Some(line)) => Span { line, column: 1, ..Span::file(file) },
+            (_, Some(line)) => Span {
+                line,
+                column: 1,
+                ..Span::file(file)
+            },
             _ => Span::file(file),
         };
         let mut d = Diagnostic::error(self.message.clone()).with_span(span);
@@ -211,7 +227,10 @@ impl Templates {
     /// Builds the environment with the project's macros (already read from macro-paths)
     /// and Silt's built-in ones.
     /// `project_macros` are the project's macro files as (display path, text).
-    pub fn new(globals: Globals, project_macros: Vec<(String, String)>) -> Result<Templates, Vec<Diagnostic>> {
+    pub fn new(
+        globals: Globals,
+        project_macros: Vec<(String, String)>,
+    ) -> Result<Templates, Vec<Diagnostic>> {
         let globals = Arc::new(globals);
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -220,10 +239,18 @@ impl Templates {
         // Debug info is what names the undefined variable in errors; release builds turn it off by default.
         env.set_debug(true);
         env.set_unknown_method_callback(objects::python_methods);
-        let macros = Arc::new(macros::MacroIndex::build(&globals, project_macros, &mut env)?);
+        let macros = Arc::new(macros::MacroIndex::build(
+            &globals,
+            project_macros,
+            &mut env,
+        )?);
         macros.install(&mut env);
         install_globals(&mut env, &globals, &macros);
-        Ok(Templates { env, globals, macros })
+        Ok(Templates {
+            env,
+            globals,
+            macros,
+        })
     }
 
     pub fn globals(&self) -> &Globals {
@@ -246,14 +273,26 @@ impl Templates {
     }
 
     /// Renders `source` (the file `name`) for a node.
-    pub fn render(&self, name: &str, source: &str, node: Option<Arc<NodeContext>>) -> Result<String, RenderError> {
+    pub fn render(
+        &self,
+        name: &str,
+        source: &str,
+        node: Option<Arc<NodeContext>>,
+    ) -> Result<String, RenderError> {
         let ctx = self.context(node);
-        self.env.render_named_str(name, source, ctx).map_err(|e| convert_error(&e, name))
+        self.env
+            .render_named_str(name, source, ctx)
+            .map_err(|e| convert_error(&e, name))
     }
 
     /// Calls a macro by name with positional arguments, returning its value (what it
     /// `return`ed, or its output).
-    pub fn call_macro(&self, name: &str, args: Vec<Json>, node: Option<Arc<NodeContext>>) -> Result<Json, RenderError> {
+    pub fn call_macro(
+        &self,
+        name: &str,
+        args: Vec<Json>,
+        node: Option<Arc<NodeContext>>,
+    ) -> Result<Json, RenderError> {
         let Some(def) = self.macros.find(name) else {
             return Err(RenderError {
                 message: format!("macro `{name}` is not defined"),
@@ -263,16 +302,30 @@ impl Templates {
                 help: None,
             });
         };
-        let args: Vec<Value> = args.into_iter().map(|a| Value::from(minijinja::value::Serde(a))).collect();
+        let args: Vec<Value> = args
+            .into_iter()
+            .map(|a| Value::from(minijinja::value::Serde(a)))
+            .collect();
         // Calling through a one-line template gives the macro a state holding the node's
         // context, exactly as a call from a model would.
         let mut ctx = self.context_map(node);
-        ctx.insert("__silt_macro", Value::from_object(macros::MacroRef::new(def.name.clone(), self.macros.clone())));
+        ctx.insert(
+            "__silt_macro",
+            Value::from_object(macros::MacroRef::new(def.name.clone(), self.macros.clone())),
+        );
         ctx.insert("__silt_args", Value::from(args));
         let call = "{%- set __silt_result = __silt_macro(*__silt_args) -%}";
-        let tmpl = self.env.template_from_named_str("<macro call>", call).map_err(|e| convert_error(&e, &def.file))?;
-        let captured = tmpl.render_captured(Value::from(ctx)).map_err(|e| convert_error(&e, &def.file))?;
-        let value = captured.state().lookup("__silt_result").unwrap_or(Value::UNDEFINED);
+        let tmpl = self
+            .env
+            .template_from_named_str("<macro call>", call)
+            .map_err(|e| convert_error(&e, &def.file))?;
+        let captured = tmpl
+            .render_captured(Value::from(ctx))
+            .map_err(|e| convert_error(&e, &def.file))?;
+        let value = captured
+            .state()
+            .lookup("__silt_result")
+            .unwrap_or(Value::UNDEFINED);
         Ok(value_to_json(&value))
     }
 
@@ -292,22 +345,30 @@ impl Templates {
     }
 }
 
-fn install_node(ctx: &mut BTreeMap<&'static str, Value>, node: &Arc<NodeContext>, globals: &Arc<Globals>) {
+fn install_node(
+    ctx: &mut BTreeMap<&'static str, Value>,
+    node: &Arc<NodeContext>,
+    globals: &Arc<Globals>,
+) {
     let n = node.clone();
     ctx.insert(
         "ref",
-        Value::from_function(move |args: Rest<Value>| -> Result<Value, Error> { call_ref(&n, &args) }),
+        Value::from_function(move |args: Rest<Value>| -> Result<Value, Error> {
+            call_ref(&n, &args)
+        }),
     );
     let n = node.clone();
     ctx.insert(
         "source",
-        Value::from_function(move |source: String, table: String| -> Result<Value, Error> {
-            n.capture().sources.push((source.clone(), table.clone()));
-            n.resolver
-                .resolve_source(&source, &table)
-                .map(Value::from_object)
-                .map_err(|m| Error::new(ErrorKind::InvalidOperation, m))
-        }),
+        Value::from_function(
+            move |source: String, table: String| -> Result<Value, Error> {
+                n.capture().sources.push((source.clone(), table.clone()));
+                n.resolver
+                    .resolve_source(&source, &table)
+                    .map(Value::from_object)
+                    .map_err(|m| Error::new(ErrorKind::InvalidOperation, m))
+            },
+        ),
     );
     ctx.insert("config", Value::from_object(ConfigObject(node.clone())));
     ctx.insert("execute", Value::from(node.phase == Phase::Compile));
@@ -317,35 +378,49 @@ fn install_node(ctx: &mut BTreeMap<&'static str, Value>, node: &Arc<NodeContext>
         Some(this) => ctx.insert("this", Value::from_object(this.clone())),
         None => ctx.insert("this", Value::UNDEFINED),
     };
-    ctx.insert("model", Value::from(minijinja::value::Serde(node.model.clone())));
+    ctx.insert(
+        "model",
+        Value::from(minijinja::value::Serde(node.model.clone())),
+    );
     let n = node.clone();
     let g = globals.clone();
     ctx.insert(
         "var",
-        Value::from_function(move |name: String, default: Option<Value>| -> Result<Value, Error> {
-            if let Some(v) = n.var_overrides.as_ref().and_then(|o| o.get(&name)) {
-                return Ok(Value::from(minijinja::value::Serde(v.clone())));
-            }
-            // dbt's parse pass treats a missing var as none; the compile pass reports it.
-            if n.phase == Phase::Parse && default.is_none() && g.vars.get(&g.project_name, &name).is_none() {
-                return Ok(Value::from(()));
-            }
-            lookup_var(&g, &name, default)
-        }),
+        Value::from_function(
+            move |name: String, default: Option<Value>| -> Result<Value, Error> {
+                if let Some(v) = n.var_overrides.as_ref().and_then(|o| o.get(&name)) {
+                    return Ok(Value::from(minijinja::value::Serde(v.clone())));
+                }
+                // dbt's parse pass treats a missing var as none; the compile pass reports it.
+                if n.phase == Phase::Parse
+                    && default.is_none()
+                    && g.vars.get(&g.project_name, &name).is_none()
+                {
+                    return Ok(Value::from(()));
+                }
+                lookup_var(&g, &name, default)
+            },
+        ),
     );
 }
 
 fn call_ref(node: &NodeContext, args: &[Value]) -> Result<Value, Error> {
     let (positional, kwargs): (Vec<&Value>, Option<Kwargs>) = match args.last() {
-        Some(last) if last.is_kwargs() => (args[..args.len() - 1].iter().collect(), Kwargs::try_from(last.clone()).ok()),
+        Some(last) if last.is_kwargs() => (
+            args[..args.len() - 1].iter().collect(),
+            Kwargs::try_from(last.clone()).ok(),
+        ),
         _ => (args.iter().collect(), None),
     };
     let strings: Vec<String> = positional
         .iter()
         .map(|v| {
-            v.as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("`ref` takes model names as strings, not {v}")))
+            v.as_str().map(str::to_owned).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("`ref` takes model names as strings, not {v}"),
+                )
+            })
         })
         .collect::<Result<_, _>>()?;
     let (package, name) = match strings.as_slice() {
@@ -354,7 +429,10 @@ fn call_ref(node: &NodeContext, args: &[Value]) -> Result<Value, Error> {
         _ => {
             return Err(Error::new(
                 ErrorKind::InvalidOperation,
-                format!("`ref` takes one or two names (model, or package and model), not {}", strings.len()),
+                format!(
+                    "`ref` takes one or two names (model, or package and model), not {}",
+                    strings.len()
+                ),
             ));
         }
     };
@@ -368,7 +446,11 @@ fn call_ref(node: &NodeContext, args: &[Value]) -> Result<Value, Error> {
         }
         kwargs.assert_all_used()?;
     }
-    node.capture().refs.push(RefCall { package: package.clone(), name: name.clone(), version: version.clone() });
+    node.capture().refs.push(RefCall {
+        package: package.clone(),
+        name: name.clone(),
+        version: version.clone(),
+    });
     node.resolver
         .resolve_ref(package.as_deref(), &name, version.as_deref())
         .map(Value::from_object)
@@ -382,7 +464,12 @@ fn lookup_var(globals: &Globals, name: &str, default: Option<Value>) -> Result<V
             let target = (!globals.target.is_null()).then_some(&globals.target);
             render_simple("var", &s, &globals.vars, target, None)
                 .map(Value::from)
-                .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("in var `{name}`: {}", e.message)))
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("in var `{name}`: {}", e.message),
+                    )
+                })
         }
         Some(v) => Ok(Value::from(minijinja::value::Serde(v))),
         None => match default {
@@ -401,9 +488,15 @@ fn lookup_var(globals: &Globals, name: &str, default: Option<Value>) -> Result<V
     }
 }
 
-fn install_globals(env: &mut Environment<'static>, globals: &Arc<Globals>, macros: &Arc<macros::MacroIndex>) {
+fn install_globals(
+    env: &mut Environment<'static>,
+    globals: &Arc<Globals>,
+    macros: &Arc<macros::MacroIndex>,
+) {
     let g = globals.clone();
-    env.add_function("var", move |name: String, default: Option<Value>| lookup_var(&g, &name, default));
+    env.add_function("var", move |name: String, default: Option<Value>| {
+        lookup_var(&g, &name, default)
+    });
     env.add_function("env_var", |name: String, default: Option<Value>| -> Result<Value, Error> {
         match std::env::var(&name) {
             Ok(v) => Ok(Value::from(v)),
@@ -416,55 +509,95 @@ fn install_globals(env: &mut Environment<'static>, globals: &Arc<Globals>, macro
             },
         }
     });
-    env.add_global("target", Value::from(minijinja::value::Serde(globals.target.clone())));
+    env.add_global(
+        "target",
+        Value::from(minijinja::value::Serde(globals.target.clone())),
+    );
     env.add_global("project_name", Value::from(globals.project_name.clone()));
     env.add_global("invocation_id", Value::from(globals.invocation_id.clone()));
-    env.add_global("run_started_at", Value::from_object(RunStartedAt(globals.run_started_at)));
-    env.add_global("flags", Value::from(minijinja::value::Serde(globals.flags.clone())));
+    env.add_global(
+        "run_started_at",
+        Value::from_object(RunStartedAt(globals.run_started_at)),
+    );
+    env.add_global(
+        "flags",
+        Value::from(minijinja::value::Serde(globals.flags.clone())),
+    );
     env.add_global("exceptions", Value::from_object(Exceptions));
     env.add_global("adapter", Value::from_object(AdapterObject(macros.clone())));
-    env.add_global("dbt", Value::from_object(Namespace::builtin(macros.clone())));
-    env.add_global(globals.project_name.clone(), Value::from_object(Namespace::project(macros.clone())));
+    env.add_global(
+        "dbt",
+        Value::from_object(Namespace::builtin(macros.clone())),
+    );
+    env.add_global(
+        globals.project_name.clone(),
+        Value::from_object(Namespace::project(macros.clone())),
+    );
     env.add_global("builtins", Value::from_object(objects::Builtins));
-    env.add_function("log", |msg: Value, kwargs: Kwargs| -> Result<String, Error> {
-        let info: bool = kwargs.get::<Option<bool>>("info")?.unwrap_or(false);
-        kwargs.assert_all_used()?;
-        if info {
-            objects::emit_log(&msg.to_string());
-        }
-        Ok(String::new())
-    });
+    env.add_function(
+        "log",
+        |msg: Value, kwargs: Kwargs| -> Result<String, Error> {
+            let info: bool = kwargs.get::<Option<bool>>("info")?.unwrap_or(false);
+            kwargs.assert_all_used()?;
+            if info {
+                objects::emit_log(&msg.to_string());
+            }
+            Ok(String::new())
+        },
+    );
     env.add_function("print", |msg: Value| -> String {
         objects::emit_log(&msg.to_string());
         String::new()
     });
     env.add_function("return", macros::return_value);
-    env.add_function("tojson", |v: Value, kwargs: Kwargs| -> Result<String, Error> {
-        let sort: bool = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(false);
-        kwargs.assert_all_used()?;
-        let json = value_to_json(&v);
-        let json = if sort { sort_json(json) } else { json };
-        serde_json::to_string(&json).map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))
-    });
-    env.add_function("fromjson", |s: String, default: Option<Value>| -> Result<Value, Error> {
-        match serde_json::from_str::<Json>(&s) {
-            Ok(v) => Ok(Value::from(minijinja::value::Serde(v))),
-            Err(e) => default.ok_or_else(|| Error::new(ErrorKind::CannotDeserialize, format!("invalid JSON: {e}"))),
-        }
-    });
+    env.add_function(
+        "tojson",
+        |v: Value, kwargs: Kwargs| -> Result<String, Error> {
+            let sort: bool = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(false);
+            kwargs.assert_all_used()?;
+            let json = value_to_json(&v);
+            let json = if sort { sort_json(json) } else { json };
+            serde_json::to_string(&json)
+                .map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))
+        },
+    );
+    env.add_function(
+        "fromjson",
+        |s: String, default: Option<Value>| -> Result<Value, Error> {
+            match serde_json::from_str::<Json>(&s) {
+                Ok(v) => Ok(Value::from(minijinja::value::Serde(v))),
+                Err(e) => default.ok_or_else(|| {
+                    Error::new(ErrorKind::CannotDeserialize, format!("invalid JSON: {e}"))
+                }),
+            }
+        },
+    );
     env.add_function("toyaml", |v: Value| -> Result<String, Error> {
-        crate::yaml::to_yaml_string(&value_to_json(&v)).map_err(|e| Error::new(ErrorKind::BadSerialization, e))
+        crate::yaml::to_yaml_string(&value_to_json(&v))
+            .map_err(|e| Error::new(ErrorKind::BadSerialization, e))
     });
-    env.add_function("fromyaml", |s: String, default: Option<Value>| -> Result<Value, Error> {
-        match crate::yaml::from_yaml_string(&s) {
-            Ok(v) => Ok(Value::from(minijinja::value::Serde(v))),
-            Err(e) => default.ok_or_else(|| Error::new(ErrorKind::CannotDeserialize, format!("invalid YAML: {e}"))),
-        }
-    });
+    env.add_function(
+        "fromyaml",
+        |s: String, default: Option<Value>| -> Result<Value, Error> {
+            match crate::yaml::from_yaml_string(&s) {
+                Ok(v) => Ok(Value::from(minijinja::value::Serde(v))),
+                Err(e) => default.ok_or_else(|| {
+                    Error::new(ErrorKind::CannotDeserialize, format!("invalid YAML: {e}"))
+                }),
+            }
+        },
+    );
     env.add_function("zip", |lists: Rest<Value>| -> Result<Value, Error> {
-        let lists: Vec<Vec<Value>> = lists.iter().map(|l| l.try_iter().map(|i| i.collect()).unwrap_or_default()).collect();
+        let lists: Vec<Vec<Value>> = lists
+            .iter()
+            .map(|l| l.try_iter().map(|i| i.collect()).unwrap_or_default())
+            .collect();
         let n = lists.iter().map(Vec::len).min().unwrap_or(0);
-        Ok(Value::from((0..n).map(|i| Value::from(lists.iter().map(|l| l[i].clone()).collect::<Vec<_>>())).collect::<Vec<_>>()))
+        Ok(Value::from(
+            (0..n)
+                .map(|i| Value::from(lists.iter().map(|l| l[i].clone()).collect::<Vec<_>>()))
+                .collect::<Vec<_>>(),
+        ))
     });
     env.add_function("set", |items: Value| -> Result<Value, Error> {
         let mut out: Vec<Value> = Vec::new();
@@ -499,7 +632,10 @@ fn install_globals(env: &mut Environment<'static>, globals: &Arc<Globals>, macro
     });
     env.add_filter("as_text", |v: Value| -> String { v.to_string() });
     env.add_filter("as_native", |v: Value| -> Value {
-        match v.as_str().and_then(|s| crate::yaml::from_yaml_string(s).ok()) {
+        match v
+            .as_str()
+            .and_then(|s| crate::yaml::from_yaml_string(s).ok())
+        {
             Some(j) => Value::from(minijinja::value::Serde(j)),
             None => v,
         }
@@ -509,7 +645,8 @@ fn install_globals(env: &mut Environment<'static>, globals: &Arc<Globals>, macro
 fn sort_json(v: Json) -> Json {
     match v {
         Json::Object(map) => {
-            let sorted: BTreeMap<String, Json> = map.into_iter().map(|(k, v)| (k, sort_json(v))).collect();
+            let sorted: BTreeMap<String, Json> =
+                map.into_iter().map(|(k, v)| (k, sort_json(v))).collect();
             Json::Object(sorted.into_iter().collect())
         }
         Json::Array(items) => Json::Array(items.into_iter().map(sort_json).collect()),
@@ -529,7 +666,10 @@ pub fn value_to_json(v: &Value) -> Json {
 }
 
 fn state_node(state: &State) -> Option<Arc<NodeContext>> {
-    state.lookup("__silt_node").and_then(|v| v.downcast_object::<objects::NodeHandle>()).map(|h| h.0.clone())
+    state
+        .lookup("__silt_node")
+        .and_then(|v| v.downcast_object::<objects::NodeHandle>())
+        .map(|h| h.0.clone())
 }
 
 /// Turns a minijinja error into a render error, naming dbt constructs Silt does not have.
@@ -555,8 +695,16 @@ fn convert_error(e: &Error, name: &str) -> RenderError {
             }
         }
         ErrorKind::UnknownFunction => {
-            let what = detail.trim_start_matches("unknown function").trim().trim_matches('`').to_owned();
-            if what.is_empty() { "unknown function".to_owned() } else { format!("unknown function `{what}`") }
+            let what = detail
+                .trim_start_matches("unknown function")
+                .trim()
+                .trim_matches('`')
+                .to_owned();
+            if what.is_empty() {
+                "unknown function".to_owned()
+            } else {
+                format!("unknown function `{what}`")
+            }
         }
         ErrorKind::SyntaxError => {
             if let Some(tag) = unsupported_tag(&detail) {
@@ -566,7 +714,11 @@ fn convert_error(e: &Error, name: &str) -> RenderError {
                 format!("Jinja syntax error: {detail}")
             }
         }
-        ErrorKind::UnknownMethod if detail.contains("append") || detail.contains("extend") || detail.contains("update") => {
+        ErrorKind::UnknownMethod
+            if detail.contains("append")
+                || detail.contains("extend")
+                || detail.contains("update") =>
+        {
             help = Some("values are immutable in Silt's Jinja; build lists with `{% set ns = namespace(items=[]) %}` and `{% set ns.items = ns.items + [x] %}`".to_owned());
             format!("cannot mutate a value: {detail}")
         }
@@ -580,7 +732,10 @@ fn convert_error(e: &Error, name: &str) -> RenderError {
     };
     RenderError {
         message,
-        template: located.name().map(str::to_owned).or_else(|| Some(name.to_owned())),
+        template: located
+            .name()
+            .map(str::to_owned)
+            .or_else(|| Some(name.to_owned())),
         line: located.line(),
         range: located.range(),
         help,
@@ -597,13 +752,24 @@ fn undefined_name(e: &Error) -> Option<String> {
 
 fn unsupported_tag(detail: &str) -> Option<(&'static str, &'static str)> {
     const TAGS: &[(&str, &str)] = &[
-        ("materialization", "Silt has built-in materializations only: view, table, incremental, ephemeral"),
+        (
+            "materialization",
+            "Silt has built-in materializations only: view, table, incremental, ephemeral",
+        ),
         ("snapshot", "snapshots are not supported yet"),
-        ("docs", "doc blocks belong in `.md` files under the docs paths"),
-        ("call", "`{% call %}` works only with macros that take a `caller`"),
+        (
+            "docs",
+            "doc blocks belong in `.md` files under the docs paths",
+        ),
+        (
+            "call",
+            "`{% call %}` works only with macros that take a `caller`",
+        ),
     ];
     TAGS.iter().copied().find(|(tag, _)| {
-        detail.contains(&format!("`{tag}`")) || detail.ends_with(&format!("statement {tag}")) || detail.contains(&format!("'{tag}'"))
+        detail.contains(&format!("`{tag}`"))
+            || detail.ends_with(&format!("statement {tag}"))
+            || detail.contains(&format!("'{tag}'"))
     })
 }
 
@@ -613,7 +779,12 @@ mod tests;
 /// Renders a string from the project or profiles file. These files are read before macros
 /// exist, so only `env_var`, `var` (command-line vars and, for the project file, its own)
 /// and `target` (once the profile is known) are available.
-pub fn render_settings_value(name: &str, source: &str, vars: &Vars, target: Option<&Json>) -> Result<String, RenderError> {
+pub fn render_settings_value(
+    name: &str,
+    source: &str,
+    vars: &Vars,
+    target: Option<&Json>,
+) -> Result<String, RenderError> {
     render_simple(name, source, vars, target, None)
 }
 
@@ -651,7 +822,9 @@ fn render_simple(
         flags: Json::Null,
     });
     let g = globals.clone();
-    env.add_function("var", move |name: String, default: Option<Value>| lookup_var(&g, &name, default));
+    env.add_function("var", move |name: String, default: Option<Value>| {
+        lookup_var(&g, &name, default)
+    });
     env.add_function("env_var", |name: String, default: Option<Value>| -> Result<Value, Error> {
         match std::env::var(&name) {
             Ok(v) => Ok(Value::from(v)),
@@ -671,7 +844,12 @@ fn render_simple(
         env.add_function("doc", move |args: Rest<String>| -> Result<String, Error> {
             let doc_name = match args.as_slice() {
                 [n] | [_, n] => n.clone(),
-                _ => return Err(Error::new(ErrorKind::InvalidOperation, "`doc` takes a doc block name")),
+                _ => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        "`doc` takes a doc block name",
+                    ));
+                }
             };
             docs.get(&doc_name).cloned().ok_or_else(|| {
                 let mut msg = format!("doc block `{doc_name}` is not defined");
@@ -682,5 +860,6 @@ fn render_simple(
             })
         });
     }
-    env.render_named_str(name, source, ()).map_err(|e| convert_error(&e, name))
+    env.render_named_str(name, source, ())
+        .map_err(|e| convert_error(&e, name))
 }

@@ -63,7 +63,9 @@ impl Object for ConfigObject {
             } else {
                 return Err(Error::new(
                     ErrorKind::InvalidOperation,
-                    format!("`config()` takes keyword arguments (`config(materialized='table')`), not {arg}"),
+                    format!(
+                        "`config()` takes keyword arguments (`config(materialized='table')`), not {arg}"
+                    ),
                 ));
             }
         }
@@ -75,14 +77,31 @@ impl Object for ConfigObject {
         Ok(Value::from(""))
     }
 
-    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         let (key, default) = match args {
             [k] => (k, None),
-            [k, d] if d.is_kwargs() => (k, Kwargs::try_from(d.clone()).ok().and_then(|kw| kw.get::<Value>("default").ok())),
+            [k, d] if d.is_kwargs() => (
+                k,
+                Kwargs::try_from(d.clone())
+                    .ok()
+                    .and_then(|kw| kw.get::<Value>("default").ok()),
+            ),
             [k, d] => (k, Some(d.clone())),
-            _ => return Err(Error::new(ErrorKind::InvalidOperation, format!("`config.{method}` takes a key and an optional default"))),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("`config.{method}` takes a key and an optional default"),
+                ));
+            }
         };
-        let key = key.as_str().ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "config keys are strings"))?;
+        let key = key
+            .as_str()
+            .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "config keys are strings"))?;
         let config = self.0.effective_config();
         let found = config.get(&crate::config::normalize_key(key)).cloned();
         match method {
@@ -92,17 +111,26 @@ impl Object for ConfigObject {
             }),
             "require" => match found {
                 Some(v) if !v.is_null() => Ok(Value::from(minijinja::value::Serde(v))),
-                _ => Err(Error::new(ErrorKind::InvalidOperation, format!("config `{key}` is required but not set"))),
+                _ => Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("config `{key}` is required but not set"),
+                )),
             },
             "meta_get" | "meta_require" => {
                 let meta = config.get("meta").and_then(|m| m.get(key)).cloned();
                 match (meta, method) {
                     (Some(v), _) => Ok(Value::from(minijinja::value::Serde(v))),
                     (None, "meta_get") => Ok(default.unwrap_or(Value::from(()))),
-                    (None, _) => Err(Error::new(ErrorKind::InvalidOperation, format!("meta key `{key}` is required but not set"))),
+                    (None, _) => Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("meta key `{key}` is required but not set"),
+                    )),
                 }
             }
-            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("config has no method `{method}`"))),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("config has no method `{method}`"),
+            )),
         }
     }
 }
@@ -122,33 +150,50 @@ impl Object for AdapterObject {
         ObjectRepr::Plain
     }
 
-    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         match method {
             "dispatch" => {
-                let name = args
-                    .first()
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "`adapter.dispatch` takes a macro name"))?;
+                let name = args.first().and_then(Value::as_str).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::InvalidOperation,
+                        "`adapter.dispatch` takes a macro name",
+                    )
+                })?;
                 let def = self.0.dispatch(name).ok_or_else(|| {
                     Error::new(
                         ErrorKind::UnknownFunction,
                         format!("no implementation of macro `{name}` for dispatch (looked for `datafusion__{name}` and `default__{name}`)"),
                     )
                 })?;
-                Ok(Value::from_object(MacroRef::new(def.name.clone(), self.0.clone())))
+                Ok(Value::from_object(MacroRef::new(
+                    def.name.clone(),
+                    self.0.clone(),
+                )))
             }
             "quote" => {
                 let s = args.first().map(|v| v.to_string()).unwrap_or_default();
                 Ok(Value::from(super::quote_ident(&s)))
             }
             "type" => Ok(Value::from("datafusion")),
-            "get_relation" | "get_columns_in_relation" | "list_relations_without_caching" | "execute" | "get_missing_columns" => {
-                Err(Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!("`adapter.{method}` queries the warehouse while compiling, which Silt does not support yet"),
-                ))
-            }
-            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("`adapter` has no method `{method}`"))),
+            "get_relation"
+            | "get_columns_in_relation"
+            | "list_relations_without_caching"
+            | "execute"
+            | "get_missing_columns" => Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!(
+                    "`adapter.{method}` queries the warehouse while compiling, which Silt does not support yet"
+                ),
+            )),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("`adapter` has no method `{method}`"),
+            )),
         }
     }
 }
@@ -161,10 +206,16 @@ pub struct Namespace {
 
 impl Namespace {
     pub fn builtin(index: Arc<MacroIndex>) -> Namespace {
-        Namespace { index, builtin: true }
+        Namespace {
+            index,
+            builtin: true,
+        }
     }
     pub fn project(index: Arc<MacroIndex>) -> Namespace {
-        Namespace { index, builtin: false }
+        Namespace {
+            index,
+            builtin: false,
+        }
     }
 }
 
@@ -181,11 +232,18 @@ impl Object for Namespace {
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let name = key.as_str()?;
-        let def = if self.builtin { self.index.dispatch(name) } else { self.index.find(name) }?;
+        let def = if self.builtin {
+            self.index.dispatch(name)
+        } else {
+            self.index.find(name)
+        }?;
         if !self.builtin && def.package == "dbt" {
             return None;
         }
-        Some(Value::from_object(MacroRef::new(def.name.clone(), self.index.clone())))
+        Some(Value::from_object(MacroRef::new(
+            def.name.clone(),
+            self.index.clone(),
+        )))
     }
 }
 
@@ -198,17 +256,26 @@ impl Object for Exceptions {
         ObjectRepr::Plain
     }
 
-    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         let msg = args.first().map(|v| v.to_string()).unwrap_or_default();
         match method {
-            "raise_compiler_error" | "raise_database_error" | "raise_not_implemented" | "raise_dependency_error" => {
-                Err(Error::new(ErrorKind::InvalidOperation, msg))
-            }
+            "raise_compiler_error"
+            | "raise_database_error"
+            | "raise_not_implemented"
+            | "raise_dependency_error" => Err(Error::new(ErrorKind::InvalidOperation, msg)),
             "warn" => {
                 emit_log(&format!("warning: {msg}"));
                 Ok(Value::from(""))
             }
-            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("`exceptions` has no method `{method}`"))),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("`exceptions` has no method `{method}`"),
+            )),
         }
     }
 }
@@ -223,15 +290,26 @@ impl Object for Builtins {
         ObjectRepr::Plain
     }
 
-    fn call_method(self: &Arc<Self>, state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         match method {
             "ref" | "source" | "config" => {
-                let f = state
-                    .lookup(method)
-                    .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("`builtins.{method}` is not available here")))?;
+                let f = state.lookup(method).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("`builtins.{method}` is not available here"),
+                    )
+                })?;
                 f.call(state, args)
             }
-            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("`builtins` has no `{method}`"))),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("`builtins` has no `{method}`"),
+            )),
         }
     }
 }
@@ -259,19 +337,36 @@ impl Object for RunStartedAt {
         }))
     }
 
-    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         match method {
             "strftime" => {
-                let fmt = args.first().and_then(Value::as_str).unwrap_or("%Y-%m-%d %H:%M:%S");
+                let fmt = args
+                    .first()
+                    .and_then(Value::as_str)
+                    .unwrap_or("%Y-%m-%d %H:%M:%S");
                 let mut out = String::new();
                 use std::fmt::Write as _;
-                write!(out, "{}", self.0.format(fmt))
-                    .map_err(|_| Error::new(ErrorKind::InvalidOperation, format!("invalid strftime format `{fmt}`")))?;
+                write!(out, "{}", self.0.format(fmt)).map_err(|_| {
+                    Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("invalid strftime format `{fmt}`"),
+                    )
+                })?;
                 Ok(Value::from(out))
             }
-            "isoformat" => Ok(Value::from(self.0.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string())),
+            "isoformat" => Ok(Value::from(
+                self.0.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string(),
+            )),
             "date" => Ok(Value::from(self.0.format("%Y-%m-%d").to_string())),
-            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("`run_started_at` has no method `{method}`"))),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("`run_started_at` has no method `{method}`"),
+            )),
         }
     }
 
@@ -281,14 +376,29 @@ impl Object for RunStartedAt {
 }
 
 /// Python's methods on strings, lists and dicts, which dbt macros use freely.
-pub fn python_methods(_state: &mut State, value: &Value, method: &str, args: &[Value]) -> Result<Value, Error> {
+pub fn python_methods(
+    _state: &mut State,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> Result<Value, Error> {
     let arg_str = |i: usize| -> Result<String, Error> {
         args.get(i)
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("`{method}` takes a string argument")))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("`{method}` takes a string argument"),
+                )
+            })
     };
-    let unknown = || Error::new(ErrorKind::UnknownMethod, format!("{} has no method `{method}`", value.kind()));
+    let unknown = || {
+        Error::new(
+            ErrorKind::UnknownMethod,
+            format!("{} has no method `{method}`", value.kind()),
+        )
+    };
     match value.kind() {
         ValueKind::String => {
             let s = value.as_str().unwrap_or_default();
@@ -296,7 +406,8 @@ pub fn python_methods(_state: &mut State, value: &Value, method: &str, args: &[V
                 "upper" => Value::from(s.to_uppercase()),
                 "lower" => Value::from(s.to_lowercase()),
                 "strip" | "lstrip" | "rstrip" => {
-                    let chars: Option<String> = args.first().and_then(Value::as_str).map(str::to_owned);
+                    let chars: Option<String> =
+                        args.first().and_then(Value::as_str).map(str::to_owned);
                     let pred = |c: char| match &chars {
                         Some(set) => set.contains(c),
                         None => c.is_whitespace(),
@@ -321,24 +432,35 @@ pub fn python_methods(_state: &mut State, value: &Value, method: &str, args: &[V
                     s.split(' ')
                         .map(|w| {
                             let mut c = w.chars();
-                            c.next().map_or(String::new(), |f| f.to_uppercase().collect::<String>() + &c.as_str().to_lowercase())
+                            c.next().map_or(String::new(), |f| {
+                                f.to_uppercase().collect::<String>() + &c.as_str().to_lowercase()
+                            })
                         })
                         .collect::<Vec<_>>()
                         .join(" "),
                 ),
                 "capitalize" => {
                     let mut c = s.chars();
-                    Value::from(c.next().map_or(String::new(), |f| f.to_uppercase().collect::<String>() + &c.as_str().to_lowercase()))
+                    Value::from(c.next().map_or(String::new(), |f| {
+                        f.to_uppercase().collect::<String>() + &c.as_str().to_lowercase()
+                    }))
                 }
-                "find" => Value::from(s.find(&arg_str(0)?).map_or(-1, |i| s[..i].chars().count() as i64)),
+                "find" => Value::from(
+                    s.find(&arg_str(0)?)
+                        .map_or(-1, |i| s[..i].chars().count() as i64),
+                ),
                 "count" => Value::from(s.matches(&arg_str(0)?).count() as i64),
                 "join" => {
                     let items = args.first().ok_or_else(unknown)?.try_iter()?;
                     Value::from(items.map(|v| v.to_string()).collect::<Vec<_>>().join(s))
                 }
                 "isdigit" => Value::from(!s.is_empty() && s.chars().all(|c| c.is_ascii_digit())),
-                "isupper" => Value::from(s.chars().any(char::is_alphabetic) && !s.chars().any(char::is_lowercase)),
-                "islower" => Value::from(s.chars().any(char::is_alphabetic) && !s.chars().any(char::is_uppercase)),
+                "isupper" => Value::from(
+                    s.chars().any(char::is_alphabetic) && !s.chars().any(char::is_lowercase),
+                ),
+                "islower" => Value::from(
+                    s.chars().any(char::is_alphabetic) && !s.chars().any(char::is_uppercase),
+                ),
                 "format" => {
                     let mut out = String::new();
                     let mut i = 0;
@@ -367,9 +489,16 @@ pub fn python_methods(_state: &mut State, value: &Value, method: &str, args: &[V
                     .collect::<Vec<_>>(),
             )),
             "keys" => Ok(Value::from(value.try_iter()?.collect::<Vec<_>>())),
-            "values" => Ok(Value::from(value.try_iter()?.map(|k| value.get_item(&k).unwrap_or(Value::UNDEFINED)).collect::<Vec<_>>())),
+            "values" => Ok(Value::from(
+                value
+                    .try_iter()?
+                    .map(|k| value.get_item(&k).unwrap_or(Value::UNDEFINED))
+                    .collect::<Vec<_>>(),
+            )),
             "get" => {
-                let key = args.first().ok_or_else(|| Error::new(ErrorKind::MissingArgument, "`get` needs a key"))?;
+                let key = args
+                    .first()
+                    .ok_or_else(|| Error::new(ErrorKind::MissingArgument, "`get` needs a key"))?;
                 let found = value.get_item(key).ok().filter(|v| !v.is_undefined());
                 Ok(found.unwrap_or_else(|| args.get(1).cloned().unwrap_or(Value::from(()))))
             }
@@ -378,16 +507,25 @@ pub fn python_methods(_state: &mut State, value: &Value, method: &str, args: &[V
         },
         ValueKind::Seq => match method {
             "index" => {
-                let target = args.first().ok_or_else(|| Error::new(ErrorKind::MissingArgument, "`index` needs a value"))?;
+                let target = args.first().ok_or_else(|| {
+                    Error::new(ErrorKind::MissingArgument, "`index` needs a value")
+                })?;
                 value
                     .try_iter()?
                     .position(|v| &v == target)
                     .map(|i| Value::from(i as i64))
-                    .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("{target} is not in list")))
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::InvalidOperation,
+                            format!("{target} is not in list"),
+                        )
+                    })
             }
             "count" => {
                 let target = args.first().cloned().unwrap_or(Value::UNDEFINED);
-                Ok(Value::from(value.try_iter()?.filter(|v| v == &target).count() as i64))
+                Ok(Value::from(
+                    value.try_iter()?.filter(|v| v == &target).count() as i64,
+                ))
             }
             "copy" => Ok(value.clone()),
             _ => Err(unknown()),

@@ -28,14 +28,23 @@ pub enum RelationKind {
 
 impl Relation {
     pub fn new(database: &str, schema: &str, identifier: &str, kind: RelationKind) -> Relation {
-        Relation { database: database.to_owned(), schema: schema.to_owned(), identifier: identifier.to_owned(), kind }
+        Relation {
+            database: database.to_owned(),
+            schema: schema.to_owned(),
+            identifier: identifier.to_owned(),
+            kind,
+        }
     }
 
     /// The relation as SQL: `"schema"."identifier"`, or the CTE name of an ephemeral.
     pub fn render(&self) -> String {
         match self.kind {
             RelationKind::Cte => self.identifier.clone(),
-            _ => format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.identifier)),
+            _ => format!(
+                "{}.{}",
+                quote_ident(&self.schema),
+                quote_ident(&self.identifier)
+            ),
         }
     }
 }
@@ -79,7 +88,12 @@ impl Object for Relation {
         Some(v)
     }
 
-    fn call_method(self: &Arc<Self>, _state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         match method {
             "render" => Ok(Value::from(Relation::render(self))),
             // `include`, `incorporate` and `quote` adjust how a warehouse relation prints;
@@ -90,20 +104,33 @@ impl Object for Relation {
                 let mut rel = (**self).clone();
                 if let Some(kwargs) = args.last().and_then(|a| Kwargs::try_from(a.clone()).ok()) {
                     if let Ok(path) = kwargs.get::<Value>("path") {
-                        if let Ok(Some(id)) = path.get_attr("identifier").map(|v| v.as_str().map(str::to_owned)) {
+                        if let Ok(Some(id)) = path
+                            .get_attr("identifier")
+                            .map(|v| v.as_str().map(str::to_owned))
+                        {
                             rel.identifier = id;
                         }
-                        if let Ok(Some(schema)) = path.get_attr("schema").map(|v| v.as_str().map(str::to_owned)) {
+                        if let Ok(Some(schema)) = path
+                            .get_attr("schema")
+                            .map(|v| v.as_str().map(str::to_owned))
+                        {
                             rel.schema = schema;
                         }
                     }
                     if let Ok(t) = kwargs.get::<String>("type") {
-                        rel.kind = if t == "view" { RelationKind::View } else { RelationKind::Table };
+                        rel.kind = if t == "view" {
+                            RelationKind::View
+                        } else {
+                            RelationKind::Table
+                        };
                     }
                 }
                 Ok(Value::from_object(rel))
             }
-            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("relations have no method `{method}`"))),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("relations have no method `{method}`"),
+            )),
         }
     }
 

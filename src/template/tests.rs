@@ -7,7 +7,12 @@ use super::*;
 struct FakeResolver;
 
 impl Resolver for FakeResolver {
-    fn resolve_ref(&self, _package: Option<&str>, name: &str, _version: Option<&str>) -> Result<Relation, String> {
+    fn resolve_ref(
+        &self,
+        _package: Option<&str>,
+        name: &str,
+        _version: Option<&str>,
+    ) -> Result<Relation, String> {
         if name == "missing" {
             return Err("`ref` to unknown model `missing`".into());
         }
@@ -21,7 +26,8 @@ impl Resolver for FakeResolver {
 fn templates(macros: &[(&str, &str)]) -> Templates {
     let mut vars = Vars::default();
     vars.project.insert("n".into(), serde_json::json!(3));
-    vars.project.insert("shop".into(), serde_json::json!({"scoped": "yes"}));
+    vars.project
+        .insert("shop".into(), serde_json::json!({"scoped": "yes"}));
     vars.cli.insert("cli".into(), serde_json::json!("c"));
     let globals = Globals {
         project_name: "shop".into(),
@@ -31,13 +37,21 @@ fn templates(macros: &[(&str, &str)]) -> Templates {
         run_started_at: chrono::DateTime::from_timestamp(0, 0).unwrap(),
         flags: serde_json::json!({"FULL_REFRESH": false}),
     };
-    Templates::new(globals, macros.iter().map(|(f, s)| (f.to_string(), s.to_string())).collect()).unwrap()
+    Templates::new(
+        globals,
+        macros
+            .iter()
+            .map(|(f, s)| (f.to_string(), s.to_string()))
+            .collect(),
+    )
+    .unwrap()
 }
 
 fn node(phase: Phase) -> Arc<NodeContext> {
     let mut n = NodeContext::new(phase, Arc::new(FakeResolver));
     n.this = Some(Relation::new("silt", "main", "me", RelationKind::Table));
-    n.config.insert("materialized".into(), serde_json::json!("view"));
+    n.config
+        .insert("materialized".into(), serde_json::json!("view"));
     Arc::new(n)
 }
 
@@ -75,20 +89,32 @@ fn macros_with_defaults_return_and_dispatch() {
             Some(node(Phase::Compile)),
         )
         .unwrap();
-    assert_eq!(out, "(amount / 100) (a / 10) 4 generic (y / 100) varchar (z / 100)");
+    assert_eq!(
+        out,
+        "(amount / 100) (a / 10) 4 generic (y / 100) varchar (z / 100)"
+    );
 }
 
 #[test]
 fn loops_set_and_whitespace_control() {
     let t = templates(&[]);
     let src = "{% set cols = ['a', 'b', 'c'] %}select\n{%- for c in cols %}\n  {{ c | upper }}{% if not loop.last %},{% endif %}\n{%- endfor %}";
-    assert_eq!(t.render("m.sql", src, Some(node(Phase::Compile))).unwrap(), "select\n  A,\n  B,\n  C");
+    assert_eq!(
+        t.render("m.sql", src, Some(node(Phase::Compile))).unwrap(),
+        "select\n  A,\n  B,\n  C"
+    );
 }
 
 #[test]
 fn undefined_names_are_errors_with_lines() {
     let t = templates(&[]);
-    let err = t.render("models/m.sql", "select 1\nfrom {{ nope }}", Some(node(Phase::Compile))).unwrap_err();
+    let err = t
+        .render(
+            "models/m.sql",
+            "select 1\nfrom {{ nope }}",
+            Some(node(Phase::Compile)),
+        )
+        .unwrap_err();
     assert_eq!(err.message, "`nope` is undefined");
     assert_eq!(err.line, Some(2));
     let d = err.to_diagnostic("models/m.sql", "select 1\nfrom {{ nope }}", &|_| None);
@@ -104,15 +130,30 @@ fn undefined_names_are_errors_with_lines() {
 #[test]
 fn ref_errors_point_at_the_call() {
     let t = templates(&[]);
-    let err = t.render("models/m.sql", "select *\nfrom {{ ref('missing') }}", Some(node(Phase::Parse))).unwrap_err();
+    let err = t
+        .render(
+            "models/m.sql",
+            "select *\nfrom {{ ref('missing') }}",
+            Some(node(Phase::Parse)),
+        )
+        .unwrap_err();
     assert_eq!(err.message, "`ref` to unknown model `missing`");
     assert_eq!(err.line, Some(2));
 }
 
 #[test]
 fn errors_inside_macros_name_the_macro_file() {
-    let t = templates(&[("macros/bad.sql", "{% macro bad() %}\n{{ exceptions.raise_compiler_error('boom') }}\n{% endmacro %}")]);
-    let err = t.render("models/m.sql", "select {{ bad() }}", Some(node(Phase::Compile))).unwrap_err();
+    let t = templates(&[(
+        "macros/bad.sql",
+        "{% macro bad() %}\n{{ exceptions.raise_compiler_error('boom') }}\n{% endmacro %}",
+    )]);
+    let err = t
+        .render(
+            "models/m.sql",
+            "select {{ bad() }}",
+            Some(node(Phase::Compile)),
+        )
+        .unwrap_err();
     assert_eq!(err.message, "boom");
     assert_eq!(err.template.as_deref(), Some("macros/bad.sql"));
     assert_eq!(err.line, Some(2));
@@ -133,9 +174,21 @@ fn is_incremental_only_in_compile_phase() {
 #[test]
 fn call_macro_returns_values() {
     let t = templates(&[]);
-    let v = t.call_macro("generate_schema_name", vec![serde_json::json!("staging"), serde_json::Value::Null], None).unwrap();
+    let v = t
+        .call_macro(
+            "generate_schema_name",
+            vec![serde_json::json!("staging"), serde_json::Value::Null],
+            None,
+        )
+        .unwrap();
     assert_eq!(v, serde_json::json!("main_staging"));
-    let v = t.call_macro("generate_schema_name", vec![serde_json::Value::Null, serde_json::Value::Null], None).unwrap();
+    let v = t
+        .call_macro(
+            "generate_schema_name",
+            vec![serde_json::Value::Null, serde_json::Value::Null],
+            None,
+        )
+        .unwrap();
     assert_eq!(v, serde_json::json!("main"));
 }
 
@@ -143,5 +196,8 @@ fn call_macro_returns_values() {
 fn python_string_and_dict_methods() {
     let t = templates(&[]);
     let src = "{{ 'a,b'.split(',') | join('|') }} {{ ' x '.strip() }} {{ {'k': 1}.get('k') }} {{ {'k': 1}.get('z', 5) }} {% for k, v in {'a': 1}.items() %}{{ k }}={{ v }}{% endfor %}";
-    assert_eq!(t.render("m.sql", src, Some(node(Phase::Compile))).unwrap(), "a|b x 1 5 a=1");
+    assert_eq!(
+        t.render("m.sql", src, Some(node(Phase::Compile))).unwrap(),
+        "a|b x 1 5 a=1"
+    );
 }

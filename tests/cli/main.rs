@@ -42,7 +42,10 @@ fn silt(dir: &Path, args: &[&str]) -> Output {
 
 fn silt_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_silt"));
-    cmd.args(args).current_dir(dir).env_remove("NO_COLOR").env("HOME", dir);
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .env("HOME", dir);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -59,13 +62,17 @@ fn redact(text: &str, dir: &Path) -> String {
     let mut out = String::new();
     for line in text.lines() {
         let mut l = line.to_owned();
-        if l.len() >= 10 && l.as_bytes()[2] == b':' && l.as_bytes()[5] == b':' && &l[8..10] == "  " {
+        if l.len() >= 10 && l.as_bytes()[2] == b':' && l.as_bytes()[5] == b':' && &l[8..10] == "  "
+        {
             l = format!("[time]{}", &l[8..]);
         }
         if let Some(i) = l.find(" in ").filter(|i| l[i + 4..].contains(" hours ")) {
             l = format!("{} in [elapsed]", &l[..i]);
         }
-        while let Some(i) = l.find(" in ").filter(|i| l[i + 4..].starts_with(|c: char| c.is_ascii_digit())) {
+        while let Some(i) = l
+            .find(" in ")
+            .filter(|i| l[i + 4..].starts_with(|c: char| c.is_ascii_digit()))
+        {
             let end = l[i + 4..].find('s').map_or(l.len(), |e| i + 4 + e + 1);
             l = format!("{} in [t]{}", &l[..i], &l[end..]);
             if !l[i + 8..].contains(" in ") {
@@ -85,7 +92,19 @@ fn seed_and_run_report_like_dbt() {
     let seed = silt(d, &["seed", "--threads", "1"]);
     assert_eq!(seed.code, 0, "{}", seed.stderr);
     insta::assert_snapshot!("seed", seed.stderr);
-    let run = silt(d, &["run", "--threads", "1", "--select", "+child_of_failing", "vw", "--vars", "{break: true}"]);
+    let run = silt(
+        d,
+        &[
+            "run",
+            "--threads",
+            "1",
+            "--select",
+            "+child_of_failing",
+            "vw",
+            "--vars",
+            "{break: true}",
+        ],
+    );
     assert_eq!(run.code, 1, "a failed model exits 1");
     insta::assert_snapshot!("run_with_failure", run.stderr);
     assert_eq!(run.stdout, "", "progress goes to standard error");
@@ -96,11 +115,35 @@ fn run_results_and_manifest_follow_dbts_shapes() {
     let dir = fixture("mat");
     let d = dir.path();
     assert_eq!(silt(d, &["seed"]).code, 0);
-    let run = silt(d, &["run", "-s", "tbl", "vw", "failing+", "--vars", "{break: true}"]);
+    let run = silt(
+        d,
+        &[
+            "run",
+            "-s",
+            "tbl",
+            "vw",
+            "failing+",
+            "--vars",
+            "{break: true}",
+        ],
+    );
     assert_eq!(run.code, 1);
-    let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("target/run_results.json")).unwrap()).unwrap();
-    assert_eq!(results["metadata"]["dbt_schema_version"], "https://schemas.getdbt.com/dbt/run-results/v6.json");
-    let by_id = |id: &str| results["results"].as_array().unwrap().iter().find(|r| r["unique_id"] == id).cloned().unwrap();
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("target/run_results.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        results["metadata"]["dbt_schema_version"],
+        "https://schemas.getdbt.com/dbt/run-results/v6.json"
+    );
+    let by_id = |id: &str| {
+        results["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["unique_id"] == id)
+            .cloned()
+            .unwrap()
+    };
     let tbl = by_id("model.mat.tbl");
     assert_eq!(tbl["status"], "success");
     assert_eq!(tbl["message"], "OK");
@@ -108,25 +151,60 @@ fn run_results_and_manifest_follow_dbts_shapes() {
     assert_eq!(tbl["relation_name"], r#""silt"."main"."tbl""#);
     assert_eq!(tbl["timing"].as_array().unwrap().len(), 2);
     assert!(tbl["execution_time"].as_f64().unwrap() >= 0.0);
-    assert!(tbl["compiled_code"].as_str().unwrap().contains(r#"from "main"."events""#));
+    assert!(
+        tbl["compiled_code"]
+            .as_str()
+            .unwrap()
+            .contains(r#"from "main"."events""#)
+    );
     let failing = by_id("model.mat.failing");
     assert_eq!(failing["status"], "error");
-    assert!(failing["message"].as_str().unwrap().contains("no_such_column"));
+    assert!(
+        failing["message"]
+            .as_str()
+            .unwrap()
+            .contains("no_such_column")
+    );
     assert_eq!(by_id("model.mat.child_of_failing")["status"], "skipped");
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("target/manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest["metadata"]["dbt_schema_version"], "https://schemas.getdbt.com/dbt/manifest/v12.json");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("target/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["metadata"]["dbt_schema_version"],
+        "https://schemas.getdbt.com/dbt/manifest/v12.json"
+    );
     let node = &manifest["nodes"]["model.mat.uses_eph"];
     assert_eq!(node["resource_type"], "model");
     assert_eq!(node["fqn"], serde_json::json!(["mat", "uses_eph"]));
     assert_eq!(node["config"]["materialized"], "table");
-    assert_eq!(node["depends_on"]["nodes"], serde_json::json!(["model.mat.eph"]));
+    assert_eq!(
+        node["depends_on"]["nodes"],
+        serde_json::json!(["model.mat.eph"])
+    );
     assert_eq!(node["checksum"]["name"], "sha256");
-    assert_eq!(manifest["child_map"]["seed.mat.events"].as_array().unwrap().len() >= 3, true);
-    assert_eq!(manifest["parent_map"]["model.mat.vw"], serde_json::json!(["model.mat.tbl"]));
-    assert!(manifest["sources"].is_object() && manifest["macros"]["macro.dbt.generate_schema_name"].is_object());
+    assert_eq!(
+        manifest["child_map"]["seed.mat.events"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 3,
+        true
+    );
+    assert_eq!(
+        manifest["parent_map"]["model.mat.vw"],
+        serde_json::json!(["model.mat.tbl"])
+    );
+    assert!(
+        manifest["sources"].is_object()
+            && manifest["macros"]["macro.dbt.generate_schema_name"].is_object()
+    );
     // Compiled and run SQL land where dbt puts them.
     assert!(d.join("target/compiled/mat/models/tbl.sql").is_file());
-    assert!(std::fs::read_to_string(d.join("target/run/mat/models/tbl.sql")).unwrap().starts_with("-- silt: replace table"));
+    assert!(
+        std::fs::read_to_string(d.join("target/run/mat/models/tbl.sql"))
+            .unwrap()
+            .starts_with("-- silt: replace table")
+    );
 }
 
 #[test]
@@ -135,7 +213,10 @@ fn ls_lists_resources_sorted_by_unique_id() {
     let ls = silt(dir.path(), &["ls", "-q"]);
     assert_eq!(ls.code, 0, "{}", ls.stderr);
     insta::assert_snapshot!("ls", ls.stdout);
-    let names = silt(dir.path(), &["ls", "-q", "--select", "+fct", "--output", "name"]);
+    let names = silt(
+        dir.path(),
+        &["ls", "-q", "--select", "+fct", "--output", "name"],
+    );
     assert_eq!(names.stdout, "fct\nstg_a\nstg_b\nraw_a\n");
     let paths = silt(dir.path(), &["ls", "-q", "-s", "fct", "--output", "path"]);
     assert_eq!(paths.stdout, "models/marts/fct.sql\n");
@@ -144,7 +225,10 @@ fn ls_lists_resources_sorted_by_unique_id() {
     assert_eq!(v["unique_id"], "model.sel.fct");
     assert_eq!(v["config"]["materialized"], "table");
     assert_eq!(v["tags"], serde_json::json!(["nightly"]));
-    assert_eq!(v["depends_on"]["nodes"], serde_json::json!(["model.sel.stg_a", "model.sel.stg_b"]));
+    assert_eq!(
+        v["depends_on"]["nodes"],
+        serde_json::json!(["model.sel.stg_a", "model.sel.stg_b"])
+    );
     let sources = silt(dir.path(), &["ls", "-q", "--resource-type", "source"]);
     assert_eq!(sources.stdout, "source:sel.raw.events\n");
 }
@@ -154,14 +238,55 @@ fn show_previews_in_three_formats() {
     let dir = fixture("mat");
     let d = dir.path();
     assert_eq!(silt(d, &["seed", "-q"]).code, 0);
-    let text = silt(d, &["show", "-q", "--inline", "select id, kind, amount / 4 as quarter, day from {{ ref('events') }} order by id, amount", "--limit", "3"]);
+    let text = silt(
+        d,
+        &[
+            "show",
+            "-q",
+            "--inline",
+            "select id, kind, amount / 4 as quarter, day from {{ ref('events') }} order by id, amount",
+            "--limit",
+            "3",
+        ],
+    );
     assert_eq!(text.code, 0, "{}", text.stderr);
     insta::assert_snapshot!("show_text", text.stdout);
-    let csv = silt(d, &["show", "-q", "--select", "events", "--limit", "-1", "--output", "csv"]);
-    assert_eq!(csv.stdout.lines().count(), 7, "header and every row:\n{}", csv.stdout);
-    let json = silt(d, &["show", "-q", "--inline", "select 1 as a, null as b", "--output", "json"]);
-    assert_eq!(json.stdout.trim(), "{\n  \"node\": \"inline_query\",\n  \"show\": [\n    {\n      \"a\": 1,\n      \"b\": null\n    }\n  ]\n}");
-    let bad = silt(d, &["show", "-q", "--inline", "select nope from {{ ref('events') }}"]);
+    let csv = silt(
+        d,
+        &[
+            "show", "-q", "--select", "events", "--limit", "-1", "--output", "csv",
+        ],
+    );
+    assert_eq!(
+        csv.stdout.lines().count(),
+        7,
+        "header and every row:\n{}",
+        csv.stdout
+    );
+    let json = silt(
+        d,
+        &[
+            "show",
+            "-q",
+            "--inline",
+            "select 1 as a, null as b",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(
+        json.stdout.trim(),
+        "{\n  \"node\": \"inline_query\",\n  \"show\": [\n    {\n      \"a\": 1,\n      \"b\": null\n    }\n  ]\n}"
+    );
+    let bad = silt(
+        d,
+        &[
+            "show",
+            "-q",
+            "--inline",
+            "select nope from {{ ref('events') }}",
+        ],
+    );
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("nope"), "{}", bad.stderr);
 }
@@ -172,9 +297,24 @@ fn compile_prints_a_single_node_and_inline_sql() {
     let one = silt(dir.path(), &["compile", "-q", "--select", "eph_ids"]);
     assert_eq!(one.code, 0, "{}", one.stderr);
     assert_eq!(one.stdout, "\nselect id from \"main\".\"stg_orders\"\n");
-    let inline = silt(dir.path(), &["compile", "-q", "--inline", "select * from {{ ref('eph_ids') }}"]);
-    assert_eq!(inline.stdout, "with __dbt__cte__eph_ids as (\n\nselect id from \"main\".\"stg_orders\"\n) select * from __dbt__cte__eph_ids\n");
-    assert!(dir.path().join("target/compiled/jinja_shop/models/staging/eph_ids.sql").is_file());
+    let inline = silt(
+        dir.path(),
+        &[
+            "compile",
+            "-q",
+            "--inline",
+            "select * from {{ ref('eph_ids') }}",
+        ],
+    );
+    assert_eq!(
+        inline.stdout,
+        "with __dbt__cte__eph_ids as (\n\nselect id from \"main\".\"stg_orders\"\n) select * from __dbt__cte__eph_ids\n"
+    );
+    assert!(
+        dir.path()
+            .join("target/compiled/jinja_shop/models/staging/eph_ids.sql")
+            .is_file()
+    );
     assert!(dir.path().join("target/manifest.json").is_file());
 }
 
@@ -206,7 +346,11 @@ fn exit_codes() {
     assert!(out.stderr.contains("did you mean `customers`?"));
     let out = silt(dir.path(), &["run", "--vars", "[1, 2]"]);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("`--vars` must be a mapping"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("`--vars` must be a mapping"),
+        "{}",
+        out.stderr
+    );
     let empty = tempfile::tempdir().unwrap();
     let out = silt(empty.path(), &["ls"]);
     assert_eq!(out.code, 1);
@@ -220,7 +364,11 @@ fn no_color_without_a_terminal_or_with_no_color() {
     let dir = fixture("selection");
     for env in [vec![], vec![("NO_COLOR", "1")]] {
         let out = silt_env(dir.path(), &["seed"], &env);
-        assert!(!out.stderr.contains('\u{1b}'), "escape codes in: {}", out.stderr);
+        assert!(
+            !out.stderr.contains('\u{1b}'),
+            "escape codes in: {}",
+            out.stderr
+        );
     }
 }
 
@@ -229,10 +377,31 @@ fn fail_fast_stops_at_the_first_failure() {
     let dir = fixture("mat");
     let d = dir.path();
     assert_eq!(silt(d, &["seed", "-q"]).code, 0);
-    let out = silt(d, &["run", "--fail-fast", "--threads", "1", "--vars", "{break: true}"]);
+    let out = silt(
+        d,
+        &[
+            "run",
+            "--fail-fast",
+            "--threads",
+            "1",
+            "--vars",
+            "{break: true}",
+        ],
+    );
     assert_eq!(out.code, 1);
-    let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("target/run_results.json")).unwrap()).unwrap();
-    let statuses: Vec<&str> = results["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("target/run_results.json")).unwrap())
+            .unwrap();
+    let statuses: Vec<&str> = results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
     assert!(statuses.contains(&"skipped"), "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == "error").count(), 1, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "error").count(),
+        1,
+        "{statuses:?}"
+    );
 }

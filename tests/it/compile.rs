@@ -12,8 +12,17 @@ use silt::settings::LoadOptions;
 
 use crate::support::{fixture, load, options, run_ok};
 
-fn compile_all(loaded: &Loaded, opts: &CompileOptions) -> BTreeMap<String, Result<CompiledNode, Diagnostic>> {
-    let ids = silt::ops::select(loaded, &[], &[], &[ResourceType::Model, ResourceType::Analysis]).expect("select");
+fn compile_all(
+    loaded: &Loaded,
+    opts: &CompileOptions,
+) -> BTreeMap<String, Result<CompiledNode, Diagnostic>> {
+    let ids = silt::ops::select(
+        loaded,
+        &[],
+        &[],
+        &[ResourceType::Model, ResourceType::Analysis],
+    )
+    .expect("select");
     compile(&loaded.parsed, &ids, opts)
 }
 
@@ -31,9 +40,15 @@ fn renders_dbt_jinja() {
     let loaded = load(dir.path(), None);
     let compiled = compile_all(&loaded, &CompileOptions::default());
     insta::assert_snapshot!("stg_orders", sql(&compiled, "model.jinja_shop.stg_orders"));
-    insta::assert_snapshot!("orders_summary", sql(&compiled, "model.jinja_shop.orders_summary"));
+    insta::assert_snapshot!(
+        "orders_summary",
+        sql(&compiled, "model.jinja_shop.orders_summary")
+    );
     insta::assert_snapshot!("eph_ids", sql(&compiled, "model.jinja_shop.eph_ids"));
-    insta::assert_snapshot!("incremental_first_run", sql(&compiled, "model.jinja_shop.incremental_events"));
+    insta::assert_snapshot!(
+        "incremental_first_run",
+        sql(&compiled, "model.jinja_shop.incremental_events")
+    );
     insta::assert_snapshot!("analysis", sql(&compiled, "analysis.jinja_shop.explore"));
 }
 
@@ -41,39 +56,73 @@ fn renders_dbt_jinja() {
 fn configs_merge_by_dbt_precedence() {
     let dir = fixture("jinja");
     let loaded = load(dir.path(), None);
-    let node = loaded.parsed.node("model.jinja_shop.orders_summary").expect("node");
+    let node = loaded
+        .parsed
+        .node("model.jinja_shop.orders_summary")
+        .expect("node");
     // Project levels first, then YAML, then the file's own config() call.
-    assert_eq!(node.tags, ["project_tag", "file_level_tag", "yaml_tag", "inline_tag"]);
-    assert_eq!(node.config["meta"], json!({"owner": "analytics", "level": "file", "yaml_only": true}));
+    assert_eq!(
+        node.tags,
+        ["project_tag", "file_level_tag", "yaml_tag", "inline_tag"]
+    );
+    assert_eq!(
+        node.config["meta"],
+        json!({"owner": "analytics", "level": "file", "yaml_only": true})
+    );
     assert_eq!(node.materialized.as_str(), "table");
     // A custom schema is appended to the target's, as dbt's generate_schema_name does.
     assert_eq!(node.relation.render(), r#""main_marts"."orders_summary""#);
-    let stg = loaded.parsed.node("model.jinja_shop.stg_orders").expect("node");
+    let stg = loaded
+        .parsed
+        .node("model.jinja_shop.stg_orders")
+        .expect("node");
     assert_eq!(stg.materialized.as_str(), "view");
     assert_eq!(stg.relation.render(), r#""main"."stg_orders""#);
-    let source = loaded.parsed.source("source.jinja_shop.raw.orders").expect("source");
+    let source = loaded
+        .parsed
+        .source("source.jinja_shop.raw.orders")
+        .expect("source");
     assert_eq!(source.source.description, "Raw orders, one row per order.");
-    assert_eq!(source.source.source_description, "Seeds standing in for raw data in dev");
+    assert_eq!(
+        source.source.source_description,
+        "Seeds standing in for raw data in dev"
+    );
     assert_eq!(source.relation.render(), r#""main"."orders""#);
 }
 
 #[test]
 fn vars_come_from_the_command_line_as_yaml_or_json() {
-    for vars in ["{limit: 5, start_date: '2030-01-01'}", r#"{"limit": 5, "start_date": "2030-01-01"}"#] {
+    for vars in [
+        "{limit: 5, start_date: '2030-01-01'}",
+        r#"{"limit": 5, "start_date": "2030-01-01"}"#,
+    ] {
         let dir = fixture("jinja");
         let loaded = load(dir.path(), Some(vars));
         let compiled = compile_all(&loaded, &CompileOptions::default());
-        assert!(sql(&compiled, "model.jinja_shop.orders_summary").contains("5 as limit_var"), "{vars}");
-        assert!(sql(&compiled, "model.jinja_shop.stg_orders").contains("'2030-01-01'"), "{vars}");
+        assert!(
+            sql(&compiled, "model.jinja_shop.orders_summary").contains("5 as limit_var"),
+            "{vars}"
+        );
+        assert!(
+            sql(&compiled, "model.jinja_shop.stg_orders").contains("'2030-01-01'"),
+            "{vars}"
+        );
     }
 }
 
 #[test]
 fn target_selects_the_profile_output() {
     let dir = fixture("jinja");
-    let opts = LoadOptions { target: Some("prod".into()), ..options(dir.path(), None) };
-    let loaded = silt::load(&opts, &ParseOptions::default()).unwrap_or_else(|d| panic!("{}", d.render(false)));
-    let node = loaded.parsed.node("model.jinja_shop.orders_summary").expect("node");
+    let opts = LoadOptions {
+        target: Some("prod".into()),
+        ..options(dir.path(), None)
+    };
+    let loaded = silt::load(&opts, &ParseOptions::default())
+        .unwrap_or_else(|d| panic!("{}", d.render(false)));
+    let node = loaded
+        .parsed
+        .node("model.jinja_shop.orders_summary")
+        .expect("node");
     assert_eq!(node.relation.schema, "prod_marts");
     let compiled = compile_all(&loaded, &CompileOptions::default());
     assert!(sql(&compiled, "model.jinja_shop.orders_summary").contains("'prod/prod/datafusion/"));
@@ -87,9 +136,24 @@ fn is_incremental_once_the_table_exists() {
     run_ok(dir.path(), &["resource_type:model"], None, false);
     let loaded = load(dir.path(), None);
     let existing = silt::exec::existing_relations(&loaded.parsed);
-    let compiled = compile_all(&loaded, &CompileOptions { full_refresh: false, existing: existing.clone() });
-    insta::assert_snapshot!("incremental_second_run", sql(&compiled, "model.jinja_shop.incremental_events"));
-    let full = compile_all(&loaded, &CompileOptions { full_refresh: true, existing });
+    let compiled = compile_all(
+        &loaded,
+        &CompileOptions {
+            full_refresh: false,
+            existing: existing.clone(),
+        },
+    );
+    insta::assert_snapshot!(
+        "incremental_second_run",
+        sql(&compiled, "model.jinja_shop.incremental_events")
+    );
+    let full = compile_all(
+        &loaded,
+        &CompileOptions {
+            full_refresh: true,
+            existing,
+        },
+    );
     assert!(!sql(&full, "model.jinja_shop.incremental_events").contains("where id >"));
 }
 
@@ -97,10 +161,27 @@ fn is_incremental_once_the_table_exists() {
 fn dependencies_and_macros_are_recorded() {
     let dir = fixture("jinja");
     let loaded = load(dir.path(), None);
-    let summary = loaded.parsed.node("model.jinja_shop.orders_summary").expect("node");
-    assert_eq!(summary.depends_on, ["model.jinja_shop.eph_ids", "model.jinja_shop.stg_orders"]);
-    assert!(summary.macros.contains(&"macro.jinja_shop.countdown".to_owned()));
-    assert!(summary.macros.contains(&"macro.jinja_shop.datafusion__greeting".to_owned()));
-    let stg = loaded.parsed.node("model.jinja_shop.stg_orders").expect("node");
+    let summary = loaded
+        .parsed
+        .node("model.jinja_shop.orders_summary")
+        .expect("node");
+    assert_eq!(
+        summary.depends_on,
+        ["model.jinja_shop.eph_ids", "model.jinja_shop.stg_orders"]
+    );
+    assert!(
+        summary
+            .macros
+            .contains(&"macro.jinja_shop.countdown".to_owned())
+    );
+    assert!(
+        summary
+            .macros
+            .contains(&"macro.jinja_shop.datafusion__greeting".to_owned())
+    );
+    let stg = loaded
+        .parsed
+        .node("model.jinja_shop.stg_orders")
+        .expect("node");
     assert_eq!(stg.depends_on, ["source.jinja_shop.raw.orders"]);
 }

@@ -14,10 +14,17 @@ fn assert_matches(project: &Path, relation: &str, expected: &Path) {
     let (want_header, want_rows) = read_expected(expected);
     let (got_header, got_rows) = query(project, &format!("select * from main.\"{relation}\""));
     assert_eq!(got_header, want_header, "columns of {relation}");
-    assert_eq!(got_rows.len(), want_rows.len(), "row count of {relation}: got {got_rows:?}");
+    assert_eq!(
+        got_rows.len(),
+        want_rows.len(),
+        "row count of {relation}: got {got_rows:?}"
+    );
     for (got, want) in got_rows.iter().zip(&want_rows) {
         let same = got.len() == want.len() && got.iter().zip(want).all(|(g, w)| same_cell(g, w));
-        assert!(same, "{relation}: row differs\n  silt: {got:?}\n  dbt:  {want:?}");
+        assert!(
+            same,
+            "{relation}: row differs\n  silt: {got:?}\n  dbt:  {want:?}"
+        );
     }
 }
 
@@ -26,9 +33,23 @@ fn dbt_shop_matches_dbt_duckdb() {
     let dir = crate::support::fixture("dbt_shop");
     let expected = fixtures().join("dbt_shop/expected");
     run_ok(dir.path(), &["resource_type:seed"], None, false);
-    run_ok(dir.path(), &["resource_type:model"], Some("{batch: 1}"), false);
-    assert_matches(dir.path(), "payments_incremental", &expected.join("after_run1/payments_incremental.csv"));
-    run_ok(dir.path(), &["resource_type:model"], Some("{\"batch\": 2}"), false);
+    run_ok(
+        dir.path(),
+        &["resource_type:model"],
+        Some("{batch: 1}"),
+        false,
+    );
+    assert_matches(
+        dir.path(),
+        "payments_incremental",
+        &expected.join("after_run1/payments_incremental.csv"),
+    );
+    run_ok(
+        dir.path(),
+        &["resource_type:model"],
+        Some("{\"batch\": 2}"),
+        false,
+    );
     for relation in [
         "raw_customers",
         "raw_orders",
@@ -40,6 +61,10 @@ fn dbt_shop_matches_dbt_duckdb() {
         "recent_orders",
         "payments_incremental",
     ] {
-        assert_matches(dir.path(), relation, &expected.join(format!("{relation}.csv")));
+        assert_matches(
+            dir.path(),
+            relation,
+            &expected.join(format!("{relation}.csv")),
+        );
     }
 }

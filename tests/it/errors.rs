@@ -14,7 +14,17 @@ fn errors_of(name: &str) -> String {
         Ok(l) => l,
         Err(d) => return d.render(false),
     };
-    let ids = silt::ops::select(&loaded, &[], &[], &[ResourceType::Model, ResourceType::Test, ResourceType::Analysis]).expect("select");
+    let ids = silt::ops::select(
+        &loaded,
+        &[],
+        &[],
+        &[
+            ResourceType::Model,
+            ResourceType::Test,
+            ResourceType::Analysis,
+        ],
+    )
+    .expect("select");
     let compiled = compile(&loaded.parsed, &ids, &CompileOptions::default());
     let mut diags = Diagnostics::new();
     for r in compiled.into_values() {
@@ -23,7 +33,10 @@ fn errors_of(name: &str) -> String {
         }
     }
     diags.sort();
-    assert!(!diags.is_empty(), "{name} loaded and compiled without errors");
+    assert!(
+        !diags.is_empty(),
+        "{name} loaded and compiled without errors"
+    );
     diags.render(false)
 }
 

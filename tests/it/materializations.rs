@@ -11,16 +11,22 @@ fn rows(dir: &Path, sql: &str) -> Vec<Vec<String>> {
 }
 
 fn strs(rows: &[&[&str]]) -> Vec<Vec<String>> {
-    rows.iter().map(|r| r.iter().map(|c| c.to_string()).collect()).collect()
+    rows.iter()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect()
 }
 
 async fn delta_version(dir: &Path, table: &str) -> u64 {
-    let t = silt::exec::storage::open(&dir.join("warehouse/main").join(table)).await.expect("open table");
+    let t = silt::exec::storage::open(&dir.join("warehouse/main").join(table))
+        .await
+        .expect("open table");
     t.version().expect("version")
 }
 
 fn version(dir: &Path, table: &str) -> u64 {
-    silt::ops::runtime().expect("runtime").block_on(delta_version(dir, table))
+    silt::ops::runtime()
+        .expect("runtime")
+        .block_on(delta_version(dir, table))
 }
 
 fn seed(dir: &Path) {
@@ -34,12 +40,24 @@ fn table_replaces_its_contents_as_a_new_version() {
     run_ok(dir.path(), &["tbl"], None, false);
     assert_eq!(version(dir.path(), "tbl"), 0);
     run_ok(dir.path(), &["tbl"], None, false);
-    assert_eq!(version(dir.path(), "tbl"), 1, "a rebuild is a new Delta version, history kept");
-    assert_eq!(rows(dir.path(), "select count(*) from main.tbl"), strs(&[&["6"]]));
+    assert_eq!(
+        version(dir.path(), "tbl"),
+        1,
+        "a rebuild is a new Delta version, history kept"
+    );
+    assert_eq!(
+        rows(dir.path(), "select count(*) from main.tbl"),
+        strs(&[&["6"]])
+    );
     // The previous version is still readable by any Delta reader.
     let old = silt::ops::runtime().unwrap().block_on(async {
-        let url = deltalake::ensure_table_uri(dir.path().join("warehouse/main/tbl").to_string_lossy()).unwrap();
-        deltalake::open_table_with_version(url, 0).await.unwrap().version()
+        let url =
+            deltalake::ensure_table_uri(dir.path().join("warehouse/main/tbl").to_string_lossy())
+                .unwrap();
+        deltalake::open_table_with_version(url, 0)
+            .await
+            .unwrap()
+            .version()
     });
     assert_eq!(old, Some(0));
 }
@@ -51,13 +69,32 @@ fn a_failed_model_leaves_its_table_and_skips_downstream() {
     run_ok(dir.path(), &["+child_of_failing"], None, false);
     let before = version(dir.path(), "failing");
     let results = run(dir.path(), &["failing+"], Some("{break: true}"), false);
-    let status = |name: &str| results.iter().find(|r| r.unique_id.ends_with(name)).map(|r| r.status);
+    let status = |name: &str| {
+        results
+            .iter()
+            .find(|r| r.unique_id.ends_with(name))
+            .map(|r| r.status)
+    };
     assert_eq!(status(".failing"), Some(Status::Error));
     assert_eq!(status(".child_of_failing"), Some(Status::Skipped));
-    let failing = results.iter().find(|r| r.unique_id.ends_with(".failing")).unwrap();
-    assert!(failing.message.as_deref().unwrap_or_default().contains("no_such_column"), "{:?}", failing.message);
+    let failing = results
+        .iter()
+        .find(|r| r.unique_id.ends_with(".failing"))
+        .unwrap();
+    assert!(
+        failing
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("no_such_column"),
+        "{:?}",
+        failing.message
+    );
     assert_eq!(version(dir.path(), "failing"), before, "no commit was made");
-    assert_eq!(rows(dir.path(), "select count(*) from main.failing"), strs(&[&["6"]]));
+    assert_eq!(
+        rows(dir.path(), "select count(*) from main.failing"),
+        strs(&[&["6"]])
+    );
 }
 
 #[test]
@@ -67,8 +104,14 @@ fn views_write_nothing_and_ephemerals_are_inlined() {
     run_ok(dir.path(), &["+vw", "+uses_eph"], None, false);
     assert!(!dir.path().join("warehouse/main/vw").exists());
     assert!(!dir.path().join("warehouse/main/eph").exists());
-    assert_eq!(rows(dir.path(), "select count(*) from main.vw"), strs(&[&["5"]]));
-    assert_eq!(rows(dir.path(), "select sum(doubled) from main.uses_eph"), strs(&[&["246"]]));
+    assert_eq!(
+        rows(dir.path(), "select count(*) from main.vw"),
+        strs(&[&["5"]])
+    );
+    assert_eq!(
+        rows(dir.path(), "select sum(doubled) from main.uses_eph"),
+        strs(&[&["246"]])
+    );
 }
 
 #[test]
@@ -77,26 +120,63 @@ fn incremental_append() {
     seed(dir.path());
     run_ok(dir.path(), &["inc_append"], Some("{batch: 1}"), false);
     run_ok(dir.path(), &["inc_append"], Some("{batch: 2}"), false);
-    assert_eq!(rows(dir.path(), "select count(*), sum(amount) from main.inc_append"), strs(&[&["6", "123"]]));
+    assert_eq!(
+        rows(
+            dir.path(),
+            "select count(*), sum(amount) from main.inc_append"
+        ),
+        strs(&[&["6", "123"]])
+    );
     // --full-refresh rebuilds from this run's rows only.
     run_ok(dir.path(), &["inc_append"], Some("{batch: 2}"), true);
-    assert_eq!(rows(dir.path(), "select count(*) from main.inc_append"), strs(&[&["3"]]));
+    assert_eq!(
+        rows(dir.path(), "select count(*) from main.inc_append"),
+        strs(&[&["3"]])
+    );
 }
 
 #[test]
 fn incremental_merge_on_one_and_two_columns() {
     let dir = fixture("mat");
     seed(dir.path());
-    run_ok(dir.path(), &["inc_merge", "inc_merge2"], Some("{batch: 1}"), false);
-    run_ok(dir.path(), &["inc_merge", "inc_merge2"], Some("{batch: 2}"), false);
+    run_ok(
+        dir.path(),
+        &["inc_merge", "inc_merge2"],
+        Some("{batch: 1}"),
+        false,
+    );
+    run_ok(
+        dir.path(),
+        &["inc_merge", "inc_merge2"],
+        Some("{batch: 2}"),
+        false,
+    );
     assert_eq!(
-        rows(dir.path(), "select id, kind, amount, loaded_in from main.inc_merge"),
-        strs(&[&["1", "click", "10", "1"], &["2", "view", "7", "2"], &["3", "click", "5", "1"], &["4", "buy", "100", "2"], &["5", "click", "1", "2"]])
+        rows(
+            dir.path(),
+            "select id, kind, amount, loaded_in from main.inc_merge"
+        ),
+        strs(&[
+            &["1", "click", "10", "1"],
+            &["2", "view", "7", "2"],
+            &["3", "click", "5", "1"],
+            &["4", "buy", "100", "2"],
+            &["5", "click", "1", "2"]
+        ])
     );
     // merge_update_columns: matched rows get the new amount but keep loaded_in.
     assert_eq!(
-        rows(dir.path(), "select id, kind, amount, loaded_in from main.inc_merge2"),
-        strs(&[&["1", "click", "10", "1"], &["2", "view", "7", "1"], &["3", "click", "5", "1"], &["4", "buy", "100", "2"], &["5", "click", "1", "2"]])
+        rows(
+            dir.path(),
+            "select id, kind, amount, loaded_in from main.inc_merge2"
+        ),
+        strs(&[
+            &["1", "click", "10", "1"],
+            &["2", "view", "7", "1"],
+            &["3", "click", "5", "1"],
+            &["4", "buy", "100", "2"],
+            &["5", "click", "1", "2"]
+        ])
     );
 }
 
@@ -109,7 +189,11 @@ fn incremental_delete_insert_keeps_duplicates_of_new_rows() {
     // Batch 2 has kinds buy, view, click: every old row of those kinds is replaced.
     assert_eq!(
         rows(dir.path(), "select kind, id, amount from main.inc_delins"),
-        strs(&[&["buy", "4", "100"], &["click", "5", "1"], &["view", "2", "7"]])
+        strs(&[
+            &["buy", "4", "100"],
+            &["click", "5", "1"],
+            &["view", "2", "7"]
+        ])
     );
 }
 
@@ -120,8 +204,15 @@ fn incremental_insert_overwrite_replaces_touched_partitions() {
     run_ok(dir.path(), &["inc_overwrite"], Some("{batch: 1}"), false);
     run_ok(dir.path(), &["inc_overwrite"], Some("{batch: 2}"), false);
     assert_eq!(
-        rows(dir.path(), "select cast(day as varchar), n, loaded_in from main.inc_overwrite"),
-        strs(&[&["2024-01-01", "2", "2"], &["2024-01-02", "1", "2"], &["2024-01-03", "2", "2"]])
+        rows(
+            dir.path(),
+            "select cast(day as varchar), n, loaded_in from main.inc_overwrite"
+        ),
+        strs(&[
+            &["2024-01-01", "2", "2"],
+            &["2024-01-02", "1", "2"],
+            &["2024-01-03", "2", "2"]
+        ])
     );
 }
 
@@ -135,7 +226,9 @@ fn on_schema_change_modes() {
     let d = dir.path();
     seed(d);
     let model = |mode: &str, cols: &str| {
-        format!("{{{{ config(materialized='incremental', unique_key='id', on_schema_change='{mode}') }}}}\nselect {cols} from {{{{ ref('events') }}}} where batch = {{{{ var('batch', 1) }}}}")
+        format!(
+            "{{{{ config(materialized='incremental', unique_key='id', on_schema_change='{mode}') }}}}\nselect {cols} from {{{{ ref('events') }}}} where batch = {{{{ var('batch', 1) }}}}"
+        )
     };
     for mode in ["ignore", "fail", "append_new_columns", "sync_all_columns"] {
         write_model(d, &format!("osc_{mode}"), &model(mode, "id, amount"));
@@ -145,22 +238,54 @@ fn on_schema_change_modes() {
         write_model(d, &format!("osc_{mode}"), &model(mode, "id, kind"));
     }
     let results = run(d, &["osc_*"], Some("{batch: 2}"), false);
-    let result = |mode: &str| results.iter().find(|r| r.unique_id.ends_with(&format!("osc_{mode}"))).expect("result");
+    let result = |mode: &str| {
+        results
+            .iter()
+            .find(|r| r.unique_id.ends_with(&format!("osc_{mode}")))
+            .expect("result")
+    };
     // ignore: the table's columns rule; `amount` is missing from the new rows.
     assert_eq!(result("ignore").status, Status::Error);
-    assert!(result("ignore").message.as_deref().unwrap().contains("column `amount` of the existing table is not in the model's new rows"));
+    assert!(
+        result("ignore")
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("column `amount` of the existing table is not in the model's new rows")
+    );
     // fail: any difference is an error naming the columns.
     assert_eq!(result("fail").status, Status::Error);
-    insta::assert_snapshot!("on_schema_change_fail", result("fail").message.as_deref().unwrap());
+    insta::assert_snapshot!(
+        "on_schema_change_fail",
+        result("fail").message.as_deref().unwrap()
+    );
     assert_eq!(result("append_new_columns").status, Status::Success);
     assert_eq!(
-        rows(d, "select id, amount, kind from main.osc_append_new_columns"),
-        strs(&[&["1", "10", "\\N"], &["2", "\\N", "view"], &["3", "5", "\\N"], &["4", "\\N", "buy"], &["5", "\\N", "click"]])
+        rows(
+            d,
+            "select id, amount, kind from main.osc_append_new_columns"
+        ),
+        strs(&[
+            &["1", "10", "\\N"],
+            &["2", "\\N", "view"],
+            &["3", "5", "\\N"],
+            &["4", "\\N", "buy"],
+            &["5", "\\N", "click"]
+        ])
     );
     assert_eq!(result("sync_all_columns").status, Status::Success);
     let (header, data) = query(d, "select * from main.osc_sync_all_columns");
     assert_eq!(header, ["id", "kind"]);
-    assert_eq!(data, strs(&[&["1", "\\N"], &["2", "view"], &["3", "\\N"], &["4", "buy"], &["5", "click"]]));
+    assert_eq!(
+        data,
+        strs(&[
+            &["1", "\\N"],
+            &["2", "view"],
+            &["3", "\\N"],
+            &["4", "buy"],
+            &["5", "click"]
+        ])
+    );
 }
 
 #[test]
@@ -175,8 +300,36 @@ fn seeds_are_typed_like_dbt() {
     assert_eq!(
         data,
         strs(&[
-            &["007", "1.50", "true", "2024-01-01T10:00:00", "1", "0.5", "hello", "Utf8View", "Decimal128(10, 2)", "Boolean", "Timestamp(µs)", "Int64", "Float64"],
-            &["010", "2.25", "false", "2024-01-02T11:30:00", "2", "1.0", "null", "Utf8View", "Decimal128(10, 2)", "Boolean", "Timestamp(µs)", "Int64", "Float64"],
+            &[
+                "007",
+                "1.50",
+                "true",
+                "2024-01-01T10:00:00",
+                "1",
+                "0.5",
+                "hello",
+                "Utf8View",
+                "Decimal128(10, 2)",
+                "Boolean",
+                "Timestamp(µs)",
+                "Int64",
+                "Float64"
+            ],
+            &[
+                "010",
+                "2.25",
+                "false",
+                "2024-01-02T11:30:00",
+                "2",
+                "1.0",
+                "null",
+                "Utf8View",
+                "Decimal128(10, 2)",
+                "Boolean",
+                "Timestamp(µs)",
+                "Int64",
+                "Float64"
+            ],
         ])
     );
 }
@@ -187,12 +340,26 @@ fn reseeding_keeps_the_table_types_unless_full_refresh() {
     let d = dir.path();
     seed(d);
     // New contents whose inferred type would differ: `amount` now has decimals.
-    std::fs::write(d.join("seeds/events.csv"), "id,kind,amount,day,batch\n9,x,1,2024-02-01,1\n").unwrap();
+    std::fs::write(
+        d.join("seeds/events.csv"),
+        "id,kind,amount,day,batch\n9,x,1,2024-02-01,1\n",
+    )
+    .unwrap();
     run_ok(d, &["events"], None, false);
-    assert_eq!(rows(d, "select id, arrow_typeof(amount) from main.events"), strs(&[&["9", "Int64"]]));
-    std::fs::write(d.join("seeds/events.csv"), "id,kind,amount,day,batch\n9,x,1.5,2024-02-01,1\n").unwrap();
+    assert_eq!(
+        rows(d, "select id, arrow_typeof(amount) from main.events"),
+        strs(&[&["9", "Int64"]])
+    );
+    std::fs::write(
+        d.join("seeds/events.csv"),
+        "id,kind,amount,day,batch\n9,x,1.5,2024-02-01,1\n",
+    )
+    .unwrap();
     run_ok(d, &["events"], None, true);
-    assert_eq!(rows(d, "select amount, arrow_typeof(amount) from main.events"), strs(&[&["1.5", "Float64"]]));
+    assert_eq!(
+        rows(d, "select amount, arrow_typeof(amount) from main.events"),
+        strs(&[&["1.5", "Float64"]])
+    );
 }
 
 #[test]

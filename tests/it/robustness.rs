@@ -25,9 +25,11 @@ impl Rng {
     /// Text made of fragments that matter to the parsers, plus odd characters.
     fn text(&mut self, pieces: usize) -> String {
         const FRAGMENTS: &[&str] = &[
-            "{{", "}}", "{%", "%}", "{#", "#}", "-", "+", "macro", "endmacro", "test", "endtest", "docs", "enddocs", "ref(", "'", "\"",
-            ")", "(", ":", "\n", "  ", "- ", "[", "]", "{", "}", ",", "@", "*", "name", "models", "select", "with", "as", "é", "🦀",
-            "\t", "\\", "&a", "*a", "<<", "!tag", "0", "1.5", "null", "~", "|", ">", "%", "raw", "endraw", "--", "/*", "*/", ";",
+            "{{", "}}", "{%", "%}", "{#", "#}", "-", "+", "macro", "endmacro", "test", "endtest",
+            "docs", "enddocs", "ref(", "'", "\"", ")", "(", ":", "\n", "  ", "- ", "[", "]", "{",
+            "}", ",", "@", "*", "name", "models", "select", "with", "as", "é", "🦀", "\t", "\\",
+            "&a", "*a", "<<", "!tag", "0", "1.5", "null", "~", "|", ">", "%", "raw", "endraw",
+            "--", "/*", "*/", ";",
         ];
         (0..pieces).map(|_| self.pick(FRAGMENTS)).collect()
     }
@@ -75,7 +77,9 @@ fn rendering_garbage_templates_never_panics() {
         let n = (rng.next() % 30) as usize;
         let text = rng.text(n);
         if let Err(e) = templates.render("models/x.sql", &text, None) {
-            let _ = e.to_diagnostic("models/x.sql", &text, &|_| None).render(false);
+            let _ = e
+                .to_diagnostic("models/x.sql", &text, &|_| None)
+                .render(false);
         }
     }
 }

@@ -40,7 +40,13 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 pub fn options(dir: &Path, vars: Option<&str>) -> LoadOptions {
-    LoadOptions { project_dir: dir.to_path_buf(), profiles_dir: None, target: None, vars: vars.map(str::to_owned), threads: None }
+    LoadOptions {
+        project_dir: dir.to_path_buf(),
+        profiles_dir: None,
+        target: None,
+        vars: vars.map(str::to_owned),
+        threads: None,
+    }
 }
 
 /// Loads a project, failing the test with the rendered diagnostics if it does not load.
@@ -49,7 +55,11 @@ pub fn load(dir: &Path, vars: Option<&str>) -> Loaded {
 }
 
 pub fn load_with(dir: &Path, vars: Option<&str>, full_refresh: bool) -> Loaded {
-    let parse = ParseOptions { invocation_id: "test".into(), full_refresh, which: "run".into() };
+    let parse = ParseOptions {
+        invocation_id: "test".into(),
+        full_refresh,
+        which: "run".into(),
+    };
     match silt::load(&options(dir, vars), &parse) {
         Ok(l) => l,
         Err(d) => panic!("project did not load:\n{}", d.render(false)),
@@ -68,18 +78,47 @@ pub fn load_errors(dir: &Path) -> String {
 pub fn run(dir: &Path, select: &[&str], vars: Option<&str>, full_refresh: bool) -> Vec<NodeResult> {
     let loaded = load_with(dir, vars, full_refresh);
     let select: Vec<String> = select.iter().map(|s| s.to_string()).collect();
-    let ids = silt::ops::select(&loaded, &select, &[], &[ResourceType::Model, ResourceType::Seed]).expect("selection");
-    let Loaded { parsed, graph } = loaded;
-    let req = RunRequest { ids, threads: 2, full_refresh, fail_fast: false };
+    let ids = silt::ops::select(
+        &loaded,
+        &select,
+        &[],
+        &[ResourceType::Model, ResourceType::Seed],
+    )
+    .expect("selection");
+    let Loaded { parsed, graph, .. } = loaded;
+    let req = RunRequest {
+        ids,
+        threads: 2,
+        full_refresh,
+        fail_fast: false,
+    };
     let rt = silt::ops::runtime().expect("runtime");
-    rt.block_on(silt::ops::run(Arc::new(parsed), &graph, &req, Arc::new(Silent))).expect("run").results
+    rt.block_on(silt::ops::run(
+        Arc::new(parsed),
+        &graph,
+        &req,
+        Arc::new(Silent),
+    ))
+    .expect("run")
+    .results
 }
 
 /// Runs and asserts every node succeeded.
-pub fn run_ok(dir: &Path, select: &[&str], vars: Option<&str>, full_refresh: bool) -> Vec<NodeResult> {
+pub fn run_ok(
+    dir: &Path,
+    select: &[&str],
+    vars: Option<&str>,
+    full_refresh: bool,
+) -> Vec<NodeResult> {
     let results = run(dir, select, vars, full_refresh);
     for r in &results {
-        assert_eq!(r.status, Status::Success, "{} failed: {:?}", r.unique_id, r.message);
+        assert_eq!(
+            r.status,
+            Status::Success,
+            "{} failed: {:?}",
+            r.unique_id,
+            r.message
+        );
     }
     results
 }
@@ -90,8 +129,15 @@ pub fn query(dir: &Path, sql: &str) -> (Vec<String>, Vec<Vec<String>>) {
     let loaded = load(dir, None);
     rt.block_on(async {
         let session = silt::ops::session_with_views(&loaded.parsed).expect("session");
-        let preview = silt::exec::show::preview(&session, sql, -1).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-        let header: Vec<String> = preview.schema.fields().iter().map(|f| f.name().clone()).collect();
+        let preview = silt::exec::show::preview(&session, sql, -1)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let header: Vec<String> = preview
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         let mut rows = cells(&preview);
         rows.sort_by(|a, b| compare_rows(a, b));
         (header, rows)
@@ -101,16 +147,28 @@ pub fn query(dir: &Path, sql: &str) -> (Vec<String>, Vec<Vec<String>>) {
 fn cells(p: &silt::exec::show::Preview) -> Vec<Vec<String>> {
     use deltalake::arrow::array::Array;
     use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
-    let opts = FormatOptions::default().with_timestamp_format(Some("%Y-%m-%d %H:%M:%S")).with_null("\\N");
+    let opts = FormatOptions::default()
+        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S"))
+        .with_null("\\N");
     let mut rows = Vec::new();
     for b in &p.batches {
-        let formatters: Vec<ArrayFormatter> = b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).expect("formatter")).collect();
+        let formatters: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).expect("formatter"))
+            .collect();
         for r in 0..b.num_rows() {
             rows.push(
                 formatters
                     .iter()
                     .zip(b.columns())
-                    .map(|(f, c)| if c.is_null(r) { "\\N".to_owned() } else { f.value(r).to_string() })
+                    .map(|(f, c)| {
+                        if c.is_null(r) {
+                            "\\N".to_owned()
+                        } else {
+                            f.value(r).to_string()
+                        }
+                    })
                     .collect(),
             );
         }
@@ -126,7 +184,11 @@ fn compare_cells(a: &str, b: &str) -> Ordering {
 }
 
 pub fn compare_rows(a: &[String], b: &[String]) -> Ordering {
-    a.iter().zip(b).map(|(x, y)| compare_cells(x, y)).find(|o| *o != Ordering::Equal).unwrap_or(Ordering::Equal)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| compare_cells(x, y))
+        .find(|o| *o != Ordering::Equal)
+        .unwrap_or(Ordering::Equal)
 }
 
 /// Whether two cells hold the same value (numbers to 1e-9).
@@ -144,8 +206,15 @@ pub fn same_cell(a: &str, b: &str) -> bool {
 pub fn read_expected(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut lines = text.lines();
-    let header = lines.next().unwrap_or_default().split(',').map(str::to_owned).collect();
-    let mut rows: Vec<Vec<String>> = lines.map(|l| l.split(',').map(str::to_owned).collect()).collect();
+    let header = lines
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let mut rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect();
     rows.sort_by(|a, b| compare_rows(a, b));
     (header, rows)
 }

@@ -8,14 +8,23 @@ use silt::project::ResourceType;
 use super::{Invocation, load, select, write_artifact};
 use crate::cli::{Cli, Outcome, Printer, SelectArgs, report_diagnostics};
 
-pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, inline: Option<&str>, full_refresh: bool) -> Result<Outcome> {
+pub fn run(
+    cli: &Cli,
+    printer: &Printer,
+    args: &SelectArgs,
+    inline: Option<&str>,
+    full_refresh: bool,
+) -> Result<Outcome> {
     let inv = Invocation::new("compile");
     let loaded = match load(cli, printer, &inv, full_refresh)? {
         Ok(l) => l,
         Err(outcome) => return Ok(outcome),
     };
     let parsed = &loaded.parsed;
-    let opts = CompileOptions { full_refresh, existing: silt::exec::existing_relations(parsed) };
+    let opts = CompileOptions {
+        full_refresh,
+        existing: silt::exec::existing_relations(parsed),
+    };
     if let Some(sql) = inline {
         return match compile_inline(parsed, sql, &opts) {
             Ok(c) => {
@@ -26,15 +35,46 @@ pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, inline: Option<&str>
             Err(d) => Ok(report_diagnostics(printer, &d.into())),
         };
     }
-    let ids = match select(printer, &loaded, args, &[ResourceType::Model, ResourceType::Test, ResourceType::Analysis]) {
+    let ids = match select(
+        printer,
+        &loaded,
+        args,
+        &[
+            ResourceType::Model,
+            ResourceType::Test,
+            ResourceType::Analysis,
+        ],
+    ) {
         Ok(ids) => ids,
         Err(outcome) => return Ok(outcome),
     };
+    let clock = std::time::Instant::now();
+    let mut timings = loaded.timings.clone();
     let compiled = compile(parsed, &ids, &opts);
-    write_compiled(&parsed.project.settings.root, &compiled)
-        .map_err(|e| anyhow::anyhow!("cannot write compiled SQL under `{}`: {e}", parsed.project.settings.target_dir().display()))?;
-    let manifest = silt::manifest::manifest(parsed, &loaded.graph, Some(&compiled), &inv.artifacts(cli, args, full_refresh));
-    write_artifact(&parsed.project.settings.target_dir().join("manifest.json"), &manifest)?;
+    timings.push(("compile", clock.elapsed()));
+    let clock = std::time::Instant::now();
+    write_compiled(&parsed.project.settings.root, &compiled).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot write compiled SQL under `{}`: {e}",
+            parsed.project.settings.target_dir().display()
+        )
+    })?;
+    let manifest = silt::manifest::manifest(
+        parsed,
+        &loaded.graph,
+        Some(&compiled),
+        &inv.artifacts(cli, args, full_refresh),
+    );
+    write_artifact(
+        &parsed.project.settings.target_dir().join("manifest.json"),
+        &manifest,
+    )?;
+    timings.push(("write", clock.elapsed()));
+    if std::env::var_os("SILT_TIMINGS").is_some() {
+        for (stage, t) in &timings {
+            printer.err_raw(&format!("timing {stage}: {:.3}s\n", t.as_secs_f64()));
+        }
+    }
     let mut diags = Diagnostics::new();
     for r in compiled.values() {
         if let Err(d) = r {

@@ -17,12 +17,24 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
         }
     };
     let t = &settings.target;
-    printer.info(&format!("Using profiles.yml file at {}", t.profiles_file.display()));
-    printer.info(&format!("Using {} file at {}", settings.project.file_name, settings.root.join(&settings.project.file_name).display()));
+    printer.info(&format!(
+        "Using profiles.yml file at {}",
+        t.profiles_file.display()
+    ));
+    printer.info(&format!(
+        "Using {} file at {}",
+        settings.project.file_name,
+        settings.root.join(&settings.project.file_name).display()
+    ));
     printer.info("Configuration:");
     printer.info("  profiles.yml file [OK found and valid]");
-    printer.info(&format!("  {} file [OK found and valid]", settings.project.file_name));
-    let project_ok = match silt::project::Project::load(settings.clone()).and_then(|p| silt::parse::parse(p, &Default::default())) {
+    printer.info(&format!(
+        "  {} file [OK found and valid]",
+        settings.project.file_name
+    ));
+    let project_ok = match silt::project::Project::load(settings.clone())
+        .and_then(|p| silt::parse::parse(p, &Default::default()))
+    {
         Ok(parsed) => match silt::graph::Graph::build(&parsed) {
             Ok(_) => true,
             Err(d) => {
@@ -35,13 +47,24 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             false
         }
     };
-    printer.info(&format!("  project files [{}]", if project_ok { "OK valid" } else { "ERROR invalid" }));
+    printer.info(&format!(
+        "  project files [{}]",
+        if project_ok {
+            "OK valid"
+        } else {
+            "ERROR invalid"
+        }
+    ));
     printer.info("");
     printer.info("Connection:");
     printer.info(&format!("  profile: {}", t.profile_name));
     printer.info(&format!("  target: {}", t.name));
     printer.info(&format!("  type: {}", t.kind));
-    printer.info(&format!("  warehouse: {} ({})", t.warehouse, t.warehouse_path.display()));
+    printer.info(&format!(
+        "  warehouse: {} ({})",
+        t.warehouse,
+        t.warehouse_path.display()
+    ));
     printer.info(&format!("  schema: {}", t.schema));
     printer.info(&format!("  database: {}", t.database));
     printer.info(&format!("  threads: {}", t.threads));
@@ -52,7 +75,9 @@ pub fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
     });
     match &writable {
         Ok(()) => printer.info("  Connection test: [OK warehouse is writable]"),
-        Err(e) => printer.err_line(&format!("  Connection test: [ERROR warehouse is not writable: {e}]")),
+        Err(e) => printer.err_line(&format!(
+            "  Connection test: [ERROR warehouse is not writable: {e}]"
+        )),
     }
     printer.info("");
     if project_ok && writable.is_ok() {

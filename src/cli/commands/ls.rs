@@ -7,10 +7,22 @@ use silt::project::ResourceType;
 use super::{Invocation, load, select};
 use crate::cli::{Cli, LsFormat, Outcome, Printer, SelectArgs, report_diagnostics};
 
-const DEFAULT_TYPES: &[ResourceType] =
-    &[ResourceType::Model, ResourceType::Seed, ResourceType::Test, ResourceType::Source, ResourceType::Snapshot, ResourceType::UnitTest];
+const DEFAULT_TYPES: &[ResourceType] = &[
+    ResourceType::Model,
+    ResourceType::Seed,
+    ResourceType::Test,
+    ResourceType::Source,
+    ResourceType::Snapshot,
+    ResourceType::UnitTest,
+];
 
-pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, output: LsFormat, resource_types: &[String]) -> Result<Outcome> {
+pub fn run(
+    cli: &Cli,
+    printer: &Printer,
+    args: &SelectArgs,
+    output: LsFormat,
+    resource_types: &[String],
+) -> Result<Outcome> {
     let mut types: Vec<ResourceType> = Vec::new();
     for t in resource_types.iter().flat_map(|t| t.split_whitespace()) {
         if t == "all" {
@@ -22,7 +34,9 @@ pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, output: LsFormat, re
             Some(rt) => types.push(rt),
             None => {
                 let d = silt::diagnostic::Diagnostic::error(format!("unknown resource type `{t}`"))
-                    .with_help("use model, seed, source, test, analysis, snapshot, unit_test or all");
+                    .with_help(
+                        "use model, seed, source, test, analysis, snapshot, unit_test or all",
+                    );
                 return Ok(report_diagnostics(printer, &d.into()));
             }
         }

@@ -18,11 +18,24 @@ use super::{Cli, Command, Outcome, Printer, SelectArgs, report_diagnostics};
 
 pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<Outcome> {
     match &cli.command {
-        Command::Compile { select, inline, full_refresh } => compile::run(cli, printer, select, inline.as_deref(), *full_refresh),
-        Command::Ls { select, output, resource_types } => ls::run(cli, printer, select, *output, resource_types),
+        Command::Compile {
+            select,
+            inline,
+            full_refresh,
+        } => compile::run(cli, printer, select, inline.as_deref(), *full_refresh),
+        Command::Ls {
+            select,
+            output,
+            resource_types,
+        } => ls::run(cli, printer, select, *output, resource_types),
         Command::Seed { select, build } => run::run(cli, printer, select, build, run::Kind::Seed),
         Command::Run { select, build } => run::run(cli, printer, select, build, run::Kind::Run),
-        Command::Show { select, inline, limit, output } => show::run(cli, printer, select, inline.as_deref(), *limit, *output),
+        Command::Show {
+            select,
+            inline,
+            limit,
+            output,
+        } => show::run(cli, printer, select, inline.as_deref(), *limit, *output),
         Command::Debug => debug::run(cli, printer),
     }
 }
@@ -36,10 +49,19 @@ pub struct Invocation {
 
 impl Invocation {
     pub fn new(which: &'static str) -> Invocation {
-        Invocation { id: uuid::Uuid::new_v4().to_string(), started: chrono::Utc::now(), which }
+        Invocation {
+            id: uuid::Uuid::new_v4().to_string(),
+            started: chrono::Utc::now(),
+            which,
+        }
     }
 
-    pub fn artifacts(&self, cli: &Cli, select: &SelectArgs, full_refresh: bool) -> silt::manifest::Invocation {
+    pub fn artifacts(
+        &self,
+        cli: &Cli,
+        select: &SelectArgs,
+        full_refresh: bool,
+    ) -> silt::manifest::Invocation {
         silt::manifest::Invocation {
             invocation_id: self.id.clone(),
             started_at: self.started,
@@ -61,9 +83,18 @@ impl Invocation {
 }
 
 /// Loads the project; on problems prints them and returns the outcome to exit with.
-pub fn load(cli: &Cli, printer: &Printer, inv: &Invocation, full_refresh: bool) -> Result<std::result::Result<Loaded, Outcome>> {
+pub fn load(
+    cli: &Cli,
+    printer: &Printer,
+    inv: &Invocation,
+    full_refresh: bool,
+) -> Result<std::result::Result<Loaded, Outcome>> {
     printer.info(&format!("Running with silt={}", env!("CARGO_PKG_VERSION")));
-    let opts = ParseOptions { invocation_id: inv.id.clone(), full_refresh, which: inv.which.to_owned() };
+    let opts = ParseOptions {
+        invocation_id: inv.id.clone(),
+        full_refresh,
+        which: inv.which.to_owned(),
+    };
     match silt::load(&cli.global.load_options(), &opts) {
         Ok(loaded) => {
             for w in &loaded.parsed.project.warnings {
@@ -118,7 +149,12 @@ pub fn plural(n: usize, noun: &str) -> String {
 }
 
 /// The selected unique ids of the given types; a bad selector is printed as an error.
-pub fn select(printer: &Printer, loaded: &Loaded, args: &SelectArgs, types: &[ResourceType]) -> std::result::Result<Vec<String>, Outcome> {
+pub fn select(
+    printer: &Printer,
+    loaded: &Loaded,
+    args: &SelectArgs,
+    types: &[ResourceType],
+) -> std::result::Result<Vec<String>, Outcome> {
     let selection = match Selection::parse(&args.select, &args.exclude) {
         Ok(s) => s,
         Err(d) => return Err(report_diagnostics(printer, &d.into())),
@@ -141,10 +177,14 @@ pub fn select(printer: &Printer, loaded: &Loaded, args: &SelectArgs, types: &[Re
 
 /// Writes an artifact, naming it in the error if that fails.
 pub fn write_artifact(path: &std::path::Path, value: &serde_json::Value) -> Result<()> {
-    silt::manifest::write_json(path, value).map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))
+    silt::manifest::write_json(path, value)
+        .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))
 }
 
 /// A tokio runtime for the engine.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
 }

@@ -8,9 +8,18 @@ use silt::project::ResourceType;
 use super::{Invocation, load, runtime, select};
 use crate::cli::{Cli, Outcome, Printer, SelectArgs, ShowFormat, report_diagnostics};
 
-pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, inline: Option<&str>, limit: i64, output: ShowFormat) -> Result<Outcome> {
+pub fn run(
+    cli: &Cli,
+    printer: &Printer,
+    args: &SelectArgs,
+    inline: Option<&str>,
+    limit: i64,
+    output: ShowFormat,
+) -> Result<Outcome> {
     if inline.is_none() && args.select.is_empty() {
-        let d = silt::diagnostic::Diagnostic::error("`silt show` needs `--inline SQL` or `--select MODEL`");
+        let d = silt::diagnostic::Diagnostic::error(
+            "`silt show` needs `--inline SQL` or `--select MODEL`",
+        );
         return Ok(report_diagnostics(printer, &d.into()));
     }
     let inv = Invocation::new("show");
@@ -19,23 +28,42 @@ pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, inline: Option<&str>
         Err(outcome) => return Ok(outcome),
     };
     let parsed = &loaded.parsed;
-    let opts = CompileOptions { full_refresh: false, existing: silt::exec::existing_relations(parsed) };
+    let opts = CompileOptions {
+        full_refresh: false,
+        existing: silt::exec::existing_relations(parsed),
+    };
     let (name, sql) = match inline {
         Some(sql) => match compile_inline(parsed, sql, &opts) {
             Ok(c) => ("inline_query".to_owned(), c.sql),
             Err(d) => return Ok(report_diagnostics(printer, &d.into())),
         },
         None => {
-            let ids = match select(printer, &loaded, args, &[ResourceType::Model, ResourceType::Seed, ResourceType::Analysis]) {
+            let ids = match select(
+                printer,
+                &loaded,
+                args,
+                &[
+                    ResourceType::Model,
+                    ResourceType::Seed,
+                    ResourceType::Analysis,
+                ],
+            ) {
                 Ok(ids) => ids,
                 Err(outcome) => return Ok(outcome),
             };
             let [id] = ids.as_slice() else {
-                let d = silt::diagnostic::Diagnostic::error(format!("`silt show --select` needs exactly one model; the selection matches {}", ids.len()));
+                let d = silt::diagnostic::Diagnostic::error(format!(
+                    "`silt show --select` needs exactly one model; the selection matches {}",
+                    ids.len()
+                ));
                 return Ok(report_diagnostics(printer, &d.into()));
             };
-            let node = parsed.node(id).map(|n| (n.node.name.clone(), n.materialized, n.relation.render()));
-            let Some((name, materialized, relation)) = node else { return Ok(Outcome::Failure) };
+            let node = parsed
+                .node(id)
+                .map(|n| (n.node.name.clone(), n.materialized, n.relation.render()));
+            let Some((name, materialized, relation)) = node else {
+                return Ok(Outcome::Failure);
+            };
             if materialized == Materialization::Seed {
                 (name, format!("select * from {relation}"))
             } else {
@@ -52,19 +80,27 @@ pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, inline: Option<&str>
     let preview = match runtime()?.block_on(silt::exec::show::preview(&session, &sql, limit)) {
         Ok(p) => p,
         Err(e) => {
-            let d = silt::diagnostic::Diagnostic::error(format!("{}", e)).with_note(format!("while previewing `{name}`"));
+            let d = silt::diagnostic::Diagnostic::error(format!("{}", e))
+                .with_note(format!("while previewing `{name}`"));
             return Ok(report_diagnostics(printer, &d.into()));
         }
     };
     let text = match output {
         ShowFormat::Text => {
-            printer.info(&if inline.is_some() { "Previewing inline node:".to_owned() } else { format!("Previewing node '{name}':") });
+            printer.info(&if inline.is_some() {
+                "Previewing inline node:".to_owned()
+            } else {
+                format!("Previewing node '{name}':")
+            });
             preview.to_table().map_err(|e| anyhow::anyhow!("{e}"))?
         }
         ShowFormat::Csv => preview.to_csv().map_err(|e| anyhow::anyhow!("{e}"))?,
         ShowFormat::Json => {
             let rows = preview.to_json_rows().map_err(|e| anyhow::anyhow!("{e}"))?;
-            format!("{}\n", serde_json::to_string_pretty(&serde_json::json!({"node": name, "show": rows}))?)
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&serde_json::json!({"node": name, "show": rows}))?
+            )
         }
     };
     printer.out(&text);
