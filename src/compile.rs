@@ -44,7 +44,7 @@ pub struct CompiledNode {
 pub fn should_full_refresh(node: &ParsedNode, flag: bool) -> bool {
     node.config
         .get("full_refresh")
-        .and_then(Json::as_bool)
+        .and_then(crate::parse::as_bool)
         .unwrap_or(flag)
 }
 

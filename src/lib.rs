@@ -56,5 +56,9 @@ pub fn load(
     lap("parse");
     let graph = graph::Graph::build(&parsed)?;
     lap("graph");
-    Ok(Loaded { parsed, graph, timings })
+    Ok(Loaded {
+        parsed,
+        graph,
+        timings,
+    })
 }

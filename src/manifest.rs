@@ -400,13 +400,18 @@ pub fn run_results(
     })
 }
 
-/// Writes `value` as pretty JSON to `path`, creating folders.
+/// Writes `value` as JSON to `path`, creating folders. The file is written beside its
+/// final name and renamed, so a reader never sees half an artifact.
 pub fn write_json(path: &Path, value: &Json) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let file = std::fs::File::create(path)?;
-    let mut w = std::io::BufWriter::new(file);
-    serde_json::to_writer(&mut w, value).map_err(std::io::Error::other)?;
-    std::io::Write::flush(&mut w)
+    let tmp = path.with_extension("json.tmp");
+    {
+        let file = std::fs::File::create(&tmp)?;
+        let mut w = std::io::BufWriter::new(file);
+        serde_json::to_writer(&mut w, value).map_err(std::io::Error::other)?;
+        std::io::Write::flush(&mut w)?;
+    }
+    std::fs::rename(&tmp, path)
 }

@@ -1,7 +1,7 @@
 //! Commands as library operations: selecting, compiling and running nodes, without any
 //! printing. The CLI calls these and reports; tests call them directly.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -72,8 +72,12 @@ fn plan(
         })
         .cloned()
         .collect();
-    // Views upstream of what runs are not rebuilt, but queries need their SQL.
+    // Views upstream of what runs are not rebuilt, but queries need their SQL: walk up
+    // from every run node at once, through views and ephemerals (a table stops the walk,
+    // since reading it needs nothing upstream).
     let mut to_compile: BTreeSet<String> = BTreeSet::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut stack: Vec<String> = Vec::new();
     for id in &run {
         if parsed
             .node(id)
@@ -81,13 +85,19 @@ fn plan(
         {
             to_compile.insert(id.clone());
         }
-        for a in graph.ancestors(id, None) {
-            if parsed
-                .node(&a)
-                .is_some_and(|n| n.materialized == Materialization::View)
-            {
-                to_compile.insert(a);
+        stack.extend(graph.parents(id));
+    }
+    while let Some(p) = stack.pop() {
+        if !seen.insert(p.clone()) {
+            continue;
+        }
+        match parsed.node(&p).map(|n| n.materialized) {
+            Some(Materialization::View) => {
+                to_compile.insert(p.clone());
+                stack.extend(graph.parents(&p));
             }
+            Some(Materialization::Ephemeral) => stack.extend(graph.parents(&p)),
+            _ => {}
         }
     }
     (run, to_compile.into_iter().collect())
@@ -109,9 +119,10 @@ pub async fn run(
     let compiled = compile(&parsed, &to_compile, &opts);
     let session = crate::exec::open_session(&parsed)?;
     crate::exec::register_views(&session, &parsed, &compiled);
+    let run_set: HashSet<&String> = ids.iter().collect();
     let run_compiled: BTreeMap<_, _> = compiled
         .iter()
-        .filter(|(id, _)| ids.contains(id))
+        .filter(|(id, _)| run_set.contains(id))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let results = crate::exec::run(

@@ -92,6 +92,8 @@ pub struct ParsedProject {
     pub sources: Vec<ParsedSource>,
     /// Index from unique id to position in `nodes`.
     pub index: HashMap<String, usize>,
+    /// Index from unique id to position in `sources`.
+    pub source_index: HashMap<String, usize>,
 }
 
 impl ParsedProject {
@@ -100,9 +102,7 @@ impl ParsedProject {
     }
 
     pub fn source(&self, unique_id: &str) -> Option<&ParsedSource> {
-        self.sources
-            .iter()
-            .find(|s| s.source.unique_id == unique_id)
+        self.source_index.get(unique_id).map(|&i| &self.sources[i])
     }
 }
 
@@ -126,7 +126,14 @@ pub fn parse(project: Project, opts: &ParseOptions) -> Result<ParsedProject, Dia
         run_started_at: chrono::Utc::now(),
         flags: json!({"FULL_REFRESH": opts.full_refresh, "WHICH": opts.which}),
     };
-    let templates = Templates::new(globals, project.macro_files.clone()).map_err(Diagnostics)?;
+    let files = project
+        .nodes
+        .iter()
+        .filter(|n| n.resource_type != ResourceType::Seed)
+        .map(|n| (n.original_file_path.clone(), n.raw_code.clone()))
+        .collect();
+    let templates =
+        Templates::with_files(globals, project.macro_files.clone(), files).map_err(Diagnostics)?;
     let mut diags = Diagnostics::new();
     let names = NameIndex::new(&project);
     let resolver: Arc<dyn Resolver> = Arc::new(ParseResolver {
@@ -145,7 +152,13 @@ pub fn parse(project: Project, opts: &ParseOptions) -> Result<ParsedProject, Dia
         )
     };
     let rendered = parallel_map(&project.nodes, |node| {
-        render_node(&templates, node, resolver.clone(), placeholder(&node.name))
+        render_node(
+            &project,
+            &templates,
+            node,
+            resolver.clone(),
+            placeholder(&node.name),
+        )
     });
     let mut nodes = Vec::with_capacity(project.nodes.len());
     for result in rendered {
@@ -165,11 +178,7 @@ pub fn parse(project: Project, opts: &ParseOptions) -> Result<ParsedProject, Dia
         .iter()
         .map(|s| ParsedSource {
             relation: Relation::new(&s.database, &s.schema, &s.identifier, RelationKind::Table),
-            enabled: s
-                .config
-                .get("enabled")
-                .and_then(Json::as_bool)
-                .unwrap_or(true),
+            enabled: s.config.get("enabled").and_then(as_bool).unwrap_or(true),
             source: s.clone(),
         })
         .collect();
@@ -200,6 +209,11 @@ pub fn parse(project: Project, opts: &ParseOptions) -> Result<ParsedProject, Dia
         .enumerate()
         .map(|(i, n)| (n.node.unique_id.clone(), i))
         .collect();
+    let source_index: HashMap<String, usize> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.source.unique_id.clone(), i))
+        .collect();
     resolve_dependencies(&mut nodes, &index, &sources, &names, &mut diags);
     check_relation_clashes(&nodes, &mut diags);
     diags.sort();
@@ -214,6 +228,7 @@ pub fn parse(project: Project, opts: &ParseOptions) -> Result<ParsedProject, Dia
         nodes,
         sources,
         index,
+        source_index,
     })
 }
 
@@ -377,6 +392,7 @@ pub fn model_json(node: &ProjectNode, config: &ConfigMap, relation: Option<&Rela
 }
 
 fn render_node(
+    project: &Project,
     templates: &Templates,
     node: &ProjectNode,
     resolver: Arc<dyn Resolver>,
@@ -398,24 +414,25 @@ fn render_node(
             })?;
     }
     let captured = ctx.take_captured();
-    check_inline_config_keys(node, &captured.configs)?;
+    check_inline_config_keys(project, node, &captured.configs)?;
     let mut config = node.config.clone();
     for inline in &captured.configs {
         merge_into(&mut config, inline);
     }
     let enabled = match config.get("enabled") {
         None | Some(Json::Null) => true,
-        Some(Json::Bool(b)) => *b,
+        Some(v) if as_bool(v).is_some() => as_bool(v).unwrap_or(true),
         Some(other) => {
             return Err(config_error(
+                project,
                 node,
                 "enabled",
                 &format!("`enabled` must be true or false, not `{other}`"),
             ));
         }
     };
-    let materialized = materialization(node, &config)?;
-    check_config_types(node, &config)?;
+    let materialized = materialization(project, node, &config)?;
+    check_config_types(project, node, &config)?;
     let tags = string_list(config.get("tags"));
     Ok(ParsedNode {
         node: node.clone(),
@@ -433,7 +450,11 @@ fn render_node(
 
 /// Every key of a `config()` call must be one dbt knows for the node's kind (dbt stores
 /// unknown keys silently, so a typo such as `unnique_key` would do nothing).
-fn check_inline_config_keys(node: &ProjectNode, configs: &[ConfigMap]) -> Result<(), Diagnostic> {
+fn check_inline_config_keys(
+    project: &Project,
+    node: &ProjectNode,
+    configs: &[ConfigMap],
+) -> Result<(), Diagnostic> {
     let definition = match node.resource_type {
         ResourceType::Model | ResourceType::Analysis => "ModelConfig",
         ResourceType::Seed => "SeedConfig",
@@ -448,7 +469,7 @@ fn check_inline_config_keys(node: &ProjectNode, configs: &[ConfigMap]) -> Result
             if known.iter().any(|k| *k == *key || *k == plain) {
                 continue;
             }
-            let mut d = config_error(node, key, &format!("unknown config key `{key}`"));
+            let mut d = config_error(project, node, key, &format!("unknown config key `{key}`"));
             if let Some(s) = did_you_mean(key, known.iter().map(String::as_str)) {
                 d = d.with_help(format!("did you mean `{s}`?"));
             }
@@ -458,7 +479,11 @@ fn check_inline_config_keys(node: &ProjectNode, configs: &[ConfigMap]) -> Result
     Ok(())
 }
 
-fn materialization(node: &ProjectNode, config: &ConfigMap) -> Result<Materialization, Diagnostic> {
+fn materialization(
+    project: &Project,
+    node: &ProjectNode,
+    config: &ConfigMap,
+) -> Result<Materialization, Diagnostic> {
     match node.resource_type {
         ResourceType::Seed => return Ok(Materialization::Seed),
         ResourceType::Test => return Ok(Materialization::Test),
@@ -476,6 +501,7 @@ fn materialization(node: &ProjectNode, config: &ConfigMap) -> Result<Materializa
         "ephemeral" => Materialization::Ephemeral,
         other => {
             let mut d = config_error(
+                project,
                 node,
                 "materialized",
                 &format!("materialization `{other}` is not supported"),
@@ -492,11 +518,16 @@ fn materialization(node: &ProjectNode, config: &ConfigMap) -> Result<Materializa
     })
 }
 
-fn check_config_types(node: &ProjectNode, config: &ConfigMap) -> Result<(), Diagnostic> {
+fn check_config_types(
+    project: &Project,
+    node: &ProjectNode,
+    config: &ConfigMap,
+) -> Result<(), Diagnostic> {
     let check_str = |key: &str| -> Result<(), Diagnostic> {
         match config.get(key) {
             None | Some(Json::Null) | Some(Json::String(_)) => Ok(()),
             Some(other) => Err(config_error(
+                project,
                 node,
                 key,
                 &format!("`{key}` must be a string, not `{other}`"),
@@ -522,6 +553,7 @@ fn check_config_types(node: &ProjectNode, config: &ConfigMap) -> Result<(), Diag
         };
         if !ok {
             return Err(config_error(
+                project,
                 node,
                 "unique_key",
                 "`unique_key` must be a column name or a list of column names",
@@ -532,6 +564,7 @@ fn check_config_types(node: &ProjectNode, config: &ConfigMap) -> Result<(), Diag
         const STRATEGIES: &[&str] = &["append", "merge", "delete+insert", "insert_overwrite"];
         if !STRATEGIES.contains(&v) {
             let d = config_error(
+                project,
                 node,
                 "incremental_strategy",
                 &format!("incremental strategy `{v}` is not supported"),
@@ -544,6 +577,7 @@ fn check_config_types(node: &ProjectNode, config: &ConfigMap) -> Result<(), Diag
         const MODES: &[&str] = &["ignore", "fail", "append_new_columns", "sync_all_columns"];
         if !MODES.contains(&v) {
             let mut d = config_error(
+                project,
                 node,
                 "on_schema_change",
                 &format!("`on_schema_change: {v}` is not a mode"),
@@ -557,9 +591,11 @@ fn check_config_types(node: &ProjectNode, config: &ConfigMap) -> Result<(), Diag
     }
     for key in ["full_refresh", "quote_columns"] {
         match config.get(key) {
-            None | Some(Json::Null) | Some(Json::Bool(_)) => {}
+            None | Some(Json::Null) => {}
+            Some(v) if as_bool(v).is_some() => {}
             Some(other) => {
                 return Err(config_error(
+                    project,
                     node,
                     key,
                     &format!("`{key}` must be true or false, not `{other}`"),
@@ -570,6 +606,7 @@ fn check_config_types(node: &ProjectNode, config: &ConfigMap) -> Result<(), Diag
     if let Some(v) = config.get("column_types") {
         if !matches!(v, Json::Object(_) | Json::Null) {
             return Err(config_error(
+                project,
                 node,
                 "column_types",
                 "`column_types` must map column names to types",
@@ -579,31 +616,75 @@ fn check_config_types(node: &ProjectNode, config: &ConfigMap) -> Result<(), Diag
     Ok(())
 }
 
+/// A config boolean: `true`, or the text a Jinja value renders to (`"True"`, `"false"`).
+pub fn as_bool(v: &Json) -> Option<bool> {
+    match v {
+        Json::Bool(b) => Some(*b),
+        Json::String(s) if s.trim().eq_ignore_ascii_case("true") => Some(true),
+        Json::String(s) if s.trim().eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
 /// An error about a config key, pointing at where the node sets it: its own file's
 /// `config()` call, else its YAML, else the project file.
-pub fn config_error(node: &ProjectNode, key: &str, message: &str) -> Diagnostic {
+pub fn config_error(project: &Project, node: &ProjectNode, key: &str, message: &str) -> Diagnostic {
     let d = Diagnostic::error(format!(
         "{message} (in {} `{}`)",
         node.resource_type.as_str(),
         node.name
     ));
+    d.with_span(config_span(project, node, key))
+}
+
+/// Where a node's config key is set: its file's `config()` call wins, then its YAML
+/// properties, then the project file (the same order as the configs merge).
+fn config_span(project: &Project, node: &ProjectNode, key: &str) -> Span {
     let text = &node.raw_code;
     if let Some(pos) = find_config_key(text, key) {
-        return d.with_span(Span::from_byte_range(
-            node.original_file_path.clone(),
-            text,
-            pos,
-            pos + key.len(),
-        ));
+        return Span::from_byte_range(node.original_file_path.clone(), text, pos, pos + key.len());
+    }
+    if let Some(at) = node.yaml {
+        let doc = &project.yaml_files[at.file];
+        let entry = project.yaml_node(at).and_then(|item| {
+            item.get("config")
+                .and_then(|c| c.entry(key))
+                .or_else(|| item.entry(key))
+        });
+        if let Some(e) = entry {
+            return doc.span(e.key_id);
+        }
+    }
+    let project_doc = &project.settings.project.doc;
+    for spelling in [format!("+{key}:"), format!("{key}:")] {
+        if let Some(line) = project_doc
+            .source
+            .lines()
+            .position(|l| l.trim_start().starts_with(&spelling))
+        {
+            return Span::line(project_doc.file.clone(), &project_doc.source, line + 1);
+        }
     }
     match &node.patch_path {
-        Some(p) => d.with_span(Span::file(p.split("://").nth(1).unwrap_or(p).to_owned())),
-        None => d.with_span(Span::file(node.original_file_path.clone())),
+        Some(p) => Span::file(p.split("://").nth(1).unwrap_or(p).to_owned()),
+        None => Span::file(node.original_file_path.clone()),
     }
 }
 
+/// The position of `key=` inside any `config(...)` call of a file.
 fn find_config_key(text: &str, key: &str) -> Option<usize> {
-    let start = text.find("config(")?;
+    let mut search = 0;
+    while let Some(found) = text[search..].find("config(") {
+        let start = search + found;
+        if let Some(pos) = find_key_in_call(text, start, key) {
+            return Some(pos);
+        }
+        search = start + "config(".len();
+    }
+    None
+}
+
+fn find_key_in_call(text: &str, start: usize, key: &str) -> Option<usize> {
     let end = text[start..]
         .find(")}}")
         .or_else(|| text[start..].find(") }}"))
@@ -698,12 +779,21 @@ fn name_relation(
                 .unwrap_or_else(|| parsed.node.name.clone()),
         )
     };
-    if schema.is_empty() || alias.is_empty() || schema.contains('/') || alias.contains('/') {
-        return Err(config_error(
-            &parsed.node,
-            "schema",
-            &format!("`{schema}.{alias}` is not a valid relation name"),
-        ));
+    // Names become folders under the warehouse: keep them inside it.
+    let bad = |n: &str| {
+        n.is_empty() || n == "." || n == ".." || n == "null" || n.contains(['/', '\\', '\0'])
+    };
+    for (key, value) in [("schema", &schema), ("alias", &alias)] {
+        if bad(value) {
+            return Err(config_error(
+                project,
+                &parsed.node,
+                key,
+                &format!(
+                    "`{value}` is not a valid {key} name (names cannot be empty, `.`, `..` or `null`, or contain slashes)"
+                ),
+            ));
+        }
     }
     let kind = match parsed.materialized {
         Materialization::View => RelationKind::View,

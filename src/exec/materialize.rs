@@ -674,6 +674,26 @@ async fn sync_all_columns(
     let df_err = |e: deltalake::datafusion::error::DataFusionError| {
         ExecError::Sql(super::session::clean(&e))
     };
+    // The rewrite reproduces each strategy as "existing rows not replaced, plus the new
+    // rows"; options that change which columns or rows a merge touches cannot be.
+    for key in [
+        "merge_update_columns",
+        "merge_exclude_columns",
+        "incremental_predicates",
+        "predicates",
+    ] {
+        if !string_list(node.config.get(key)).is_empty() {
+            return Err(ExecError::Schema(format!(
+                "`on_schema_change: sync_all_columns` cannot be combined with `{key}`: use `append_new_columns`, or rebuild with --full-refresh"
+            )));
+        }
+    }
+    let partition_keys = partition_by(node);
+    let keys: &[String] = if strategy == "insert_overwrite" {
+        &partition_keys
+    } else {
+        keys
+    };
     let source_schema: SchemaRef = Arc::new(source.schema().as_arrow().clone());
     let table = storage::open(dir).await?;
     let provider = table.table_provider().await.map_err(df_err)?;

@@ -12,7 +12,8 @@ pub mod session;
 pub mod show;
 pub mod storage;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -239,21 +240,29 @@ pub async fn run(
     opts: RunOptions,
     observer: Arc<dyn Observer>,
 ) -> Vec<NodeResult> {
-    let run_set: HashSet<&String> = ids.iter().collect();
-    // Wait for every selected ancestor, even through nodes that do not run (ephemerals,
-    // unselected models), as dbt orders a selected subgraph.
+    let run_set: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    // Each node waits for its nearest ancestors that run, looking through nodes that do
+    // not (ephemerals, unselected models), so a selected subgraph keeps dbt's order.
     let mut waiting_on: HashMap<String, HashSet<String>> = HashMap::new();
     let mut dependents: HashMap<String, Vec<String>> = HashMap::new();
     for id in ids {
-        let ancestors: HashSet<String> = graph
-            .ancestors(id, None)
-            .into_iter()
-            .filter(|a| run_set.contains(a))
-            .collect();
-        for a in &ancestors {
+        let mut nearest = HashSet::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut stack = graph.parents(id);
+        while let Some(p) = stack.pop() {
+            if !seen.insert(p.clone()) {
+                continue;
+            }
+            if run_set.contains(p.as_str()) {
+                nearest.insert(p);
+            } else {
+                stack.extend(graph.parents(&p));
+            }
+        }
+        for a in &nearest {
             dependents.entry(a.clone()).or_default().push(id.clone());
         }
-        waiting_on.insert(id.clone(), ancestors);
+        waiting_on.insert(id.clone(), nearest);
     }
     let order: HashMap<String, usize> = graph
         .topo_order()
@@ -261,10 +270,12 @@ pub async fn run(
         .enumerate()
         .map(|(i, id)| (id, i))
         .collect();
-    let mut ready: Vec<String> = ids
+    let rank = |id: &str| order.get(id).copied().unwrap_or(usize::MAX);
+    // Ready nodes start in the graph's order (a min-heap on their topological rank).
+    let mut ready: BinaryHeap<Reverse<(usize, String)>> = ids
         .iter()
         .filter(|id| waiting_on[*id].is_empty())
-        .cloned()
+        .map(|id| Reverse((rank(id), id.clone())))
         .collect();
     let total = ids.len();
     let shared = Arc::new(Shared {
@@ -276,17 +287,17 @@ pub async fn run(
     let compiled = Arc::new(compiled);
     let mut results: Vec<NodeResult> = Vec::with_capacity(total);
     let mut done: HashSet<String> = HashSet::new();
-    let mut skipped: HashSet<String> = HashSet::new();
     let mut next_index = 0;
     let mut stop = false;
     let mut tasks = tokio::task::JoinSet::new();
+    let mut running: HashMap<tokio::task::Id, (String, usize)> = HashMap::new();
     let mut free_threads: Vec<usize> = (1..=opts.threads.max(1)).rev().collect();
     loop {
-        // Stable order among ready nodes: the graph's order.
-        ready.sort_by_key(|id| std::cmp::Reverse(order.get(id).copied().unwrap_or(usize::MAX)));
         while !stop && !free_threads.is_empty() {
-            let Some(id) = ready.pop() else { break };
-            if skipped.contains(&id) {
+            let Some(Reverse((_, id))) = ready.pop() else {
+                break;
+            };
+            if done.contains(&id) {
                 continue;
             }
             let thread = free_threads.pop().unwrap_or(1);
@@ -296,38 +307,50 @@ pub async fn run(
             if let Some(node) = shared.parsed.node(&id) {
                 observer.started(index, total, &NodeDesc::of(node));
             }
-            let shared = shared.clone();
-            let compiled = compiled.clone();
-            let observer = observer.clone();
-            tasks.spawn(async move {
-                let result = run_one(
-                    &shared,
-                    &compiled,
-                    &id,
+            let (shared2, compiled2, observer2, id2) = (
+                shared.clone(),
+                compiled.clone(),
+                observer.clone(),
+                id.clone(),
+            );
+            let handle = tasks.spawn(async move {
+                run_one(
+                    &shared2,
+                    &compiled2,
+                    &id2,
                     index,
                     total,
                     thread,
-                    observer.as_ref(),
+                    observer2.as_ref(),
                 )
-                .await;
-                (thread, result)
+                .await
             });
+            running.insert(handle.id(), (id, thread));
         }
-        let Some(joined) = tasks.join_next().await else {
+        let Some(joined) = tasks.join_next_with_id().await else {
             break;
         };
-        let (thread, result) = match joined {
-            Ok(r) => r,
+        let result = match joined {
+            Ok((task, result)) => {
+                if let Some((_, thread)) = running.remove(&task) {
+                    free_threads.push(thread);
+                }
+                result
+            }
             Err(e) => {
-                // A panic inside a task is a bug; report it instead of losing the node.
-                results.push(internal_failure(&format!(
-                    "a worker failed: {e} (this is a bug)"
-                )));
-                stop = true;
-                continue;
+                // A panic inside a worker is a bug: report it against its node.
+                let (id, thread) = running.remove(&e.id()).unwrap_or_default();
+                free_threads.push(thread.max(1));
+                let r = NodeResult {
+                    unique_id: id,
+                    ..internal_failure(&format!("the worker failed: {e} (this is a bug)"))
+                };
+                if let Some(node) = shared.parsed.node(&r.unique_id) {
+                    observer.finished(0, total, &NodeDesc::of(node), &r);
+                }
+                r
             }
         };
-        free_threads.push(thread);
         let failed = result.status == Status::Error || result.status == Status::Fail;
         let id = result.unique_id.clone();
         done.insert(id.clone());
@@ -337,22 +360,21 @@ pub async fn run(
                 stop = true;
             }
             for d in graph.descendants(&id, None) {
-                if run_set.contains(&d) && !done.contains(&d) && skipped.insert(d.clone()) {
+                if run_set.contains(d.as_str()) && done.insert(d.clone()) {
                     next_index += 1;
                     let r = skip_result(&shared.parsed, &d, None);
                     if let Some(node) = shared.parsed.node(&d) {
                         observer.finished(next_index, total, &NodeDesc::of(node), &r);
                     }
-                    done.insert(d.clone());
                     results.push(r);
                 }
             }
         }
-        for dep in dependents.get(&id).cloned().unwrap_or_default() {
-            if let Some(w) = waiting_on.get_mut(&dep) {
+        for dep in dependents.get(&id).map(Vec::as_slice).unwrap_or_default() {
+            if let Some(w) = waiting_on.get_mut(dep) {
                 w.remove(&id);
-                if w.is_empty() && !done.contains(&dep) && !skipped.contains(&dep) {
-                    ready.push(dep);
+                if w.is_empty() && !done.contains(dep) {
+                    ready.push(Reverse((rank(dep), dep.clone())));
                 }
             }
         }
@@ -364,7 +386,7 @@ pub async fn run(
             let r = skip_result(
                 &shared.parsed,
                 id,
-                Some("skipped after an earlier failure (--fail-fast)".into()),
+                Some("skipped: the run stopped at the first failure (--fail-fast)".into()),
             );
             if let Some(node) = shared.parsed.node(id) {
                 observer.finished(next_index, total, &NodeDesc::of(node), &r);

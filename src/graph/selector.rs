@@ -246,6 +246,8 @@ struct Item {
 
 struct Universe {
     all: Vec<Item>,
+    /// unique id -> position in `all`
+    index: std::collections::HashMap<String, usize>,
 }
 
 impl Universe {
@@ -301,11 +303,16 @@ impl Universe {
                     .or_else(|| is_test.then(|| n.node.name.clone())),
             });
         }
-        Universe { all }
+        let index = all
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (item.id.clone(), i))
+            .collect();
+        Universe { all, index }
     }
 
     fn get(&self, id: &str) -> Option<&Item> {
-        self.all.iter().find(|i| i.id == id)
+        self.index.get(id).map(|&i| &self.all[i])
     }
 
     fn intersection(
@@ -446,6 +453,10 @@ fn json_text(v: &Json) -> Option<String> {
 /// dbt's fqn match: the node's name, or a dotted prefix of its fqn with or without the
 /// package name (`staging` selects everything under `models/staging/`).
 fn fqn_matches(selector: &str, item: &Item) -> bool {
+    // As in dbt, names and fqns select nodes, not sources (those have `source:`).
+    if item.kind == ResourceType::Source {
+        return false;
+    }
     if glob(selector, &item.name) && !selector.contains('.') {
         return true;
     }

@@ -304,7 +304,12 @@ impl Project {
                     original_file_path: file.display.clone(),
                     fqn,
                     raw_code,
-                    checksum: sha256_hex(file.text.as_bytes()),
+                    // Large seeds are not read at load; dbt records their path instead of a hash.
+                    checksum: if kind == ResourceType::Seed && file.text.is_empty() {
+                        String::new()
+                    } else {
+                        sha256_hex(file.text.as_bytes())
+                    },
                     config,
                     unrendered_config: unrendered,
                     description: String::new(),

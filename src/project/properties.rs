@@ -133,7 +133,14 @@ pub fn apply_yaml(project: &mut Project, files: &[SourceFile], diags: &mut Diagn
 /// `get_fqn_prefix`): `models/staging/sources.yml` gives `[staging]`.
 fn fqn_dirs(settings: &crate::settings::Settings, file: &str) -> Vec<String> {
     let p = &settings.project;
-    let roots = p.model_paths.iter().chain(&p.seed_paths).chain(&p.analysis_paths).chain(&p.macro_paths).chain(&p.test_paths).chain(&p.snapshot_paths);
+    let roots = p
+        .model_paths
+        .iter()
+        .chain(&p.seed_paths)
+        .chain(&p.analysis_paths)
+        .chain(&p.macro_paths)
+        .chain(&p.test_paths)
+        .chain(&p.snapshot_paths);
     for root in roots {
         let root = root.trim_end_matches('/');
         if let Some(rest) = file.strip_prefix(root).and_then(|r| r.strip_prefix('/')) {

@@ -353,13 +353,33 @@ impl<'a> Walker<'a> {
             && name != "ProjectDbtCloudConfig";
         // Keys that moved from a resource's properties into its `config:` are still accepted
         // at the old place, as dbt-core does (with a deprecation warning there).
-        let moved_to_config: Vec<String> = props
-            .get("config")
-            .map(|c| self.config_definition_keys(c))
-            .unwrap_or_default();
+        // (Computed only when a key is not a property: it is a list of a hundred names.)
+        let mut moved_cache: Option<Vec<String>> = None;
+        let mut moved_to_config = |w: &Walker<'_>| -> Vec<String> {
+            moved_cache
+                .get_or_insert_with(|| {
+                    props
+                        .get("config")
+                        .map(|c| w.config_definition_keys(c))
+                        .unwrap_or_default()
+                })
+                .clone()
+        };
         for entry in entries {
             let key = entry.key.as_str();
-            if let Some(sub) = props.get(key) {
+            // dbt reads hooks under either spelling (`pre-hook`, `pre_hook`).
+            let hook_alias = match key.trim_start_matches('+') {
+                "pre_hook" | "post_hook" | "pre-hook" | "post-hook" => {
+                    let swapped = if key.contains('_') {
+                        key.replace('_', "-")
+                    } else {
+                        key.replace('-', "_")
+                    };
+                    props.get(&swapped)
+                }
+                _ => None,
+            };
+            if let Some(sub) = props.get(key).or(hook_alias) {
                 // A property's own schema is not the definition it sits in: mark the name so
                 // that, unless a `$ref` names a new definition, no special case applies.
                 self.walk(&entry.value, sub, &nested(name), tree);
@@ -387,7 +407,8 @@ impl<'a> Walker<'a> {
                     continue;
                 }
             }
-            if legacy_keys(name).contains(&key) || moved_to_config.iter().any(|k| k == key) {
+            let moved = moved_to_config(self);
+            if legacy_keys(name).contains(&key) || moved.iter().any(|k| k == key) {
                 continue;
             }
             if name == "CustomTestInner" {
@@ -405,7 +426,7 @@ impl<'a> Walker<'a> {
                 Some(Value::Bool(false)) => {
                     let mut candidates: Vec<&str> = props.keys().map(String::as_str).collect();
                     candidates.extend(legacy_keys(name));
-                    candidates.extend(moved_to_config.iter().map(String::as_str));
+                    candidates.extend(moved.iter().map(String::as_str));
                     if is_config_tree {
                         candidates.retain(|c| c.starts_with('+'));
                     }

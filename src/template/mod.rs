@@ -15,7 +15,7 @@ mod macros;
 mod objects;
 pub mod relation;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use minijinja::value::{Kwargs, Rest, Value};
@@ -231,8 +231,22 @@ impl Templates {
         globals: Globals,
         project_macros: Vec<(String, String)>,
     ) -> Result<Templates, Vec<Diagnostic>> {
+        Templates::with_files(globals, project_macros, Vec::new())
+    }
+
+    /// Like [`Templates::new`], with the project's node files (display path, text): each
+    /// is compiled once, on first render, and the compiled template is reused by the
+    /// second (compile-phase) render.
+    pub fn with_files(
+        globals: Globals,
+        project_macros: Vec<(String, String)>,
+        files: Vec<(String, Arc<str>)>,
+    ) -> Result<Templates, Vec<Diagnostic>> {
         let globals = Arc::new(globals);
         let mut env = Environment::new();
+        let files: Arc<HashMap<String, Arc<str>>> = Arc::new(files.into_iter().collect());
+        env.set_loader(move |name| Ok(files.get(name).map(|text| text.to_string())));
+        env.set_auto_reload(false);
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.set_recursion_limit(500);
@@ -280,9 +294,12 @@ impl Templates {
         node: Option<Arc<NodeContext>>,
     ) -> Result<String, RenderError> {
         let ctx = self.context(node);
-        self.env
-            .render_named_str(name, source, ctx)
-            .map_err(|e| convert_error(&e, name))
+        match self.env.get_template(name) {
+            // A project file, compiled once and cached by the environment's loader.
+            Ok(tmpl) if tmpl.source() == source => tmpl.render(ctx),
+            _ => self.env.render_named_str(name, source, ctx),
+        }
+        .map_err(|e| convert_error(&e, name))
     }
 
     /// Calls a macro by name with positional arguments, returning its value (what it
@@ -380,7 +397,7 @@ fn install_node(
     };
     ctx.insert(
         "model",
-        Value::from(minijinja::value::Serde(node.model.clone())),
+        Value::from_object(objects::ModelObject(node.clone())),
     );
     let n = node.clone();
     let g = globals.clone();

@@ -27,6 +27,37 @@ impl Object for NodeHandle {
     }
 }
 
+/// `model`: the node as a dict, converted field by field when a template reads it (most
+/// templates never do, and converting every node's dict up front is a cost on every render).
+pub struct ModelObject(pub Arc<NodeContext>);
+
+impl fmt::Debug for ModelObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<model>")
+    }
+}
+
+impl Object for ModelObject {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let v = self.0.model.get(key.as_str()?)?;
+        Some(Value::from(minijinja::value::Serde(v.clone())))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        let keys: Vec<Value> = self
+            .0
+            .model
+            .as_object()
+            .map(|m| m.keys().map(|k| Value::from(k.as_str())).collect())
+            .unwrap_or_default();
+        minijinja::value::Enumerator::Values(keys)
+    }
+}
+
 /// Writes a `log(..., info=True)` or `print()` line to standard error.
 pub fn emit_log(msg: &str) {
     let _ = writeln!(std::io::stderr(), "{msg}");

@@ -405,3 +405,50 @@ fn fail_fast_stops_at_the_first_failure() {
         "{statuses:?}"
     );
 }
+
+#[test]
+fn profiles_are_found_by_flag_then_project_then_home() {
+    let dir = fixture("selection");
+    let project = dir.path();
+    let elsewhere = tempfile::tempdir().unwrap();
+    // --project-dir from another folder.
+    let out = silt(
+        elsewhere.path(),
+        &[
+            "ls",
+            "-q",
+            "--project-dir",
+            project.to_str().unwrap(),
+            "-s",
+            "fct",
+        ],
+    );
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "sel.marts.fct\n"),
+        "{}",
+        out.stderr
+    );
+    // --profiles-dir wins over the project folder.
+    let profiles = tempfile::tempdir().unwrap();
+    std::fs::write(
+        profiles.path().join("profiles.yml"),
+        "sel:\n  target: other\n  outputs:\n    other:\n      type: datafusion\n      warehouse: w2\n      schema: from_flag\n",
+    )
+    .unwrap();
+    let out = silt(
+        project,
+        &["debug", "--profiles-dir", profiles.path().to_str().unwrap()],
+    );
+    assert!(out.stderr.contains("schema: from_flag"), "{}", out.stderr);
+    // Without a profiles.yml in the project, ~/.silt/ is used (HOME is the temp folder here).
+    std::fs::remove_file(project.join("profiles.yml")).unwrap();
+    std::fs::create_dir_all(project.join(".silt")).unwrap();
+    std::fs::copy(
+        profiles.path().join("profiles.yml"),
+        project.join(".silt/profiles.yml"),
+    )
+    .unwrap();
+    let out = silt(project, &["debug"]);
+    assert!(out.stderr.contains("schema: from_flag"), "{}", out.stderr);
+}

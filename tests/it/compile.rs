@@ -185,3 +185,60 @@ fn dependencies_and_macros_are_recorded() {
         .expect("node");
     assert_eq!(stg.depends_on, ["source.jinja_shop.raw.orders"]);
 }
+
+#[test]
+fn every_key_dbt_accepts_loads() {
+    let dir = fixture("all_keys");
+    let loaded = load(dir.path(), None);
+    let warnings: Vec<String> = loaded
+        .parsed
+        .project
+        .warnings
+        .iter()
+        .map(|w| w.message.clone())
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("`on-run-start` hooks are not run")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("pre-hook and post-hook configs are not run")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("snapshots are not supported yet")),
+        "{warnings:?}"
+    );
+    let node = loaded
+        .parsed
+        .node("model.all_keys.people_view")
+        .expect("model");
+    assert_eq!(node.node.description, "People.");
+    assert_eq!(node.config["meta"], json!({"owner": "me", "tier": 1}));
+    let source = loaded
+        .parsed
+        .source("source.all_keys.raw.events")
+        .expect("source");
+    assert_eq!(source.relation.render(), r#""raw"."events_v2""#);
+}
+
+#[test]
+fn rendered_booleans_configure_like_booleans() {
+    let dir = fixture("selection");
+    let project = std::fs::read_to_string(dir.path().join("project.yml")).unwrap();
+    // Jinja in the project file renders to text (`False`), which configures like false.
+    let project = project.replace(
+        "    marts:\n",
+        "    marts:\n      deep:\n        +enabled: \"{{ target.name == 'prod' }}\"\n",
+    );
+    std::fs::write(dir.path().join("project.yml"), project).unwrap();
+    let loaded = load(dir.path(), None);
+    assert!(!loaded.parsed.node("model.sel.leaf").unwrap().enabled);
+    assert!(loaded.parsed.node("model.sel.report").unwrap().enabled);
+}

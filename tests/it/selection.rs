@@ -64,6 +64,8 @@ fn methods() {
     assert_eq!(names(&["resource_type:seed"], &[]), ["raw_a"]);
     assert_eq!(names(&["source:raw+"], &[]), ["raw.events", "stg_events"]);
     assert_eq!(names(&["source:raw.events"], &[]), ["raw.events"]);
+    // A bare name selects nodes only, never a source of the same name.
+    assert_eq!(names(&["events"], &[]), Vec::<String>::new());
     assert_eq!(names(&["stg_*"], &[]), ["stg_a", "stg_b", "stg_events"]);
     assert_eq!(names(&["package:sel,resource_type:seed"], &[]), ["raw_a"]);
 }
