@@ -64,19 +64,33 @@ pub fn compile(
     results.into_iter().collect()
 }
 
-/// Writes each compiled node's SQL to its `compiled_path` under `root`.
+/// Writes each compiled node's SQL to its `compiled_path` under `root`. A file whose
+/// content is already what it would be is left alone (creating files is the slow part of
+/// compiling a large project), and the writes are spread over a few threads.
 pub fn write_compiled(
     root: &Path,
     compiled: &BTreeMap<String, Result<CompiledNode, Diagnostic>>,
 ) -> std::io::Result<()> {
-    for node in compiled.values().flatten() {
-        let path = root.join(&node.compiled_path);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(path, &node.sql)?;
+    let nodes: Vec<&CompiledNode> = compiled
+        .values()
+        .flatten()
+        .filter(|n| !n.compiled_path.is_empty())
+        .collect();
+    let dirs: std::collections::BTreeSet<std::path::PathBuf> = nodes
+        .iter()
+        .filter_map(|n| root.join(&n.compiled_path).parent().map(Path::to_path_buf))
+        .collect();
+    for dir in dirs {
+        std::fs::create_dir_all(dir)?;
     }
-    Ok(())
+    let results = parallel_map(&nodes, |node| {
+        let path = root.join(&node.compiled_path);
+        match std::fs::read(&path) {
+            Ok(existing) if existing == node.sql.as_bytes() => Ok(()),
+            _ => std::fs::write(path, &node.sql),
+        }
+    });
+    results.into_iter().collect()
 }
 
 impl<'a> Compiler<'a> {
@@ -91,7 +105,7 @@ impl<'a> Compiler<'a> {
         Compiler {
             parsed,
             opts,
-            names: NameIndex::new(&parsed.project),
+            names: parsed.names.clone(),
             relations: Arc::new(relations),
             ephemerals: Mutex::new(HashMap::new()),
         }

@@ -20,6 +20,7 @@ pub mod exec;
 pub mod graph;
 pub mod manifest;
 pub mod ops;
+pub mod par;
 pub mod parse;
 pub mod project;
 pub mod settings;

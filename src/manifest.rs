@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value as Json, json};
 
 use crate::compile::CompiledNode;
@@ -51,85 +53,229 @@ fn metadata(parsed: &ParsedProject, inv: &Invocation, schema: &str) -> Json {
     })
 }
 
-fn columns_json(columns: &indexmap::IndexMap<String, Column>) -> Json {
-    let mut out = Map::new();
-    for (name, c) in columns {
-        out.insert(
-            name.clone(),
-            json!({
-                "name": c.name,
-                "description": c.description,
-                "meta": c.meta,
-                "data_type": c.data_type,
-                "constraints": c.constraints,
-                "quote": c.quote,
-                "config": {"meta": c.meta, "tags": c.tags},
-                "tags": c.tags,
-                "granularity": Json::Null,
-                "doc_blocks": [],
-            }),
-        );
+/// A serde map written from an iterator of entries, without building it in memory.
+struct MapOf<I>(std::cell::RefCell<Option<I>>);
+
+impl<I> MapOf<I> {
+    fn new(iter: I) -> MapOf<I> {
+        MapOf(std::cell::RefCell::new(Some(iter)))
     }
-    Json::Object(out)
 }
 
-fn config_json(node: &ParsedNode) -> Json {
-    let mut config: Map<String, Json> = node.config.clone().into_iter().collect();
-    let defaults = [
-        ("enabled", json!(true)),
-        ("alias", Json::Null),
-        ("schema", Json::Null),
-        ("database", Json::Null),
-        ("tags", json!([])),
-        ("meta", json!({})),
-        ("group", Json::Null),
-        ("materialized", json!(node.materialized.as_str())),
-        ("incremental_strategy", Json::Null),
-        ("persist_docs", json!({})),
-        ("post-hook", json!([])),
-        ("pre-hook", json!([])),
-        ("quoting", json!({})),
-        ("column_types", json!({})),
-        ("full_refresh", Json::Null),
-        ("unique_key", Json::Null),
-        ("on_schema_change", json!("ignore")),
-        ("on_configuration_change", json!("apply")),
-        ("grants", json!({})),
-        ("packages", json!([])),
-        ("docs", json!({"show": true, "node_color": Json::Null})),
-        ("contract", json!({"enforced": false, "alias_types": true})),
-    ];
-    for (k, v) in defaults {
-        config.entry(k.to_owned()).or_insert(v);
+impl<K: Serialize, V: Serialize, I: Iterator<Item = (K, V)>> Serialize for MapOf<I> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        if let Some(iter) = self.0.borrow_mut().take() {
+            for (k, v) in iter {
+                map.serialize_entry(&k, &v)?;
+            }
+        }
+        map.end()
     }
-    config.insert("materialized".into(), json!(node.materialized.as_str()));
-    config.insert("tags".into(), json!(node.tags));
-    if node.materialized == Materialization::Seed {
-        config.entry("delimiter".to_owned()).or_insert(json!(","));
-        config
-            .entry("quote_columns".to_owned())
-            .or_insert(Json::Null);
-    }
-    if node.node.resource_type == crate::project::ResourceType::Model {
-        config
-            .entry("access".to_owned())
-            .or_insert(json!("protected"));
-    }
-    Json::Object(config)
 }
 
-/// One node as the manifest describes it.
-pub fn node_json(
-    parsed: &ParsedProject,
-    node: &ParsedNode,
-    compiled: Option<&CompiledNode>,
-) -> Json {
+#[derive(Serialize)]
+struct ColumnOut<'a> {
+    name: &'a str,
+    description: &'a str,
+    meta: &'a Json,
+    data_type: &'a Option<String>,
+    constraints: &'a [Json],
+    quote: Option<bool>,
+    config: ColumnConfigOut<'a>,
+    tags: &'a [String],
+    granularity: Option<()>,
+    doc_blocks: [(); 0],
+}
+
+#[derive(Serialize)]
+struct ColumnConfigOut<'a> {
+    meta: &'a Json,
+    tags: &'a [String],
+}
+
+fn columns_out(columns: &indexmap::IndexMap<String, Column>) -> impl Serialize + '_ {
+    MapOf::new(columns.iter().map(|(name, c)| {
+        (
+            name,
+            ColumnOut {
+                name: &c.name,
+                description: &c.description,
+                meta: &c.meta,
+                data_type: &c.data_type,
+                constraints: &c.constraints,
+                quote: c.quote,
+                config: ColumnConfigOut {
+                    meta: &c.meta,
+                    tags: &c.tags,
+                },
+                tags: &c.tags,
+                granularity: None,
+                doc_blocks: [],
+            },
+        )
+    }))
+}
+
+/// A node's config as dbt writes it: what is set, then dbt's defaults for the rest.
+struct ConfigOut<'a>(&'a ParsedNode);
+
+impl Serialize for ConfigOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let node = self.0;
+        let mut map = s.serialize_map(None)?;
+        let materialized = node.materialized.as_str();
+        for (k, v) in &node.config {
+            match k.as_str() {
+                "materialized" => map.serialize_entry(k, materialized)?,
+                "tags" => map.serialize_entry(k, &node.tags)?,
+                _ => map.serialize_entry(k, v)?,
+            }
+        }
+        let has = |k: &str| node.config.contains_key(k);
+        let null = Json::Null;
+        let defaults: [(&str, Json); 21] = [
+            ("enabled", json!(true)),
+            ("alias", null.clone()),
+            ("schema", null.clone()),
+            ("database", null.clone()),
+            ("meta", json!({})),
+            ("group", null.clone()),
+            ("incremental_strategy", null.clone()),
+            ("persist_docs", json!({})),
+            ("post-hook", json!([])),
+            ("pre-hook", json!([])),
+            ("quoting", json!({})),
+            ("column_types", json!({})),
+            ("full_refresh", null.clone()),
+            ("unique_key", null.clone()),
+            ("on_schema_change", json!("ignore")),
+            ("on_configuration_change", json!("apply")),
+            ("grants", json!({})),
+            ("packages", json!([])),
+            ("docs", json!({"show": true, "node_color": null})),
+            ("contract", json!({"enforced": false, "alias_types": true})),
+            ("access", json!("protected")),
+        ];
+        if !has("materialized") {
+            map.serialize_entry("materialized", materialized)?;
+        }
+        if !has("tags") {
+            map.serialize_entry("tags", &node.tags)?;
+        }
+        for (k, v) in &defaults {
+            if *k == "access" && node.node.resource_type != crate::project::ResourceType::Model {
+                continue;
+            }
+            if !has(k) {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        if node.materialized == Materialization::Seed {
+            if !has("delimiter") {
+                map.serialize_entry("delimiter", ",")?;
+            }
+            if !has("quote_columns") {
+                map.serialize_entry("quote_columns", &null)?;
+            }
+        }
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct RefOut<'a> {
+    name: &'a str,
+    package: &'a Option<String>,
+    version: &'a Option<String>,
+}
+
+#[derive(Serialize)]
+struct DependsOnOut<'a> {
+    macros: &'a [String],
+    nodes: &'a [String],
+}
+
+#[derive(Serialize)]
+struct CteOut<'a> {
+    id: &'a str,
+    sql: &'a str,
+}
+
+/// One node as the manifest describes it (fields in dbt's order).
+#[derive(Serialize)]
+struct NodeOut<'a> {
+    database: &'a str,
+    schema: &'a str,
+    name: &'a str,
+    resource_type: &'static str,
+    package_name: &'a str,
+    path: &'a str,
+    original_file_path: &'a str,
+    unique_id: &'a str,
+    fqn: &'a [String],
+    alias: &'a str,
+    checksum: Json,
+    config: ConfigOut<'a>,
+    tags: &'a [String],
+    description: &'a str,
+    #[serde(serialize_with = "serialize_columns")]
+    columns: &'a indexmap::IndexMap<String, Column>,
+    meta: &'a Json,
+    group: &'a Json,
+    docs: Json,
+    patch_path: &'a Option<String>,
+    build_path: Option<()>,
+    unrendered_config: &'a crate::config::ConfigMap,
+    created_at: f64,
+    relation_name: Option<String>,
+    raw_code: &'a str,
+    doc_blocks: [(); 0],
+    language: &'static str,
+    refs: Vec<RefOut<'a>>,
+    sources: Vec<[&'a str; 2]>,
+    metrics: [(); 0],
+    functions: [(); 0],
+    depends_on: DependsOnOut<'a>,
+    contract: Json,
+    access: &'a Json,
+    constraints: &'a [Json],
+    version: Option<()>,
+    latest_version: Option<()>,
+    deprecation_date: Option<()>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compiled_path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compiled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compiled_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extra_ctes_injected: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extra_ctes: Option<Vec<CteOut<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    root_path: Option<String>,
+}
+
+fn serialize_columns<S: Serializer>(
+    columns: &&indexmap::IndexMap<String, Column>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    columns_out(columns).serialize(s)
+}
+
+static NULL: Json = Json::Null;
+static PROTECTED: std::sync::LazyLock<Json> = std::sync::LazyLock::new(|| json!("protected"));
+
+fn node_out<'a>(
+    parsed: &'a ParsedProject,
+    node: &'a ParsedNode,
+    compiled: Option<&'a CompiledNode>,
+) -> NodeOut<'a> {
     let n = &node.node;
     let relation_name = match node.materialized {
-        Materialization::Ephemeral | Materialization::Test | Materialization::Analysis => {
-            Json::Null
-        }
-        _ => json!(format!(
+        Materialization::Ephemeral | Materialization::Test | Materialization::Analysis => None,
+        _ => Some(format!(
             "\"{}\".{}",
             node.relation.database,
             node.relation.render()
@@ -141,77 +287,93 @@ pub fn node_json(
     } else {
         json!({"name": "sha256", "checksum": n.checksum})
     };
-    let refs: Vec<Json> = node
-        .refs
-        .iter()
-        .map(|r| json!({"name": r.name, "package": r.package, "version": r.version}))
-        .collect();
-    let sources: Vec<Json> = node.sources.iter().map(|(s, t)| json!([s, t])).collect();
-    let depends_nodes: Vec<&String> = node.depends_on.iter().collect();
-    let mut obj = json!({
-        "database": node.relation.database,
-        "schema": node.relation.schema,
-        "name": n.name,
-        "resource_type": n.resource_type.as_str(),
-        "package_name": n.package,
-        "path": n.path,
-        "original_file_path": n.original_file_path,
-        "unique_id": n.unique_id,
-        "fqn": n.fqn,
-        "alias": if node.materialized == Materialization::Ephemeral { json!(n.name) } else { json!(node.relation.identifier) },
-        "checksum": checksum,
-        "config": config_json(node),
-        "tags": node.tags,
-        "description": n.description,
-        "columns": columns_json(&n.columns),
-        "meta": node.config.get("meta").cloned().unwrap_or_else(|| n.meta.clone()),
-        "group": node.config.get("group").cloned().unwrap_or(Json::Null),
-        "docs": node.config.get("docs").cloned().unwrap_or(json!({"show": true, "node_color": Json::Null})),
-        "patch_path": n.patch_path,
-        "build_path": Json::Null,
-        "unrendered_config": Json::Object(n.unrendered_config.clone().into_iter().collect()),
-        "created_at": 0.0,
-        "relation_name": relation_name,
-        "raw_code": &*n.raw_code,
-        "doc_blocks": [],
-        "language": "sql",
-        "refs": refs,
-        "sources": sources,
-        "metrics": [],
-        "functions": [],
-        "depends_on": {"macros": node.macros, "nodes": depends_nodes},
-        "contract": node.config.get("contract").cloned().unwrap_or(json!({"enforced": false, "alias_types": true, "checksum": Json::Null})),
-        "access": node.config.get("access").cloned().unwrap_or(json!("protected")),
-        "constraints": n.constraints,
-        "version": Json::Null,
-        "latest_version": Json::Null,
-        "deprecation_date": Json::Null,
-    });
-    if let (Json::Object(o), Some(c)) = (&mut obj, compiled) {
-        o.insert("compiled_path".into(), json!(c.compiled_path));
-        o.insert("compiled".into(), json!(true));
-        o.insert("compiled_code".into(), json!(c.sql));
-        o.insert("extra_ctes_injected".into(), json!(true));
-        o.insert(
-            "extra_ctes".into(),
-            json!(
-                c.extra_ctes
-                    .iter()
-                    .map(|(id, sql)| json!({"id": id, "sql": sql}))
-                    .collect::<Vec<_>>()
-            ),
-        );
+    NodeOut {
+        database: &node.relation.database,
+        schema: &node.relation.schema,
+        name: &n.name,
+        resource_type: n.resource_type.as_str(),
+        package_name: &n.package,
+        path: &n.path,
+        original_file_path: &n.original_file_path,
+        unique_id: &n.unique_id,
+        fqn: &n.fqn,
+        alias: if node.materialized == Materialization::Ephemeral {
+            &n.name
+        } else {
+            &node.relation.identifier
+        },
+        checksum,
+        config: ConfigOut(node),
+        tags: &node.tags,
+        description: &n.description,
+        columns: &n.columns,
+        meta: node.config.get("meta").unwrap_or(&n.meta),
+        group: node.config.get("group").unwrap_or(&NULL),
+        docs: node
+            .config
+            .get("docs")
+            .cloned()
+            .unwrap_or(json!({"show": true, "node_color": null})),
+        patch_path: &n.patch_path,
+        build_path: None,
+        unrendered_config: &n.unrendered_config,
+        created_at: 0.0,
+        relation_name,
+        raw_code: &n.raw_code,
+        doc_blocks: [],
+        language: "sql",
+        refs: node
+            .refs
+            .iter()
+            .map(|r| RefOut {
+                name: &r.name,
+                package: &r.package,
+                version: &r.version,
+            })
+            .collect(),
+        sources: node
+            .sources
+            .iter()
+            .map(|(s, t)| [s.as_str(), t.as_str()])
+            .collect(),
+        metrics: [],
+        functions: [],
+        depends_on: DependsOnOut {
+            macros: &node.macros,
+            nodes: &node.depends_on,
+        },
+        contract: node
+            .config
+            .get("contract")
+            .cloned()
+            .unwrap_or(json!({"enforced": false, "alias_types": true, "checksum": null})),
+        access: node.config.get("access").unwrap_or(&PROTECTED),
+        constraints: &n.constraints,
+        version: None,
+        latest_version: None,
+        deprecation_date: None,
+        compiled_path: compiled.map(|c| c.compiled_path.as_str()),
+        compiled: compiled.map(|_| true),
+        compiled_code: compiled.map(|c| c.sql.as_str()),
+        extra_ctes_injected: compiled.map(|_| true),
+        extra_ctes: compiled.map(|c| {
+            c.extra_ctes
+                .iter()
+                .map(|(id, sql)| CteOut { id, sql })
+                .collect()
+        }),
+        root_path: (n.resource_type == crate::project::ResourceType::Seed)
+            .then(|| parsed.project.settings.root.display().to_string()),
     }
-    if n.resource_type == crate::project::ResourceType::Seed {
-        if let Json::Object(o) = &mut obj {
-            o.insert(
-                "root_path".into(),
-                json!(parsed.project.settings.root.display().to_string()),
-            );
-        }
-    }
-    let _ = parsed;
-    obj
+}
+
+/// One node as the manifest describes it, as JSON (for `silt ls --output json`).
+pub fn node_json(
+    parsed: &ParsedProject,
+    node: &ParsedNode,
+    compiled: Option<&CompiledNode>,
+) -> Json {
+    serde_json::to_value(node_out(parsed, node, compiled)).unwrap_or(Json::Null)
 }
 
 fn source_json(s: &ParsedSource) -> Json {
@@ -230,18 +392,18 @@ fn source_json(s: &ParsedSource) -> Json {
         "source_description": t.source_description,
         "loader": t.loader,
         "identifier": t.identifier,
-        "quoting": {"database": Json::Null, "schema": Json::Null, "identifier": Json::Null, "column": Json::Null},
-        "loaded_at_field": Json::Null,
-        "loaded_at_query": Json::Null,
-        "freshness": {"warn_after": {"count": Json::Null, "period": Json::Null}, "error_after": {"count": Json::Null, "period": Json::Null}, "filter": Json::Null},
-        "external": Json::Null,
+        "quoting": {"database": null, "schema": null, "identifier": null, "column": null},
+        "loaded_at_field": null,
+        "loaded_at_query": null,
+        "freshness": {"warn_after": {"count": null, "period": null}, "error_after": {"count": null, "period": null}, "filter": null},
+        "external": null,
         "description": t.description,
-        "columns": columns_json(&t.columns),
+        "columns": serde_json::to_value(columns_out(&t.columns)).unwrap_or(Json::Null),
         "meta": t.meta,
         "source_meta": t.source_meta,
         "tags": t.tags,
         "config": {"enabled": s.enabled, "meta": t.meta, "tags": t.tags},
-        "patch_path": Json::Null,
+        "patch_path": null,
         "unrendered_config": {},
         "relation_name": format!("\"{}\".{}", s.relation.database, s.relation.render()),
         "created_at": 0.0,
@@ -249,104 +411,133 @@ fn source_json(s: &ParsedSource) -> Json {
     })
 }
 
-/// The manifest of a parsed project; `compiled` adds compiled SQL where there is some.
-pub fn manifest(
-    parsed: &ParsedProject,
-    graph: &Graph,
-    compiled: Option<&BTreeMap<String, Result<CompiledNode, Diagnostic>>>,
-    inv: &Invocation,
-) -> Json {
-    let mut nodes = Map::new();
-    let mut disabled = Map::new();
-    for n in &parsed.nodes {
-        let c = compiled
-            .and_then(|c| c.get(&n.node.unique_id))
-            .and_then(|r| r.as_ref().ok());
-        let j = node_json(parsed, n, c);
-        if n.enabled {
-            nodes.insert(n.node.unique_id.clone(), j);
-        } else {
-            disabled.insert(n.node.unique_id.clone(), json!([j]));
-        }
-    }
-    let mut sources = Map::new();
-    for s in &parsed.sources {
-        if s.enabled {
-            sources.insert(s.source.unique_id.clone(), source_json(s));
-        } else {
-            disabled.insert(s.source.unique_id.clone(), json!([source_json(s)]));
-        }
-    }
-    let mut macros = Map::new();
-    for m in parsed.templates.macros() {
-        let docs = parsed.project.macro_docs.get(&m.name);
-        let path = if m.package == "dbt" {
-            "macros/silt_builtins.sql".to_owned()
-        } else {
-            m.file.clone()
+/// The manifest of a parsed project (dbt's schema v12), serialized as it is written:
+/// a 10,000-model manifest is tens of megabytes, too much to build as a JSON tree first.
+pub struct Manifest<'a> {
+    pub parsed: &'a ParsedProject,
+    pub graph: &'a Graph,
+    /// Compiled SQL to include, where there is some.
+    pub compiled: Option<&'a BTreeMap<String, Result<CompiledNode, Diagnostic>>>,
+    pub invocation: &'a Invocation,
+}
+
+impl Serialize for Manifest<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let parsed = self.parsed;
+        let compiled_of = |id: &str| {
+            self.compiled
+                .and_then(|c| c.get(id))
+                .and_then(|r| r.as_ref().ok())
         };
-        macros.insert(
-            m.unique_id(),
-            json!({
-                "name": m.name,
-                "resource_type": "macro",
-                "package_name": m.package,
-                "path": path,
-                "original_file_path": path,
-                "unique_id": m.unique_id(),
-                "macro_sql": m.body,
-                "depends_on": {"macros": []},
-                "description": docs.map(|d| d.description.clone()).unwrap_or_default(),
-                "meta": docs.map(|d| d.meta.clone()).unwrap_or(json!({})),
-                "docs": {"show": true, "node_color": Json::Null},
-                "patch_path": docs.and_then(|d| d.patch_path.clone()),
-                "arguments": docs.map(|d| d.arguments.clone()).unwrap_or_default(),
-                "created_at": 0.0,
-                "supported_languages": Json::Null,
-            }),
-        );
+        let empty = Map::new();
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry(
+            "metadata",
+            &metadata(parsed, self.invocation, DBT_SCHEMA_MANIFEST),
+        )?;
+        m.serialize_entry(
+            "nodes",
+            &MapOf::new(parsed.nodes.iter().filter(|n| n.enabled).map(|n| {
+                (
+                    &n.node.unique_id,
+                    node_out(parsed, n, compiled_of(&n.node.unique_id)),
+                )
+            })),
+        )?;
+        m.serialize_entry(
+            "sources",
+            &MapOf::new(
+                parsed
+                    .sources
+                    .iter()
+                    .filter(|s| s.enabled)
+                    .map(|s| (&s.source.unique_id, source_json(s))),
+            ),
+        )?;
+        let project_name = &parsed.project.settings.project.name;
+        m.serialize_entry(
+            "macros",
+            &MapOf::new(parsed.templates.macros().map(|mac| {
+                let docs = parsed.project.macro_docs.get(&mac.name);
+                let path = if mac.package == "dbt" {
+                    "macros/silt_builtins.sql".to_owned()
+                } else {
+                    mac.file.clone()
+                };
+                (
+                    mac.unique_id(),
+                    json!({
+                        "name": mac.name,
+                        "resource_type": "macro",
+                        "package_name": mac.package,
+                        "path": path,
+                        "original_file_path": path,
+                        "unique_id": mac.unique_id(),
+                        "macro_sql": mac.body,
+                        "depends_on": {"macros": []},
+                        "description": docs.map(|d| d.description.clone()).unwrap_or_default(),
+                        "meta": docs.map(|d| d.meta.clone()).unwrap_or(json!({})),
+                        "docs": {"show": true, "node_color": null},
+                        "patch_path": docs.and_then(|d| d.patch_path.clone()),
+                        "arguments": docs.map(|d| d.arguments.clone()).unwrap_or_default(),
+                        "created_at": 0.0,
+                        "supported_languages": null,
+                    }),
+                )
+            })),
+        )?;
+        m.serialize_entry(
+            "docs",
+            &MapOf::new(parsed.project.docs.values().map(|d| {
+                let id = format!("doc.{project_name}.{}", d.name);
+                let doc = json!({
+                    "name": d.name,
+                    "resource_type": "doc",
+                    "package_name": project_name,
+                    "path": d.original_file_path.rsplit('/').next().unwrap_or(&d.original_file_path),
+                    "original_file_path": d.original_file_path,
+                    "unique_id": id,
+                    "block_contents": d.contents,
+                });
+                (id, doc)
+            })),
+        )?;
+        for key in ["exposures", "metrics", "groups", "selectors"] {
+            m.serialize_entry(key, &empty)?;
+        }
+        let disabled_nodes = parsed.nodes.iter().filter(|n| !n.enabled).map(|n| {
+            (
+                n.node.unique_id.clone(),
+                json!([node_json(parsed, n, None)]),
+            )
+        });
+        let disabled_sources = parsed
+            .sources
+            .iter()
+            .filter(|s| !s.enabled)
+            .map(|s| (s.source.unique_id.clone(), json!([source_json(s)])));
+        m.serialize_entry(
+            "disabled",
+            &MapOf::new(disabled_nodes.chain(disabled_sources)),
+        )?;
+        let (parents, children) = self.graph.maps();
+        let sorted =
+            |map: std::collections::HashMap<String, Vec<String>>| -> BTreeMap<String, Vec<String>> {
+                map.into_iter().collect()
+            };
+        m.serialize_entry("parent_map", &sorted(parents))?;
+        m.serialize_entry("child_map", &sorted(children))?;
+        for key in [
+            "group_map",
+            "saved_queries",
+            "semantic_models",
+            "unit_tests",
+            "functions",
+        ] {
+            m.serialize_entry(key, &empty)?;
+        }
+        m.end()
     }
-    let project_name = &parsed.project.settings.project.name;
-    let mut docs = Map::new();
-    for d in parsed.project.docs.values() {
-        let id = format!("doc.{project_name}.{}", d.name);
-        docs.insert(
-            id.clone(),
-            json!({
-                "name": d.name,
-                "resource_type": "doc",
-                "package_name": project_name,
-                "path": d.original_file_path.rsplit('/').next().unwrap_or(&d.original_file_path),
-                "original_file_path": d.original_file_path,
-                "unique_id": id,
-                "block_contents": d.contents,
-            }),
-        );
-    }
-    let (parents, children) = graph.maps();
-    let sorted = |m: std::collections::HashMap<String, Vec<String>>| -> Json {
-        let b: BTreeMap<String, Vec<String>> = m.into_iter().collect();
-        json!(b)
-    };
-    json!({
-        "metadata": metadata(parsed, inv, DBT_SCHEMA_MANIFEST),
-        "nodes": nodes,
-        "sources": sources,
-        "macros": macros,
-        "docs": docs,
-        "exposures": {},
-        "metrics": {},
-        "groups": {},
-        "selectors": {},
-        "disabled": disabled,
-        "parent_map": sorted(parents),
-        "child_map": sorted(children),
-        "group_map": {},
-        "saved_queries": {},
-        "semantic_models": {},
-        "unit_tests": {},
-        "functions": {},
-    })
 }
 
 /// `run_results.json` for a run's results.
@@ -402,7 +593,7 @@ pub fn run_results(
 
 /// Writes `value` as JSON to `path`, creating folders. The file is written beside its
 /// final name and renamed, so a reader never sees half an artifact.
-pub fn write_json(path: &Path, value: &Json) -> std::io::Result<()> {
+pub fn write_json(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }

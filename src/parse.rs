@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde_json::{Value as Json, json};
 
+pub use crate::par::map as parallel_map;
 use crate::config::{ConfigMap, merge_into, string_list};
 use crate::diagnostic::{Diagnostic, Diagnostics, Span, did_you_mean};
 use crate::project::{Project, ProjectNode, ResourceType};
@@ -94,6 +95,8 @@ pub struct ParsedProject {
     pub index: HashMap<String, usize>,
     /// Index from unique id to position in `sources`.
     pub source_index: HashMap<String, usize>,
+    /// What `ref` and `source` can reach.
+    pub names: NameIndex,
 }
 
 impl ParsedProject {
@@ -116,7 +119,7 @@ pub struct ParseOptions {
 }
 
 /// Parses a loaded project.
-pub fn parse(project: Project, opts: &ParseOptions) -> Result<ParsedProject, Diagnostics> {
+pub fn parse(mut project: Project, opts: &ParseOptions) -> Result<ParsedProject, Diagnostics> {
     let settings = &project.settings;
     let globals = Globals {
         project_name: settings.project.name.clone(),
@@ -126,14 +129,8 @@ pub fn parse(project: Project, opts: &ParseOptions) -> Result<ParsedProject, Dia
         run_started_at: chrono::Utc::now(),
         flags: json!({"FULL_REFRESH": opts.full_refresh, "WHICH": opts.which}),
     };
-    let files = project
-        .nodes
-        .iter()
-        .filter(|n| n.resource_type != ResourceType::Seed)
-        .map(|n| (n.original_file_path.clone(), n.raw_code.clone()))
-        .collect();
     let templates =
-        Templates::with_files(globals, project.macro_files.clone(), files).map_err(Diagnostics)?;
+        Templates::new(globals, project.macro_files.clone()).map_err(Diagnostics)?;
     let mut diags = Diagnostics::new();
     let names = NameIndex::new(&project);
     let resolver: Arc<dyn Resolver> = Arc::new(ParseResolver {
@@ -160,10 +157,12 @@ pub fn parse(project: Project, opts: &ParseOptions) -> Result<ParsedProject, Dia
             placeholder(&node.name),
         )
     });
-    let mut nodes = Vec::with_capacity(project.nodes.len());
-    for result in rendered {
+    // The nodes move into the parsed project (a large project's nodes are not copied).
+    let owned = std::mem::take(&mut project.nodes);
+    let mut nodes = Vec::with_capacity(owned.len());
+    for (node, result) in owned.into_iter().zip(rendered) {
         match result {
-            Ok(parsed) => nodes.push(parsed),
+            Ok(parts) => nodes.push(parts.into_node(node)),
             Err(d) => diags.push(d),
         }
     }
@@ -229,29 +228,10 @@ pub fn parse(project: Project, opts: &ParseOptions) -> Result<ParsedProject, Dia
         sources,
         index,
         source_index,
+        names,
     })
 }
 
-/// Maps over items on a few threads, keeping order.
-pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    if items.len() < 64 || threads == 1 {
-        return items.iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|c| scope.spawn(|| c.iter().map(&f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
-}
 
 /// Names that `ref` and `source` can reach.
 #[derive(Clone)]
@@ -369,6 +349,36 @@ impl Resolver for ParseResolver {
     }
 }
 
+/// What the parse render learns about a node, before the node itself joins it.
+struct Parts {
+    config: ConfigMap,
+    enabled: bool,
+    materialized: Materialization,
+    relation: Relation,
+    tags: Vec<String>,
+    refs: Vec<RefCall>,
+    sources: Vec<(String, String)>,
+    depends_on: Vec<String>,
+    macros: Vec<String>,
+}
+
+impl Parts {
+    fn into_node(self, node: ProjectNode) -> ParsedNode {
+        ParsedNode {
+            node,
+            config: self.config,
+            enabled: self.enabled,
+            materialized: self.materialized,
+            relation: self.relation,
+            tags: self.tags,
+            refs: self.refs,
+            sources: self.sources,
+            depends_on: self.depends_on,
+            macros: self.macros,
+        }
+    }
+}
+
 /// The `model` variable templates see: the node as a dict, as dbt exposes it.
 pub fn model_json(node: &ProjectNode, config: &ConfigMap, relation: Option<&Relation>) -> Json {
     json!({
@@ -397,7 +407,7 @@ fn render_node(
     node: &ProjectNode,
     resolver: Arc<dyn Resolver>,
     this: Relation,
-) -> Result<ParsedNode, Diagnostic> {
+) -> Result<Parts, Diagnostic> {
     let mut ctx = NodeContext::new(Phase::Parse, resolver);
     // As in dbt's parse pass, `this` is a stand-in until the node's config is known.
     ctx.this = Some(this);
@@ -434,8 +444,7 @@ fn render_node(
     let materialized = materialization(project, node, &config)?;
     check_config_types(project, node, &config)?;
     let tags = string_list(config.get("tags"));
-    Ok(ParsedNode {
-        node: node.clone(),
+    Ok(Parts {
         config,
         enabled,
         materialized,

@@ -21,6 +21,8 @@ pub struct SourceFile {
     /// File name without extension.
     pub stem: String,
     pub text: Arc<str>,
+    /// sha256 of the text (computed while reading, on the reading threads).
+    pub checksum: String,
 }
 
 impl SourceFile {
@@ -47,86 +49,63 @@ pub struct Files {
 /// Seeds larger than this are not read to compute their checksum (dbt does the same).
 const SEED_CHECKSUM_LIMIT: u64 = 1 << 20;
 
+/// What a found file is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Model,
+    Seed,
+    Macro,
+    Analysis,
+    SingularTest,
+    Doc,
+    Yaml,
+}
+
 pub fn discover(settings: &Settings, diags: &mut Diagnostics) -> Files {
     let root = &settings.root;
     let p = &settings.project;
-    let mut files = Files::default();
+    let docs_from_resources = p.docs_paths.is_none();
+    let mut found: Vec<(Role, PathBuf, String)> = Vec::new();
     let mut seen_yaml = std::collections::BTreeSet::new();
-    let mut add_yaml = |files: &mut Files, f: SourceFile| {
-        if seen_yaml.insert(f.display.clone()) {
-            files.yaml.push(f);
+    let mut push = |found: &mut Vec<(Role, PathBuf, String)>, role: Role, path: PathBuf, rel: String| {
+        // A properties file under two configured paths is read once.
+        if role != Role::Yaml || seen_yaml.insert(path.clone()) {
+            found.push((role, path, rel));
         }
     };
-    let docs_from_resources = p.docs_paths.is_none();
-    for dir in &p.model_paths {
-        for (path, rel) in walk(root, dir) {
-            match ext(&path) {
-                "sql" => files.models.push(read(root, &path, &rel, diags)),
-                "py" => diags.push(
-                    Diagnostic::error("Python models are not supported")
-                        .with_span(Span::file(display_path(root, &path)))
-                        .with_help("write the model in SQL"),
-                ),
-                "yml" | "yaml" => add_yaml(&mut files, read(root, &path, &rel, diags)),
-                "md" if docs_from_resources => files.docs.push(read(root, &path, &rel, diags)),
-                _ => {}
-            }
-        }
-    }
-    for dir in &p.seed_paths {
-        for (path, rel) in walk(root, dir) {
-            match ext(&path) {
-                "csv" => {
-                    // Seeds are read when loaded; only their checksum is needed here.
-                    let small =
-                        std::fs::metadata(&path).is_ok_and(|m| m.len() <= SEED_CHECKSUM_LIMIT);
-                    let text: Arc<str> = if small {
-                        read(root, &path, &rel, diags).text
-                    } else {
-                        Arc::from("")
-                    };
-                    files.seeds.push(SourceFile {
-                        text,
-                        ..source_file(root, &path, &rel)
-                    });
+    let groups: [(&[String], Role); 5] = [
+        (&p.model_paths, Role::Model),
+        (&p.seed_paths, Role::Seed),
+        (&p.macro_paths, Role::Macro),
+        (&p.test_paths, Role::SingularTest),
+        (&p.analysis_paths, Role::Analysis),
+    ];
+    for (dirs, role) in groups {
+        for dir in dirs {
+            for (path, rel) in walk(root, dir) {
+                let kind = match (ext(&path), role) {
+                    ("sql", Role::Model) => Some(Role::Model),
+                    ("py", Role::Model) => {
+                        diags.push(
+                            Diagnostic::error("Python models are not supported")
+                                .with_span(Span::file(display_path(root, &path)))
+                                .with_help("write the model in SQL"),
+                        );
+                        None
+                    }
+                    ("csv", Role::Seed) => Some(Role::Seed),
+                    ("sql", Role::Macro) => Some(Role::Macro),
+                    // `tests/generic/` holds generic test definitions, which are macros.
+                    ("sql", Role::SingularTest) if rel.starts_with("generic/") => Some(Role::Macro),
+                    ("sql", Role::SingularTest) => Some(Role::SingularTest),
+                    ("sql", Role::Analysis) => Some(Role::Analysis),
+                    ("yml" | "yaml", _) => Some(Role::Yaml),
+                    ("md", _) if docs_from_resources => Some(Role::Doc),
+                    _ => None,
+                };
+                if let Some(kind) = kind {
+                    push(&mut found, kind, path, rel);
                 }
-                "yml" | "yaml" => add_yaml(&mut files, read(root, &path, &rel, diags)),
-                "md" if docs_from_resources => files.docs.push(read(root, &path, &rel, diags)),
-                _ => {}
-            }
-        }
-    }
-    for dir in &p.macro_paths {
-        for (path, rel) in walk(root, dir) {
-            match ext(&path) {
-                "sql" => files.macros.push(read(root, &path, &rel, diags)),
-                "yml" | "yaml" => add_yaml(&mut files, read(root, &path, &rel, diags)),
-                "md" if docs_from_resources => files.docs.push(read(root, &path, &rel, diags)),
-                _ => {}
-            }
-        }
-    }
-    for dir in &p.test_paths {
-        for (path, rel) in walk(root, dir) {
-            match ext(&path) {
-                // `tests/generic/` holds generic test definitions, which are macros.
-                "sql" if rel.starts_with("generic/") => {
-                    files.macros.push(read(root, &path, &rel, diags))
-                }
-                "sql" => files.singular_tests.push(read(root, &path, &rel, diags)),
-                "yml" | "yaml" => add_yaml(&mut files, read(root, &path, &rel, diags)),
-                "md" if docs_from_resources => files.docs.push(read(root, &path, &rel, diags)),
-                _ => {}
-            }
-        }
-    }
-    for dir in &p.analysis_paths {
-        for (path, rel) in walk(root, dir) {
-            match ext(&path) {
-                "sql" => files.analyses.push(read(root, &path, &rel, diags)),
-                "yml" | "yaml" => add_yaml(&mut files, read(root, &path, &rel, diags)),
-                "md" if docs_from_resources => files.docs.push(read(root, &path, &rel, diags)),
-                _ => {}
             }
         }
     }
@@ -137,7 +116,7 @@ pub fn discover(settings: &Settings, diags: &mut Diagnostics) -> Files {
                     Diagnostic::warning("snapshots are not supported yet; this file is skipped")
                         .with_span(Span::file(display_path(root, &path))),
                 ),
-                "yml" | "yaml" => add_yaml(&mut files, read(root, &path, &rel, diags)),
+                "yml" | "yaml" => push(&mut found, Role::Yaml, path, rel),
                 _ => {}
             }
         }
@@ -146,10 +125,37 @@ pub fn discover(settings: &Settings, diags: &mut Diagnostics) -> Files {
         for dir in docs_paths {
             for (path, rel) in walk(root, dir) {
                 if ext(&path) == "md" {
-                    files.docs.push(read(root, &path, &rel, diags));
+                    push(&mut found, Role::Doc, path, rel);
                 }
             }
         }
+    }
+    // Reading (and hashing, later) thousands of files is the slow part: spread it.
+    let read_all = crate::par::map(&found, |(role, path, rel)| {
+        if *role == Role::Seed {
+            // Seeds are read when loaded; only their checksum is needed here.
+            let small = std::fs::metadata(path).is_ok_and(|m| m.len() <= SEED_CHECKSUM_LIMIT);
+            if !small {
+                return (source_file(root, path, rel), None);
+            }
+        }
+        read(root, path, rel)
+    });
+    let mut files = Files::default();
+    for ((role, _, _), (file, problem)) in found.iter().zip(read_all) {
+        if let Some(d) = problem {
+            diags.push(d);
+        }
+        let list = match role {
+            Role::Model => &mut files.models,
+            Role::Seed => &mut files.seeds,
+            Role::Macro => &mut files.macros,
+            Role::Analysis => &mut files.analyses,
+            Role::SingularTest => &mut files.singular_tests,
+            Role::Doc => &mut files.docs,
+            Role::Yaml => &mut files.yaml,
+        };
+        list.push(file);
     }
     files
 }
@@ -168,10 +174,11 @@ fn source_file(root: &Path, path: &Path, rel: &str) -> SourceFile {
         rel_path: rel.to_owned(),
         stem,
         text: Arc::from(""),
+        checksum: String::new(),
     }
 }
 
-fn read(root: &Path, path: &Path, rel: &str, diags: &mut Diagnostics) -> SourceFile {
+fn read(root: &Path, path: &Path, rel: &str) -> (SourceFile, Option<Diagnostic>) {
     let mut file = source_file(root, path, rel);
     match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
@@ -180,19 +187,20 @@ fn read(root: &Path, path: &Path, rel: &str, diags: &mut Diagnostics) -> SourceF
                 if text.starts_with('\u{feff}') {
                     text.drain(..3);
                 }
+                file.checksum = super::sha256_hex(text.as_bytes());
                 file.text = Arc::from(text);
+                (file, None)
             }
-            Err(_) => diags.push(
-                Diagnostic::error("file is not valid UTF-8")
-                    .with_span(Span::file(file.display.clone())),
-            ),
+            Err(_) => {
+                let d = Diagnostic::error("file is not valid UTF-8").with_span(Span::file(file.display.clone()));
+                (file, Some(d))
+            }
         },
-        Err(e) => diags.push(
-            Diagnostic::error(format!("cannot read file: {e}"))
-                .with_span(Span::file(file.display.clone())),
-        ),
+        Err(e) => {
+            let d = Diagnostic::error(format!("cannot read file: {e}")).with_span(Span::file(file.display.clone()));
+            (file, Some(d))
+        }
     }
-    file
 }
 
 /// Files under `root/dir`, sorted, as (path, path relative to `dir` with `/`).

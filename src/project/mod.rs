@@ -305,11 +305,7 @@ impl Project {
                     fqn,
                     raw_code,
                     // Large seeds are not read at load; dbt records their path instead of a hash.
-                    checksum: if kind == ResourceType::Seed && file.text.is_empty() {
-                        String::new()
-                    } else {
-                        sha256_hex(file.text.as_bytes())
-                    },
+                    checksum: file.checksum.clone(),
                     config,
                     unrendered_config: unrendered,
                     description: String::new(),

@@ -36,35 +36,18 @@ fn is_norender(doc: &YamlDoc, id: NodeId) -> bool {
 }
 
 pub fn apply_yaml(project: &mut Project, files: &[SourceFile], diags: &mut Diagnostics) {
-    for file in files {
-        let mut doc = match YamlDoc::parse(file.display.clone(), file.text.clone()) {
-            Ok(d) => d,
-            Err(d) => {
-                diags.push(d);
-                continue;
-            }
-        };
-        if doc.root.is_null() {
-            continue;
+    // Parsing, checking and rendering each file is independent work: spread it.
+    let settings = &project.settings;
+    let prepared = crate::par::map_min(files, 8, |file| {
+        let mut found = Diagnostics::new();
+        let doc = prepare_file(settings, file, &mut found);
+        (doc, found)
+    });
+    for (doc, found) in prepared {
+        diags.extend(found);
+        if let Some(doc) = doc {
+            project.yaml_files.push(doc);
         }
-        if doc.root.as_map().is_none() {
-            diags.push(
-                Diagnostic::error(
-                    "a properties file must be a mapping (`version: 2`, `models:`...)",
-                )
-                .with_span(doc.span(doc.root.id)),
-            );
-            continue;
-        }
-        let mut key_diags = Vec::new();
-        schema::check_properties_file(&doc, &mut key_diags);
-        let had_key_errors = !key_diags.is_empty();
-        diags.extend(key_diags);
-        if had_key_errors {
-            continue;
-        }
-        render_values(project, &mut doc, diags);
-        project.yaml_files.push(doc);
     }
     // Each file's entries patch nodes; the files are only read, the nodes written.
     let Project {
@@ -164,9 +147,41 @@ struct Patcher<'a> {
     described: HashMap<(ResourceType, String), String>,
 }
 
-fn render_values(project: &Project, doc: &mut YamlDoc, diags: &mut Diagnostics) {
-    let vars = &project.settings.vars;
-    let target = &project.settings.target.jinja;
+/// Parses a properties file, checks its keys and renders its values; `None` when there is
+/// nothing to apply (an empty file, or one with errors).
+fn prepare_file(settings: &crate::settings::Settings, file: &SourceFile, diags: &mut Diagnostics) -> Option<YamlDoc> {
+    let mut doc = match YamlDoc::parse(file.display.clone(), file.text.clone()) {
+        Ok(d) => d,
+        Err(d) => {
+            diags.push(d);
+            return None;
+        }
+    };
+    if doc.root.is_null() {
+        return None;
+    }
+    if doc.root.as_map().is_none() {
+        diags.push(
+            Diagnostic::error("a properties file must be a mapping (`version: 2`, `models:`...)").with_span(doc.span(doc.root.id)),
+        );
+        return None;
+    }
+    let mut key_diags = Vec::new();
+    schema::check_properties_file(&doc, &mut key_diags);
+    if !key_diags.is_empty() {
+        diags.extend(key_diags);
+        return None;
+    }
+    render_values(settings, &mut doc, diags);
+    Some(doc)
+}
+
+fn render_values(settings: &crate::settings::Settings, doc: &mut YamlDoc, diags: &mut Diagnostics) {
+    if !doc.source.contains("{{") && !doc.source.contains("{%") {
+        return;
+    }
+    let vars = &settings.vars;
+    let target = &settings.target.jinja;
     let snapshot = doc.clone();
     let mut errors = Vec::new();
     let _ = doc

@@ -140,7 +140,8 @@ pub struct ConfigPath {
 /// Checks every key of a project file. Returns the folder/resource keys of its config trees.
 pub fn check_project_file(doc: &YamlDoc, diags: &mut Vec<Diagnostic>) -> Vec<ConfigPath> {
     let mut walker = Walker::new(doc, &PROJECT, diags);
-    let root = schema_root(&PROJECT, "Project");
+    static ROOT: LazyLock<Value> = LazyLock::new(|| schema_root(&PROJECT, "Project"));
+    let root = &*ROOT;
     walker.walk(&doc.root, &root, "Project", &mut Vec::new());
     walker.config_paths
 }
@@ -148,7 +149,8 @@ pub fn check_project_file(doc: &YamlDoc, diags: &mut Vec<Diagnostic>) -> Vec<Con
 /// Checks every key of a properties (`version: 2`) file.
 pub fn check_properties_file(doc: &YamlDoc, diags: &mut Vec<Diagnostic>) {
     let mut walker = Walker::new(doc, &RESOURCES, diags);
-    let root = schema_root(&RESOURCES, "Properties");
+    static ROOT: LazyLock<Value> = LazyLock::new(|| schema_root(&RESOURCES, "Properties"));
+    let root = &*ROOT;
     walker.walk(&doc.root, &root, "Properties", &mut Vec::new());
 }
 

@@ -304,7 +304,8 @@ impl MacroIndex {
             match scan_macros(&file, &source, &package) {
                 Ok((rewritten, defs)) => {
                     if let Err(e) = env.add_template_owned(file.clone(), rewritten) {
-                        let err = super::convert_error(&e, &file);
+                        let text: Arc<str> = Arc::from(source.as_str());
+                        let err = super::convert_error(&e, &file, &|_| Some(text.clone()));
                         diags.push(err.to_diagnostic(&file, &source, &|_| None));
                         continue;
                     }
@@ -447,19 +448,10 @@ impl Object for MacroRef {
             node.capture().macros.insert(def.unique_id());
         }
         let args = eager_caller(state, args)?;
-        let mut ctx = std::collections::BTreeMap::new();
-        match &node {
-            Some(node) => {
-                super::install_node(&mut ctx, node, &self.index.globals);
-                ctx.insert(
-                    "__silt_node",
-                    Value::from_object(super::objects::NodeHandle(node.clone())),
-                );
-            }
-            None => {
-                ctx.insert("execute", Value::from(false));
-            }
-        }
+        let ctx = match &node {
+            Some(node) => super::node_context(node, &self.index.globals),
+            None => Value::from(std::collections::BTreeMap::from([("execute", Value::from(false))])),
+        };
         let depth = RETURN_SLOTS.with(|s| {
             let mut s = s.borrow_mut();
             s.push(None);
@@ -475,7 +467,7 @@ impl Object for MacroRef {
             ))
         } else {
             state.env().get_template(&def.file).and_then(|tmpl| {
-                let mut captured = tmpl.render_captured(Value::from(ctx))?;
+                let mut captured = tmpl.render_captured(ctx)?;
                 let impl_name = def.impl_name();
                 captured.with_state_mut(|st| {
                     let f = st.lookup(&impl_name).ok_or_else(|| {

@@ -15,7 +15,7 @@ mod macros;
 mod objects;
 pub mod relation;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use minijinja::value::{Kwargs, Rest, Value};
@@ -84,6 +84,9 @@ pub struct NodeContext {
     /// Variables that override the project's for this render (unit test `overrides`).
     pub var_overrides: Option<serde_json::Map<String, Json>>,
     pub captured: Mutex<Captured>,
+    /// The render context built for this node, reused by every macro call of one render
+    /// (cleared when the render ends: it holds the node, so keeping it would be a cycle).
+    context_cache: Mutex<Option<Value>>,
 }
 
 impl NodeContext {
@@ -97,6 +100,7 @@ impl NodeContext {
             model: Json::Null,
             var_overrides: None,
             captured: Mutex::new(Captured::default()),
+            context_cache: Mutex::new(None),
         }
     }
 
@@ -231,27 +235,16 @@ impl Templates {
         globals: Globals,
         project_macros: Vec<(String, String)>,
     ) -> Result<Templates, Vec<Diagnostic>> {
-        Templates::with_files(globals, project_macros, Vec::new())
-    }
-
-    /// Like [`Templates::new`], with the project's node files (display path, text): each
-    /// is compiled once, on first render, and the compiled template is reused by the
-    /// second (compile-phase) render.
-    pub fn with_files(
-        globals: Globals,
-        project_macros: Vec<(String, String)>,
-        files: Vec<(String, Arc<str>)>,
-    ) -> Result<Templates, Vec<Diagnostic>> {
         let globals = Arc::new(globals);
         let mut env = Environment::new();
-        let files: Arc<HashMap<String, Arc<str>>> = Arc::new(files.into_iter().collect());
-        env.set_loader(move |name| Ok(files.get(name).map(|text| text.to_string())));
-        env.set_auto_reload(false);
+        // Node files are compiled on each render: caching 10,000 compiled templates cost
+        // more in memory (and page faults) than compiling twice (see BENCHMARKS.md).
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.set_recursion_limit(500);
-        // Debug info is what names the undefined variable in errors; release builds turn it off by default.
-        env.set_debug(true);
+        // Debug mode would keep every template's source for error messages; Silt has the
+        // sources itself (see `convert_error`), and rendering is faster without it.
+        env.set_debug(false);
         env.set_unknown_method_callback(objects::python_methods);
         let macros = Arc::new(macros::MacroIndex::build(
             &globals,
@@ -293,13 +286,12 @@ impl Templates {
         source: &str,
         node: Option<Arc<NodeContext>>,
     ) -> Result<String, RenderError> {
-        let ctx = self.context(node);
-        match self.env.get_template(name) {
-            // A project file, compiled once and cached by the environment's loader.
-            Ok(tmpl) if tmpl.source() == source => tmpl.render(ctx),
-            _ => self.env.render_named_str(name, source, ctx),
+        let ctx = self.context(node.clone());
+        let result = self.env.render_named_str(name, source, ctx);
+        if let Some(node) = node {
+            node.context_cache.lock().unwrap_or_else(|e| e.into_inner()).take();
         }
-        .map_err(|e| convert_error(&e, name))
+        result.map_err(|e| convert_error(&e, name, &|t| if t == name { Some(Arc::from(source)) } else { self.macros.source(t) }))
     }
 
     /// Calls a macro by name with positional arguments, returning its value (what it
@@ -335,10 +327,10 @@ impl Templates {
         let tmpl = self
             .env
             .template_from_named_str("<macro call>", call)
-            .map_err(|e| convert_error(&e, &def.file))?;
+            .map_err(|e| convert_error(&e, &def.file, &|t| self.macros.source(t)))?;
         let captured = tmpl
             .render_captured(Value::from(ctx))
-            .map_err(|e| convert_error(&e, &def.file))?;
+            .map_err(|e| convert_error(&e, &def.file, &|t| self.macros.source(t)))?;
         let value = captured
             .state()
             .lookup("__silt_result")
@@ -347,7 +339,10 @@ impl Templates {
     }
 
     fn context(&self, node: Option<Arc<NodeContext>>) -> Value {
-        Value::from(self.context_map(node))
+        match node {
+            Some(node) => node_context(&node, &self.globals),
+            None => Value::from(self.context_map(None)),
+        }
     }
 
     fn context_map(&self, node: Option<Arc<NodeContext>>) -> BTreeMap<&'static str, Value> {
@@ -360,6 +355,20 @@ impl Templates {
         }
         ctx
     }
+}
+
+/// The render context of a node: built once per render and shared with its macro calls.
+fn node_context(node: &Arc<NodeContext>, globals: &Arc<Globals>) -> Value {
+    let mut cache = node.context_cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(v) = cache.as_ref() {
+        return v.clone();
+    }
+    let mut ctx: BTreeMap<&'static str, Value> = BTreeMap::new();
+    install_node(&mut ctx, node, globals);
+    ctx.insert("__silt_node", Value::from_object(objects::NodeHandle(node.clone())));
+    let value = Value::from(ctx);
+    *cache = Some(value.clone());
+    value
 }
 
 fn install_node(
@@ -690,7 +699,9 @@ fn state_node(state: &State) -> Option<Arc<NodeContext>> {
 }
 
 /// Turns a minijinja error into a render error, naming dbt constructs Silt does not have.
-fn convert_error(e: &Error, name: &str) -> RenderError {
+/// `sources` gives the text of a template by name: minijinja only keeps it in debug mode,
+/// which costs every render, so Silt looks the text up itself when an error needs it.
+fn convert_error(e: &Error, name: &str, sources: &dyn Fn(&str) -> Option<Arc<str>>) -> RenderError {
     // The root cause carries the most specific location (e.g. inside a macro).
     let mut inner: &Error = e;
     while let Some(src) = std::error::Error::source(inner).and_then(|s| s.downcast_ref::<Error>()) {
@@ -704,7 +715,7 @@ fn convert_error(e: &Error, name: &str) -> RenderError {
     let mut help = None;
     let message = match located.kind() {
         ErrorKind::UndefinedError => {
-            let what = undefined_name(located).unwrap_or_default();
+            let what = undefined_name(located, sources).unwrap_or_default();
             if what.is_empty() {
                 "undefined value in template".to_owned()
             } else {
@@ -759,8 +770,11 @@ fn convert_error(e: &Error, name: &str) -> RenderError {
     }
 }
 
-fn undefined_name(e: &Error) -> Option<String> {
-    let src = e.template_source()?;
+fn undefined_name(e: &Error, sources: &dyn Fn(&str) -> Option<Arc<str>>) -> Option<String> {
+    let src: Arc<str> = match e.template_source() {
+        Some(s) => Arc::from(s),
+        None => sources(e.name()?)?,
+    };
     let range = e.range()?;
     let text = src.get(range)?.trim();
     let text = text.trim_start_matches("{{").trim_end_matches("}}").trim();
@@ -878,5 +892,5 @@ fn render_simple(
         });
     }
     env.render_named_str(name, source, ())
-        .map_err(|e| convert_error(&e, name))
+        .map_err(|e| convert_error(&e, name, &|_| Some(Arc::from(source))))
 }

@@ -59,17 +59,20 @@ pub fn run(
             parsed.project.settings.target_dir().display()
         )
     })?;
-    let manifest = silt::manifest::manifest(
+    timings.push(("write sql", clock.elapsed()));
+    let clock = std::time::Instant::now();
+    let invocation = inv.artifacts(cli, args, full_refresh);
+    let manifest = silt::manifest::Manifest {
         parsed,
-        &loaded.graph,
-        Some(&compiled),
-        &inv.artifacts(cli, args, full_refresh),
-    );
+        graph: &loaded.graph,
+        compiled: Some(&compiled),
+        invocation: &invocation,
+    };
     write_artifact(
         &parsed.project.settings.target_dir().join("manifest.json"),
         &manifest,
     )?;
-    timings.push(("write", clock.elapsed()));
+    timings.push(("manifest", clock.elapsed()));
     if std::env::var_os("SILT_TIMINGS").is_some() {
         for (stage, t) in &timings {
             printer.err_raw(&format!("timing {stage}: {:.3}s\n", t.as_secs_f64()));
@@ -91,5 +94,6 @@ pub fn run(
             printer.out(&format!("{}\n", c.sql));
         }
     }
+    super::exit_without_freeing((loaded, compiled));
     Ok(Outcome::Success)
 }

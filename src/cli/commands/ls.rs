@@ -100,5 +100,6 @@ pub fn run(
         out.push('\n');
     }
     printer.out(&out);
+    super::exit_without_freeing(loaded);
     Ok(Outcome::Success)
 }

@@ -176,7 +176,7 @@ pub fn select(
 }
 
 /// Writes an artifact, naming it in the error if that fails.
-pub fn write_artifact(path: &std::path::Path, value: &serde_json::Value) -> Result<()> {
+pub fn write_artifact(path: &std::path::Path, value: &impl serde::Serialize) -> Result<()> {
     silt::manifest::write_json(path, value)
         .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))
 }
@@ -187,4 +187,11 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
+}
+
+/// Leaves a loaded project to the operating system instead of freeing it node by node:
+/// the process is about to exit, and tearing down a 10,000-model project takes longer than
+/// the exit itself. Only for data with nothing to flush or close.
+pub fn exit_without_freeing<T>(value: T) {
+    std::mem::forget(value);
 }

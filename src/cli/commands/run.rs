@@ -73,7 +73,12 @@ pub fn run(
     )?;
     write_artifact(
         &target_dir.join("manifest.json"),
-        &silt::manifest::manifest(&parsed, &graph, Some(&report.compiled), &artifacts),
+        &silt::manifest::Manifest {
+            parsed: &parsed,
+            graph: &graph,
+            compiled: Some(&report.compiled),
+            invocation: &artifacts,
+        },
     )?;
     Ok(summary(printer, &parsed, &report.results, report.elapsed))
 }
