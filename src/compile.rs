@@ -38,6 +38,8 @@ pub struct CompiledNode {
     pub is_incremental: bool,
     /// `target/compiled/<project>/<original_file_path>`, relative to the project root.
     pub compiled_path: String,
+    /// Whether that file already holds exactly this SQL (nothing to write).
+    pub on_disk: bool,
 }
 
 /// Whether a node rebuilds from scratch: its `full_refresh` config wins over the flag.
@@ -64,9 +66,9 @@ pub fn compile(
     results.into_iter().collect()
 }
 
-/// Writes each compiled node's SQL to its `compiled_path` under `root`. A file whose
-/// content is already what it would be is left alone (creating files is the slow part of
-/// compiling a large project), and the writes are spread over a few threads.
+/// Writes each compiled node's SQL to its `compiled_path` under `root`. A file that already
+/// holds that SQL is left alone (creating files is the slow part of compiling a large
+/// project), and the writes are spread over a few threads.
 pub fn write_compiled(
     root: &Path,
     compiled: &BTreeMap<String, Result<CompiledNode, Diagnostic>>,
@@ -74,7 +76,7 @@ pub fn write_compiled(
     let nodes: Vec<&CompiledNode> = compiled
         .values()
         .flatten()
-        .filter(|n| !n.compiled_path.is_empty())
+        .filter(|n| !n.compiled_path.is_empty() && !n.on_disk)
         .collect();
     let dirs: std::collections::BTreeSet<std::path::PathBuf> = nodes
         .iter()
@@ -83,13 +85,7 @@ pub fn write_compiled(
     for dir in dirs {
         std::fs::create_dir_all(dir)?;
     }
-    let results = parallel_map(&nodes, |node| {
-        let path = root.join(&node.compiled_path);
-        match std::fs::read(&path) {
-            Ok(existing) if existing == node.sql.as_bytes() => Ok(()),
-            _ => std::fs::write(path, &node.sql),
-        }
-    });
+    let results = parallel_map(&nodes, |node| std::fs::write(root.join(&node.compiled_path), &node.sql));
     results.into_iter().collect()
 }
 
@@ -278,7 +274,11 @@ impl Compiler<'_> {
             node.node.package,
             node.node.original_file_path
         );
-        if node.materialized != Materialization::Seed {
+        // Only SQL that passed this check is written to target/compiled/, so SQL identical
+        // to what is there passed it before: skip parsing it again (the slowest part of
+        // compiling an unchanged large project).
+        let unchanged = std::fs::read(self.parsed.project.settings.root.join(&compiled_path)).is_ok_and(|old| old == sql.as_bytes());
+        if node.materialized != Materialization::Seed && !unchanged {
             if let Err(e) = crate::sql::check_query(&sql) {
                 let span = match (e.line, e.column) {
                     (Some(l), Some(c)) => Span::at(compiled_path.clone(), &sql, l, c, 1),
@@ -305,6 +305,7 @@ impl Compiler<'_> {
             extra_ctes,
             is_incremental,
             compiled_path,
+            on_disk: unchanged,
         })
     }
 }
@@ -366,5 +367,6 @@ pub fn compile_inline(
         extra_ctes,
         is_incremental: false,
         compiled_path: String::new(),
+        on_disk: false,
     })
 }

@@ -435,15 +435,24 @@ impl Serialize for Manifest<'_> {
             "metadata",
             &metadata(parsed, self.invocation, DBT_SCHEMA_MANIFEST),
         )?;
-        m.serialize_entry(
-            "nodes",
-            &MapOf::new(parsed.nodes.iter().filter(|n| n.enabled).map(|n| {
-                (
-                    &n.node.unique_id,
-                    node_out(parsed, n, compiled_of(&n.node.unique_id)),
-                )
-            })),
-        )?;
+                // Nodes are most of a manifest: serialize them on several threads, then splice.
+        let enabled: Vec<&ParsedNode> = parsed.nodes.iter().filter(|n| n.enabled).collect();
+        let parts = crate::par::map(&enabled.chunks(256).collect::<Vec<_>>(), |chunk| {
+            let mut out = String::new();
+            for n in chunk.iter() {
+                let node = node_out(parsed, n, compiled_of(&n.node.unique_id));
+                if !out.is_empty() {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(&n.node.unique_id).unwrap_or_default());
+                out.push(':');
+                out.push_str(&serde_json::to_string(&node).unwrap_or_default());
+            }
+            out
+        });
+        let nodes = format!("{{{}}}", parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(","));
+        let nodes = serde_json::value::RawValue::from_string(nodes).map_err(serde::ser::Error::custom)?;
+        m.serialize_entry("nodes", &nodes)?;
         m.serialize_entry(
             "sources",
             &MapOf::new(

@@ -54,21 +54,12 @@ enum Seg {
     Index(usize),
 }
 
-#[derive(Debug)]
-struct PathEntry {
-    parent: Option<NodeId>,
-    seg: Option<Seg>,
-    /// True when the id stands for a map key rather than the value under it.
-    is_key: bool,
-}
-
 /// One YAML file: its display name, text and parsed tree.
 #[derive(Debug, Clone)]
 pub struct YamlDoc {
     pub file: String,
     pub source: Arc<str>,
     pub root: Node,
-    paths: Arc<Vec<PathEntry>>,
 }
 
 impl YamlDoc {
@@ -86,28 +77,26 @@ impl YamlDoc {
         };
         raw.apply_merge()
             .map_err(|e| syntax_error(&file, &source, &e))?;
-        let mut paths = Vec::new();
-        let root = convert(&raw, None, None, &mut paths);
-        Ok(YamlDoc {
-            file,
-            source,
-            root,
-            paths: Arc::new(paths),
-        })
+        let mut next_id = 0;
+        let root = convert(&raw, &mut next_id);
+        Ok(YamlDoc { file, source, root })
     }
 
     /// The source position of a node or key; falls back to the nearest ancestor that can be
     /// found in the text (a key brought in by a merge `<<` has no text of its own).
     pub fn locate(&self, id: NodeId) -> Option<(usize, usize)> {
-        let mut current = Some(id);
-        while let Some(id) = current {
-            let (segs, is_key) = self.path_of(id);
+        let (mut segs, mut is_key) = self.path_of(id)?;
+        loop {
             if let Some(found) = probe(&self.source, &segs, is_key) {
                 return Some(found);
             }
-            current = self.paths[id.0 as usize].parent;
+            // Try the enclosing value (a key's own path is its value's path).
+            if is_key {
+                is_key = false;
+            } else {
+                segs.pop()?;
+            }
         }
-        None
     }
 
     /// A span for a node: its line and column, underlining a scalar or key's text.
@@ -116,7 +105,8 @@ impl YamlDoc {
             Some((line, column)) => {
                 let text = self.source.lines().nth(line - 1).unwrap_or("");
                 let rest: String = text.chars().skip(column - 1).collect();
-                let len = token_len(&rest, self.paths[id.0 as usize].is_key);
+                let is_key = self.path_of(id).is_some_and(|(_, k)| k);
+                let len = token_len(&rest, is_key);
                 Span::at(self.file.clone(), &self.source, line, column, len)
             }
             None => Span::file(self.file.clone()),
@@ -125,7 +115,7 @@ impl YamlDoc {
 
     /// A human path to a node, such as `models[2].columns[0].data_tests`.
     pub fn path_string(&self, id: NodeId) -> String {
-        let (segs, _) = self.path_of(id);
+        let segs = self.path_of(id).map(|(s, _)| s).unwrap_or_default();
         let mut out = String::new();
         for seg in segs {
             match seg {
@@ -141,19 +131,42 @@ impl YamlDoc {
         out
     }
 
-    fn path_of(&self, id: NodeId) -> (Vec<Seg>, bool) {
-        let is_key = self.paths[id.0 as usize].is_key;
-        let mut segs = Vec::new();
-        let mut current = Some(id);
-        while let Some(id) = current {
-            let entry = &self.paths[id.0 as usize];
-            if let Some(seg) = &entry.seg {
-                segs.push(seg.clone());
+    /// The keys and indexes from the root to a node, and whether the id is a map key's.
+    /// Found by a search of the tree: only diagnostics need it, so nothing is stored per node.
+    fn path_of(&self, id: NodeId) -> Option<(Vec<Seg>, bool)> {
+        fn search(node: &Node, id: NodeId, path: &mut Vec<Seg>) -> Option<bool> {
+            if node.id == id {
+                return Some(false);
             }
-            current = entry.parent;
+            match &node.value {
+                Yaml::Seq(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        path.push(Seg::Index(i));
+                        if let Some(k) = search(item, id, path) {
+                            return Some(k);
+                        }
+                        path.pop();
+                    }
+                }
+                Yaml::Map(entries) => {
+                    for e in entries {
+                        path.push(Seg::Key(e.key.clone()));
+                        if e.key_id == id {
+                            return Some(true);
+                        }
+                        if let Some(k) = search(&e.value, id, path) {
+                            return Some(k);
+                        }
+                        path.pop();
+                    }
+                }
+                _ => {}
+            }
+            None
         }
-        segs.reverse();
-        (segs, is_key)
+        let mut path = Vec::new();
+        let is_key = search(&self.root, id, &mut path)?;
+        Some((path, is_key))
     }
 }
 
@@ -191,22 +204,17 @@ fn syntax_error(file: &str, source: &str, e: &yaml_serde::Error) -> Diagnostic {
     Diagnostic::error(format!("invalid YAML: {message}")).with_span(span)
 }
 
-fn convert(
-    mut raw: &RawValue,
-    parent: Option<NodeId>,
-    seg: Option<Seg>,
-    paths: &mut Vec<PathEntry>,
-) -> Node {
+fn convert(mut raw: &RawValue, next_id: &mut u32) -> Node {
     // A custom tag (`!foo`) means nothing to dbt; keep the value under it.
     while let RawValue::Tagged(tagged) = raw {
         raw = &tagged.value;
     }
-    let id = NodeId(paths.len() as u32);
-    paths.push(PathEntry {
-        parent,
-        seg,
-        is_key: false,
-    });
+    let mut new_id = || {
+        let id = NodeId(*next_id);
+        *next_id += 1;
+        id
+    };
+    let id = new_id();
     let value = match raw {
         RawValue::Null => Yaml::Null,
         RawValue::Bool(b) => Yaml::Bool(*b),
@@ -215,24 +223,14 @@ fn convert(
             None => Yaml::Float(n.as_f64().unwrap_or(f64::NAN)),
         },
         RawValue::String(s) => Yaml::String(s.clone()),
-        RawValue::Sequence(items) => Yaml::Seq(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| convert(item, Some(id), Some(Seg::Index(i)), paths))
-                .collect(),
-        ),
+        RawValue::Sequence(items) => Yaml::Seq(items.iter().map(|item| convert(item, next_id)).collect()),
         RawValue::Mapping(map) => Yaml::Map(
             map.iter()
                 .map(|(k, v)| {
                     let key = scalar_to_string(k);
-                    let key_id = NodeId(paths.len() as u32);
-                    paths.push(PathEntry {
-                        parent: Some(id),
-                        seg: Some(Seg::Key(key.clone())),
-                        is_key: true,
-                    });
-                    let value = convert(v, Some(id), Some(Seg::Key(key.clone())), paths);
+                    let key_id = NodeId(*next_id);
+                    *next_id += 1;
+                    let value = convert(v, next_id);
                     Entry { key, key_id, value }
                 })
                 .collect(),

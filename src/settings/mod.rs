@@ -244,7 +244,8 @@ fn render_tree(
 ) {
     let mut errors = Vec::new();
     let _ = node.map_strings(&mut |s, id| -> Result<Option<String>, ()> {
-        if is_hook_path(doc, id) {
+        let templated = s.contains("{{") || s.contains("{%");
+        if !templated || is_hook_path(doc, id) {
             return Ok(None);
         }
         match render_settings_value(&doc.file, s, vars, target) {

@@ -155,13 +155,22 @@ pub fn check_properties_file(doc: &YamlDoc, diags: &mut Vec<Diagnostic>) {
 }
 
 /// The config keys of a resource kind (`ModelConfig`, `SeedConfig`...), for suggestions.
-pub fn config_keys(definition: &str) -> Vec<String> {
-    definitions(&RESOURCES)
+pub fn config_keys(definition: &str) -> &'static [String] {
+    static CACHE: LazyLock<std::sync::Mutex<std::collections::HashMap<String, &'static [String]>>> = LazyLock::new(Default::default);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(keys) = cache.get(definition) {
+        return keys;
+    }
+    let keys: Vec<String> = definitions(&RESOURCES)
         .and_then(|d| d.get(definition))
         .and_then(|d| d.get("properties"))
         .and_then(Value::as_object)
         .map(|p| p.keys().cloned().collect())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    // A handful of definitions, each leaked once for the life of the process.
+    let keys: &'static [String] = Box::leak(keys.into_boxed_slice());
+    cache.insert(definition.to_owned(), keys);
+    keys
 }
 
 /// Config keys Silt acts on; every other key of dbt's config definitions is accepted and
@@ -203,7 +212,7 @@ pub fn ignored_config_keys() -> Vec<String> {
         "DataTestConfig",
         "SnapshotConfig",
     ] {
-        keys.extend(config_keys(def));
+        keys.extend(config_keys(def).iter().cloned());
     }
     keys.into_iter()
         .filter(|k| !ACTED_ON_CONFIG_KEYS.contains(&k.as_str()))
@@ -262,6 +271,11 @@ impl<'a> Walker<'a> {
     /// Validates `node` against `schema`; `name` is the definition it came from (for
     /// messages and special cases); `tree` holds the config-tree path when inside one.
     fn walk(&mut self, node: &Node, schema: &Value, name: &str, tree: &mut Vec<String>) {
+        // Only mappings have keys to check: a scalar needs no look at its schema (and most
+        // nodes of a large properties file are scalars).
+        if !matches!(node.value, Yaml::Map(_) | Yaml::Seq(_)) {
+            return;
+        }
         let root = self.schema;
         let (schema, name) = resolve(root, schema, name);
         let name = name.to_owned();

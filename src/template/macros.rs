@@ -47,11 +47,20 @@ pub struct MacroDef {
     pub package: String,
     /// The macro's own text, for the manifest.
     pub body: String,
+    /// The rewritten definition alone, padded with newlines so that its lines are the
+    /// file's: each macro is its own template, so a call evaluates one definition, not
+    /// every macro of its file (dbt, too, only extracts the macros from a file).
+    template: String,
 }
 
 impl MacroDef {
     fn impl_name(&self) -> String {
         format!("__silt_{}", self.name)
+    }
+
+    /// The name of the macro's own template: its file, then `#` and the macro.
+    fn template_name(&self) -> String {
+        format!("{}#{}", self.file, self.name)
     }
 
     /// dbt's unique id for it: `macro.<package>.<name>`.
@@ -72,6 +81,8 @@ pub fn scan_macros(
     let mut rest = source;
     let mut offset = 0;
     let mut open: Option<(MacroKind, usize)> = None;
+    // Where each macro's rewritten definition starts in `out`.
+    let mut rewritten_starts: Vec<usize> = Vec::new();
     while let Some(start) = rest.find("{%") {
         let tag_start = offset + start;
         out.push_str(&rest[..start]);
@@ -154,8 +165,10 @@ pub fn scan_macros(
                     params,
                     package: package.to_owned(),
                     body: String::new(),
+                    template: String::new(),
                 };
                 // Keep the tag's whitespace control and everything after the name.
+                let macro_out_start = out.len();
                 let prefix_len = tag_text.find(&keyword).unwrap_or(2);
                 let after_name = &sig[name.len()..];
                 out.push_str(&tag_text[..prefix_len]);
@@ -165,6 +178,7 @@ pub fn scan_macros(
                 out.push_str(&tag_text[2 + end..]);
                 open = Some((kind, defs.len()));
                 defs.push((def, tag_start));
+                rewritten_starts.push(macro_out_start);
             }
             "endmacro" | "endtest" => {
                 let kind = if keyword == "endmacro" {
@@ -172,7 +186,8 @@ pub fn scan_macros(
                 } else {
                     MacroKind::Test
                 };
-                match open.take() {
+                let closing = open.take();
+                match closing {
                     Some((open_kind, idx)) if open_kind == kind => {
                         let def_start = defs[idx].1;
                         defs[idx].0.body = source[def_start..tag_start + tag_text.len()].to_owned();
@@ -193,6 +208,10 @@ pub fn scan_macros(
                 out.push_str(&tag_text[..prefix_len]);
                 out.push_str("endmacro");
                 out.push_str(&tag_text[prefix_len + keyword.len()..]);
+                if let Some((_, idx)) = closing {
+                    let def = &mut defs[idx].0;
+                    def.template = "\n".repeat(def.line.saturating_sub(1)) + &out[rewritten_starts[idx]..];
+                }
             }
             _ => out.push_str(tag_text),
         }
@@ -302,11 +321,18 @@ impl MacroIndex {
         );
         for (file, source, package) in files {
             match scan_macros(&file, &source, &package) {
-                Ok((rewritten, defs)) => {
-                    if let Err(e) = env.add_template_owned(file.clone(), rewritten) {
-                        let text: Arc<str> = Arc::from(source.as_str());
-                        let err = super::convert_error(&e, &file, &|_| Some(text.clone()));
-                        diags.push(err.to_diagnostic(&file, &source, &|_| None));
+                Ok((_, defs)) => {
+                    let text: Arc<str> = Arc::from(source.as_str());
+                    let mut failed = false;
+                    for def in &defs {
+                        if let Err(e) = env.add_template_owned(def.template_name(), def.template.clone()) {
+                            let err = super::convert_error(&e, &file, &|_| Some(text.clone()));
+                            diags.push(err.to_diagnostic(&file, &source, &|_| None));
+                            failed = true;
+                            break;
+                        }
+                    }
+                    if failed {
                         continue;
                     }
                     index
@@ -466,7 +492,7 @@ impl Object for MacroRef {
                 ),
             ))
         } else {
-            state.env().get_template(&def.file).and_then(|tmpl| {
+            state.env().get_template(&def.template_name()).and_then(|tmpl| {
                 let mut captured = tmpl.render_captured(ctx)?;
                 let impl_name = def.impl_name();
                 captured.with_state_mut(|st| {

@@ -760,9 +760,10 @@ fn convert_error(e: &Error, name: &str, sources: &dyn Fn(&str) -> Option<Arc<str
     };
     RenderError {
         message,
+        // A macro's template is named `file#macro`: errors name the file.
         template: located
             .name()
-            .map(str::to_owned)
+            .map(|n| n.split('#').next().unwrap_or(n).to_owned())
             .or_else(|| Some(name.to_owned())),
         line: located.line(),
         range: located.range(),
@@ -773,7 +774,7 @@ fn convert_error(e: &Error, name: &str, sources: &dyn Fn(&str) -> Option<Arc<str
 fn undefined_name(e: &Error, sources: &dyn Fn(&str) -> Option<Arc<str>>) -> Option<String> {
     let src: Arc<str> = match e.template_source() {
         Some(s) => Arc::from(s),
-        None => sources(e.name()?)?,
+        None => sources(e.name()?.split('#').next()?)?,
     };
     let range = e.range()?;
     let text = src.get(range)?.trim();
