@@ -42,6 +42,45 @@ pub struct CompiledNode {
     pub on_disk: bool,
 }
 
+/// What a unit test changes in how its model renders (`overrides:` in its YAML).
+#[derive(Debug, Clone, Default)]
+pub struct RenderOverrides {
+    pub vars: serde_json::Map<String, Json>,
+    /// Macro name (without namespace) -> the value it returns.
+    pub macros: serde_json::Map<String, Json>,
+    pub env_vars: serde_json::Map<String, Json>,
+    /// `is_incremental()`, when the test sets it.
+    pub is_incremental: Option<bool>,
+}
+
+/// Compiles one model as a unit test renders it: with the test's overrides, and
+/// `is_incremental()` false unless the test says otherwise.
+pub fn compile_with_overrides(
+    parsed: &ParsedProject,
+    id: &str,
+    overrides: RenderOverrides,
+) -> Result<CompiledNode, Diagnostic> {
+    let opts = CompileOptions::default();
+    let mut compiler = Compiler::new(parsed, &opts);
+    compiler.overrides = Some(overrides);
+    let node = parsed
+        .node(id)
+        .ok_or_else(|| Diagnostic::error(format!("unknown node `{id}` (this is a bug)")))?;
+    let (rendered, ephemerals, is_incremental) = compiler.render(node)?;
+    let extra_ctes = compiler.ctes_for(&ephemerals, &mut vec![id.to_owned()])?;
+    let cte_sql: Vec<String> = extra_ctes.iter().map(|(_, s)| s.clone()).collect();
+    let sql = crate::sql::inject_ctes(&rendered, &cte_sql);
+    Ok(CompiledNode {
+        unique_id: id.to_owned(),
+        sql,
+        rendered,
+        extra_ctes,
+        is_incremental,
+        compiled_path: String::new(),
+        on_disk: false,
+    })
+}
+
 /// Whether a node rebuilds from scratch: its `full_refresh` config wins over the flag.
 pub fn should_full_refresh(node: &ParsedNode, flag: bool) -> bool {
     node.config
@@ -104,6 +143,7 @@ impl<'a> Compiler<'a> {
             names: parsed.names.clone(),
             relations: Arc::new(relations),
             ephemerals: Mutex::new(HashMap::new()),
+            overrides: None,
         }
     }
 }
@@ -118,6 +158,8 @@ struct Compiler<'a> {
     relations: Arc<HashMap<String, Relation>>,
     /// Ephemeral renders, shared by every node that needs them.
     ephemerals: Mutex<HashMap<String, EphemeralResult>>,
+    /// A unit test's overrides, applied to every render.
+    overrides: Option<RenderOverrides>,
 }
 
 struct CompileResolver {
@@ -161,21 +203,43 @@ impl Compiler<'_> {
             && self.opts.existing.contains(&relation_key(&node.relation))
             && !should_full_refresh(node, self.opts.full_refresh);
         ctx.is_incremental = is_incremental;
+        if let Some(o) = &self.overrides {
+            ctx.is_incremental = o.is_incremental.unwrap_or(false)
+                && node.materialized == Materialization::Incremental;
+            ctx.var_overrides = Some(o.vars.clone());
+            ctx.macro_overrides = Some(o.macros.clone());
+            ctx.env_overrides = Some(o.env_vars.clone());
+        }
+        let is_incremental = ctx.is_incremental;
         ctx.this = Some(node.relation.clone());
         ctx.config = node.config.clone();
         ctx.model = model_json(&node.node, &node.config, Some(&node.relation));
         let ctx = Arc::new(ctx);
-        let sql = templates
-            .render(
+        let rendered = match &node.node.test {
+            Some(meta) => templates.render_test(
+                &node.node.original_file_path,
+                &node.node.raw_code,
+                ctx.clone(),
+                &meta.kwargs,
+            ),
+            None => templates.render(
                 &node.node.original_file_path,
                 &node.node.raw_code,
                 Some(ctx.clone()),
-            )
-            .map_err(|e| {
-                e.to_diagnostic(&node.node.original_file_path, &node.node.raw_code, &|f| {
-                    templates.macro_source(f)
-                })
-            })?;
+            ),
+        };
+        let sql = rendered.map_err(|e| {
+            let d = e.to_diagnostic(&node.node.original_file_path, &node.node.raw_code, &|f| {
+                templates.macro_source(f)
+            });
+            match &node.node.test {
+                // The test's own template is generated: point at its YAML entry.
+                Some(meta) if e.template.as_deref().is_none_or(|t| t == node.node.original_file_path) => {
+                    d.with_span(self.parsed.project.span(meta.at))
+                }
+                _ => d,
+            }
+        })?;
         let captured = ctx.take_captured();
         let mut ephemerals = Vec::new();
         for r in &captured.refs {
@@ -272,7 +336,7 @@ impl Compiler<'_> {
             "{}/compiled/{}/{}",
             self.parsed.project.settings.project.target_path,
             node.node.package,
-            node.node.original_file_path
+            node.node.compiled_rel_path()
         );
         // Only SQL that passed this check is written to target/compiled/, so SQL identical
         // to what is there passed it before: skip parsing it again (the slowest part of
@@ -337,6 +401,8 @@ pub fn compile_inline(
         yaml: None,
         tests: Vec::new(),
         constraints: Vec::new(),
+        test: None,
+        unit: None,
     };
     let parsed_node = ParsedNode {
         config: Default::default(),

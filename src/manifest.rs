@@ -163,6 +163,31 @@ impl Serialize for ConfigOut<'_> {
         if !has("tags") {
             map.serialize_entry("tags", &node.tags)?;
         }
+        if node.materialized == Materialization::Test {
+            let test_defaults: [(&str, Json); 12] = [
+                ("enabled", json!(true)),
+                ("alias", null.clone()),
+                ("schema", json!("dbt_test__audit")),
+                ("database", null.clone()),
+                ("meta", json!({})),
+                ("severity", json!("ERROR")),
+                ("store_failures", null.clone()),
+                ("store_failures_as", null.clone()),
+                ("where", null.clone()),
+                ("limit", null.clone()),
+                ("fail_calc", json!("count(*)")),
+                ("warn_if", json!("!= 0")),
+            ];
+            for (k, v) in &test_defaults {
+                if !has(k) {
+                    map.serialize_entry(k, v)?;
+                }
+            }
+            if !has("error_if") {
+                map.serialize_entry("error_if", "!= 0")?;
+            }
+            return map.end();
+        }
         for (k, v) in &defaults {
             if *k == "access" && node.node.resource_type != crate::project::ResourceType::Model {
                 continue;
@@ -255,6 +280,14 @@ struct NodeOut<'a> {
     extra_ctes: Option<Vec<CteOut<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     root_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_metadata: Option<Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_key_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attached_node: Option<&'a str>,
 }
 
 fn serialize_columns<S: Serializer>(
@@ -364,7 +397,57 @@ fn node_out<'a>(
         }),
         root_path: (n.resource_type == crate::project::ResourceType::Seed)
             .then(|| parsed.project.settings.root.display().to_string()),
+        test_metadata: n.test.as_ref().map(|t| {
+            json!({"name": t.name, "kwargs": Json::Object(t.kwargs.clone()), "namespace": t.namespace})
+        }),
+        column_name: n.test.as_ref().and_then(|t| t.column_name.as_deref()),
+        file_key_name: n.test.as_ref().map(|t| t.file_key_name.as_str()),
+        attached_node: n.test.as_ref().map(|t| t.attached_node.as_str()),
     }
+}
+
+/// A unit test as the manifest's `unit_tests` section describes it.
+fn unit_test_json(node: &ParsedNode) -> Json {
+    let n = &node.node;
+    let Some(u) = &n.unit else { return Json::Null };
+    let fixture = |rows: &crate::project::unit_tests::FixtureRows| -> Json {
+        use crate::project::unit_tests::FixtureRows;
+        match rows {
+            FixtureRows::Dict(r) => json!({"rows": r, "format": "dict", "fixture": null}),
+            FixtureRows::Csv(t) => json!({"rows": t, "format": "csv", "fixture": null}),
+            FixtureRows::Sql(t) => json!({"rows": t, "format": "sql", "fixture": null}),
+        }
+    };
+    let given: Vec<Json> = u
+        .given
+        .iter()
+        .map(|g| {
+            let mut f = fixture(&g.rows);
+            f["input"] = json!(g.input);
+            f
+        })
+        .collect();
+    json!({
+        "model": u.model,
+        "given": given,
+        "expect": fixture(&u.expect),
+        "name": n.name,
+        "resource_type": "unit_test",
+        "package_name": n.package,
+        "path": n.path,
+        "original_file_path": n.original_file_path,
+        "unique_id": n.unique_id,
+        "fqn": n.fqn,
+        "description": n.description,
+        "overrides": {"macros": u.overrides.macros, "vars": u.overrides.vars, "env_vars": u.overrides.env_vars},
+        "depends_on": {"macros": [], "nodes": node.depends_on},
+        "config": {"tags": node.tags, "meta": n.meta, "enabled": node.enabled},
+        "checksum": null,
+        "schema": node.relation.schema,
+        "created_at": 0.0,
+        "versions": null,
+        "version": null,
+    })
 }
 
 /// One node as the manifest describes it, as JSON (for `silt ls --output json`).
@@ -436,7 +519,11 @@ impl Serialize for Manifest<'_> {
             &metadata(parsed, self.invocation, DBT_SCHEMA_MANIFEST),
         )?;
                 // Nodes are most of a manifest: serialize them on several threads, then splice.
-        let enabled: Vec<&ParsedNode> = parsed.nodes.iter().filter(|n| n.enabled).collect();
+        let enabled: Vec<&ParsedNode> = parsed
+            .nodes
+            .iter()
+            .filter(|n| n.enabled && n.node.unit.is_none())
+            .collect();
         let parts = crate::par::map(&enabled.chunks(256).collect::<Vec<_>>(), |chunk| {
             let mut out = String::new();
             for n in chunk.iter() {
@@ -536,15 +623,20 @@ impl Serialize for Manifest<'_> {
             };
         m.serialize_entry("parent_map", &sorted(parents))?;
         m.serialize_entry("child_map", &sorted(children))?;
-        for key in [
-            "group_map",
-            "saved_queries",
-            "semantic_models",
-            "unit_tests",
-            "functions",
-        ] {
+        for key in ["group_map", "saved_queries", "semantic_models"] {
             m.serialize_entry(key, &empty)?;
         }
+        m.serialize_entry(
+            "unit_tests",
+            &MapOf::new(
+                parsed
+                    .nodes
+                    .iter()
+                    .filter(|n| n.enabled && n.node.unit.is_some())
+                    .map(|n| (&n.node.unique_id, unit_test_json(n))),
+            ),
+        )?;
+        m.serialize_entry("functions", &empty)?;
         m.end()
     }
 }

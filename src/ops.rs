@@ -1,32 +1,110 @@
 //! Commands as library operations: selecting, compiling and running nodes, without any
 //! printing. The CLI calls these and reports; tests call them directly.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::Loaded;
 use crate::compile::{CompileOptions, CompiledNode, compile};
 use crate::diagnostic::Diagnostic;
-use crate::exec::{ExecError, NodeDesc, NodeResult, Observer, RunOptions};
+use crate::exec::{ExecError, NodeDesc, NodeResult, Observer, RunOptions, Schedule};
 use crate::graph::selector::Selection;
 use crate::parse::{Materialization, ParsedProject};
 use crate::project::ResourceType;
 
-/// The selected unique ids of the given resource types, in graph order.
+/// How tests join a selection through what they test (dbt's `--indirect-selection`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IndirectSelection {
+    /// A test is selected when any node it tests is (dbt's default).
+    #[default]
+    Eager,
+    /// Only when every node it tests is selected.
+    Cautious,
+    /// When every node it tests is selected or upstream of a selected node.
+    Buildable,
+    /// Tests are selected only by naming them.
+    Empty,
+}
+
+/// The selected unique ids of the given resource types, in graph order. When tests are
+/// among the types, the tests of selected nodes join the selection as `indirect` says,
+/// unless something they test is excluded.
 pub fn select(
     loaded: &Loaded,
     select: &[String],
     exclude: &[String],
     types: &[ResourceType],
 ) -> Result<Vec<String>, Diagnostic> {
+    select_with(loaded, select, exclude, types, IndirectSelection::Eager)
+}
+
+pub fn select_with(
+    loaded: &Loaded,
+    select: &[String],
+    exclude: &[String],
+    types: &[ResourceType],
+    indirect: IndirectSelection,
+) -> Result<Vec<String>, Diagnostic> {
     let selection = Selection::parse(select, exclude)?;
-    let set = selection.apply(&loaded.parsed, &loaded.graph, types)?;
+    let (chosen, excluded) = selection.resolve(&loaded.parsed, &loaded.graph)?;
+    let mut set: BTreeSet<String> = chosen.difference(&excluded).cloned().collect();
+    let wants_tests = types
+        .iter()
+        .any(|t| matches!(t, ResourceType::Test | ResourceType::UnitTest));
+    if wants_tests && !selection.is_empty() && indirect != IndirectSelection::Empty {
+        let mut upstream: Option<HashSet<String>> = None;
+        for n in loaded.parsed.nodes.iter().filter(|n| {
+            n.enabled && matches!(n.node.resource_type, ResourceType::Test | ResourceType::UnitTest)
+        }) {
+            let id = &n.node.unique_id;
+            if set.contains(id) || excluded.contains(id) || !loaded.graph.contains(id) {
+                continue;
+            }
+            let parents = &n.depends_on;
+            if parents.is_empty() || parents.iter().any(|p| excluded.contains(p)) {
+                continue;
+            }
+            let picked = match indirect {
+                IndirectSelection::Eager => parents.iter().any(|p| set.contains(p)),
+                IndirectSelection::Cautious => parents.iter().all(|p| set.contains(p)),
+                IndirectSelection::Buildable => {
+                    let up = upstream.get_or_insert_with(|| {
+                        let mut up = HashSet::new();
+                        for s in &set {
+                            up.extend(loaded.graph.ancestors(s, None));
+                        }
+                        up
+                    });
+                    parents.iter().any(|p| set.contains(p))
+                        && parents.iter().all(|p| set.contains(p) || up.contains(p))
+                }
+                IndirectSelection::Empty => false,
+            };
+            if picked {
+                set.insert(id.clone());
+            }
+        }
+    }
+    let kinds: HashMap<&str, ResourceType> = loaded
+        .parsed
+        .nodes
+        .iter()
+        .map(|n| (n.node.unique_id.as_str(), n.node.resource_type))
+        .chain(
+            loaded
+                .parsed
+                .sources
+                .iter()
+                .map(|s| (s.source.unique_id.as_str(), ResourceType::Source)),
+        )
+        .collect();
     Ok(loaded
         .graph
         .topo_order()
         .into_iter()
         .filter(|id| set.contains(id))
+        .filter(|id| kinds.get(id.as_str()).is_some_and(|k| types.contains(k)))
         .collect())
 }
 
@@ -39,6 +117,9 @@ pub struct RunRequest {
     pub threads: usize,
     pub full_refresh: bool,
     pub fail_fast: bool,
+    /// Test each model's and seed's new data with its error-severity tests before it is
+    /// published (`silt build`).
+    pub audit: bool,
 }
 
 /// What a run did.
@@ -74,15 +155,14 @@ fn plan(
         .collect();
     // Views upstream of what runs are not rebuilt, but queries need their SQL: walk up
     // from every run node at once, through views and ephemerals (a table stops the walk,
-    // since reading it needs nothing upstream).
+    // since reading it needs nothing upstream). A unit test's model is compiled by the
+    // test itself, with its overrides.
     let mut to_compile: BTreeSet<String> = BTreeSet::new();
     let mut seen: HashSet<String> = HashSet::new();
     let mut stack: Vec<String> = Vec::new();
     for id in &run {
-        if parsed
-            .node(id)
-            .is_some_and(|n| n.materialized != Materialization::Seed)
-        {
+        let mat = parsed.node(id).map(|n| n.materialized);
+        if !matches!(mat, Some(Materialization::Seed | Materialization::UnitTest)) {
             to_compile.insert(id.clone());
         }
         stack.extend(graph.parents(id));
@@ -103,6 +183,94 @@ fn plan(
     (run, to_compile.into_iter().collect())
 }
 
+/// The order a run keeps: dependencies first; in a build, nodes downstream of a test wait
+/// for it (dbt's test edges: a node waits for every test whose tested nodes are all
+/// upstream of it), a model waits for its unit tests, and with `audit` each model's
+/// error-severity tests run on its staged data.
+pub fn schedule(
+    parsed: &ParsedProject,
+    graph: &crate::graph::Graph,
+    run: &[String],
+    audit: bool,
+) -> Schedule {
+    let mut sched = Schedule::new(graph, run);
+    let run_set: HashSet<&str> = run.iter().map(String::as_str).collect();
+    let kind = |id: &str| parsed.node(id).map(|n| n.materialized);
+    let is_test = |id: &str| matches!(kind(id), Some(Materialization::Test | Materialization::UnitTest));
+    let builds: Vec<&String> = run.iter().filter(|id| !is_test(id)).collect();
+    if builds.is_empty() {
+        return sched;
+    }
+    // Unit tests run before their model, after what the model reads.
+    let mut units: Vec<(&String, &str)> = Vec::new();
+    for id in run {
+        let Some(node) = parsed.node(id) else { continue };
+        let Some(unit) = &node.node.unit else { continue };
+        let Ok(model) = parsed.names.lookup_ref(None, &unit.model) else { continue };
+        if run_set.contains(model) {
+            let before = sched.waits.get(model).cloned().unwrap_or_default();
+            sched.waits.insert(id.clone(), before);
+            units.push((id, model));
+        }
+    }
+    for (id, model) in units {
+        sched.waits.entry(model.to_owned()).or_default().insert(id.clone());
+    }
+    let mut audited: HashSet<String> = HashSet::new();
+    for id in run {
+        let Some(test) = parsed.node(id) else { continue };
+        if test.materialized != Materialization::Test || test.depends_on.is_empty() {
+            continue;
+        }
+        // Audit: the test checks one written model (or seed) whose other inputs are
+        // already built when it runs.
+        if audit {
+            let error = crate::exec::data_test::TestConfig::of(test)
+                .is_ok_and(|c| c.severity == crate::exec::data_test::Severity::Error);
+            let in_run: Vec<&String> = test
+                .depends_on
+                .iter()
+                .filter(|p| run_set.contains(p.as_str()))
+                .collect();
+            let target = in_run.iter().find(|m| {
+                let ancestors = graph.ancestors(m, None);
+                in_run.iter().all(|o| o == *m || ancestors.contains(o.as_str()))
+            });
+            if let Some(m) = target {
+                if error && kind(m).is_some_and(Materialization::writes_table) {
+                    sched.audits.entry((*m).clone()).or_default().push(id.clone());
+                    audited.insert(id.clone());
+                }
+            }
+        }
+        // Test edges: the nearest run nodes downstream of everything the test reads wait
+        // for it (what is further downstream waits on those). Walk down from one parent,
+        // stopping at run nodes that are downstream of the other parents too.
+        let mut parents = test.depends_on.iter();
+        let Some(first) = parents.next() else { continue };
+        let others: Vec<&String> = parents.collect();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut stack: Vec<String> = graph.children(first);
+        while let Some(n) = stack.pop() {
+            if !seen.insert(n.clone()) {
+                continue;
+            }
+            let stop = run_set.contains(n.as_str())
+                && !is_test(&n)
+                && (others.is_empty() || {
+                    let up = graph.ancestors(&n, None);
+                    others.iter().all(|o| up.contains(o.as_str()))
+                });
+            if stop {
+                sched.waits.entry(n.clone()).or_default().insert(id.clone());
+            } else {
+                stack.extend(graph.children(&n));
+            }
+        }
+    }
+    sched
+}
+
 /// Builds the requested models and seeds in dependency order.
 pub async fn run(
     parsed: Arc<ParsedProject>,
@@ -119,18 +287,13 @@ pub async fn run(
     let compiled = compile(&parsed, &to_compile, &opts);
     let session = crate::exec::open_session(&parsed)?;
     crate::exec::register_views(&session, &parsed, &compiled);
-    let run_set: HashSet<&String> = ids.iter().collect();
-    let run_compiled: BTreeMap<_, _> = compiled
-        .iter()
-        .filter(|(id, _)| run_set.contains(id))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let sched = schedule(&parsed, graph, &ids, req.audit);
     let results = crate::exec::run(
         parsed.clone(),
         graph,
         session,
-        &ids,
-        run_compiled,
+        sched,
+        compiled.clone(),
         RunOptions {
             threads: req.threads,
             fail_fast: req.fail_fast,
@@ -179,7 +342,13 @@ pub fn write_run_files(parsed: &ParsedProject, report: &RunReport) -> std::io::R
         let (Some(node), Some(sql)) = (parsed.node(&r.unique_id), r.compiled_code.as_ref()) else {
             continue;
         };
-        if r.status != crate::exec::Status::Success {
+        if !matches!(
+            r.status,
+            crate::exec::Status::Success
+                | crate::exec::Status::Pass
+                | crate::exec::Status::Warn
+                | crate::exec::Status::Fail
+        ) {
             continue;
         }
         let what = match node.materialized {
@@ -200,6 +369,8 @@ pub fn write_run_files(parsed: &ParsedProject, report: &RunReport) -> std::io::R
                     .unwrap_or("delete+insert"),
                 r.version.unwrap_or_default()
             ),
+            Materialization::Test => "-- silt: data test (the query returns the failing rows)".to_owned(),
+            Materialization::UnitTest => continue,
             other => format!("-- silt: {} {}", other.as_str(), node.relation),
         };
         let path = settings
@@ -207,7 +378,7 @@ pub fn write_run_files(parsed: &ParsedProject, report: &RunReport) -> std::io::R
             .join(&settings.project.target_path)
             .join("run")
             .join(&node.node.package)
-            .join(&node.node.original_file_path);
+            .join(node.node.compiled_rel_path());
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }

@@ -29,6 +29,8 @@ pub enum Materialization {
     StreamingTable,
     Seed,
     Test,
+    /// A unit test: the model run on given rows in memory.
+    UnitTest,
     Analysis,
 }
 
@@ -42,6 +44,7 @@ impl Materialization {
             Materialization::StreamingTable => "streaming_table",
             Materialization::Seed => "seed",
             Materialization::Test => "test",
+            Materialization::UnitTest => "unit_test",
             Materialization::Analysis => "analysis",
         }
     }
@@ -116,6 +119,8 @@ pub struct ParseOptions {
     pub full_refresh: bool,
     /// The command being run (`run`, `compile`...), for `flags.WHICH`.
     pub which: String,
+    /// `--store-failures`: tests keep their failing rows unless their config says not.
+    pub store_failures: bool,
 }
 
 /// Parses a loaded project.
@@ -127,7 +132,7 @@ pub fn parse(mut project: Project, opts: &ParseOptions) -> Result<ParsedProject,
         vars: settings.vars.clone(),
         invocation_id: opts.invocation_id.clone(),
         run_started_at: chrono::Utc::now(),
-        flags: json!({"FULL_REFRESH": opts.full_refresh, "WHICH": opts.which}),
+        flags: json!({"FULL_REFRESH": opts.full_refresh, "WHICH": opts.which, "STORE_FAILURES": opts.store_failures}),
     };
     let templates =
         Templates::new(globals, project.macro_files.clone()).map_err(Diagnostics)?;
@@ -156,6 +161,16 @@ pub fn parse(mut project: Project, opts: &ParseOptions) -> Result<ParsedProject,
             resolver.clone(),
             placeholder(&node.name),
         )
+        .map(|mut parts| {
+            if opts.store_failures
+                && node.resource_type == ResourceType::Test
+                && !parts.config.contains_key("store_failures")
+                && !parts.config.contains_key("store_failures_as")
+            {
+                parts.config.insert("store_failures".into(), Json::Bool(true));
+            }
+            parts
+        })
     });
     // The nodes move into the parsed project (a large project's nodes are not copied).
     let owned = std::mem::take(&mut project.nodes);
@@ -414,7 +429,12 @@ fn render_node(
     ctx.config = node.config.clone();
     ctx.model = model_json(node, &node.config, None);
     let ctx = Arc::new(ctx);
-    if node.resource_type != ResourceType::Seed {
+    if let Some(meta) = &node.test {
+        check_test_signature(project, templates, node, meta)?;
+        templates
+            .render_test(&node.original_file_path, &node.raw_code, ctx.clone(), &meta.kwargs)
+            .map_err(|e| test_render_error(project, templates, node, meta, &e))?;
+    } else if !matches!(node.resource_type, ResourceType::Seed | ResourceType::UnitTest) {
         templates
             .render(&node.original_file_path, &node.raw_code, Some(ctx.clone()))
             .map_err(|e| {
@@ -428,6 +448,14 @@ fn render_node(
     let mut config = node.config.clone();
     for inline in &captured.configs {
         merge_into(&mut config, inline);
+    }
+    if let Some(meta) = &node.test {
+        // A generic test's YAML configs win over `config()` in its macro, as in dbt.
+        merge_into(&mut config, &meta.yaml_config);
+    }
+    if node.resource_type == ResourceType::Test && !config.contains_key("schema") {
+        // Where stored failures go (dbt's default test schema, appended to the target's).
+        config.insert("schema".into(), Json::String("dbt_test__audit".into()));
     }
     let enabled = match config.get("enabled") {
         None | Some(Json::Null) => true,
@@ -455,6 +483,146 @@ fn render_node(
         depends_on: Vec::new(),
         macros: captured.macros.into_iter().collect(),
     })
+}
+
+/// A generic test must name a test that exists, with the arguments its macro takes.
+fn check_test_signature(
+    project: &Project,
+    templates: &Templates,
+    node: &ProjectNode,
+    meta: &crate::project::generic_tests::TestMetadata,
+) -> Result<(), Diagnostic> {
+    let span = project.span(meta.at);
+    let shown = match &meta.namespace {
+        Some(ns) => format!("{ns}.{}", meta.name),
+        None => meta.name.clone(),
+    };
+    match meta.namespace.as_deref() {
+        None | Some("dbt") => {}
+        Some(ns) if ns == project.settings.project.name => {}
+        Some("dbt_utils") => {
+            if !crate::template::DBT_UTILS_TESTS.contains(&meta.name.as_str()) {
+                return Err(Diagnostic::error(format!(
+                    "test `{shown}` is not available: Silt does not install packages"
+                ))
+                .with_span(span)
+                .with_help(format!(
+                    "Silt has these dbt_utils tests built in: {}; or define `{{% test {} %}}` in the project",
+                    crate::template::DBT_UTILS_TESTS.join(", "),
+                    meta.name
+                )));
+            }
+        }
+        Some(ns) => {
+            return Err(Diagnostic::error(format!(
+                "test `{shown}` comes from package `{ns}`, and Silt does not install packages"
+            ))
+            .with_span(span)
+            .with_help(format!(
+                "define `{{% test {} %}}` in the project (macros/ or tests/generic/) and use it as `{}`",
+                meta.name, meta.name
+            )));
+        }
+    }
+    let macro_name = format!("test_{}", meta.name);
+    let Some((params, any_keyword)) = templates.macro_params(&macro_name) else {
+        let known: Vec<String> = templates
+            .macros()
+            .filter(|m| m.kind == crate::template::MacroKind::Test)
+            .filter_map(|m| m.name.strip_prefix("test_").map(str::to_owned))
+            .collect();
+        let mut d = Diagnostic::error(format!("unknown data test `{shown}`")).with_span(span);
+        d = match did_you_mean(&meta.name, known.iter().map(String::as_str)) {
+            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+            None => d.with_help(
+                "define it with `{% test name(model, column_name) %}` in macros/ or tests/generic/",
+            ),
+        };
+        return Err(d);
+    };
+    for key in meta.kwargs.keys() {
+        if any_keyword || params.iter().any(|(p, _)| p == key) {
+            continue;
+        }
+        let d = if key == "column_name" {
+            Diagnostic::error(format!(
+                "test `{shown}` does not take a column, but it is declared on column `{}`",
+                meta.column_name.as_deref().unwrap_or("")
+            ))
+            .with_help("declare it under the model's own `data_tests:`")
+        } else {
+            let mut d = Diagnostic::error(format!("test `{shown}` has no argument `{key}`"));
+            let names: Vec<&str> = params
+                .iter()
+                .map(|(p, _)| p.as_str())
+                .filter(|p| *p != "model")
+                .collect();
+            d = match did_you_mean(key, names.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help(format!("its arguments are: {}", names.join(", "))),
+            };
+            d
+        };
+        let _ = node;
+        return Err(d.with_span(argument_span(project, meta, key).unwrap_or(span)));
+    }
+    for (param, has_default) in &params {
+        if !has_default && !meta.kwargs.contains_key(param) {
+            let d = if param == "column_name" {
+                Diagnostic::error(format!(
+                    "test `{shown}` tests a column: declare it under a column's `data_tests:`"
+                ))
+            } else {
+                Diagnostic::error(format!("test `{shown}` needs the argument `{param}`"))
+            };
+            return Err(d.with_span(span));
+        }
+    }
+    Ok(())
+}
+
+/// Where a test's argument `key` is written: beside the test's name, or under `arguments:`.
+fn argument_span(
+    project: &Project,
+    meta: &crate::project::generic_tests::TestMetadata,
+    key: &str,
+) -> Option<Span> {
+    let entry = project.yaml_node(meta.at)?;
+    let args = match entry.as_map() {
+        Some([only]) => &only.value,
+        _ => entry,
+    };
+    let found = args
+        .entry(key)
+        .or_else(|| args.get("arguments").and_then(|a| a.entry(key)))?;
+    Some(project.yaml_files[meta.at.file].span(found.key_id))
+}
+
+/// A render error of a generic test: inside a macro file it points there; otherwise at
+/// the test's YAML entry, since the test's own template is generated.
+fn test_render_error(
+    project: &Project,
+    templates: &Templates,
+    node: &ProjectNode,
+    meta: &crate::project::generic_tests::TestMetadata,
+    e: &crate::template::RenderError,
+) -> Diagnostic {
+    let d = e.to_diagnostic(&node.original_file_path, &node.raw_code, &|f| {
+        templates.macro_source(f)
+    });
+    let in_macro = e
+        .template
+        .as_deref()
+        .is_some_and(|t| t != node.original_file_path);
+    let d = Diagnostic {
+        message: format!("in test `{}`: {}", node.name, d.message),
+        ..d
+    };
+    if in_macro {
+        d.with_note(format!("the test is declared at {}", project.span(meta.at)))
+    } else {
+        d.with_span(project.span(meta.at))
+    }
 }
 
 /// Every key of a `config()` call must be one dbt knows for the node's kind (dbt stores
@@ -496,6 +664,7 @@ fn materialization(
     match node.resource_type {
         ResourceType::Seed => return Ok(Materialization::Seed),
         ResourceType::Test => return Ok(Materialization::Test),
+        ResourceType::UnitTest => return Ok(Materialization::UnitTest),
         ResourceType::Analysis => return Ok(Materialization::Analysis),
         _ => {}
     }
@@ -831,15 +1000,36 @@ fn resolve_dependencies(
     names: &NameIndex,
     diags: &mut Diagnostics,
 ) {
-    let enabled: HashMap<String, bool> = nodes
+    let mut enabled: HashMap<String, bool> = nodes
         .iter()
         .map(|n| (n.node.unique_id.clone(), n.enabled))
         .collect();
+    for s in sources {
+        enabled.insert(s.source.unique_id.clone(), s.enabled);
+    }
+    // A test of something disabled is disabled with it (dbt does the same, silently).
+    for node in nodes.iter_mut() {
+        let attached = match (&node.node.test, &node.node.unit) {
+            (Some(meta), _) => Some(meta.attached_node.clone()),
+            (_, Some(unit)) => names.lookup_ref(None, &unit.model).ok().map(str::to_owned),
+            _ => None,
+        };
+        if let Some(a) = attached {
+            if !enabled.get(&a).copied().unwrap_or(false) {
+                node.enabled = false;
+            }
+        }
+    }
     for node in nodes.iter_mut() {
         if !node.enabled {
             continue;
         }
         let mut deps: Vec<String> = Vec::new();
+        if let Some(unit) = &node.node.unit {
+            if let Ok(id) = names.lookup_ref(None, &unit.model) {
+                deps.push(id.to_owned());
+            }
+        }
         for r in &node.refs {
             // The parse render already rejected unknown names.
             let Ok(id) = names.lookup_ref(r.package.as_deref(), &r.name) else {

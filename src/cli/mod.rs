@@ -72,6 +72,42 @@ pub struct BuildArgs {
     pub fail_fast: bool,
 }
 
+/// Flags of commands that run tests.
+#[derive(Debug, Clone, Args, Default)]
+pub struct TestArgs {
+    /// Which tests join the selection through the nodes they test.
+    #[arg(long, value_enum, default_value = "eager")]
+    pub indirect_selection: IndirectArg,
+    /// Keep every test's failing rows in a Delta table (`<schema>_dbt_test__audit`).
+    #[arg(long)]
+    pub store_failures: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum IndirectArg {
+    /// A test runs when any node it tests is selected.
+    #[default]
+    Eager,
+    /// Only when every node it tests is selected.
+    Cautious,
+    /// When every node it tests is selected or upstream of the selection.
+    Buildable,
+    /// Only tests selected by name.
+    Empty,
+}
+
+impl IndirectArg {
+    pub fn to_lib(self) -> silt::ops::IndirectSelection {
+        use silt::ops::IndirectSelection as I;
+        match self {
+            IndirectArg::Eager => I::Eager,
+            IndirectArg::Cautious => I::Cautious,
+            IndirectArg::Buildable => I::Buildable,
+            IndirectArg::Empty => I::Empty,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum ShowFormat {
     Text,
@@ -124,6 +160,26 @@ pub enum Command {
         select: SelectArgs,
         #[command(flatten)]
         build: BuildArgs,
+    },
+    /// Run the data tests and unit tests of the selected nodes.
+    Test {
+        #[command(flatten)]
+        select: SelectArgs,
+        #[command(flatten)]
+        tests: TestArgs,
+        /// Stop at the first failure.
+        #[arg(long, short = 'x')]
+        fail_fast: bool,
+    },
+    /// Seed, run and test the selected nodes in dependency order; a model's new data is
+    /// published only once its tests pass.
+    Build {
+        #[command(flatten)]
+        select: SelectArgs,
+        #[command(flatten)]
+        build: BuildArgs,
+        #[command(flatten)]
+        tests: TestArgs,
     },
     /// Preview the rows of a model or of inline SQL.
     Show {

@@ -89,6 +89,53 @@ impl ScalarUDFImpl for Nullable {
     }
 }
 
+/// An identity that declares its result not null and fails the query at the first null:
+/// how a contract's `not_null` constraint is enforced while the data streams into Delta.
+pub fn not_null_udf(column: &str) -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::from(NotNull {
+        signature: Signature::any(1, Volatility::Immutable),
+        column: column.to_owned(),
+    }))
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct NotNull {
+    signature: Signature,
+    column: String,
+}
+
+impl ScalarUDFImpl for NotNull {
+    fn name(&self) -> &str {
+        "__silt_not_null"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(arg_types[0].clone())
+    }
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        Ok(Arc::new(Field::new(
+            self.name(),
+            args.arg_fields[0].data_type().clone(),
+            false,
+        )))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let has_null = match &args.args[0] {
+            ColumnarValue::Array(a) => a.null_count() > 0,
+            ColumnarValue::Scalar(s) => s.is_null(),
+        };
+        if has_null {
+            return Err(DataFusionError::Execution(format!(
+                "contract violated: column `{}` has a `not_null` constraint, but the model returned a null in it",
+                self.column
+            )));
+        }
+        Ok(args.args[0].clone())
+    }
+}
+
 /// A date or time part, with the spellings warehouses accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {

@@ -20,7 +20,10 @@ use serde_json::Value as Json;
 
 use super::ExecError;
 use super::session::Session;
+use super::contract::Contract;
+use super::stage::Stage;
 use super::storage::{self, TableWrite, WriteMode, WriteOutcome};
+use deltalake::kernel::transaction::CommitProperties;
 use crate::compile::{CompiledNode, should_full_refresh};
 use crate::config::string_list;
 use crate::parse::{Materialization, ParsedNode};
@@ -30,6 +33,83 @@ pub struct Context<'a> {
     pub session: &'a Session,
     pub warehouse: &'a Path,
     pub full_refresh: bool,
+    /// When the node's new data is audited before it is published, its table's commits
+    /// go to this stage (see [`super::stage`]).
+    pub stage: Option<&'a Stage>,
+    /// The node's enforced contract, if any: its not-null columns stay not null.
+    pub contract: Option<&'a Contract>,
+}
+
+impl<'a> Context<'a> {
+    /// [`nullable`], except for the contract's not-null columns.
+    pub fn nullable(&self, df: DataFrame) -> Result<DataFrame, ExecError> {
+        let keep: Vec<&str> = self
+            .contract
+            .map(|c| {
+                c.columns
+                    .iter()
+                    .filter(|c| c.not_null)
+                    .map(|c| c.name.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        nullable_except(df, &keep)
+    }
+
+    fn staged(&self, dir: &Path) -> Option<&'a Stage> {
+        self.stage.filter(|s| s.dir() == dir)
+    }
+
+    /// Plans the model's query, held to its contract when it has one.
+    pub async fn query(&self, node: &ParsedNode, sql: &str) -> Result<DataFrame, ExecError> {
+        let df = self.session.query(sql).await?;
+        match self.contract {
+            Some(c) => super::contract::conform(self.session, node, c, df).await,
+            None => Ok(df),
+        }
+    }
+
+    /// The table in `dir` at its latest version (staged commits included).
+    pub async fn open(&self, dir: &Path) -> Result<deltalake::DeltaTable, ExecError> {
+        match self.staged(dir) {
+            Some(s) => s.open().await,
+            None => storage::open(dir).await,
+        }
+    }
+
+    /// Whether the table in `dir` exists (staged commits included).
+    pub async fn exists(&self, dir: &Path) -> bool {
+        match self.staged(dir) {
+            Some(s) => s.exists().await,
+            None => storage::exists(dir),
+        }
+    }
+
+    pub async fn arrow_schema(&self, dir: &Path) -> Result<SchemaRef, ExecError> {
+        let table = self.open(dir).await?;
+        let snapshot = table.snapshot().map_err(|e| storage::delta_err(dir, &e))?;
+        Ok(snapshot.snapshot().arrow_schema())
+    }
+
+    /// A write of `df` into the table in `dir`, staged when the table is.
+    pub fn write<'b>(&'b self, dir: &'b Path, df: DataFrame) -> TableWrite<'b> {
+        TableWrite::new(self.session, dir, df)
+            .with_stage(self.staged(dir))
+            .with_commit_properties(self.commit_properties(dir))
+    }
+
+    /// Commit properties for operations on `dir`: a staged commit neither checkpoints
+    /// nor cleans up the log (it is not the table's log yet).
+    pub fn commit_properties(&self, dir: &Path) -> CommitProperties {
+        let props = CommitProperties::default();
+        if self.staged(dir).is_some() {
+            props
+                .with_create_checkpoint(false)
+                .with_cleanup_expired_logs(Some(false))
+        } else {
+            props
+        }
+    }
 }
 
 /// What a materialization did.
@@ -74,7 +154,10 @@ pub async fn execute(
                 &compiled.sql,
             );
             // Planning checks the SQL against the current tables without running it.
-            ctx.session.query(&compiled.sql).await?;
+            let df = ctx.session.query(&compiled.sql).await?;
+            if let Some(contract) = ctx.contract {
+                super::contract::conform(ctx.session, node, contract, df).await?;
+            }
             Ok(Outcome {
                 message: "OK".into(),
                 rows: None,
@@ -82,7 +165,7 @@ pub async fn execute(
             })
         }
         Materialization::Table => {
-            let df = ctx.session.query(&compiled.sql).await?;
+            let df = ctx.query(node, &compiled.sql).await?;
             let out = replace(ctx, node, &dir, df).await?;
             Ok(Outcome::ok(out))
         }
@@ -109,8 +192,8 @@ async fn replace(
     dir: &Path,
     df: DataFrame,
 ) -> Result<WriteOutcome, ExecError> {
-    let df = nullable(df)?;
-    let out = TableWrite::new(ctx.session, dir, df)
+    let df = ctx.nullable(df)?;
+    let out = ctx.write(dir, df)
         .with_mode(WriteMode::Replace)
         .with_partition_by(partition_by(node))
         .run()
@@ -123,8 +206,13 @@ async fn replace(
 /// Makes every column of a result nullable: a table created from `select 1 as x` would
 /// otherwise get a NOT NULL column, and the next incremental run with a null would fail.
 pub fn nullable(df: DataFrame) -> Result<DataFrame, ExecError> {
-    let needs = df.schema().fields().iter().any(|f| !f.is_nullable());
-    if !needs {
+    nullable_except(df, &[])
+}
+
+/// [`nullable`], leaving the columns in `keep` as they are.
+fn nullable_except(df: DataFrame, keep: &[&str]) -> Result<DataFrame, ExecError> {
+    let stays = |f: &deltalake::arrow::datatypes::Field| f.is_nullable() || keep.contains(&f.name().as_str());
+    if df.schema().fields().iter().all(|f| stays(f)) {
         return Ok(df);
     }
     let udf = super::functions::nullable_udf();
@@ -133,7 +221,7 @@ pub fn nullable(df: DataFrame) -> Result<DataFrame, ExecError> {
         .iter()
         .map(|(q, f)| {
             let c = Expr::Column(Column::new(q.cloned(), f.name()));
-            if f.is_nullable() {
+            if stays(f) {
                 c
             } else {
                 udf.call(vec![c]).alias(f.name())
@@ -167,12 +255,12 @@ async fn incremental(
     dir: &Path,
 ) -> Result<Outcome, ExecError> {
     let full = should_full_refresh(node, ctx.full_refresh);
-    if !storage::exists(dir) || full || !compiled.is_incremental {
-        let df = ctx.session.query(&compiled.sql).await?;
+    if !ctx.exists(dir).await || full || !compiled.is_incremental {
+        let df = ctx.query(node, &compiled.sql).await?;
         return Ok(Outcome::ok(replace(ctx, node, dir, df).await?));
     }
-    let target = storage::arrow_schema(dir).await?;
-    let df = ctx.session.query(&compiled.sql).await?;
+    let target = ctx.arrow_schema(dir).await?;
+    let df = ctx.query(node, &compiled.sql).await?;
     let mode = node
         .config
         .get("on_schema_change")
@@ -213,7 +301,7 @@ async fn incremental(
                 WriteMode::Append
             };
             Outcome::ok(
-                TableWrite::new(ctx.session, dir, nullable(source)?)
+                ctx.write(dir, ctx.nullable(source)?)
                     .with_mode(mode)
                     .run()
                     .await?,
@@ -461,12 +549,13 @@ async fn merge(
         .cloned()
         .collect();
     let predicate = merge_predicate(node, keys, None);
-    let table = storage::open(dir).await?;
+    let table = ctx.open(dir).await?;
     let mut builder = table
-        .merge(nullable(source)?, predicate)
+        .merge(ctx.nullable(source)?, predicate)
         .with_source_alias(SOURCE)
         .with_target_alias(DEST)
         .with_merge_schema(merge_schema)
+        .with_commit_properties(ctx.commit_properties(dir))
         .with_session_state(ctx.session.state());
     builder = builder
         .when_matched_update(|mut u| {
@@ -540,7 +629,7 @@ async fn delete_insert(
     }
     del_exprs.push(lit("del").alias(OP_COLUMN));
     let deletes = deletes.select(del_exprs).map_err(df_err)?;
-    let combined = nullable(inserts.union(deletes).map_err(df_err)?)?;
+    let combined = ctx.nullable(inserts.union(deletes).map_err(df_err)?)?;
     let op = format!(
         "{}.{} = 'del'",
         crate::template::quote_ident(SOURCE),
@@ -548,12 +637,13 @@ async fn delete_insert(
     );
     let predicate = merge_predicate(node, keys, Some(&op));
     let columns: Vec<String> = fields.iter().map(|(n, _)| n.clone()).collect();
-    let table = storage::open(dir).await?;
+    let table = ctx.open(dir).await?;
     let (table, metrics) = table
         .merge(combined, predicate)
         .with_source_alias(SOURCE)
         .with_target_alias(DEST)
         .with_merge_schema(merge_schema)
+        .with_commit_properties(ctx.commit_properties(dir))
         .with_session_state(ctx.session.state())
         .when_matched_delete(|d| d)
         .map_err(|e| storage::delta_err(dir, &e))?
@@ -628,7 +718,7 @@ async fn insert_overwrite(
         }
     }
     if disjuncts.is_empty() {
-        let table = storage::open(dir).await?;
+        let table = ctx.open(dir).await?;
         return Ok(Outcome {
             message: "OK".into(),
             rows: Some(0),
@@ -636,7 +726,7 @@ async fn insert_overwrite(
         });
     }
     let predicate = disjuncts.join(" OR ");
-    let out = TableWrite::new(ctx.session, dir, nullable(source)?)
+    let out = ctx.write(dir, ctx.nullable(source)?)
         .with_mode(WriteMode::ReplaceData)
         .with_replace_where(Some(predicate))
         .run()
@@ -695,7 +785,7 @@ async fn sync_all_columns(
         keys
     };
     let source_schema: SchemaRef = Arc::new(source.schema().as_arrow().clone());
-    let table = storage::open(dir).await?;
+    let table = ctx.open(dir).await?;
     let provider = table.table_provider().await.map_err(df_err)?;
     let existing = ctx.session.context().read_table(provider).map_err(df_err)?;
     let mut existing = project_onto(existing, &source_schema, false)?;

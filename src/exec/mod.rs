@@ -5,17 +5,22 @@
 //! fails skips everything downstream of it; each write is one Delta commit, so a failure
 //! leaves the table as it was.
 
+pub mod contract;
+pub mod data_test;
 pub mod functions;
 pub mod materialize;
 pub mod seed;
 pub mod session;
 pub mod show;
+pub mod stage;
 pub mod storage;
+pub mod unit_test;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -46,6 +51,12 @@ pub enum ExecError {
     /// A seed file could not be read or typed.
     #[error("{0}")]
     Seed(String),
+    /// The model's result breaks its enforced contract.
+    #[error("{0}")]
+    Contract(String),
+    /// The model's new data failed its checks and was not published.
+    #[error("{0}")]
+    Audit(String),
     /// A compile error surfaced at run time (a compiled node is missing).
     #[error("{0}")]
     Compile(String),
@@ -64,7 +75,7 @@ impl ExecError {
     /// dbt's label for the error class, used in console summaries.
     pub fn label(&self) -> &'static str {
         match self {
-            ExecError::Compile(_) => "Compilation Error",
+            ExecError::Compile(_) | ExecError::Contract(_) => "Compilation Error",
             _ => "Runtime Error",
         }
     }
@@ -120,6 +131,9 @@ pub struct NodeResult {
     pub relation_name: Option<String>,
     /// The Delta version written, for tables.
     pub version: Option<u64>,
+    /// What a failure shows beyond its message: a test's first failing rows, a unit
+    /// test's difference.
+    pub detail: Option<String>,
 }
 
 impl NodeResult {
@@ -183,6 +197,47 @@ pub struct RunOptions {
     pub full_refresh: bool,
 }
 
+/// What runs, and in which order: each node waits for the nodes named in `waits`; the
+/// tests in `audits` run inside their model's write, on its staged data.
+#[derive(Debug, Clone, Default)]
+pub struct Schedule {
+    pub ids: Vec<String>,
+    pub waits: HashMap<String, HashSet<String>>,
+    /// Model or seed -> the error-severity tests its new data must pass before it is
+    /// published (`silt build`).
+    pub audits: HashMap<String, Vec<String>>,
+}
+
+impl Schedule {
+    /// Each node waits for its nearest ancestors that run, looking through nodes that do
+    /// not (ephemerals, unselected models), so a selected subgraph keeps dbt's order.
+    pub fn new(graph: &Graph, ids: &[String]) -> Schedule {
+        let run_set: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let mut waits = HashMap::new();
+        for id in ids {
+            let mut nearest = HashSet::new();
+            let mut seen: HashSet<String> = HashSet::new();
+            let mut stack = graph.parents(id);
+            while let Some(p) = stack.pop() {
+                if !seen.insert(p.clone()) {
+                    continue;
+                }
+                if run_set.contains(p.as_str()) {
+                    nearest.insert(p);
+                } else {
+                    stack.extend(graph.parents(&p));
+                }
+            }
+            waits.insert(id.clone(), nearest);
+        }
+        Schedule {
+            ids: ids.to_vec(),
+            waits,
+            audits: HashMap::new(),
+        }
+    }
+}
+
 /// The relations that exist in the warehouse, for `is_incremental()`.
 pub fn existing_relations(parsed: &ParsedProject) -> HashSet<String> {
     let warehouse = &parsed.project.settings.target.warehouse_path;
@@ -227,42 +282,62 @@ struct Shared {
     session: Session,
     opts: RunOptions,
     warehouse: PathBuf,
+    /// The next progress index (`3 of 12`), shared because audited tests take theirs
+    /// while their model runs.
+    next_index: AtomicUsize,
+    total: usize,
+    audits: HashMap<String, Vec<String>>,
+    compiled: BTreeMap<String, Result<CompiledNode, Diagnostic>>,
 }
 
-/// Runs `ids` (models and seeds, in any order) on a pool of workers in dependency order.
-/// Every id gets a result, in completion order.
+impl Shared {
+    fn take_index(&self) -> usize {
+        self.next_index.fetch_add(1, Ordering::SeqCst) + 1
+    }
+}
+
+/// Runs a schedule on a pool of workers in dependency order. Every id gets a result, in
+/// completion order.
 pub async fn run(
     parsed: Arc<ParsedProject>,
     graph: &Graph,
     session: Session,
-    ids: &[String],
+    schedule: Schedule,
     compiled: BTreeMap<String, Result<CompiledNode, Diagnostic>>,
     opts: RunOptions,
     observer: Arc<dyn Observer>,
 ) -> Vec<NodeResult> {
-    let run_set: HashSet<&str> = ids.iter().map(String::as_str).collect();
-    // Each node waits for its nearest ancestors that run, looking through nodes that do
-    // not (ephemerals, unselected models), so a selected subgraph keeps dbt's order.
-    let mut waiting_on: HashMap<String, HashSet<String>> = HashMap::new();
+    let Schedule {
+        ids,
+        mut waits,
+        audits,
+    } = schedule;
+    // An audited test runs inside its model: what waits for it waits for the model.
+    let audited: HashMap<String, String> = audits
+        .iter()
+        .flat_map(|(m, ts)| ts.iter().map(move |t| (t.clone(), m.clone())))
+        .collect();
+    let launch: Vec<String> = ids
+        .iter()
+        .filter(|id| !audited.contains_key(*id))
+        .cloned()
+        .collect();
+    for w in waits.values_mut() {
+        let replaced: Vec<String> = w
+            .iter()
+            .filter_map(|x| audited.get(x).cloned())
+            .collect();
+        w.retain(|x| !audited.contains_key(x));
+        w.extend(replaced);
+    }
+    for (id, w) in waits.iter_mut() {
+        w.remove(id);
+    }
     let mut dependents: HashMap<String, Vec<String>> = HashMap::new();
-    for id in ids {
-        let mut nearest = HashSet::new();
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut stack = graph.parents(id);
-        while let Some(p) = stack.pop() {
-            if !seen.insert(p.clone()) {
-                continue;
-            }
-            if run_set.contains(p.as_str()) {
-                nearest.insert(p);
-            } else {
-                stack.extend(graph.parents(&p));
-            }
-        }
-        for a in &nearest {
+    for id in &launch {
+        for a in waits.get(id).into_iter().flatten() {
             dependents.entry(a.clone()).or_default().push(id.clone());
         }
-        waiting_on.insert(id.clone(), nearest);
     }
     let order: HashMap<String, usize> = graph
         .topo_order()
@@ -272,9 +347,9 @@ pub async fn run(
         .collect();
     let rank = |id: &str| order.get(id).copied().unwrap_or(usize::MAX);
     // Ready nodes start in the graph's order (a min-heap on their topological rank).
-    let mut ready: BinaryHeap<Reverse<(usize, String)>> = ids
+    let mut ready: BinaryHeap<Reverse<(usize, String)>> = launch
         .iter()
-        .filter(|id| waiting_on[*id].is_empty())
+        .filter(|id| waits.get(*id).is_none_or(HashSet::is_empty))
         .map(|id| Reverse((rank(id), id.clone())))
         .collect();
     let total = ids.len();
@@ -283,15 +358,24 @@ pub async fn run(
         parsed,
         session,
         opts: opts.clone(),
+        next_index: AtomicUsize::new(0),
+        total,
+        audits,
+        compiled,
     });
-    let compiled = Arc::new(compiled);
     let mut results: Vec<NodeResult> = Vec::with_capacity(total);
     let mut done: HashSet<String> = HashSet::new();
-    let mut next_index = 0;
     let mut stop = false;
     let mut tasks = tokio::task::JoinSet::new();
     let mut running: HashMap<tokio::task::Id, (String, usize)> = HashMap::new();
     let mut free_threads: Vec<usize> = (1..=opts.threads.max(1)).rev().collect();
+    let skip = |shared: &Shared, id: &str, message: Option<String>| -> NodeResult {
+        let r = skip_result(&shared.parsed, id, message);
+        if let Some(node) = shared.parsed.node(id) {
+            observer.finished(shared.take_index(), total, &NodeDesc::of(node), &r);
+        }
+        r
+    };
     loop {
         while !stop && !free_threads.is_empty() {
             let Some(Reverse((_, id))) = ready.pop() else {
@@ -301,41 +385,26 @@ pub async fn run(
                 continue;
             }
             let thread = free_threads.pop().unwrap_or(1);
-            next_index += 1;
-            let index = next_index;
+            let index = shared.take_index();
             // Announced here, in launch order, so START lines are numbered in sequence.
             if let Some(node) = shared.parsed.node(&id) {
                 observer.started(index, total, &NodeDesc::of(node));
             }
-            let (shared2, compiled2, observer2, id2) = (
-                shared.clone(),
-                compiled.clone(),
-                observer.clone(),
-                id.clone(),
-            );
+            let (shared2, observer2, id2) = (shared.clone(), observer.clone(), id.clone());
             let handle = tasks.spawn(async move {
-                run_one(
-                    &shared2,
-                    &compiled2,
-                    &id2,
-                    index,
-                    total,
-                    thread,
-                    observer2.as_ref(),
-                )
-                .await
+                run_one(&shared2, &id2, index, thread, observer2.as_ref()).await
             });
             running.insert(handle.id(), (id, thread));
         }
         let Some(joined) = tasks.join_next_with_id().await else {
             break;
         };
-        let result = match joined {
-            Ok((task, result)) => {
+        let batch: Vec<NodeResult> = match joined {
+            Ok((task, batch)) => {
                 if let Some((_, thread)) = running.remove(&task) {
                     free_threads.push(thread);
                 }
-                result
+                batch
             }
             Err(e) => {
                 // A panic inside a worker is a bug: report it against its node.
@@ -348,30 +417,42 @@ pub async fn run(
                 if let Some(node) = shared.parsed.node(&r.unique_id) {
                     observer.finished(0, total, &NodeDesc::of(node), &r);
                 }
-                r
+                vec![r]
             }
         };
-        let failed = result.status == Status::Error || result.status == Status::Fail;
-        let id = result.unique_id.clone();
-        done.insert(id.clone());
-        results.push(result);
+        let Some(first) = batch.first() else { continue };
+        let id = first.unique_id.clone();
+        let failed = matches!(first.status, Status::Error | Status::Fail);
+        for r in batch {
+            done.insert(r.unique_id.clone());
+            results.push(r);
+        }
+        // Audited tests that never ran (their model failed first) are skipped.
+        for t in shared.audits.get(&id).into_iter().flatten() {
+            if done.insert(t.clone()) {
+                results.push(skip(&shared, t, None));
+            }
+        }
         if failed {
             if opts.fail_fast {
                 stop = true;
             }
-            for d in graph.descendants(&id, None) {
-                if run_set.contains(d.as_str()) && done.insert(d.clone()) {
-                    next_index += 1;
-                    let r = skip_result(&shared.parsed, &d, None);
-                    if let Some(node) = shared.parsed.node(&d) {
-                        observer.finished(next_index, total, &NodeDesc::of(node), &r);
+            // Everything that waits on the failure, directly or not, is skipped.
+            let mut stack: Vec<String> = dependents.get(&id).cloned().unwrap_or_default();
+            while let Some(d) = stack.pop() {
+                if done.insert(d.clone()) {
+                    results.push(skip(&shared, &d, None));
+                    for t in shared.audits.get(&d).into_iter().flatten() {
+                        if done.insert(t.clone()) {
+                            results.push(skip(&shared, t, None));
+                        }
                     }
-                    results.push(r);
+                    stack.extend(dependents.get(&d).cloned().unwrap_or_default());
                 }
             }
         }
         for dep in dependents.get(&id).map(Vec::as_slice).unwrap_or_default() {
-            if let Some(w) = waiting_on.get_mut(dep) {
+            if let Some(w) = waits.get_mut(dep) {
                 w.remove(&id);
                 if w.is_empty() && !done.contains(dep) {
                     ready.push(Reverse((rank(dep), dep.clone())));
@@ -380,18 +461,14 @@ pub async fn run(
         }
     }
     // With --fail-fast, whatever never started is skipped.
-    for id in ids {
+    for id in &ids {
         if !done.contains(id) {
-            next_index += 1;
-            let r = skip_result(
-                &shared.parsed,
+            done.insert(id.clone());
+            results.push(skip(
+                &shared,
                 id,
                 Some("skipped: the run stopped at the first failure (--fail-fast)".into()),
-            );
-            if let Some(node) = shared.parsed.node(id) {
-                observer.finished(next_index, total, &NodeDesc::of(node), &r);
-            }
-            results.push(r);
+            ));
         }
     }
     results
@@ -411,6 +488,7 @@ fn internal_failure(message: &str) -> NodeResult {
         compiled_code: None,
         relation_name: None,
         version: None,
+        detail: None,
     }
 }
 
@@ -426,33 +504,20 @@ fn skip_result(parsed: &ParsedProject, id: &str, message: Option<String>) -> Nod
         execution_time: 0.0,
         thread_id: String::new(),
         compiled_code: None,
-        relation_name: parsed.node(id).map(|n| n.relation.render()),
+        relation_name: parsed
+            .node(id)
+            .filter(|n| n.materialized.writes_table() || n.materialized == Materialization::View)
+            .map(|n| n.relation.render()),
         version: None,
+        detail: None,
     }
 }
 
-async fn run_one(
-    shared: &Shared,
-    compiled: &BTreeMap<String, Result<CompiledNode, Diagnostic>>,
-    id: &str,
-    index: usize,
-    total: usize,
-    thread: usize,
-    observer: &dyn Observer,
-) -> NodeResult {
-    let thread_id = format!("Thread-{thread}");
-    let Some(node) = shared.parsed.node(id) else {
-        return NodeResult {
-            unique_id: id.to_owned(),
-            ..internal_failure(&format!("unknown node `{id}` (this is a bug)"))
-        };
-    };
-    let desc = NodeDesc::of(node);
-    let compile_start = Utc::now();
-    let clock = Instant::now();
-    let compile_end = Utc::now();
-    let mut result = NodeResult {
-        unique_id: id.to_owned(),
+/// A fresh result for `node`, filled in as it runs.
+fn start_result(node: &ParsedNode, thread: usize) -> NodeResult {
+    let now = Utc::now();
+    NodeResult {
+        unique_id: node.node.unique_id.clone(),
         status: Status::Success,
         message: None,
         error_label: None,
@@ -460,67 +525,292 @@ async fn run_one(
         failures: None,
         timing: vec![Timing {
             name: "compile",
-            started_at: compile_start,
-            completed_at: compile_end,
+            started_at: now,
+            completed_at: now,
         }],
         execution_time: 0.0,
-        thread_id,
+        thread_id: format!("Thread-{thread}"),
         compiled_code: None,
-        relation_name: (node.materialized != Materialization::Ephemeral)
+        relation_name: (node.materialized.writes_table()
+            || node.materialized == Materialization::View)
             .then(|| node.relation.render()),
         version: None,
+        detail: None,
+    }
+}
+
+/// Runs one node; the first result is its own, then those of the tests audited with it.
+async fn run_one(
+    shared: &Shared,
+    id: &str,
+    index: usize,
+    thread: usize,
+    observer: &dyn Observer,
+) -> Vec<NodeResult> {
+    let Some(node) = shared.parsed.node(id) else {
+        return vec![NodeResult {
+            unique_id: id.to_owned(),
+            ..internal_failure(&format!("unknown node `{id}` (this is a bug)"))
+        }];
     };
-    let outcome = match compiled.get(id) {
-        Some(Ok(c)) => {
+    let desc = NodeDesc::of(node);
+    let clock = Instant::now();
+    let mut result = start_result(node, thread);
+    let mut extra = Vec::new();
+    let exec_start = Utc::now();
+    match node.materialized {
+        Materialization::Test => run_data_test(shared, node, &mut result).await,
+        Materialization::UnitTest => run_unit_test(shared, node, &mut result).await,
+        _ => {
+            let outcome = build_node(shared, node, thread, observer, &mut result, &mut extra).await;
+            match outcome {
+                Ok(o) => {
+                    result.message = Some(o.message);
+                    result.rows_affected = o.rows;
+                    result.version = o.version;
+                }
+                Err(e) => {
+                    result.status = Status::Error;
+                    result.error_label = Some(e.label());
+                    result.message = Some(e.to_string());
+                }
+            }
+        }
+    }
+    result.timing.push(Timing {
+        name: "execute",
+        started_at: exec_start,
+        completed_at: Utc::now(),
+    });
+    result.execution_time = clock.elapsed().as_secs_f64();
+    observer.finished(index, shared.total, &desc, &result);
+    let mut out = vec![result];
+    out.extend(extra);
+    out
+}
+
+async fn run_data_test(shared: &Shared, node: &ParsedNode, result: &mut NodeResult) {
+    let sql = match shared.compiled.get(&node.node.unique_id) {
+        Some(Ok(c)) => c.sql.clone(),
+        Some(Err(d)) => {
+            fail(result, &ExecError::Compile(d.render(false).trim_end().to_owned()));
+            return;
+        }
+        None => {
+            fail(result, &ExecError::Compile(format!("`{}` was not compiled (this is a bug)", node.node.name)));
+            return;
+        }
+    };
+    result.compiled_code = Some(sql.clone());
+    test_into_result(shared, node, &sql, result).await;
+}
+
+async fn test_into_result(shared: &Shared, node: &ParsedNode, sql: &str, result: &mut NodeResult) {
+    match data_test::run(&shared.session, &shared.warehouse, node, sql).await {
+        Ok(o) => {
+            result.status = o.status;
+            result.failures = Some(o.failures);
+            result.message = o.message;
+            let mut detail = String::new();
+            if let Some(sample) = &o.sample {
+                if let Ok(table) = sample.to_table() {
+                    let shown = sample.row_count();
+                    detail.push_str(&format!(
+                        "first {} failing row{}:\n{table}",
+                        shown,
+                        if shown == 1 { "" } else { "s" }
+                    ));
+                }
+            }
+            if let Some(t) = &o.stored_in {
+                if o.status != Status::Pass {
+                    detail.push_str(&format!("failing rows stored in {t}\n"));
+                }
+            }
+            result.detail = (!detail.is_empty()).then_some(detail);
+        }
+        Err(e) => fail(result, &e),
+    }
+}
+
+async fn run_unit_test(shared: &Shared, node: &ParsedNode, result: &mut NodeResult) {
+    match unit_test::run(&shared.parsed, &shared.session, node).await {
+        Ok(o) => {
+            result.status = o.status;
+            result.compiled_code = Some(o.compiled_sql);
+            result.failures = Some(u64::from(o.status == Status::Fail));
+            if let Some((summary, table)) = o.difference {
+                result.message = Some(summary);
+                result.detail = Some(table);
+            }
+        }
+        Err(e) => fail(result, &e),
+    }
+}
+
+fn fail(result: &mut NodeResult, e: &ExecError) {
+    result.status = Status::Error;
+    result.error_label = Some(e.label());
+    result.message = Some(e.to_string());
+}
+
+/// Builds a model or seed. When its new data must be checked first (audited tests, a
+/// contract's check or unique constraints), the write is staged, checked, then published
+/// or discarded.
+async fn build_node(
+    shared: &Shared,
+    node: &ParsedNode,
+    thread: usize,
+    observer: &dyn Observer,
+    result: &mut NodeResult,
+    extra: &mut Vec<NodeResult>,
+) -> Result<materialize::Outcome, ExecError> {
+    let id = node.node.unique_id.as_str();
+    let contract = if node.materialized == Materialization::Seed {
+        None
+    } else {
+        contract::Contract::of(node)?
+    };
+    if contract.is_some() && node.materialized == Materialization::Ephemeral {
+        return Err(ExecError::Contract(format!(
+            "`{}` is ephemeral: contracts are enforced on models that produce a relation",
+            node.node.name
+        )));
+    }
+    let audits: &[String] = shared.audits.get(id).map(Vec::as_slice).unwrap_or_default();
+    let dir = shared
+        .warehouse
+        .join(&node.relation.schema)
+        .join(&node.relation.identifier);
+    let staged = node.materialized.writes_table()
+        && (!audits.is_empty() || contract.as_ref().is_some_and(contract::Contract::needs_stage));
+    let stage = if staged {
+        Some(stage::Stage::new(&dir)?)
+    } else {
+        None
+    };
+    let previous = if staged && storage::exists(&dir) {
+        storage::open(&dir).await.ok().and_then(|t| t.version())
+    } else {
+        None
+    };
+    let ctx = materialize::Context {
+        session: &shared.session,
+        warehouse: &shared.warehouse,
+        full_refresh: shared.opts.full_refresh,
+        stage: stage.as_ref(),
+        contract: contract.as_ref(),
+    };
+    let outcome = match (node.materialized, shared.compiled.get(id)) {
+        (Materialization::Seed, _) => {
+            seed::load(&ctx, &shared.parsed.project.settings.root, node).await
+        }
+        (_, Some(Ok(c))) => {
             result.compiled_code = Some(c.sql.clone());
-            let exec_start = Utc::now();
-            let ctx = materialize::Context {
-                session: &shared.session,
-                warehouse: &shared.warehouse,
-                full_refresh: shared.opts.full_refresh,
-            };
-            let out = materialize::execute(&ctx, node, c).await;
-            result.timing.push(Timing {
-                name: "execute",
-                started_at: exec_start,
-                completed_at: Utc::now(),
-            });
-            out
+            materialize::execute(&ctx, node, c).await
         }
-        Some(Err(d)) => Err(ExecError::Compile(d.render(false).trim_end().to_owned())),
-        None if node.materialized == Materialization::Seed => {
-            let exec_start = Utc::now();
-            let ctx = materialize::Context {
-                session: &shared.session,
-                warehouse: &shared.warehouse,
-                full_refresh: shared.opts.full_refresh,
-            };
-            let out = seed::load(&ctx, &shared.parsed.project.settings.root, node).await;
-            result.timing.push(Timing {
-                name: "execute",
-                started_at: exec_start,
-                completed_at: Utc::now(),
-            });
-            out
-        }
-        None => Err(ExecError::Compile(format!(
+        (_, Some(Err(d))) => Err(ExecError::Compile(d.render(false).trim_end().to_owned())),
+        (_, None) => Err(ExecError::Compile(format!(
             "`{}` was not compiled (this is a bug)",
             node.node.name
         ))),
     };
-    result.execution_time = clock.elapsed().as_secs_f64();
-    match outcome {
-        Ok(o) => {
-            result.message = Some(o.message);
-            result.rows_affected = o.rows;
-            result.version = o.version;
-        }
+    let Some(stage) = stage.as_ref() else {
+        return outcome;
+    };
+    let outcome = match outcome {
+        Ok(o) => o,
         Err(e) => {
-            result.status = Status::Error;
-            result.error_label = Some(e.label());
-            result.message = Some(e.to_string());
+            let _ = stage.discard().await;
+            return Err(e);
+        }
+    };
+    let (schema, name) = (&node.relation.schema, &node.relation.identifier);
+    let unpublished = |why: String| -> ExecError {
+        let state = match previous {
+            Some(v) => format!("`{schema}.{name}` stays at version {v}"),
+            None => format!("`{schema}.{name}` was not created"),
+        };
+        ExecError::Audit(format!("new data not published: {why}; {state}"))
+    };
+    // The staged version stands in for the relation while it is checked.
+    let provider = match stage.provider().await {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = stage.discard().await;
+            return Err(e);
+        }
+    };
+    shared.session.register_override(schema, name, provider);
+    let mut checked: Result<(), ExecError> = Ok(());
+    if let Some(c) = &contract {
+        checked = contract::verify(&shared.session, &node.relation.render(), c).await;
+        if checked.is_ok() {
+            checked = match stage.open().await {
+                Ok(t) => {
+                    contract::sync_constraints(t, c, &shared.session, ctx.commit_properties(&dir), &dir)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
         }
     }
-    observer.finished(index, total, &desc, &result);
-    result
+    let mut failed_tests: Vec<String> = Vec::new();
+    if checked.is_ok() {
+        for t in audits {
+            let Some(test) = shared.parsed.node(t) else { continue };
+            let tdesc = NodeDesc::of(test);
+            let index = shared.take_index();
+            observer.started(index, shared.total, &tdesc);
+            let clock = Instant::now();
+            let mut r = start_result(test, thread);
+            let started = Utc::now();
+            run_data_test(shared, test, &mut r).await;
+            r.timing.push(Timing {
+                name: "execute",
+                started_at: started,
+                completed_at: Utc::now(),
+            });
+            r.execution_time = clock.elapsed().as_secs_f64();
+            if matches!(r.status, Status::Fail | Status::Error) {
+                failed_tests.push(match r.failures {
+                    Some(n) if r.status == Status::Fail => format!(
+                        "test `{}` failed ({n} failing row{})",
+                        test.node.name,
+                        if n == 1 { "" } else { "s" }
+                    ),
+                    _ => format!("test `{}` could not run", test.node.name),
+                });
+            }
+            observer.finished(index, shared.total, &tdesc, &r);
+            extra.push(r);
+        }
+    }
+    let verdict = match checked {
+        Err(e) => Err(unpublished(e.to_string())),
+        Ok(()) if !failed_tests.is_empty() => Err(unpublished(failed_tests.join(", "))),
+        Ok(()) => Ok(()),
+    };
+    let final_result = match verdict {
+        Ok(()) => stage.publish().await.map(|()| ()),
+        Err(e) => {
+            let _ = stage.discard().await;
+            Err(e)
+        }
+    };
+    shared.session.remove_override(schema, name);
+    shared.session.invalidate(schema, name);
+    final_result?;
+    let mut outcome = outcome;
+    // Constraint commits come after the data's: report the version now current.
+    if let Ok(t) = storage::open(&dir).await {
+        outcome.version = t.version().or(outcome.version);
+        if let Some(v) = t.version() {
+            let interval = 100;
+            if v > 0 && v % interval == 0 {
+                let _ = deltalake::checkpoints::create_checkpoint(&t, None).await;
+            }
+        }
+    }
+    Ok(outcome)
 }

@@ -27,7 +27,7 @@ use serde_json::Value as Json;
 
 use super::ExecError;
 use super::materialize::{Context, Outcome, nullable};
-use super::storage::{self, TableWrite, WriteMode};
+use super::storage::WriteMode;
 use crate::parse::ParsedNode;
 
 /// The type a column of text cells is given.
@@ -356,10 +356,10 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
         .join(&node.relation.schema)
         .join(&node.relation.identifier);
     let full = crate::compile::should_full_refresh(node, ctx.full_refresh);
-    let existed = storage::exists(&dir);
+    let existed = ctx.exists(&dir).await;
     let (mode, df) = if existed && !full {
         // Like dbt's truncate-and-load: the new rows take the existing table's types.
-        let target = storage::arrow_schema(&dir).await?;
+        let target = ctx.arrow_schema(&dir).await?;
         let names_match = target.fields().len() == names.len()
             && target
                 .fields()
@@ -392,7 +392,7 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
     } else {
         (WriteMode::Replace, df)
     };
-    let out = TableWrite::new(ctx.session, &dir, nullable(df)?)
+    let out = ctx.write(&dir, nullable(df)?)
         .with_mode(mode)
         .run()
         .await?;
@@ -407,7 +407,7 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
 }
 
 /// An Arrow type as a SQL type DataFusion can cast to.
-fn arrow_sql_type(t: &DataType) -> String {
+pub(crate) fn arrow_sql_type(t: &DataType) -> String {
     match t {
         DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "varchar".into(),
         DataType::Int8 => "tinyint".into(),

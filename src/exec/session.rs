@@ -130,6 +130,16 @@ impl Session {
         o.insert(key(schema, name), provider);
     }
 
+    /// Stops `schema.name` resolving to an override.
+    pub fn remove_override(&self, schema: &str, name: &str) {
+        let mut o = self
+            .registry
+            .overrides
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        o.remove(&key(schema, name));
+    }
+
     /// Forgets the opened provider of a table that was just written.
     pub fn invalidate(&self, schema: &str, name: &str) {
         let mut cache = self

@@ -119,6 +119,8 @@ pub struct TableWrite<'a> {
     replace_where: Option<String>,
     /// Commit metadata and application transactions.
     commit: CommitProperties,
+    /// Where the commit goes when the write is audited before publishing.
+    stage: Option<&'a super::stage::Stage>,
 }
 
 /// What a write did.
@@ -138,7 +140,13 @@ impl<'a> TableWrite<'a> {
             partition_by: Vec::new(),
             replace_where: None,
             commit: CommitProperties::default(),
+            stage: None,
         }
+    }
+
+    pub fn with_stage(mut self, stage: Option<&'a super::stage::Stage>) -> Self {
+        self.stage = stage;
+        self
     }
 
     pub fn with_mode(mut self, mode: WriteMode) -> Self {
@@ -162,7 +170,10 @@ impl<'a> TableWrite<'a> {
     }
 
     pub async fn run(self) -> Result<WriteOutcome, ExecError> {
-        let table = open_or_new(self.dir).await?;
+        let table = match self.stage {
+            Some(stage) => stage.open_or_new().await?,
+            None => open_or_new(self.dir).await?,
+        };
         let creating = table.version().is_none();
         let mut builder = table
             .write(Vec::new())

@@ -100,8 +100,24 @@ impl Selection {
         graph: &Graph,
         types: &[ResourceType],
     ) -> Result<BTreeSet<String>, Diagnostic> {
+        let (selected, excluded) = self.resolve(parsed, graph)?;
         let universe = Universe::new(parsed, graph);
-        let mut selected: BTreeSet<String> = if self.select.is_empty() {
+        Ok(selected
+            .into_iter()
+            .filter(|id| !excluded.contains(id))
+            .filter(|id| universe.get(id).is_some_and(|i| types.contains(&i.kind)))
+            .collect())
+    }
+
+    /// What `--select` picks (everything when it is empty) and what `--exclude` names,
+    /// over every resource type.
+    pub fn resolve(
+        &self,
+        parsed: &ParsedProject,
+        graph: &Graph,
+    ) -> Result<(BTreeSet<String>, BTreeSet<String>), Diagnostic> {
+        let universe = Universe::new(parsed, graph);
+        let selected: BTreeSet<String> = if self.select.is_empty() {
             universe.all.iter().map(|i| i.id.clone()).collect()
         } else {
             let mut out = BTreeSet::new();
@@ -110,15 +126,11 @@ impl Selection {
             }
             out
         };
+        let mut excluded = BTreeSet::new();
         for inter in &self.exclude {
-            for id in universe.intersection(inter, graph)? {
-                selected.remove(&id);
-            }
+            excluded.extend(universe.intersection(inter, graph)?);
         }
-        Ok(selected
-            .into_iter()
-            .filter(|id| universe.get(id).is_some_and(|i| types.contains(&i.kind)))
-            .collect())
+        Ok((selected, excluded))
     }
 }
 
@@ -289,18 +301,18 @@ impl Universe {
                 config: n.config.clone().into_iter().collect(),
                 source: None,
                 test_type: is_test.then(|| {
-                    if n.config.contains_key("__generic_test") {
+                    if n.node.test.is_some() {
                         "generic"
                     } else {
                         "singular"
                     }
                 }),
-                test_name: n
-                    .config
-                    .get("__test_name")
-                    .and_then(Json::as_str)
-                    .map(str::to_owned)
-                    .or_else(|| is_test.then(|| n.node.name.clone())),
+                // dbt's `test_name:` matches a generic test's test (`unique`), or a
+                // singular test's name.
+                test_name: match &n.node.test {
+                    Some(meta) => Some(meta.name.clone()),
+                    None => is_test.then(|| n.node.name.clone()),
+                },
             });
         }
         let index = all

@@ -97,6 +97,8 @@ pub fn discover(settings: &Settings, diags: &mut Diagnostics) -> Files {
                     ("sql", Role::Macro) => Some(Role::Macro),
                     // `tests/generic/` holds generic test definitions, which are macros.
                     ("sql", Role::SingularTest) if rel.starts_with("generic/") => Some(Role::Macro),
+                    // `tests/fixtures/` holds unit test fixtures, read when a unit test names them.
+                    ("sql", Role::SingularTest) if rel.starts_with("fixtures/") => None,
                     ("sql", Role::SingularTest) => Some(Role::SingularTest),
                     ("sql", Role::Analysis) => Some(Role::Analysis),
                     ("yml" | "yaml", _) => Some(Role::Yaml),

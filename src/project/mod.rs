@@ -6,7 +6,9 @@
 //! (`doc()` blocks included). Rendering models is the parse stage's job.
 
 mod discover;
+pub mod generic_tests;
 mod properties;
+pub mod unit_tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -117,6 +119,23 @@ pub struct ProjectNode {
     pub tests: Vec<YamlRef>,
     /// Model-level `constraints:`.
     pub constraints: Vec<Json>,
+    /// For a generic data test: what it tests and with which arguments.
+    pub test: Option<Arc<generic_tests::TestMetadata>>,
+    /// For a unit test: its inputs, expected rows and overrides.
+    pub unit: Option<Arc<unit_tests::UnitTestSpec>>,
+}
+
+impl ProjectNode {
+    /// Where its compiled SQL goes under `target/compiled/<package>/`: its file, or for a
+    /// generic test the test's own file inside its YAML file's folder, as dbt writes them
+    /// (`models/schema.yml/not_null_orders_id.sql`).
+    pub fn compiled_rel_path(&self) -> String {
+        if self.test.is_some() {
+            format!("{}/{}", self.original_file_path, self.path)
+        } else {
+            self.original_file_path.clone()
+        }
+    }
 }
 
 /// A table of a source, as declared in YAML.
@@ -210,6 +229,8 @@ impl Project {
         project.read_docs(&files.docs, &mut diags);
         project.add_sql_nodes(&files, &mut diags);
         properties::apply_yaml(&mut project, &files.yaml, &mut diags);
+        generic_tests::add_generic_tests(&mut project, &mut diags);
+        unit_tests::add_unit_tests(&mut project, &mut diags);
         project.check_duplicates(&mut diags);
         project.check_config_paths(&mut diags);
         diags.sort();
@@ -315,6 +336,8 @@ impl Project {
                     yaml: None,
                     tests: Vec::new(),
                     constraints: Vec::new(),
+                    test: None,
+                    unit: None,
                 });
             }
         }

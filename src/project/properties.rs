@@ -114,7 +114,7 @@ pub fn apply_yaml(project: &mut Project, files: &[SourceFile], diags: &mut Diagn
 
 /// The folders of a properties file below the resource path it sits in (dbt's
 /// `get_fqn_prefix`): `models/staging/sources.yml` gives `[staging]`.
-fn fqn_dirs(settings: &crate::settings::Settings, file: &str) -> Vec<String> {
+pub(super) fn fqn_dirs(settings: &crate::settings::Settings, file: &str) -> Vec<String> {
     let p = &settings.project;
     let roots = p
         .model_paths

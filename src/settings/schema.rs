@@ -199,6 +199,14 @@ pub const ACTED_ON_CONFIG_KEYS: &[&str] = &[
     "pre_hook",
     "post_hook",
     "quote_columns",
+    "severity",
+    "warn_if",
+    "error_if",
+    "fail_calc",
+    "where",
+    "limit",
+    "store_failures",
+    "store_failures_as",
 ];
 
 /// The config keys of every resource kind that Silt accepts but does not act on.

@@ -22,6 +22,9 @@ use crate::diagnostic::{Diagnostic, Span};
 pub const BUILTIN_FILE: &str = "<silt builtins>";
 
 const BUILTINS: &str = include_str!("builtins.sql");
+/// Silt's built-in generic tests (dbt's and dbt_utils'), loaded as their own file.
+pub const BUILTIN_TESTS_FILE: &str = "<silt builtin tests>";
+const BUILTIN_TESTS: &str = include_str!("builtin_tests.sql");
 
 /// What kind of block defined a macro.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +87,14 @@ pub fn scan_macros(
     // Where each macro's rewritten definition starts in `out`.
     let mut rewritten_starts: Vec<usize> = Vec::new();
     while let Some(start) = rest.find("{%") {
+        // A comment is copied as it is: a macro in a comment is no macro.
+        if let Some(c) = rest.find("{#").filter(|c| *c < start) {
+            let stop = rest[c + 2..].find("#}").map_or(rest.len(), |e| c + 2 + e + 2);
+            out.push_str(&rest[..stop]);
+            offset += stop;
+            rest = &rest[stop..];
+            continue;
+        }
         let tag_start = offset + start;
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
@@ -309,11 +320,14 @@ impl MacroIndex {
             globals: globals.clone(),
         };
         let mut diags = Vec::new();
-        let mut files = vec![(
-            BUILTIN_FILE.to_owned(),
-            BUILTINS.to_owned(),
-            "dbt".to_owned(),
-        )];
+        let mut files = vec![
+            (BUILTIN_FILE.to_owned(), BUILTINS.to_owned(), "dbt".to_owned()),
+            (
+                BUILTIN_TESTS_FILE.to_owned(),
+                BUILTIN_TESTS.to_owned(),
+                "dbt".to_owned(),
+            ),
+        ];
         files.extend(
             project
                 .into_iter()
@@ -472,6 +486,10 @@ impl Object for MacroRef {
         let node = super::state_node(state);
         if let Some(node) = &node {
             node.capture().macros.insert(def.unique_id());
+            // A unit test's `overrides.macros` fixes what the macro returns.
+            if let Some(v) = node.macro_overrides.as_ref().and_then(|o| o.get(&self.name)) {
+                return Ok(Value::from(minijinja::value::Serde(v.clone())));
+            }
         }
         let args = eager_caller(state, args)?;
         let ctx = match &node {

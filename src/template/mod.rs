@@ -28,6 +28,20 @@ pub use macros::{MacroDef, MacroKind, scan_macros};
 use objects::{AdapterObject, ConfigObject, Exceptions, Namespace, RunStartedAt};
 pub use relation::{Relation, RelationKind, ephemeral_cte_name, quote_ident};
 
+/// The tests of dbt_utils that Silt has built in (as `test_<name>` macros).
+pub const DBT_UTILS_TESTS: &[&str] = &[
+    "accepted_range",
+    "expression_is_true",
+    "unique_combination_of_columns",
+    "not_empty",
+    "recency",
+    "not_empty_string",
+    "at_least_one",
+    "not_constant",
+    "not_accepted_values",
+    "not_null_proportion",
+];
+
 /// Which of dbt's two rendering passes is running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -83,6 +97,10 @@ pub struct NodeContext {
     pub model: Json,
     /// Variables that override the project's for this render (unit test `overrides`).
     pub var_overrides: Option<serde_json::Map<String, Json>>,
+    /// Macros whose result is fixed for this render (unit test `overrides.macros`).
+    pub macro_overrides: Option<serde_json::Map<String, Json>>,
+    /// Environment variables that override the process's (unit test `overrides.env_vars`).
+    pub env_overrides: Option<serde_json::Map<String, Json>>,
     pub captured: Mutex<Captured>,
     /// The render context built for this node, reused by every macro call of one render
     /// (cleared when the render ends: it holds the node, so keeping it would be a cycle).
@@ -99,6 +117,8 @@ impl NodeContext {
             config: ConfigMap::new(),
             model: Json::Null,
             var_overrides: None,
+            macro_overrides: None,
+            env_overrides: None,
             captured: Mutex::new(Captured::default()),
             context_cache: Mutex::new(None),
         }
@@ -294,6 +314,82 @@ impl Templates {
         result.map_err(|e| convert_error(&e, name, &|t| if t == name { Some(Arc::from(source)) } else { self.macros.source(t) }))
     }
 
+    /// Renders a generic test node: `raw_code` calls the test's macro with
+    /// `**_dbt_generic_test_kwargs`, the test's arguments rendered in the node's context as
+    /// dbt renders them (`add_rendered_test_kwargs`): each string is a template, one that
+    /// looks like `ref(...)`, `source(...)`, `var(...)`, `env_var(...)` or `doc(...)` is an
+    /// expression, and a template that is one expression keeps its value (a relation stays
+    /// a relation). `column_name` is passed as written.
+    pub fn render_test(
+        &self,
+        name: &str,
+        raw_code: &str,
+        node: Arc<NodeContext>,
+        kwargs: &serde_json::Map<String, Json>,
+    ) -> Result<String, RenderError> {
+        let mut ctx = self.context_map(Some(node.clone()));
+        let base = Value::from(ctx.clone());
+        let mut rendered: BTreeMap<String, Value> = BTreeMap::new();
+        for (key, value) in kwargs {
+            let v = if key == "column_name" {
+                Value::from(minijinja::value::Serde(value.clone()))
+            } else {
+                self.native_value(value, &base)
+                    .map_err(|e| convert_error(&e, name, &|t| self.macros.source(t)))
+                    .map_err(|mut e| {
+                        e.message = format!("in test argument `{key}`: {}", e.message);
+                        e
+                    })?
+            };
+            rendered.insert(key.clone(), v);
+        }
+        ctx.insert("_dbt_generic_test_kwargs", Value::from(rendered));
+        let result = self.env.render_named_str(name, raw_code, Value::from(ctx));
+        node.context_cache.lock().unwrap_or_else(|e| e.into_inner()).take();
+        result.map_err(|e| convert_error(&e, name, &|t| self.macros.source(t)))
+    }
+
+    fn native_value(&self, value: &Json, ctx: &Value) -> Result<Value, Error> {
+        match value {
+            Json::String(s) => {
+                let text = if looks_like_call(s) {
+                    format!("{{{{ {s} }}}}")
+                } else {
+                    s.clone()
+                };
+                if let Some(expr) = single_expression(&text) {
+                    let compiled = self.env.compile_expression(expr)?;
+                    return compiled.eval(ctx.clone());
+                }
+                if text.contains("{{") || text.contains("{%") {
+                    return self.env.render_str(&text, ctx.clone()).map(Value::from);
+                }
+                Ok(Value::from(text))
+            }
+            Json::Array(items) => Ok(Value::from(
+                items
+                    .iter()
+                    .map(|i| self.native_value(i, ctx))
+                    .collect::<Result<Vec<_>, _>>()?,
+            )),
+            Json::Object(map) => {
+                let mut out: indexmap::IndexMap<String, Value> = indexmap::IndexMap::new();
+                for (k, v) in map {
+                    out.insert(k.clone(), self.native_value(v, ctx)?);
+                }
+                Ok(Value::from_iter(out))
+            }
+            other => Ok(Value::from(minijinja::value::Serde(other.clone()))),
+        }
+    }
+
+    /// The parameters of a macro (name, whether it has a default), and whether its body
+    /// reads `kwargs` (and so takes any keyword).
+    pub fn macro_params(&self, name: &str) -> Option<(Vec<(String, bool)>, bool)> {
+        let def = self.macros.find(name)?;
+        Some((def.params.clone(), def.body.contains("kwargs")))
+    }
+
     /// Calls a macro by name with positional arguments, returning its value (what it
     /// `return`ed, or its output).
     pub fn call_macro(
@@ -408,6 +504,20 @@ fn install_node(
         "model",
         Value::from_object(objects::ModelObject(node.clone())),
     );
+    if let Some(env) = node.env_overrides.clone() {
+        ctx.insert(
+            "env_var",
+            Value::from_function(
+                move |name: String, default: Option<Value>| -> Result<Value, Error> {
+                    match env.get(&name) {
+                        Some(Json::String(s)) => Ok(Value::from(s.clone())),
+                        Some(other) => Ok(Value::from(other.to_string())),
+                        None => env_var(name, default),
+                    }
+                },
+            ),
+        );
+    }
     let n = node.clone();
     let g = globals.clone();
     ctx.insert(
@@ -514,6 +624,19 @@ fn lookup_var(globals: &Globals, name: &str, default: Option<Value>) -> Result<V
     }
 }
 
+fn env_var(name: String, default: Option<Value>) -> Result<Value, Error> {
+    match std::env::var(&name) {
+        Ok(v) => Ok(Value::from(v)),
+        Err(_) => match default {
+            Some(d) => Ok(Value::from(d.to_string())),
+            None => Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("environment variable `{name}` is required but not set (give `env_var` a default to make it optional)"),
+            )),
+        },
+    }
+}
+
 fn install_globals(
     env: &mut Environment<'static>,
     globals: &Arc<Globals>,
@@ -523,18 +646,7 @@ fn install_globals(
     env.add_function("var", move |name: String, default: Option<Value>| {
         lookup_var(&g, &name, default)
     });
-    env.add_function("env_var", |name: String, default: Option<Value>| -> Result<Value, Error> {
-        match std::env::var(&name) {
-            Ok(v) => Ok(Value::from(v)),
-            Err(_) => match default {
-                Some(d) => Ok(Value::from(d.to_string())),
-                None => Err(Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!("environment variable `{name}` is required but not set (give `env_var` a default to make it optional)"),
-                )),
-            },
-        }
-    });
+    env.add_function("env_var", env_var);
     env.add_global(
         "target",
         Value::from(minijinja::value::Serde(globals.target.clone())),
@@ -554,6 +666,12 @@ fn install_globals(
     env.add_global(
         "dbt",
         Value::from_object(Namespace::builtin(macros.clone())),
+    );
+    // dbt_utils' tests are built in, so `dbt_utils.accepted_range` in YAML works without
+    // the package; its other macros are not, and saying so beats an undefined name.
+    env.add_global(
+        "dbt_utils",
+        Value::from_object(Namespace::package("dbt_utils", DBT_UTILS_TESTS, macros.clone())),
     );
     env.add_global(
         globals.project_name.clone(),
@@ -666,6 +784,27 @@ fn install_globals(
             None => v,
         }
     });
+}
+
+/// dbt's `looks_like_func`: `^\s*(env_var|ref|var|source|doc)\s*\(.+\)\s*$`.
+fn looks_like_call(s: &str) -> bool {
+    let t = s.trim();
+    ["env_var", "ref", "var", "source", "doc"].iter().any(|f| {
+        t.strip_prefix(f)
+            .map(str::trim_start)
+            .is_some_and(|rest| rest.starts_with('(') && rest.ends_with(')') && rest.len() > 2)
+    })
+}
+
+/// The expression of a template that is exactly `{{ expr }}`, if it is one.
+fn single_expression(text: &str) -> Option<&str> {
+    let t = text.trim();
+    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    let inner = inner.trim_start_matches('-').trim_end_matches('-');
+    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
+        return None;
+    }
+    Some(inner.trim())
 }
 
 fn sort_json(v: Json) -> Json {

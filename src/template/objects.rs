@@ -233,6 +233,8 @@ impl Object for AdapterObject {
 pub struct Namespace {
     index: Arc<MacroIndex>,
     builtin: bool,
+    /// For a package Silt stands in for (`dbt_utils`): its name and the tests it has.
+    package: Option<(&'static str, &'static [&'static str])>,
 }
 
 impl Namespace {
@@ -240,12 +242,26 @@ impl Namespace {
         Namespace {
             index,
             builtin: true,
+            package: None,
         }
     }
     pub fn project(index: Arc<MacroIndex>) -> Namespace {
         Namespace {
             index,
             builtin: false,
+            package: None,
+        }
+    }
+    /// A package whose tests Silt has built in; its other macros fail with a clear error.
+    pub fn package(
+        name: &'static str,
+        tests: &'static [&'static str],
+        index: Arc<MacroIndex>,
+    ) -> Namespace {
+        Namespace {
+            index,
+            builtin: true,
+            package: Some((name, tests)),
         }
     }
 }
@@ -263,6 +279,23 @@ impl Object for Namespace {
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let name = key.as_str()?;
+        if let Some((package, tests)) = self.package {
+            let known = name
+                .strip_prefix("test_")
+                .is_some_and(|t| tests.contains(&t));
+            if !known {
+                let message = format!(
+                    "`{package}.{name}` is not available: Silt does not install packages; it has these {package} tests built in: {}",
+                    tests.join(", ")
+                );
+                return Some(Value::from_function(move |_: minijinja::value::Rest<Value>| -> Result<Value, Error> {
+                    Err(Error::new(ErrorKind::InvalidOperation, message.clone()))
+                }));
+            }
+            // The test as the project defines it, else Silt's built-in one.
+            let def = self.index.find(name)?;
+            return Some(Value::from_object(MacroRef::new(def.name.clone(), self.index.clone())));
+        }
         let def = if self.builtin {
             self.index.dispatch(name)
         } else {

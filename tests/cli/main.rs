@@ -452,3 +452,101 @@ fn profiles_are_found_by_flag_then_project_then_home() {
     let out = silt(project, &["debug"]);
     assert!(out.stderr.contains("schema: from_flag"), "{}", out.stderr);
 }
+
+#[test]
+fn test_prints_each_test_then_the_failures_with_their_rows() {
+    let dir = fixture("testing");
+    let d = dir.path();
+    assert_eq!(silt(d, &["seed"]).code, 0);
+    assert_eq!(silt(d, &["run"]).code, 0);
+    // recency compares with the clock: left out so the output is the same every day.
+    let out = silt(
+        d,
+        &["test", "--threads", "1", "--exclude", "test_name:recency"],
+    );
+    assert_eq!(out.code, 1, "a failing test exits 1\n{}", out.stderr);
+    insta::assert_snapshot!("test", out.stderr);
+    // run_results.json carries each test's status and failure count.
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.join("target/run_results.json")).unwrap(),
+    )
+    .unwrap();
+    let of = |name: &str| {
+        results["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["unique_id"].as_str().unwrap().contains(name))
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} not in run_results"))
+    };
+    assert_eq!(of("at_most_events_t_amount__650")["status"], "warn");
+    assert_eq!(of("at_most_events_t_amount__650")["failures"], 2);
+    assert_eq!(of("unique_events_t_id")["status"], "pass");
+    assert_eq!(of("unique_events_t_id")["failures"], 0);
+    assert_eq!(of("a_failing_unit_test")["status"], "fail");
+    // Compiled SQL of generic tests is where dbt puts it.
+    assert!(d
+        .join("target/compiled/testing/models/schema.yml/unique_events_t_id.sql")
+        .is_file());
+    // Warnings alone exit 0.
+    let warn = silt(d, &["test", "--select", "config.severity:warn", "--exclude", "test_name:recency"]);
+    assert_eq!(warn.code, 0, "{}", warn.stderr);
+    assert!(warn.stderr.contains("Completed with 3 warnings:"), "{}", warn.stderr);
+    // The manifest describes generic tests and unit tests as dbt does.
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.join("target/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let node = manifest["nodes"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.starts_with("test.testing.relationships_user_totals_user_id__id__ref_users_."))
+        .map(|(_, v)| v.clone())
+        .expect("relationships test in the manifest");
+    assert_eq!(node["test_metadata"]["name"], "relationships");
+    assert_eq!(node["test_metadata"]["kwargs"]["to"], "ref('users')");
+    assert_eq!(node["column_name"], "user_id");
+    assert_eq!(node["attached_node"], "model.testing.user_totals");
+    let mut deps: Vec<String> = node["depends_on"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    deps.sort();
+    assert_eq!(deps, vec!["model.testing.user_totals", "seed.testing.users"]);
+    assert!(manifest["unit_tests"]["unit_test.testing.user_totals.sums_amounts_per_user"].is_object());
+}
+
+#[test]
+fn build_publishes_nothing_that_fails_its_tests() {
+    let dir = fixture("audit");
+    let d = dir.path();
+    let good = silt(d, &["build", "--threads", "1"]);
+    assert_eq!(good.code, 0, "{}", good.stderr);
+    insta::assert_snapshot!("build", good.stderr);
+    let bad = silt(d, &["build", "--threads", "1", "--vars", "{bad: true}"]);
+    assert_eq!(bad.code, 1);
+    insta::assert_snapshot!("build_with_failing_tests", bad.stderr);
+}
+
+/// The README's first command: the reference project at the repository root builds, and
+/// every one of its tests passes.
+#[test]
+fn reference_project_builds_and_passes_its_tests() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for f in ["project.yml", "profiles.yml"] {
+        std::fs::copy(root.join(f), d.join(f)).unwrap();
+    }
+    for folder in ["models", "macros", "seeds"] {
+        copy_dir(&root.join(folder), &d.join(folder));
+    }
+    let out = silt(d, &["build"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains(" WARN=0 ERROR=0 SKIP=0 "), "{}", out.stderr);
+    assert!(d.join("warehouse/main/chat_messages/_delta_log").is_dir());
+}

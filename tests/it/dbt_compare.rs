@@ -68,3 +68,41 @@ fn dbt_shop_matches_dbt_duckdb() {
         );
     }
 }
+
+/// The dbt_tests fixture: `silt seed` then `silt build` report the same tests, statuses
+/// and failure counts as `dbt seed` then `dbt build` with dbt-duckdb (make_expected.py).
+#[test]
+fn dbt_tests_report_what_dbt_build_reports() {
+    let dir = crate::support::fixture("dbt_tests");
+    let d = dir.path();
+    run_ok(d, &["resource_type:seed"], None, false);
+    let results = crate::support::build(d, &[], None);
+    let text = std::fs::read_to_string(fixtures().join("dbt_tests/expected/run_results.json"))
+        .expect("expected run results");
+    let expected: Vec<serde_json::Value> = serde_json::from_str(&text).expect("json");
+    let mut got: Vec<(String, String, Option<u64>)> = results
+        .iter()
+        .map(|r| (r.unique_id.clone(), r.status.as_str().to_owned(), r.failures))
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String, Option<u64>)> = expected
+        .iter()
+        .map(|e| {
+            (
+                e["unique_id"].as_str().unwrap_or_default().to_owned(),
+                e["status"].as_str().unwrap_or_default().to_owned(),
+                e["failures"].as_u64(),
+            )
+        })
+        .collect();
+    // The one deliberate difference: dbt publishes `customers` and then finds its failing
+    // test; Silt tests the new data first and does not publish it.
+    for w in &mut want {
+        if w.0 == "model.dbt_tests.customers" {
+            assert_eq!(w.1, "success");
+            w.1 = "error".into();
+        }
+    }
+    want.sort();
+    assert_eq!(got, want);
+}

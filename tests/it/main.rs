@@ -8,3 +8,4 @@ mod materializations;
 mod robustness;
 mod selection;
 mod support;
+mod testing;

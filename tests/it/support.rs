@@ -59,6 +59,7 @@ pub fn load_with(dir: &Path, vars: Option<&str>, full_refresh: bool) -> Loaded {
         invocation_id: "test".into(),
         full_refresh,
         which: "run".into(),
+        store_failures: false,
     };
     match silt::load(&options(dir, vars), &parse) {
         Ok(l) => l,
@@ -76,21 +77,87 @@ pub fn load_errors(dir: &Path) -> String {
 
 /// Runs the selection (every model and seed when `select` is empty).
 pub fn run(dir: &Path, select: &[&str], vars: Option<&str>, full_refresh: bool) -> Vec<NodeResult> {
+    execute(
+        dir,
+        select,
+        vars,
+        full_refresh,
+        &[ResourceType::Model, ResourceType::Seed],
+        false,
+    )
+}
+
+/// `silt build`: seeds, models, data tests and unit tests, with audit before publish.
+pub fn build(dir: &Path, select: &[&str], vars: Option<&str>) -> Vec<NodeResult> {
+    build_excluding(dir, select, &[], vars)
+}
+
+/// `silt build --exclude ...`.
+pub fn build_excluding(
+    dir: &Path,
+    select: &[&str],
+    exclude: &[&str],
+    vars: Option<&str>,
+) -> Vec<NodeResult> {
+    execute_with(
+        dir,
+        select,
+        exclude,
+        vars,
+        false,
+        &[
+            ResourceType::Model,
+            ResourceType::Seed,
+            ResourceType::Test,
+            ResourceType::UnitTest,
+        ],
+        true,
+    )
+}
+
+/// `silt test`: the data tests and unit tests of the selection.
+pub fn test(dir: &Path, select: &[&str], vars: Option<&str>) -> Vec<NodeResult> {
+    execute(
+        dir,
+        select,
+        vars,
+        false,
+        &[ResourceType::Test, ResourceType::UnitTest],
+        false,
+    )
+}
+
+pub fn execute(
+    dir: &Path,
+    select: &[&str],
+    vars: Option<&str>,
+    full_refresh: bool,
+    types: &[ResourceType],
+    audit: bool,
+) -> Vec<NodeResult> {
+    execute_with(dir, select, &[], vars, full_refresh, types, audit)
+}
+
+pub fn execute_with(
+    dir: &Path,
+    select: &[&str],
+    exclude: &[&str],
+    vars: Option<&str>,
+    full_refresh: bool,
+    types: &[ResourceType],
+    audit: bool,
+) -> Vec<NodeResult> {
     let loaded = load_with(dir, vars, full_refresh);
     let select: Vec<String> = select.iter().map(|s| s.to_string()).collect();
-    let ids = silt::ops::select(
-        &loaded,
-        &select,
-        &[],
-        &[ResourceType::Model, ResourceType::Seed],
-    )
-    .expect("selection");
+    let exclude: Vec<String> = exclude.iter().map(|s| s.to_string()).collect();
+    let ids = silt::ops::select(&loaded, &select, &exclude, types).expect("selection");
     let Loaded { parsed, graph, .. } = loaded;
     let req = RunRequest {
         ids,
         threads: 2,
         full_refresh,
         fail_fast: false,
+        audit,
     };
     let rt = silt::ops::runtime().expect("runtime");
     rt.block_on(silt::ops::run(
@@ -101,6 +168,25 @@ pub fn run(dir: &Path, select: &[&str], vars: Option<&str>, full_refresh: bool) 
     ))
     .expect("run")
     .results
+}
+
+/// The result for the node whose unique id ends with `suffix` (`.not_null_orders_id.`...).
+pub fn result_of<'a>(results: &'a [NodeResult], name: &str) -> &'a NodeResult {
+    results
+        .iter()
+        .find(|r| {
+            let parts: Vec<&str> = r.unique_id.split('.').collect();
+            match parts.as_slice() {
+                [_, _, n] => *n == name,
+                ["test", _, n, _] => *n == name,
+                ["unit_test", _, _, n] => *n == name,
+                _ => false,
+            }
+        })
+        .unwrap_or_else(|| {
+            let ids: Vec<&str> = results.iter().map(|r| r.unique_id.as_str()).collect();
+            panic!("no result for `{name}` among {ids:#?}")
+        })
 }
 
 /// Runs and asserts every node succeeded.

@@ -28,8 +28,28 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             output,
             resource_types,
         } => ls::run(cli, printer, select, *output, resource_types),
-        Command::Seed { select, build } => run::run(cli, printer, select, build, run::Kind::Seed),
-        Command::Run { select, build } => run::run(cli, printer, select, build, run::Kind::Run),
+        Command::Seed { select, build } => {
+            run::run(cli, printer, select, build, &Default::default(), run::Kind::Seed)
+        }
+        Command::Run { select, build } => {
+            run::run(cli, printer, select, build, &Default::default(), run::Kind::Run)
+        }
+        Command::Test {
+            select,
+            tests,
+            fail_fast,
+        } => {
+            let build = super::BuildArgs {
+                full_refresh: false,
+                fail_fast: *fail_fast,
+            };
+            run::run(cli, printer, select, &build, tests, run::Kind::Test)
+        }
+        Command::Build {
+            select,
+            build,
+            tests,
+        } => run::run(cli, printer, select, build, tests, run::Kind::Build),
         Command::Show {
             select,
             inline,
@@ -89,11 +109,23 @@ pub fn load(
     inv: &Invocation,
     full_refresh: bool,
 ) -> Result<std::result::Result<Loaded, Outcome>> {
+    load_with(cli, printer, inv, full_refresh, false)
+}
+
+/// [`load`], with `--store-failures` applied to every test that does not say otherwise.
+pub fn load_with(
+    cli: &Cli,
+    printer: &Printer,
+    inv: &Invocation,
+    full_refresh: bool,
+    store_failures: bool,
+) -> Result<std::result::Result<Loaded, Outcome>> {
     printer.info(&format!("Running with silt={}", env!("CARGO_PKG_VERSION")));
     let opts = ParseOptions {
         invocation_id: inv.id.clone(),
         full_refresh,
         which: inv.which.to_owned(),
+        store_failures,
     };
     match silt::load(&cli.global.load_options(), &opts) {
         Ok(loaded) => {
@@ -117,6 +149,7 @@ fn found_line(loaded: &Loaded) -> String {
             ResourceType::Model => "model",
             ResourceType::Seed => "seed",
             ResourceType::Test => "data test",
+            ResourceType::UnitTest => "unit test",
             ResourceType::Analysis => "analysis",
             _ => "other",
         };
@@ -125,7 +158,7 @@ fn found_line(loaded: &Loaded) -> String {
     let sources = loaded.parsed.sources.iter().filter(|s| s.enabled).count();
     let macros = loaded.parsed.templates.macros().count();
     let mut parts: Vec<String> = Vec::new();
-    for label in ["model", "seed", "data test", "analysis"] {
+    for label in ["model", "seed", "data test", "unit test", "analysis"] {
         if let Some(n) = counts.get(label) {
             parts.push(plural(*n, label));
         }
@@ -155,21 +188,31 @@ pub fn select(
     args: &SelectArgs,
     types: &[ResourceType],
 ) -> std::result::Result<Vec<String>, Outcome> {
+    select_indirect(printer, loaded, args, types, silt::ops::IndirectSelection::Eager)
+}
+
+/// [`select`], with tests joining through what they test as `indirect` says.
+pub fn select_indirect(
+    printer: &Printer,
+    loaded: &Loaded,
+    args: &SelectArgs,
+    types: &[ResourceType],
+    indirect: silt::ops::IndirectSelection,
+) -> std::result::Result<Vec<String>, Outcome> {
     let selection = match Selection::parse(&args.select, &args.exclude) {
         Ok(s) => s,
         Err(d) => return Err(report_diagnostics(printer, &d.into())),
     };
-    match selection.apply(&loaded.parsed, &loaded.graph, types) {
-        Ok(set) => {
-            if set.is_empty() && !selection.is_empty() && !printer.quiet {
+    // In graph order, so output and runs are stable.
+    match silt::ops::select_with(loaded, &args.select, &args.exclude, types, indirect) {
+        Ok(ids) => {
+            if ids.is_empty() && !selection.is_empty() && !printer.quiet {
                 printer.info(&format!(
                     "The selection criterion '{}' does not match any enabled nodes",
                     args.select.join(" ")
                 ));
             }
-            // In graph order, so output and runs are stable.
-            let order = loaded.graph.topo_order();
-            Ok(order.into_iter().filter(|id| set.contains(id)).collect())
+            Ok(ids)
         }
         Err(d) => Err(report_diagnostics(printer, &d.into())),
     }

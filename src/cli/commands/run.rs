@@ -1,4 +1,5 @@
-//! `silt run` and `silt seed`: build models or load seeds, in dependency order.
+//! `silt run`, `silt seed`, `silt test` and `silt build`: build models, load seeds, run
+//! tests, or all three, in dependency order.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,14 +11,16 @@ use silt::ops::RunRequest;
 use silt::parse::Materialization;
 use silt::project::ResourceType;
 
-use super::{Invocation, load, plural, runtime, select, write_artifact};
+use super::{Invocation, plural, runtime, write_artifact};
 use crate::cli::printer::{Paint, progress_line};
-use crate::cli::{BuildArgs, Cli, Outcome, Printer, SelectArgs};
+use crate::cli::{BuildArgs, Cli, Outcome, Printer, SelectArgs, TestArgs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Run,
     Seed,
+    Test,
+    Build,
 }
 
 pub fn run(
@@ -25,19 +28,37 @@ pub fn run(
     printer: &Printer,
     args: &SelectArgs,
     build: &BuildArgs,
+    tests: &TestArgs,
     kind: Kind,
 ) -> Result<Outcome> {
-    let inv = Invocation::new(if kind == Kind::Run { "run" } else { "seed" });
-    let loaded = match load(cli, printer, &inv, build.full_refresh)? {
+    let inv = Invocation::new(match kind {
+        Kind::Run => "run",
+        Kind::Seed => "seed",
+        Kind::Test => "test",
+        Kind::Build => "build",
+    });
+    let loaded = match super::load_with(cli, printer, &inv, build.full_refresh, tests.store_failures)? {
         Ok(l) => l,
         Err(outcome) => return Ok(outcome),
     };
-    let types: &[ResourceType] = if kind == Kind::Run {
-        &[ResourceType::Model]
-    } else {
-        &[ResourceType::Seed]
+    let types: &[ResourceType] = match kind {
+        Kind::Run => &[ResourceType::Model],
+        Kind::Seed => &[ResourceType::Seed],
+        Kind::Test => &[ResourceType::Test, ResourceType::UnitTest],
+        Kind::Build => &[
+            ResourceType::Model,
+            ResourceType::Seed,
+            ResourceType::Test,
+            ResourceType::UnitTest,
+        ],
     };
-    let ids = match select(printer, &loaded, args, types) {
+    let ids = match super::select_indirect(
+        printer,
+        &loaded,
+        args,
+        types,
+        tests.indirect_selection.to_lib(),
+    ) {
         Ok(ids) => ids,
         Err(outcome) => return Ok(outcome),
     };
@@ -56,6 +77,7 @@ pub fn run(
         threads,
         full_refresh: build.full_refresh,
         fail_fast: build.fail_fast,
+        audit: kind == Kind::Build,
     };
     let observer = Arc::new(Console { printer: *printer });
     let report = runtime()?
@@ -91,8 +113,25 @@ struct Console {
 fn describe(node: &NodeDesc) -> String {
     match node.materialized {
         Materialization::Seed => format!("seed file {}", node.relation),
+        Materialization::Test => format!("test {}", node.name),
+        Materialization::UnitTest => format!("unit_test {}", unit_label(node)),
         m => format!("sql {} model {}", m.as_str(), node.relation),
     }
+}
+
+/// `model::test`, as dbt names unit tests in its output.
+fn unit_label(node: &NodeDesc) -> String {
+    // unit_test.<project>.<model>.<name>
+    let mut parts = node.unique_id.splitn(4, '.');
+    let model = parts.nth(2).unwrap_or("");
+    format!("{model}::{}", node.name)
+}
+
+fn is_test(node: &NodeDesc) -> bool {
+    matches!(
+        node.materialized,
+        Materialization::Test | Materialization::UnitTest
+    )
 }
 
 impl Observer for Console {
@@ -108,6 +147,12 @@ impl Observer for Console {
     fn finished(&self, index: usize, total: usize, node: &NodeDesc, result: &NodeResult) {
         let p = &self.printer;
         let t = format!(" in {:.2}s", result.execution_time);
+        let name = if node.materialized == Materialization::UnitTest {
+            unit_label(node)
+        } else {
+            node.name.clone()
+        };
+        let failures = result.failures.unwrap_or(0);
         let (msg, status) = match result.status {
             Status::Success => {
                 let verb = if node.materialized == Materialization::Seed {
@@ -121,11 +166,31 @@ impl Observer for Console {
                     format!("{}{t}", p.paint(Paint::Green, &m)),
                 )
             }
+            Status::Pass => (
+                format!("PASS {name}"),
+                format!("{}{t}", p.paint(Paint::Green, "PASS")),
+            ),
+            Status::Warn => (
+                format!("WARN {failures} {name}"),
+                format!("{}{t}", p.paint(Paint::Yellow, &format!("WARN {failures}"))),
+            ),
+            Status::Fail => (
+                format!("FAIL {failures} {name}"),
+                format!("{}{t}", p.paint(Paint::Red, &format!("FAIL {failures}"))),
+            ),
+            Status::Skipped if is_test(node) => (
+                format!("SKIP {}", describe(node)),
+                p.paint(Paint::Yellow, "SKIP"),
+            ),
             Status::Skipped => (
                 format!("SKIP relation {}", node.relation),
                 p.paint(Paint::Yellow, "SKIP"),
             ),
-            _ => {
+            Status::Error if is_test(node) => (
+                format!("ERROR {name}"),
+                format!("{}{t}", p.paint(Paint::Red, "ERROR")),
+            ),
+            Status::Error => {
                 let verb = if node.materialized == Materialization::Seed {
                     "loading"
                 } else {
@@ -138,7 +203,7 @@ impl Observer for Console {
             }
         };
         let line = progress_line(index, total, &msg, &status);
-        if result.status == Status::Error {
+        if matches!(result.status, Status::Error | Status::Fail) {
             p.err_line(&line)
         } else {
             p.info(&line)
@@ -157,6 +222,8 @@ fn summary(
         if let Some(n) = parsed.node(&r.unique_id) {
             let key = match n.materialized {
                 Materialization::Seed => "seed".to_owned(),
+                Materialization::Test => "data test".to_owned(),
+                Materialization::UnitTest => "unit test".to_owned(),
                 m => format!("{} model", m.as_str()),
             };
             *counts.entry(key).or_default() += 1;
@@ -179,7 +246,7 @@ fn summary(
         .iter()
         .filter(|r| matches!(r.status, Status::Error | Status::Fail))
         .collect();
-    let warnings = results.iter().filter(|r| r.status == Status::Warn).count();
+    let warnings: Vec<&NodeResult> = results.iter().filter(|r| r.status == Status::Warn).collect();
     let skipped = results
         .iter()
         .filter(|r| r.status == Status::Skipped)
@@ -190,12 +257,12 @@ fn summary(
         .count();
     printer.info("");
     if errors.is_empty() {
-        if warnings == 0 {
+        if warnings.is_empty() {
             printer.info(&printer.paint(Paint::Green, "Completed successfully"));
         } else {
             printer.info(&printer.paint(
                 Paint::Yellow,
-                &format!("Completed with {}:", plural(warnings, "warning")),
+                &format!("Completed with {}:", plural(warnings.len(), "warning")),
             ));
         }
     } else {
@@ -204,46 +271,69 @@ fn summary(
             &format!(
                 "Completed with {}, 0 partial successes, and {}:",
                 plural(errors.len(), "error"),
-                plural(warnings, "warning")
+                plural(warnings.len(), "warning")
             ),
         ));
-        for r in &errors {
-            let Some(n) = parsed.node(&r.unique_id) else {
-                continue;
-            };
-            let kind = n.node.resource_type.as_str();
-            printer.err_line("");
-            printer.err_line(&printer.paint(
-                Paint::Red,
-                &format!(
-                    "Failure in {kind} {} ({})",
-                    n.node.name, n.node.original_file_path
-                ),
-            ));
-            let label = r.error_label.unwrap_or("Runtime Error");
-            let message = r.message.clone().unwrap_or_default();
-            let indented: Vec<String> = message.lines().map(|l| format!("  {l}")).collect();
-            printer.err_line(&format!(
-                "  {label} in {kind} {} ({})\n{}",
-                n.node.name,
-                n.node.original_file_path,
-                indented.join("\n")
-            ));
-            if r.compiled_code.is_some() {
-                printer.err_line("");
-                let path = format!(
-                    "{}/compiled/{}/{}",
-                    parsed.project.settings.project.target_path,
-                    n.node.package,
-                    n.node.original_file_path
-                );
-                printer.err_line(&format!("  compiled code at {path}"));
+    }
+    for r in errors.iter().chain(&warnings) {
+        let Some(n) = parsed.node(&r.unique_id) else {
+            continue;
+        };
+        let is_warning = r.status == Status::Warn;
+        let emit = |line: &str| {
+            if is_warning {
+                printer.info(line)
+            } else {
+                printer.err_line(line)
             }
+        };
+        let kind = n.node.resource_type.as_str();
+        emit("");
+        let head = format!(
+            "{} in {kind} {} ({})",
+            if is_warning { "Warning" } else { "Failure" },
+            n.node.name,
+            n.node.original_file_path
+        );
+        emit(&printer.paint(if is_warning { Paint::Yellow } else { Paint::Red }, &head));
+        let message = r.message.clone().unwrap_or_default();
+        let indented: Vec<String> = message.lines().map(|l| format!("  {l}")).collect();
+        if r.status == Status::Error {
+            let label = r.error_label.unwrap_or("Runtime Error");
+            emit(&format!(
+                "  {label} in {kind} {} ({})",
+                n.node.name, n.node.original_file_path
+            ));
+            // Each line on its own, so each gets its timestamp.
+            for l in message.lines() {
+                emit(&format!("    {l}"));
+            }
+        } else {
+            for l in &indented {
+                emit(l);
+            }
+        }
+        if let Some(detail) = &r.detail {
+            emit("");
+            for l in detail.trim_end().lines() {
+                emit(&format!("  {l}"));
+            }
+        }
+        if r.compiled_code.is_some() && n.materialized != Materialization::UnitTest {
+            emit("");
+            let path = format!(
+                "{}/compiled/{}/{}",
+                parsed.project.settings.project.target_path,
+                n.node.package,
+                n.node.compiled_rel_path()
+            );
+            emit(&format!("  compiled code at {path}"));
         }
     }
     printer.info("");
     let done = format!(
-        "Done. PASS={passed} WARN={warnings} ERROR={} SKIP={skipped} NO-OP=0 TOTAL={}",
+        "Done. PASS={passed} WARN={} ERROR={} SKIP={skipped} NO-OP=0 TOTAL={}",
+        warnings.len(),
         errors.len(),
         results.len()
     );

@@ -1,0 +1,528 @@
+//! Model contracts (`contract: {enforced: true}`): the planned schema of a model must be
+//! the columns and types its YAML declares, checked before anything is written; a mismatch
+//! fails the model with a table of expected and actual columns, as dbt prints it.
+//!
+//! Constraints: `not_null` columns are declared not null in the Delta schema and the write
+//! fails at the first null (so nothing is committed); `check` expressions and
+//! `unique`/`primary_key` columns are verified on the new data before it is published (the
+//! write is staged), and check and not-null constraints are also kept on the Delta table,
+//! where every other writer is bound by them. `foreign_key` and `custom` constraints are
+//! recorded, not enforced (as on most of dbt's adapters).
+
+use std::collections::BTreeMap;
+
+use deltalake::arrow::datatypes::DataType;
+use deltalake::datafusion::common::Column;
+use deltalake::datafusion::dataframe::DataFrame;
+use deltalake::datafusion::logical_expr::Expr;
+use serde_json::Value as Json;
+
+use super::ExecError;
+use super::session::{Session, clean};
+use crate::parse::ParsedNode;
+use crate::template::quote_ident;
+
+/// One declared column.
+#[derive(Debug, Clone)]
+pub struct ContractColumn {
+    pub name: String,
+    pub data_type: Option<String>,
+    pub not_null: bool,
+}
+
+/// A model's enforced contract.
+#[derive(Debug, Clone, Default)]
+pub struct Contract {
+    pub columns: Vec<ContractColumn>,
+    /// Check constraints: (Delta constraint name, SQL expression).
+    pub checks: Vec<(String, String)>,
+    /// `unique` and `primary_key` constraints: (name, columns).
+    pub unique: Vec<(String, Vec<String>)>,
+}
+
+impl Contract {
+    /// The node's contract when `contract: {enforced: true}`.
+    pub fn of(node: &ParsedNode) -> Result<Option<Contract>, ExecError> {
+        let enforced = node
+            .config
+            .get("contract")
+            .and_then(|c| c.get("enforced"))
+            .and_then(crate::parse::as_bool)
+            .unwrap_or(false);
+        if !enforced {
+            return Ok(None);
+        }
+        let mut c = Contract::default();
+        let model = &node.node.name;
+        if node.node.columns.is_empty() {
+            return Err(ExecError::Schema(format!(
+                "`{model}` has an enforced contract but its YAML declares no columns"
+            )));
+        }
+        for col in node.node.columns.values() {
+            let mut not_null = false;
+            for (i, k) in col.constraints.iter().enumerate() {
+                let kind = k.get("type").and_then(Json::as_str).unwrap_or("");
+                let name = k.get("name").and_then(Json::as_str).map(sanitize);
+                match kind {
+                    "not_null" => not_null = true,
+                    "check" => {
+                        let expr = expression(k, model, &col.name)?;
+                        c.checks.push((
+                            name.unwrap_or_else(|| format!("{}_check_{}", sanitize(&col.name), i + 1)),
+                            expr,
+                        ));
+                    }
+                    "unique" => c.unique.push((
+                        name.unwrap_or_else(|| format!("{}_unique", sanitize(&col.name))),
+                        vec![col.name.clone()],
+                    )),
+                    "primary_key" => {
+                        not_null = true;
+                        c.unique.push((
+                            name.unwrap_or_else(|| format!("{}_pk", sanitize(&col.name))),
+                            vec![col.name.clone()],
+                        ));
+                    }
+                    "foreign_key" | "custom" => {}
+                    other => {
+                        return Err(ExecError::Schema(format!(
+                            "column `{}` of `{model}` has a constraint of unknown type `{other}` (use not_null, check, unique, primary_key, foreign_key or custom)",
+                            col.name
+                        )));
+                    }
+                }
+            }
+            c.columns.push(ContractColumn {
+                name: col.name.clone(),
+                data_type: col.data_type.clone(),
+                not_null,
+            });
+        }
+        for (i, k) in node.node.constraints.iter().enumerate() {
+            let kind = k.get("type").and_then(Json::as_str).unwrap_or("");
+            let name = k.get("name").and_then(Json::as_str).map(sanitize);
+            let columns: Vec<String> = crate::config::string_list(k.get("columns"));
+            match kind {
+                "check" => c.checks.push((
+                    name.unwrap_or_else(|| format!("{}_check_{}", sanitize(model), i + 1)),
+                    expression(k, model, "")?,
+                )),
+                "unique" | "primary_key" => {
+                    if columns.is_empty() {
+                        return Err(ExecError::Schema(format!(
+                            "the model-level `{kind}` constraint of `{model}` needs `columns`"
+                        )));
+                    }
+                    if kind == "primary_key" {
+                        for col in &mut c.columns {
+                            if columns.iter().any(|k| k.eq_ignore_ascii_case(&col.name)) {
+                                col.not_null = true;
+                            }
+                        }
+                    }
+                    c.unique.push((
+                        name.unwrap_or_else(|| format!("{}_{kind}", sanitize(model))),
+                        columns,
+                    ));
+                }
+                "not_null" => {
+                    for col in &mut c.columns {
+                        if columns.iter().any(|k| k.eq_ignore_ascii_case(&col.name)) {
+                            col.not_null = true;
+                        }
+                    }
+                }
+                "foreign_key" | "custom" => {}
+                other => {
+                    return Err(ExecError::Schema(format!(
+                        "`{model}` has a constraint of unknown type `{other}`"
+                    )));
+                }
+            }
+        }
+        Ok(Some(c))
+    }
+
+    /// Whether the new data must be verified before it is published.
+    pub fn needs_stage(&self) -> bool {
+        !self.checks.is_empty() || !self.unique.is_empty()
+    }
+}
+
+fn expression(k: &Json, model: &str, column: &str) -> Result<String, ExecError> {
+    match k.get("expression").and_then(Json::as_str) {
+        Some(e) if !e.trim().is_empty() => {
+            let e = e.trim();
+            // dbt writes check expressions with or without their parentheses.
+            Ok(e.strip_prefix('(')
+                .and_then(|x| x.strip_suffix(')'))
+                .filter(|x| balanced(x))
+                .unwrap_or(e)
+                .to_owned())
+        }
+        _ => Err(ExecError::Schema(format!(
+            "a `check` constraint {} of `{model}` needs an `expression`",
+            if column.is_empty() { String::new() } else { format!("on `{column}`") }
+        ))),
+    }
+}
+
+fn balanced(s: &str) -> bool {
+    let mut depth = 0i32;
+    for c in s.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    depth == 0
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c.to_ascii_lowercase() } else { '_' })
+        .collect()
+}
+
+/// The SQL type Silt uses for a type name as contracts write it (Spark's and DuckDB's
+/// spellings included).
+fn sql_type(name: &str) -> String {
+    let lower = name.trim().to_lowercase();
+    match lower.as_str() {
+        "string" | "text" => "varchar".into(),
+        "long" => "bigint".into(),
+        "short" => "smallint".into(),
+        "byte" => "tinyint".into(),
+        "int4" | "integer" => "int".into(),
+        "int8" => "bigint".into(),
+        "float8" | "float64" => "double".into(),
+        "float4" | "float32" => "real".into(),
+        "bool" => "boolean".into(),
+        "timestamp_ntz" | "datetime" => "timestamp".into(),
+        "timestamp_ltz" | "timestamptz" | "timestamp_tz" => "timestamp with time zone".into(),
+        _ => lower,
+    }
+}
+
+/// A type as contracts show it.
+pub fn type_name(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "varchar".into(),
+        DataType::Binary | DataType::BinaryView | DataType::LargeBinary => "binary".into(),
+        DataType::Int8 => "tinyint".into(),
+        DataType::Int16 => "smallint".into(),
+        DataType::Int32 => "int".into(),
+        DataType::Int64 => "bigint".into(),
+        DataType::UInt8 => "utinyint".into(),
+        DataType::UInt16 => "usmallint".into(),
+        DataType::UInt32 => "uint".into(),
+        DataType::UInt64 => "ubigint".into(),
+        DataType::Float16 => "half".into(),
+        DataType::Float32 => "real".into(),
+        DataType::Float64 => "double".into(),
+        DataType::Boolean => "boolean".into(),
+        DataType::Date32 | DataType::Date64 => "date".into(),
+        DataType::Timestamp(_, None) => "timestamp".into(),
+        DataType::Timestamp(_, Some(_)) => "timestamp with time zone".into(),
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("decimal({p},{s})"),
+        DataType::Null => "null".into(),
+        other => other.to_string().to_lowercase(),
+    }
+}
+
+/// Types compared as a contract sees them: one string type, one binary type, timestamps
+/// by time zone and not by unit (Delta stores microseconds whatever the plan says).
+fn same_type(declared: &DataType, actual: &DataType, declared_text: &str) -> bool {
+    use DataType as D;
+    match (declared, actual) {
+        (D::Utf8 | D::Utf8View | D::LargeUtf8, D::Utf8 | D::Utf8View | D::LargeUtf8) => true,
+        (D::Binary | D::BinaryView | D::LargeBinary, D::Binary | D::BinaryView | D::LargeBinary) => true,
+        (D::Timestamp(_, a), D::Timestamp(_, b)) => a.is_some() == b.is_some(),
+        (D::Decimal128(..) | D::Decimal256(..), D::Decimal128(p, s) | D::Decimal256(p, s)) => {
+            // `decimal` or `numeric` alone accepts any precision; written out, it must match.
+            if declared_text.contains('(') {
+                matches!(declared, D::Decimal128(dp, ds) | D::Decimal256(dp, ds) if dp == p && ds == s)
+            } else {
+                true
+            }
+        }
+        (D::Date32 | D::Date64, D::Date32 | D::Date64) => true,
+        (a, b) => a == b,
+    }
+}
+
+async fn resolve_type(session: &Session, name: &str) -> Result<DataType, String> {
+    let sql = format!("select cast(null as {}) as t", sql_type(name));
+    let df = session.query(&sql).await.map_err(|e| e.to_string())?;
+    Ok(df.schema().field(0).data_type().clone())
+}
+
+/// Checks the model's planned result against the contract and returns it in the
+/// contract's column order, with not-null columns enforced.
+pub async fn conform(
+    session: &Session,
+    node: &ParsedNode,
+    contract: &Contract,
+    df: DataFrame,
+) -> Result<DataFrame, ExecError> {
+    let fields: Vec<(String, DataType)> = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().clone()))
+        .collect();
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    let mut matched: BTreeMap<usize, usize> = BTreeMap::new();
+    for (ci, col) in contract.columns.iter().enumerate() {
+        let found = fields.iter().position(|(n, _)| n == &col.name).or_else(|| {
+            fields
+                .iter()
+                .position(|(n, _)| n.eq_ignore_ascii_case(&col.name))
+        });
+        let Some(fi) = found else {
+            rows.push([
+                col.name.clone(),
+                String::new(),
+                col.data_type.clone().unwrap_or_default(),
+                "missing in definition".into(),
+            ]);
+            continue;
+        };
+        matched.insert(fi, ci);
+        let actual = &fields[fi].1;
+        let Some(declared_text) = &col.data_type else {
+            rows.push([
+                col.name.clone(),
+                type_name(actual),
+                String::new(),
+                "no data_type in contract".into(),
+            ]);
+            continue;
+        };
+        let declared = resolve_type(session, declared_text).await.map_err(|e| {
+            ExecError::Schema(format!(
+                "the contract of `{}` gives column `{}` the type `{declared_text}`, which Silt does not know: {e}",
+                node.node.name, col.name
+            ))
+        })?;
+        if !same_type(&declared, actual, declared_text) {
+            rows.push([
+                col.name.clone(),
+                type_name(actual),
+                declared_text.clone(),
+                "data type mismatch".into(),
+            ]);
+        }
+    }
+    for (fi, (name, t)) in fields.iter().enumerate() {
+        if !matched.contains_key(&fi) {
+            rows.push([name.clone(), type_name(t), String::new(), "missing in contract".into()]);
+        }
+    }
+    if !rows.is_empty() {
+        return Err(ExecError::Contract(mismatch_table(&rows)));
+    }
+    // The contract's order, with not-null columns declared and enforced.
+    let mut exprs: Vec<Expr> = Vec::new();
+    for col in &contract.columns {
+        let (q, f) = df
+            .schema()
+            .iter()
+            .find(|(_, f)| f.name() == &col.name)
+            .or_else(|| df.schema().iter().find(|(_, f)| f.name().eq_ignore_ascii_case(&col.name)))
+            .ok_or_else(|| ExecError::Schema(format!("column `{}` vanished (this is a bug)", col.name)))?;
+        let c = Expr::Column(Column::new(q.cloned(), f.name()));
+        exprs.push(if col.not_null {
+            super::functions::not_null_udf(&col.name)
+                .call(vec![c])
+                .alias(&col.name)
+        } else {
+            super::functions::nullable_udf().call(vec![c]).alias(&col.name)
+        });
+    }
+    df.select(exprs).map_err(|e| ExecError::Sql(clean(&e)))
+}
+
+fn mismatch_table(rows: &[[String; 4]]) -> String {
+    let header = ["column_name", "definition_type", "contract_type", "mismatch_reason"];
+    let widths: Vec<usize> = (0..4)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain(std::iter::once(header[i].len()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: [&str; 4]| -> String {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+            .collect();
+        format!("| {} |", padded.join(" | "))
+    };
+    let mut out = String::from(
+        "This model has an enforced contract that failed.\nPlease ensure the name, data_type, and number of columns in your contract match the columns in your model's definition.\n\n",
+    );
+    out.push_str(&line(header));
+    out.push('\n');
+    let rules: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    out.push_str(&format!("| {} |\n", rules.join(" | ")));
+    for r in rows {
+        out.push_str(&line([&r[0], &r[1], &r[2], &r[3]]));
+        out.push('\n');
+    }
+    out.trim_end().to_owned()
+}
+
+/// Verifies the check and unique constraints on a relation (the staged new data).
+pub async fn verify(session: &Session, relation: &str, contract: &Contract) -> Result<(), ExecError> {
+    let count = |sql: String| async move {
+        let df = session.query(&sql).await?;
+        let batches = df
+            .collect()
+            .await
+            .map_err(|e| ExecError::Execution(clean(&e)))?;
+        use deltalake::arrow::array::AsArray;
+        use deltalake::arrow::datatypes::Int64Type;
+        Ok::<i64, ExecError>(
+            batches
+                .iter()
+                .find(|b| b.num_rows() > 0)
+                .map(|b| b.column(0).as_primitive::<Int64Type>().value(0))
+                .unwrap_or(0),
+        )
+    };
+    for (name, expr) in &contract.checks {
+        let n = count(format!(
+            "select count(*) from {relation} where not ({expr})"
+        ))
+        .await
+        .map_err(|e| ExecError::Contract(format!("check constraint `{name}` ({expr}) could not be evaluated: {e}")))?;
+        if n > 0 {
+            return Err(ExecError::Contract(format!(
+                "check constraint `{name}` ({expr}) is violated by {n} row{}",
+                if n == 1 { "" } else { "s" }
+            )));
+        }
+    }
+    for (name, cols) in &contract.unique {
+        let list: Vec<String> = cols.iter().map(|c| quote_ident(c)).collect();
+        let list = list.join(", ");
+        let n = count(format!(
+            "select count(*) from (select {list} from {relation} group by {list} having count(*) > 1) d"
+        ))
+        .await?;
+        if n > 0 {
+            return Err(ExecError::Contract(format!(
+                "constraint `{name}` requires ({}) to be unique, but {n} value{} appear more than once",
+                cols.join(", "),
+                if n == 1 { "" } else { "s" }
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The check constraints a table should carry under `delta.constraints.*`.
+pub fn delta_constraints(contract: &Contract) -> BTreeMap<String, String> {
+    contract
+        .checks
+        .iter()
+        .map(|(n, e)| (n.clone(), e.clone()))
+        .collect()
+}
+
+/// Makes the table's Delta check constraints (`delta.constraints.*`) those of the
+/// contract: constraints it no longer has are dropped, new or changed ones added (Delta
+/// checks the table's data against each one it adds).
+pub async fn sync_constraints(
+    table: deltalake::DeltaTable,
+    contract: &Contract,
+    session: &Session,
+    props: deltalake::kernel::transaction::CommitProperties,
+    dir: &std::path::Path,
+) -> Result<(), ExecError> {
+    let existing: BTreeMap<String, String> = {
+        let snapshot = table
+            .snapshot()
+            .map_err(|e| super::storage::delta_err(dir, &e))?;
+        snapshot
+            .metadata()
+            .configuration()
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("delta.constraints.")
+                    .map(|n| (n.to_owned(), v.clone()))
+            })
+            .collect()
+    };
+    let wanted = delta_constraints(contract);
+    let drop: Vec<&String> = existing
+        .iter()
+        .filter(|(n, e)| wanted.get(*n).is_none_or(|w| w != *e))
+        .map(|(n, _)| n)
+        .collect();
+    let add: Vec<(&String, &String)> = wanted
+        .iter()
+        .filter(|(n, e)| existing.get(*n).is_none_or(|x| x != *e))
+        .collect();
+    let mut table = table;
+    if !drop.is_empty() {
+        let mut b = table.drop_constraints().with_commit_properties(props.clone());
+        for n in &drop {
+            b = b.with_constraint((*n).clone());
+        }
+        table = b.await.map_err(|e| super::storage::delta_err(dir, &e))?;
+    }
+    if !add.is_empty() {
+        let mut b = table
+            .add_constraint()
+            .with_session_state(session.state())
+            .with_commit_properties(props);
+        for (n, e) in add {
+            b = b.with_constraint(n.clone(), e.clone());
+        }
+        b.await.map_err(|e| ExecError::Contract(format!(
+            "cannot add the contract's check constraints to the Delta table: {}",
+            super::storage::clean_delta(&e)
+        )))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deltalake::arrow::datatypes::TimeUnit;
+
+    #[test]
+    fn table_of_mismatches() {
+        let t = mismatch_table(&[
+            ["id".into(), "bigint".into(), "int".into(), "data type mismatch".into()],
+            ["color".into(), "".into(), "varchar".into(), "missing in definition".into()],
+        ]);
+        assert!(t.contains("| id          | bigint          | int           | data type mismatch    |"), "{t}");
+    }
+
+    #[test]
+    fn type_spellings() {
+        assert_eq!(sql_type("STRING"), "varchar");
+        assert_eq!(sql_type("long"), "bigint");
+        assert!(same_type(&DataType::Utf8, &DataType::Utf8View, "string"));
+        assert!(!same_type(&DataType::Int32, &DataType::Int64, "int"));
+        assert!(same_type(
+            &DataType::Timestamp(TimeUnit::Nanosecond, None),
+            &DataType::Timestamp(TimeUnit::Microsecond, None),
+            "timestamp"
+        ));
+    }
+}

@@ -1,0 +1,225 @@
+//! Data tests: a compiled test is a query returning failing rows; running it counts them
+//! (dbt's `get_test_sql`: `fail_calc`, `warn_if`, `error_if`, `limit`), decides PASS, WARN
+//! or FAIL by the test's `severity`, keeps the failing rows in a Delta table when
+//! `store_failures` asks, and brings back the first failing rows to show.
+
+use std::path::Path;
+
+use deltalake::arrow::array::{Array, AsArray};
+use deltalake::arrow::datatypes::{DataType, Int64Type};
+use serde_json::Value as Json;
+
+use super::session::{Session, clean};
+use super::show::Preview;
+use super::storage::{TableWrite, WriteMode};
+use super::{ExecError, Status};
+use crate::parse::ParsedNode;
+
+/// How many failing rows a failure shows.
+pub const SAMPLE_ROWS: i64 = 5;
+
+/// A test's configs, with dbt's defaults.
+#[derive(Debug, Clone)]
+pub struct TestConfig {
+    /// `error` or `warn`.
+    pub severity: Severity,
+    pub warn_if: String,
+    pub error_if: String,
+    pub fail_calc: String,
+    pub limit: Option<u64>,
+    /// Keep the failing rows as a Delta table (`store_failures`, `store_failures_as: table`).
+    pub store_failures: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warn,
+}
+
+impl TestConfig {
+    /// The node's test configs, checked.
+    pub fn of(node: &ParsedNode) -> Result<TestConfig, ExecError> {
+        let c = &node.config;
+        let text = |key: &str, default: &str| -> Result<String, ExecError> {
+            match c.get(key) {
+                None | Some(Json::Null) => Ok(default.to_owned()),
+                Some(Json::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+                Some(other) => Err(ExecError::Compile(format!(
+                    "`{key}` must be a SQL condition such as `!= 0` or `>10`, not `{other}`"
+                ))),
+            }
+        };
+        let severity = match c.get("severity") {
+            None | Some(Json::Null) => Severity::Error,
+            Some(Json::String(s)) if s.eq_ignore_ascii_case("error") => Severity::Error,
+            Some(Json::String(s)) if s.eq_ignore_ascii_case("warn") => Severity::Warn,
+            Some(other) => {
+                return Err(ExecError::Compile(format!(
+                    "`severity` must be `error` or `warn`, not `{}`",
+                    other.as_str().map_or_else(|| other.to_string(), str::to_owned)
+                )));
+            }
+        };
+        let limit = match c.get("limit") {
+            None | Some(Json::Null) => None,
+            Some(v) => match v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())) {
+                Some(n) => Some(n),
+                None => {
+                    return Err(ExecError::Compile(format!(
+                        "`limit` must be a whole number, not `{v}`"
+                    )));
+                }
+            },
+        };
+        let store_as = c.get("store_failures_as").and_then(Json::as_str);
+        if let Some(s) = store_as {
+            if !matches!(s, "table" | "ephemeral") {
+                return Err(ExecError::Compile(format!(
+                    "`store_failures_as: {s}` is not supported: Silt stores failures as a Delta `table`, or not at all (`ephemeral`); its views are not stored"
+                )));
+            }
+        }
+        let store_failures = match store_as {
+            Some("table") => true,
+            Some(_) => false,
+            None => c
+                .get("store_failures")
+                .and_then(crate::parse::as_bool)
+                .unwrap_or(false),
+        };
+        Ok(TestConfig {
+            severity,
+            warn_if: text("warn_if", "!= 0")?,
+            error_if: text("error_if", "!= 0")?,
+            fail_calc: text("fail_calc", "count(*)")?,
+            limit,
+            store_failures,
+        })
+    }
+}
+
+/// What running a test found.
+#[derive(Debug, Clone)]
+pub struct TestOutcome {
+    pub status: Status,
+    /// The `fail_calc` result (the number of failing rows by default).
+    pub failures: u64,
+    /// dbt's message: `Got 3 results, configured to fail if != 0`; none when it passed.
+    pub message: Option<String>,
+    /// The first failing rows, when it did not pass.
+    pub sample: Option<Preview>,
+    /// Where the failing rows were stored (`schema.table`).
+    pub stored_in: Option<String>,
+}
+
+fn plural_results(n: u64) -> String {
+    if n == 1 {
+        "1 result".to_owned()
+    } else {
+        format!("{n} results")
+    }
+}
+
+/// Runs the test `node`, whose compiled query is `sql`.
+pub async fn run(
+    session: &Session,
+    warehouse: &Path,
+    node: &ParsedNode,
+    sql: &str,
+) -> Result<TestOutcome, ExecError> {
+    let config = TestConfig::of(node)?;
+    let mut main_sql = sql.trim().trim_end_matches(';').to_owned();
+    let mut stored_in = None;
+    if config.store_failures {
+        let schema = &node.relation.schema;
+        let name = &node.relation.identifier;
+        let dir = warehouse.join(schema).join(name);
+        let df = session.query(&main_sql).await?;
+        let df = match config.limit {
+            Some(n) => df
+                .limit(0, Some(n as usize))
+                .map_err(|e| ExecError::Sql(clean(&e)))?,
+            None => df,
+        };
+        TableWrite::new(session, &dir, super::materialize::nullable(df)?)
+            .with_mode(WriteMode::Replace)
+            .run()
+            .await?;
+        session.invalidate(schema, name);
+        main_sql = format!(
+            "select * from {}.{}",
+            crate::template::quote_ident(schema),
+            crate::template::quote_ident(name)
+        );
+        stored_in = Some(format!("{schema}.{name}"));
+    }
+    let limit = config
+        .limit
+        .map(|n| format!("\n    limit {n}"))
+        .unwrap_or_default();
+    let fc = &config.fail_calc;
+    let wrapped = format!(
+        "select\n    cast({fc} as bigint) as failures,\n    {fc} {warn} as should_warn,\n    {fc} {error} as should_error\nfrom (\n{main_sql}{limit}\n) dbt_internal_test",
+        warn = config.warn_if,
+        error = config.error_if,
+    );
+    let df = session.query(&wrapped).await.map_err(|e| match e {
+        ExecError::Sql(m) => ExecError::Sql(format!(
+            "{m}\n(the test query, with fail_calc `{fc}`, warn_if `{}` and error_if `{}`, did not plan)",
+            config.warn_if, config.error_if
+        )),
+        other => other,
+    })?;
+    let batches = df
+        .collect()
+        .await
+        .map_err(|e| ExecError::Execution(clean(&e)))?;
+    let (mut failures, mut should_warn, mut should_error) = (0u64, false, false);
+    if let Some(b) = batches.iter().find(|b| b.num_rows() > 0) {
+        let f = b.column(0);
+        if f.data_type() == &DataType::Int64 && !f.is_null(0) {
+            failures = f.as_primitive::<Int64Type>().value(0).max(0) as u64;
+        }
+        let flag = |i: usize| -> bool {
+            let c = b.column(i);
+            matches!(c.data_type(), DataType::Boolean) && !c.is_null(0) && c.as_boolean().value(0)
+        };
+        should_warn = flag(1);
+        should_error = flag(2);
+    }
+    let (status, message) = if config.severity == Severity::Error && should_error {
+        (
+            Status::Fail,
+            Some(format!(
+                "Got {}, configured to fail if {}",
+                plural_results(failures),
+                config.error_if
+            )),
+        )
+    } else if should_warn {
+        (
+            Status::Warn,
+            Some(format!(
+                "Got {}, configured to warn if {}",
+                plural_results(failures),
+                config.warn_if
+            )),
+        )
+    } else {
+        (Status::Pass, None)
+    };
+    let sample = if status != Status::Pass {
+        let rows = config.limit.map_or(SAMPLE_ROWS, |l| SAMPLE_ROWS.min(l as i64));
+        super::show::preview(session, &main_sql, rows).await.ok()
+    } else {
+        None
+    };
+    Ok(TestOutcome {
+        status,
+        failures: if status == Status::Pass { 0 } else { failures },
+        message,
+        sample,
+        stored_in,
+    })
+}

@@ -1,0 +1,582 @@
+//! Unit tests: a model run on given rows, in memory, and its output compared with the
+//! expected rows. Nothing in the warehouse is read for data or written: each input is a
+//! view over literal rows in a session of its own. The warehouse is only asked for the
+//! inputs' column types, so that a column the test leaves out is a typed null, as dbt does.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use deltalake::arrow::datatypes::{DataType, SchemaRef};
+use serde_json::{Map, Value as Json};
+
+use super::session::Session;
+use super::show::Preview;
+use super::{ExecError, Status};
+use crate::compile::{RenderOverrides, compile_with_overrides};
+use crate::parse::{Materialization, ParsedNode, ParsedProject};
+use crate::project::unit_tests::{FixtureRows, UnitTestSpec};
+use crate::template::{Relation, quote_ident};
+
+/// What a unit test found.
+#[derive(Debug, Clone)]
+pub struct UnitOutcome {
+    pub status: Status,
+    /// Why it failed: a summary, and a table of the rows that differ.
+    pub difference: Option<(String, String)>,
+    /// The model's SQL as the test compiled it.
+    pub compiled_sql: String,
+}
+
+/// An input a test gives rows for, resolved to the relation the model reads.
+struct Input<'a> {
+    relation: Relation,
+    /// What the input is (for messages): `ref('stg_orders')`.
+    label: String,
+    rows: &'a FixtureRows,
+}
+
+/// Runs the unit test `node` of `parsed`. `schemas` answers the columns of relations that
+/// exist (the run's session, with its views).
+pub async fn run(
+    parsed: &ParsedProject,
+    schemas: &Session,
+    node: &ParsedNode,
+) -> Result<UnitOutcome, ExecError> {
+    let spec = node
+        .node
+        .unit
+        .as_ref()
+        .ok_or_else(|| ExecError::Compile(format!("`{}` is not a unit test (this is a bug)", node.node.name)))?;
+    let model_id = parsed
+        .names
+        .lookup_ref(None, &spec.model)
+        .map_err(ExecError::Compile)?
+        .to_owned();
+    let model = parsed
+        .node(&model_id)
+        .ok_or_else(|| ExecError::Compile(format!("unknown model `{}`", spec.model)))?;
+    if model.materialized == Materialization::Ephemeral {
+        return Err(ExecError::Compile(format!(
+            "`{}` is ephemeral: unit tests run models that produce a relation",
+            spec.model
+        )));
+    }
+    let inputs = resolve_inputs(parsed, model, spec)?;
+    let overrides = overrides_of(spec);
+    let compiled = compile_with_overrides(parsed, &model_id, overrides)
+        .map_err(|d| ExecError::Compile(d.render(false).trim_end().to_owned()))?;
+
+    // Every relation the model reads must be given (the rows are the whole world).
+    let given: Vec<String> = inputs.iter().map(|i| relation_key(&i.relation)).collect();
+    for dep in &model.depends_on {
+        let rel = parsed
+            .node(dep)
+            .map(|n| (n.relation.clone(), format!("ref('{}')", n.node.name), n.materialized))
+            .or_else(|| {
+                parsed.source(dep).map(|s| {
+                    (
+                        s.relation.clone(),
+                        format!("source('{}', '{}')", s.source.source_name, s.source.name),
+                        Materialization::Table,
+                    )
+                })
+            });
+        if let Some((rel, label, mat)) = rel {
+            if mat == Materialization::Ephemeral {
+                continue;
+            }
+            if !given.contains(&relation_key(&rel)) {
+                return Err(ExecError::Compile(format!(
+                    "unit test `{}` gives no rows for {label}, which `{}` reads: add `- input: {label}` under `given` (with `rows: []` for none)",
+                    node.node.name, spec.model
+                )));
+            }
+        }
+    }
+
+    let target = &parsed.project.settings.target;
+    let session = Session::new(&target.warehouse_path, &target.schema)?;
+    for input in &inputs {
+        let columns = known_columns(schemas, &input.relation).await;
+        let sql = fixture_sql(input.rows, columns.as_ref()).map_err(|m| {
+            ExecError::Compile(format!("in the rows given for {}: {m}", input.label))
+        })?;
+        // A view over the literal rows, standing where the input relation would be.
+        session.register_view(&input.relation.schema, &input.relation.identifier, &sql);
+    }
+    let actual = match session.query(&compiled.sql).await {
+        Ok(df) => df,
+        Err(e) => {
+            let mut msg = format!("the model did not plan on the given rows: {e}");
+            for input in &inputs {
+                if known_columns(schemas, &input.relation).await.is_none() {
+                    msg.push_str(&format!(
+                        "\nnote: {} has not been built, so its columns are only those the test gives; build it first or give every column the model reads",
+                        input.label
+                    ));
+                }
+            }
+            return Err(ExecError::Sql(msg));
+        }
+    };
+    let actual_schema: SchemaRef = Arc::new(actual.schema().as_arrow().clone());
+    let actual_sql_view = "__silt_actual";
+    session.register_view("__silt_unit", actual_sql_view, &compiled.sql);
+    let expected_columns = fixture_columns(&spec.expect);
+    let mut selected = Vec::new();
+    let mut typed: Vec<(String, DataType)> = Vec::new();
+    for c in &expected_columns {
+        let Some(f) = actual_schema
+            .fields()
+            .iter()
+            .find(|f| f.name() == c)
+            .or_else(|| actual_schema.fields().iter().find(|f| f.name().eq_ignore_ascii_case(c)))
+        else {
+            let names: Vec<&str> = actual_schema.fields().iter().map(|f| f.name().as_str()).collect();
+            return Err(ExecError::Compile(format!(
+                "expected column `{c}` is not in `{}`'s output (its columns: {})",
+                spec.model,
+                names.join(", ")
+            )));
+        };
+        selected.push(f.name().clone());
+        typed.push((c.clone(), f.data_type().clone()));
+    }
+    let expected_sql = fixture_sql(&spec.expect, Some(&typed))
+        .map_err(|m| ExecError::Compile(format!("in the expected rows: {m}")))?;
+    let projection: Vec<String> = selected.iter().map(|c| quote_ident(c)).collect();
+    let actual_rows = collect_rows(
+        &session,
+        &format!(
+            "select {} from {}.{}",
+            if projection.is_empty() { "*".to_owned() } else { projection.join(", ") },
+            quote_ident("__silt_unit"),
+            quote_ident(actual_sql_view)
+        ),
+    )
+    .await?;
+    let expected_rows = collect_rows(&session, &expected_sql).await?;
+    let difference = diff(&selected, &expected_rows.1, &actual_rows.1);
+    Ok(UnitOutcome {
+        status: if difference.is_none() { Status::Pass } else { Status::Fail },
+        difference,
+        compiled_sql: compiled.sql,
+    })
+}
+
+fn relation_key(r: &Relation) -> String {
+    format!("{}.{}", r.schema, r.identifier)
+}
+
+fn overrides_of(spec: &UnitTestSpec) -> RenderOverrides {
+    let mut macros = Map::new();
+    let mut is_incremental = None;
+    for (k, v) in &spec.overrides.macros {
+        // `dbt.current_timestamp` and `current_timestamp` name the same macro.
+        let name = k.rsplit('.').next().unwrap_or(k);
+        if name == "is_incremental" {
+            is_incremental = crate::parse::as_bool(v);
+        } else {
+            macros.insert(name.to_owned(), v.clone());
+        }
+    }
+    RenderOverrides {
+        vars: spec.overrides.vars.clone(),
+        macros,
+        env_vars: spec.overrides.env_vars.clone(),
+        is_incremental,
+    }
+}
+
+fn resolve_inputs<'a>(
+    parsed: &ParsedProject,
+    model: &ParsedNode,
+    spec: &'a UnitTestSpec,
+) -> Result<Vec<Input<'a>>, ExecError> {
+    let mut out = Vec::new();
+    for g in &spec.given {
+        let bad = |why: String| ExecError::Compile(format!("`given` input `{}`: {why}", g.input));
+        let relation = if g.input == "this" {
+            model.relation.clone()
+        } else {
+            let (func, args) = parse_call(&g.input).ok_or_else(|| {
+                bad("write it as `ref('model')`, `source('source', 'table')` or `this`".into())
+            })?;
+            match (func.as_str(), args.as_slice()) {
+                ("ref", [name]) | ("ref", [_, name]) => {
+                    let id = parsed.names.lookup_ref(None, name).map_err(bad)?;
+                    let n = parsed.node(id).ok_or_else(|| bad("not found".into()))?;
+                    if n.materialized == Materialization::Ephemeral {
+                        return Err(bad(format!(
+                            "`{name}` is ephemeral; Silt cannot stand rows in for an ephemeral model yet: give the rows of what it reads instead"
+                        )));
+                    }
+                    n.relation.clone()
+                }
+                ("source", [s, t]) => {
+                    let id = parsed.names.lookup_source(s, t).map_err(bad)?;
+                    parsed
+                        .source(id)
+                        .ok_or_else(|| bad("not found".into()))?
+                        .relation
+                        .clone()
+                }
+                _ => return Err(bad("write it as `ref('model')`, `source('source', 'table')` or `this`".into())),
+            }
+        };
+        out.push(Input {
+            relation,
+            label: g.input.clone(),
+            rows: &g.rows,
+        });
+    }
+    Ok(out)
+}
+
+/// `ref('a')` -> ("ref", ["a"]); quotes single or double.
+fn parse_call(s: &str) -> Option<(String, Vec<String>)> {
+    let s = s.trim();
+    let open = s.find('(')?;
+    let func = s[..open].trim().to_owned();
+    let inner = s[open + 1..].strip_suffix(')')?;
+    let mut args = Vec::new();
+    for part in inner.split(',') {
+        let p = part.trim();
+        if p.is_empty() {
+            continue;
+        }
+        let unq = p
+            .strip_prefix('\'')
+            .and_then(|x| x.strip_suffix('\''))
+            .or_else(|| p.strip_prefix('"').and_then(|x| x.strip_suffix('"')))?;
+        args.push(unq.to_owned());
+    }
+    Some((func, args))
+}
+
+/// The columns of a relation that can be read now, in order.
+async fn known_columns(session: &Session, r: &Relation) -> Option<Vec<(String, DataType)>> {
+    let sql = format!("select * from {} limit 0", r.render());
+    let df = session.query(&sql).await.ok()?;
+    Some(
+        df.schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect(),
+    )
+}
+
+/// The columns a fixture names, in first-seen order.
+fn fixture_columns(rows: &FixtureRows) -> Vec<String> {
+    match rows {
+        FixtureRows::Dict(rows) => {
+            let mut cols: Vec<String> = Vec::new();
+            for r in rows {
+                for k in r.keys() {
+                    if !cols.contains(k) {
+                        cols.push(k.clone());
+                    }
+                }
+            }
+            cols
+        }
+        FixtureRows::Csv(text) => parse_csv(text)
+            .map(|(h, _)| h)
+            .unwrap_or_default(),
+        FixtureRows::Sql(_) => Vec::new(),
+    }
+}
+
+/// A query producing a fixture's rows. With `columns`, every column is there, in that
+/// order and type (those the rows leave out are null); without, the rows' own columns.
+fn fixture_sql(rows: &FixtureRows, columns: Option<&Vec<(String, DataType)>>) -> Result<String, String> {
+    let table: Vec<BTreeMap<String, Cell>> = match rows {
+        FixtureRows::Sql(sql) => return Ok(sql.trim().trim_end_matches(';').to_owned()),
+        FixtureRows::Dict(rows) => rows
+            .iter()
+            .map(|r| r.iter().map(|(k, v)| (k.clone(), Cell::Json(v.clone()))).collect())
+            .collect(),
+        FixtureRows::Csv(text) => {
+            let (header, data) = parse_csv(text)?;
+            data.into_iter()
+                .map(|row| {
+                    header
+                        .iter()
+                        .cloned()
+                        .zip(row.into_iter().map(Cell::Text))
+                        .collect()
+                })
+                .collect()
+        }
+    };
+    let names: Vec<(String, Option<DataType>)> = match columns {
+        Some(cols) => {
+            for r in &table {
+                for k in r.keys() {
+                    if !cols.iter().any(|(c, _)| c.eq_ignore_ascii_case(k)) {
+                        let known: Vec<&str> = cols.iter().map(|(c, _)| c.as_str()).collect();
+                        return Err(format!(
+                            "column `{k}` does not exist (the columns are: {})",
+                            known.join(", ")
+                        ));
+                    }
+                }
+            }
+            cols.iter().map(|(c, t)| (c.clone(), Some(t.clone()))).collect()
+        }
+        None => fixture_columns(rows).into_iter().map(|c| (c, None)).collect(),
+    };
+    if names.is_empty() {
+        return Err("no columns: give at least one column".into());
+    }
+    let value_of = |row: &BTreeMap<String, Cell>, name: &str| -> Option<Cell> {
+        row.get(name)
+            .or_else(|| row.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
+            .cloned()
+    };
+    let select = |row: Option<&BTreeMap<String, Cell>>| -> String {
+        let exprs: Vec<String> = names
+            .iter()
+            .map(|(name, ty)| {
+                let lit = row
+                    .and_then(|r| value_of(r, name))
+                    .map_or_else(|| "null".to_owned(), |c| c.literal());
+                match ty {
+                    Some(t) => format!(
+                        "cast({lit} as {}) as {}",
+                        super::seed::arrow_sql_type(t),
+                        quote_ident(name)
+                    ),
+                    None => format!("{lit} as {}", quote_ident(name)),
+                }
+            })
+            .collect();
+        format!("select {}", exprs.join(", "))
+    };
+    if table.is_empty() {
+        return Ok(format!("{} where false", select(None)));
+    }
+    Ok(table
+        .iter()
+        .map(|r| select(Some(r)))
+        .collect::<Vec<_>>()
+        .join("\nunion all\n"))
+}
+
+#[derive(Debug, Clone)]
+enum Cell {
+    Json(Json),
+    /// A CSV cell: text, cast to the column's type; empty is null.
+    Text(String),
+}
+
+impl Cell {
+    fn literal(&self) -> String {
+        match self {
+            Cell::Json(Json::Null) => "null".into(),
+            Cell::Json(Json::Bool(b)) => b.to_string(),
+            Cell::Json(Json::Number(n)) => n.to_string(),
+            Cell::Json(Json::String(s)) => format!("'{}'", s.replace('\'', "''")),
+            Cell::Json(other) => format!("'{}'", other.to_string().replace('\'', "''")),
+            Cell::Text(s) if s.is_empty() || s.eq_ignore_ascii_case("null") => "null".into(),
+            Cell::Text(s) => {
+                if s.parse::<i64>().is_ok() || (s.parse::<f64>().is_ok() && !s.contains(['e', 'E', 'n', 'N', 'i', 'I'])) {
+                    s.clone()
+                } else {
+                    format!("'{}'", s.replace('\'', "''"))
+                }
+            }
+        }
+    }
+}
+
+/// A small CSV reader for fixtures: header and rows, with quoted cells.
+fn parse_csv(text: &str) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut row: Vec<String> = Vec::new();
+    let mut cell = String::new();
+    let mut quoted = false;
+    let mut chars = text.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            ('"', true) => quoted = false,
+            ('"', false) if cell.trim().is_empty() => {
+                cell.clear();
+                quoted = true;
+            }
+            (',', false) => row.push(std::mem::take(&mut cell).trim().to_owned()),
+            ('\n', false) => {
+                row.push(std::mem::take(&mut cell).trim().to_owned());
+                rows.push(std::mem::take(&mut row));
+            }
+            ('\r', false) => {}
+            (c, _) => cell.push(c),
+        }
+    }
+    if quoted {
+        return Err("a quoted CSV cell is not closed".into());
+    }
+    row.push(cell.trim().to_owned());
+    rows.push(row);
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .filter(|r| !(r.len() == 1 && r[0].is_empty()))
+        .collect();
+    let mut it = rows.into_iter();
+    let header = it.next().ok_or("the CSV has no header line")?;
+    let data: Vec<Vec<String>> = it.collect();
+    for (i, r) in data.iter().enumerate() {
+        if r.len() != header.len() {
+            return Err(format!(
+                "CSV row {} has {} cells, the header has {}",
+                i + 1,
+                r.len(),
+                header.len()
+            ));
+        }
+    }
+    Ok((header, data))
+}
+
+/// Runs a query and returns its rows as text cells (null as `None`).
+async fn collect_rows(
+    session: &Session,
+    sql: &str,
+) -> Result<(SchemaRef, Vec<Vec<Option<String>>>), ExecError> {
+    let preview = super::show::preview(session, sql, -1)
+        .await
+        .map_err(|e| match e {
+            ExecError::Sql(m) => ExecError::Sql(clean_msg(m)),
+            other => other,
+        })?;
+    Ok((preview.schema.clone(), rows_of(&preview)?))
+}
+
+fn clean_msg(m: String) -> String {
+    m
+}
+
+fn rows_of(p: &Preview) -> Result<Vec<Vec<Option<String>>>, ExecError> {
+    let json = p.to_json_rows()?;
+    let names: Vec<String> = p.schema.fields().iter().map(|f| f.name().clone()).collect();
+    Ok(json
+        .into_iter()
+        .map(|r| {
+            names
+                .iter()
+                .map(|n| match r.get(n) {
+                    None | Some(Json::Null) => None,
+                    Some(Json::String(s)) => Some(s.clone()),
+                    Some(Json::Number(x)) => Some(normalize_number(x)),
+                    Some(v) => Some(v.to_string()),
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// Numbers compared by value: `1.0` and `1` are the same expected value.
+fn normalize_number(n: &serde_json::Number) -> String {
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+        Some(f) => format!("{f}"),
+        None => n.to_string(),
+    }
+}
+
+/// What differs between expected and actual rows (multisets, order ignored): a summary
+/// and a table of the rows only one side has; none when they are equal.
+fn diff(
+    columns: &[String],
+    expected: &[Vec<Option<String>>],
+    actual: &[Vec<Option<String>>],
+) -> Option<(String, String)> {
+    let mut remaining: Vec<&Vec<Option<String>>> = actual.iter().collect();
+    let mut missing: Vec<&Vec<Option<String>>> = Vec::new();
+    for e in expected {
+        match remaining.iter().position(|a| *a == e) {
+            Some(i) => {
+                remaining.remove(i);
+            }
+            None => missing.push(e),
+        }
+    }
+    if missing.is_empty() && remaining.is_empty() {
+        return None;
+    }
+    let rows = |n: usize| if n == 1 { "1 row".to_owned() } else { format!("{n} rows") };
+    let summary = format!(
+        "actual differs from expected: {} expected but not returned, {} returned but not expected",
+        rows(missing.len()),
+        rows(remaining.len())
+    );
+    let mut table: Vec<Vec<String>> = Vec::new();
+    let mut header = vec!["diff".to_owned()];
+    header.extend(columns.iter().cloned());
+    table.push(header);
+    for (mark, side) in [("-", &missing), ("+", &remaining)] {
+        for r in side.iter() {
+            let mut line = vec![mark.to_owned()];
+            line.extend(r.iter().map(|c| c.clone().unwrap_or_else(|| "null".into())));
+            table.push(line);
+        }
+    }
+    let widths: Vec<usize> = (0..table[0].len())
+        .map(|i| table.iter().map(|r| r[i].chars().count()).max().unwrap_or(0).max(1))
+        .collect();
+    let line = |r: &[String]| -> String {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+            .collect();
+        format!("| {} |\n", cells.join(" | "))
+    };
+    let mut out = line(&table[0]);
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    out.push_str(&format!("| {} |\n", rule.join(" | ")));
+    for r in &table[1..] {
+        out.push_str(&line(r));
+    }
+    out.push_str("(- expected but not returned, + returned but not expected)");
+    Some((summary, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_csv_fixtures() {
+        let (h, rows) = parse_csv("id,name\n1,\"a, b\"\n2,\"say \"\"hi\"\"\"\n").unwrap();
+        assert_eq!(h, vec!["id", "name"]);
+        assert_eq!(rows, vec![vec!["1", "a, b"], vec!["2", "say \"hi\""]]);
+        assert!(parse_csv("a,b\n1\n").is_err());
+    }
+
+    #[test]
+    fn parses_input_calls() {
+        assert_eq!(parse_call("ref('x')"), Some(("ref".into(), vec!["x".into()])));
+        assert_eq!(
+            parse_call("source(\"s\", 't')"),
+            Some(("source".into(), vec!["s".into(), "t".into()]))
+        );
+        assert_eq!(parse_call("ref(x)"), None);
+    }
+
+    #[test]
+    fn diffs_are_multisets() {
+        let cols = vec!["id".to_owned()];
+        let a = vec![vec![Some("1".into())], vec![Some("1".into())]];
+        let b = vec![vec![Some("1".into())]];
+        assert!(diff(&cols, &a, &a).is_none());
+        let (summary, table) = diff(&cols, &a, &b).unwrap();
+        assert!(summary.ends_with("1 row expected but not returned, 0 rows returned but not expected"), "{summary}");
+        assert!(table.contains("| -    | 1  |"), "{table}");
+    }
+}
