@@ -492,7 +492,8 @@ fn check_test_signature(
     node: &ProjectNode,
     meta: &crate::project::generic_tests::TestMetadata,
 ) -> Result<(), Diagnostic> {
-    let span = project.span(meta.at);
+    // Locating a YAML node re-reads its file: only for an error.
+    let span = || project.span(meta.at);
     let shown = match &meta.namespace {
         Some(ns) => format!("{ns}.{}", meta.name),
         None => meta.name.clone(),
@@ -505,7 +506,7 @@ fn check_test_signature(
                 return Err(Diagnostic::error(format!(
                     "test `{shown}` is not available: Silt does not install packages"
                 ))
-                .with_span(span)
+                .with_span(span())
                 .with_help(format!(
                     "Silt has these dbt_utils tests built in: {}; or define `{{% test {} %}}` in the project",
                     crate::template::DBT_UTILS_TESTS.join(", "),
@@ -517,7 +518,7 @@ fn check_test_signature(
             return Err(Diagnostic::error(format!(
                 "test `{shown}` comes from package `{ns}`, and Silt does not install packages"
             ))
-            .with_span(span)
+            .with_span(span())
             .with_help(format!(
                 "define `{{% test {} %}}` in the project (macros/ or tests/generic/) and use it as `{}`",
                 meta.name, meta.name
@@ -531,7 +532,7 @@ fn check_test_signature(
             .filter(|m| m.kind == crate::template::MacroKind::Test)
             .filter_map(|m| m.name.strip_prefix("test_").map(str::to_owned))
             .collect();
-        let mut d = Diagnostic::error(format!("unknown data test `{shown}`")).with_span(span);
+        let mut d = Diagnostic::error(format!("unknown data test `{shown}`")).with_span(span());
         d = match did_you_mean(&meta.name, known.iter().map(String::as_str)) {
             Some(s) => d.with_help(format!("did you mean `{s}`?")),
             None => d.with_help(
@@ -564,7 +565,7 @@ fn check_test_signature(
             d
         };
         let _ = node;
-        return Err(d.with_span(argument_span(project, meta, key).unwrap_or(span)));
+        return Err(d.with_span(argument_span(project, meta, key).unwrap_or_else(span)));
     }
     for (param, has_default) in &params {
         if !has_default && !meta.kwargs.contains_key(param) {
@@ -575,7 +576,7 @@ fn check_test_signature(
             } else {
                 Diagnostic::error(format!("test `{shown}` needs the argument `{param}`"))
             };
-            return Err(d.with_span(span));
+            return Err(d.with_span(span()));
         }
     }
     Ok(())

@@ -1,10 +1,11 @@
 """Generates a dbt-style project with N models for the compile benchmark.
 
-    python3 bench/compile/gen_project.py OUT_DIR [N]
+    python3 bench/compile/gen_project.py OUT_DIR [N] [TESTS]
 
 Each model reads one to three earlier models (so the graph is deep and wide), calls a
 macro with a default argument, loops over a list var, and half set `config()` inline.
-Every folder of 100 models has a properties file describing each model and its columns.
+Every folder of 100 models has a properties file describing each model and its columns;
+with TESTS=2 each model's `id` also has `unique` and `not_null` data tests (1: `unique`).
 """
 
 import os
@@ -13,6 +14,7 @@ import sys
 
 out = sys.argv[1]
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
+tests = ["unique", "not_null"][: int(sys.argv[3]) if len(sys.argv) > 3 else 0]
 rng = random.Random(7)
 per_folder = 100
 
@@ -75,3 +77,5 @@ for folder_index in range((n + per_folder - 1) // per_folder):
             f.write(f"  - name: m{i}\n    description: \"Model {i}\"\n    columns:\n")
             for c in ["id", "a", "b", "c"]:
                 f.write(f"      - name: {c}\n        description: \"{c} of model {i}\"\n")
+                if c == "id" and tests:
+                    f.write(f"        data_tests: [{', '.join(tests)}]\n")
