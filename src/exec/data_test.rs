@@ -211,7 +211,7 @@ pub async fn run(
     };
     let sample = if status != Status::Pass {
         let rows = config.limit.map_or(SAMPLE_ROWS, |l| SAMPLE_ROWS.min(l as i64));
-        super::show::preview(session, &main_sql, rows).await.ok()
+        first_rows(session, &main_sql, rows as usize).await
     } else {
         None
     };
@@ -222,4 +222,30 @@ pub async fn run(
         sample,
         stored_in,
     })
+}
+
+/// The first failing rows, in a stable order (sorted by every column) so the same data
+/// always shows the same rows.
+async fn first_rows(session: &Session, sql: &str, n: usize) -> Option<Preview> {
+    use deltalake::datafusion::logical_expr::{Expr, SortExpr};
+    let df = session.query(sql).await.ok()?;
+    let keys: Vec<SortExpr> = df
+        .schema()
+        .iter()
+        .filter(|(_, f)| {
+            !matches!(
+                f.data_type(),
+                DataType::List(_) | DataType::LargeList(_) | DataType::Struct(_) | DataType::Map(..)
+            )
+        })
+        .map(|(q, f)| {
+            Expr::Column(deltalake::datafusion::common::Column::new(q.cloned(), f.name()))
+                .sort(true, false)
+        })
+        .collect();
+    let sorted = if keys.is_empty() { df } else { df.sort(keys).ok()? };
+    let limited = sorted.limit(0, Some(n)).ok()?;
+    let schema = std::sync::Arc::new(limited.schema().as_arrow().clone());
+    let batches = limited.collect().await.ok()?;
+    Some(Preview { schema, batches })
 }

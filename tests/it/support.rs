@@ -67,14 +67,6 @@ pub fn load_with(dir: &Path, vars: Option<&str>, full_refresh: bool) -> Loaded {
     }
 }
 
-/// The rendered errors of a project that must fail to load.
-pub fn load_errors(dir: &Path) -> String {
-    match silt::load(&options(dir, None), &ParseOptions::default()) {
-        Ok(_) => panic!("the project loaded, but errors were expected"),
-        Err(d) => d.render(false),
-    }
-}
-
 /// Runs the selection (every model and seed when `select` is empty).
 pub fn run(dir: &Path, select: &[&str], vars: Option<&str>, full_refresh: bool) -> Vec<NodeResult> {
     execute(
