@@ -96,6 +96,101 @@ pub fn string_list(value: Option<&Value>) -> Vec<String> {
         .collect()
 }
 
+/// A test's configs, with dbt's defaults.
+#[derive(Debug, Clone)]
+pub struct TestConfig {
+    /// `error` or `warn`.
+    pub severity: Severity,
+    pub warn_if: String,
+    pub error_if: String,
+    pub fail_calc: String,
+    pub limit: Option<u64>,
+    /// Keep the failing rows as a Delta table (`store_failures`, `store_failures_as: table`).
+    pub store_failures: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warn,
+}
+
+impl TestConfig {
+    /// A test's configs, checked; an error names the key at fault.
+    pub fn of(c: &ConfigMap) -> Result<TestConfig, (&'static str, String)> {
+        let text = |key: &'static str, default: &str| -> Result<String, (&'static str, String)> {
+            match c.get(key) {
+                None | Some(Value::Null) => Ok(default.to_owned()),
+                Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+                Some(other) => Err((
+                    key,
+                    format!("`{key}` must be SQL such as `!= 0`, `>10` or `count(*)`, not `{other}`"),
+                )),
+            }
+        };
+        let severity = match c.get("severity") {
+            None | Some(Value::Null) => Severity::Error,
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("error") => Severity::Error,
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("warn") => Severity::Warn,
+            Some(other) => {
+                return Err((
+                    "severity",
+                    format!(
+                        "`severity` must be `error` or `warn`, not `{}`",
+                        other.as_str().map_or_else(|| other.to_string(), str::to_owned)
+                    ),
+                ));
+            }
+        };
+        let limit = match c.get("limit") {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())) {
+                Some(n) => Some(n),
+                None => {
+                    return Err(("limit", format!("`limit` must be a whole number, not `{v}`")));
+                }
+            },
+        };
+        let store_as = c.get("store_failures_as").and_then(Value::as_str);
+        if let Some(s) = store_as {
+            if !matches!(s, "table" | "ephemeral") {
+                return Err((
+                    "store_failures_as",
+                    format!(
+                        "`store_failures_as: {s}` is not supported: Silt stores failures as a Delta `table`, or not at all (`ephemeral`); its views are not stored"
+                    ),
+                ));
+            }
+        }
+        let store_failures = match store_as {
+            Some("table") => true,
+            Some(_) => false,
+            None => c
+                .get("store_failures")
+                .and_then(as_bool)
+                .unwrap_or(false),
+        };
+        Ok(TestConfig {
+            severity,
+            warn_if: text("warn_if", "!= 0")?,
+            error_if: text("error_if", "!= 0")?,
+            fail_calc: text("fail_calc", "count(*)")?,
+            limit,
+            store_failures,
+        })
+    }
+}
+
+/// A config boolean: `true`, or the text a Jinja value renders to (`"True"`, `"false"`).
+pub fn as_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.trim().eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.trim().eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

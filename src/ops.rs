@@ -86,6 +86,16 @@ pub fn select_with(
             }
         }
     }
+    if wants_tests && !excluded.is_empty() && indirect != IndirectSelection::Empty {
+        // As in dbt, a test of something excluded is excluded with it, however it joined.
+        for n in &loaded.parsed.nodes {
+            if matches!(n.node.resource_type, ResourceType::Test | ResourceType::UnitTest)
+                && n.depends_on.iter().any(|p| excluded.contains(p))
+            {
+                set.remove(&n.node.unique_id);
+            }
+        }
+    }
     let kinds: HashMap<&str, ResourceType> = loaded
         .parsed
         .nodes
@@ -225,8 +235,8 @@ pub fn schedule(
         // Audit: the test checks one written model (or seed) whose other inputs are
         // already built when it runs.
         if audit {
-            let error = crate::exec::data_test::TestConfig::of(test)
-                .is_ok_and(|c| c.severity == crate::exec::data_test::Severity::Error);
+            let error = crate::config::TestConfig::of(&test.config)
+                .is_ok_and(|c| c.severity == crate::config::Severity::Error);
             let in_run: Vec<&String> = test
                 .depends_on
                 .iter()
@@ -236,7 +246,18 @@ pub fn schedule(
                 let ancestors = graph.ancestors(m, None);
                 in_run.iter().all(|o| o == *m || ancestors.contains(o.as_str()))
             });
-            if let Some(m) = target {
+            // Everything else the test waits for (looking through what does not run)
+            // must be upstream of the model, so it is built before the model's write.
+            let settled = target.is_some_and(|m| {
+                let ancestors = graph.ancestors(m, None);
+                sched
+                    .waits
+                    .get(id)
+                    .into_iter()
+                    .flatten()
+                    .all(|w| w == *m || ancestors.contains(w.as_str()))
+            });
+            if let Some(m) = target.filter(|_| settled) {
                 if error && kind(m).is_some_and(Materialization::writes_table) {
                     sched.audits.entry((*m).clone()).or_default().push(id.clone());
                     audited.insert(id.clone());

@@ -471,6 +471,12 @@ fn render_node(
     };
     let materialized = materialization(project, node, &config)?;
     check_config_types(project, node, &config)?;
+    if node.resource_type == ResourceType::Test {
+        if let Err((key, message)) = crate::config::TestConfig::of(&config) {
+            return Err(config_error(project, node, key, &message));
+        }
+    }
+    check_contract(project, node, &config, materialized)?;
     let tags = string_list(config.get("tags"));
     Ok(Parts {
         config,
@@ -483,6 +489,86 @@ fn render_node(
         depends_on: Vec::new(),
         macros: captured.macros.into_iter().collect(),
     })
+}
+
+/// An enforced contract must be one Silt can check: columns declared, constraints of
+/// known types with what they need. (Types are checked when the model is planned.)
+fn check_contract(
+    project: &Project,
+    node: &ProjectNode,
+    config: &ConfigMap,
+    materialized: Materialization,
+) -> Result<(), Diagnostic> {
+    let enforced = config
+        .get("contract")
+        .and_then(|c| c.get("enforced"))
+        .and_then(as_bool)
+        .unwrap_or(false);
+    if !enforced || node.resource_type != ResourceType::Model {
+        return Ok(());
+    }
+    let model_span = || match node.yaml {
+        Some(at) => project.span(at),
+        None => Span::file(node.original_file_path.clone()),
+    };
+    let name = &node.name;
+    if materialized == Materialization::Ephemeral {
+        return Err(config_error(
+            project,
+            node,
+            "contract",
+            "contracts are enforced on models that produce a relation, not on ephemeral ones",
+        ));
+    }
+    if node.columns.is_empty() {
+        return Err(Diagnostic::error(format!(
+            "`{name}` has an enforced contract but its YAML declares no columns"
+        ))
+        .with_span(model_span())
+        .with_help("list each column with its `data_type` under `columns:`"));
+    }
+    const KINDS: &[&str] = &["not_null", "check", "unique", "primary_key", "foreign_key", "custom"];
+    let check = |c: &Json, span: &dyn Fn() -> Span, model_level: bool| -> Result<(), Diagnostic> {
+        let kind = c.get("type").and_then(Json::as_str).unwrap_or("");
+        if !KINDS.contains(&kind) {
+            let mut d = Diagnostic::error(format!(
+                "constraint type `{kind}` of `{name}` is not one of {}",
+                KINDS.join(", ")
+            ))
+            .with_span(span());
+            if let Some(s) = did_you_mean(kind, KINDS.iter().copied()) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            }
+            return Err(d);
+        }
+        let has = |k: &str| c.get(k).is_some_and(|v| !v.is_null() && v != &Json::String(String::new()));
+        if kind == "check" && !has("expression") {
+            return Err(Diagnostic::error(format!(
+                "a `check` constraint of `{name}` needs an `expression`"
+            ))
+            .with_span(span()));
+        }
+        if model_level && matches!(kind, "unique" | "primary_key" | "not_null") && !has("columns") {
+            return Err(Diagnostic::error(format!(
+                "the model-level `{kind}` constraint of `{name}` needs `columns`"
+            ))
+            .with_span(span()));
+        }
+        Ok(())
+    };
+    for col in node.columns.values() {
+        let span = || match col.at {
+            Some(at) => project.span(at),
+            None => model_span(),
+        };
+        for c in &col.constraints {
+            check(c, &span, false)?;
+        }
+    }
+    for c in &node.constraints {
+        check(c, &model_span, true)?;
+    }
+    Ok(())
 }
 
 /// A generic test must name a test that exists, with the arguments its macro takes.
@@ -795,15 +881,7 @@ fn check_config_types(
     Ok(())
 }
 
-/// A config boolean: `true`, or the text a Jinja value renders to (`"True"`, `"false"`).
-pub fn as_bool(v: &Json) -> Option<bool> {
-    match v {
-        Json::Bool(b) => Some(*b),
-        Json::String(s) if s.trim().eq_ignore_ascii_case("true") => Some(true),
-        Json::String(s) if s.trim().eq_ignore_ascii_case("false") => Some(false),
-        _ => None,
-    }
-}
+pub use crate::config::as_bool;
 
 /// An error about a config key, pointing at where the node sets it: its own file's
 /// `config()` call, else its YAML, else the project file.
@@ -826,6 +904,11 @@ fn config_span(project: &Project, node: &ProjectNode, key: &str) -> Span {
     if let Some(at) = node.yaml {
         let doc = &project.yaml_files[at.file];
         let entry = project.yaml_node(at).and_then(|item| {
+            // A generic test's entry is `- name: {args}`: its configs are one level down.
+            let item = match (&node.test, item.as_map()) {
+                (Some(_), Some([only])) => &only.value,
+                _ => item,
+            };
             item.get("config")
                 .and_then(|c| c.entry(key))
                 .or_else(|| item.entry(key))

@@ -441,61 +441,88 @@ pub fn delta_constraints(contract: &Contract) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Makes the table's Delta check constraints (`delta.constraints.*`) those of the
-/// contract: constraints it no longer has are dropped, new or changed ones added (Delta
-/// checks the table's data against each one it adds).
-pub async fn sync_constraints(
+fn table_constraints(
+    table: &deltalake::DeltaTable,
+    dir: &std::path::Path,
+) -> Result<BTreeMap<String, String>, ExecError> {
+    let snapshot = table
+        .snapshot()
+        .map_err(|e| super::storage::delta_err(dir, &e))?;
+    Ok(snapshot
+        .metadata()
+        .configuration()
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("delta.constraints.")
+                .map(|n| (n.to_owned(), v.clone()))
+        })
+        .collect())
+}
+
+/// The table's check constraints that the contract does not have, or has changed. With an
+/// enforced contract the table's constraints are the contract's.
+pub fn stale_constraints(
+    table: &deltalake::DeltaTable,
+    contract: &Contract,
+    dir: &std::path::Path,
+) -> Result<Vec<String>, ExecError> {
+    let wanted = delta_constraints(contract);
+    Ok(table_constraints(table, dir)?
+        .into_iter()
+        .filter(|(n, e)| wanted.get(n).is_none_or(|w| w != e))
+        .map(|(n, _)| n)
+        .collect())
+}
+
+/// Drops check constraints from the table (one commit).
+pub async fn drop_constraints(
+    table: deltalake::DeltaTable,
+    names: &[String],
+    props: deltalake::kernel::transaction::CommitProperties,
+    dir: &std::path::Path,
+) -> Result<(), ExecError> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let mut b = table.drop_constraints().with_commit_properties(props);
+    for n in names {
+        b = b.with_constraint(n.clone());
+    }
+    b.await.map_err(|e| super::storage::delta_err(dir, &e))?;
+    Ok(())
+}
+
+/// Adds the contract's check constraints that the table lacks (one commit; Delta checks
+/// the table's data against each one it adds).
+pub async fn add_constraints(
     table: deltalake::DeltaTable,
     contract: &Contract,
     session: &Session,
     props: deltalake::kernel::transaction::CommitProperties,
     dir: &std::path::Path,
 ) -> Result<(), ExecError> {
-    let existing: BTreeMap<String, String> = {
-        let snapshot = table
-            .snapshot()
-            .map_err(|e| super::storage::delta_err(dir, &e))?;
-        snapshot
-            .metadata()
-            .configuration()
-            .iter()
-            .filter_map(|(k, v)| {
-                k.strip_prefix("delta.constraints.")
-                    .map(|n| (n.to_owned(), v.clone()))
-            })
-            .collect()
-    };
+    let existing = table_constraints(&table, dir)?;
     let wanted = delta_constraints(contract);
-    let drop: Vec<&String> = existing
-        .iter()
-        .filter(|(n, e)| wanted.get(*n).is_none_or(|w| w != *e))
-        .map(|(n, _)| n)
-        .collect();
     let add: Vec<(&String, &String)> = wanted
         .iter()
         .filter(|(n, e)| existing.get(*n).is_none_or(|x| x != *e))
         .collect();
-    let mut table = table;
-    if !drop.is_empty() {
-        let mut b = table.drop_constraints().with_commit_properties(props.clone());
-        for n in &drop {
-            b = b.with_constraint((*n).clone());
-        }
-        table = b.await.map_err(|e| super::storage::delta_err(dir, &e))?;
+    if add.is_empty() {
+        return Ok(());
     }
-    if !add.is_empty() {
-        let mut b = table
-            .add_constraint()
-            .with_session_state(session.state())
-            .with_commit_properties(props);
-        for (n, e) in add {
-            b = b.with_constraint(n.clone(), e.clone());
-        }
-        b.await.map_err(|e| ExecError::Contract(format!(
+    let mut b = table
+        .add_constraint()
+        .with_session_state(session.state())
+        .with_commit_properties(props);
+    for (n, e) in add {
+        b = b.with_constraint(n.clone(), e.clone());
+    }
+    b.await.map_err(|e| {
+        ExecError::Contract(format!(
             "cannot add the contract's check constraints to the Delta table: {}",
             super::storage::clean_delta(&e)
-        )))?;
-    }
+        ))
+    })?;
     Ok(())
 }
 

@@ -7,7 +7,6 @@ use std::path::Path;
 
 use deltalake::arrow::array::{Array, AsArray};
 use deltalake::arrow::datatypes::{DataType, Int64Type};
-use serde_json::Value as Json;
 
 use super::session::{Session, clean};
 use super::show::Preview;
@@ -18,85 +17,11 @@ use crate::parse::ParsedNode;
 /// How many failing rows a failure shows.
 pub const SAMPLE_ROWS: i64 = 5;
 
-/// A test's configs, with dbt's defaults.
-#[derive(Debug, Clone)]
-pub struct TestConfig {
-    /// `error` or `warn`.
-    pub severity: Severity,
-    pub warn_if: String,
-    pub error_if: String,
-    pub fail_calc: String,
-    pub limit: Option<u64>,
-    /// Keep the failing rows as a Delta table (`store_failures`, `store_failures_as: table`).
-    pub store_failures: bool,
-}
+pub use crate::config::{Severity, TestConfig};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
-    Error,
-    Warn,
-}
-
-impl TestConfig {
-    /// The node's test configs, checked.
-    pub fn of(node: &ParsedNode) -> Result<TestConfig, ExecError> {
-        let c = &node.config;
-        let text = |key: &str, default: &str| -> Result<String, ExecError> {
-            match c.get(key) {
-                None | Some(Json::Null) => Ok(default.to_owned()),
-                Some(Json::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
-                Some(other) => Err(ExecError::Compile(format!(
-                    "`{key}` must be a SQL condition such as `!= 0` or `>10`, not `{other}`"
-                ))),
-            }
-        };
-        let severity = match c.get("severity") {
-            None | Some(Json::Null) => Severity::Error,
-            Some(Json::String(s)) if s.eq_ignore_ascii_case("error") => Severity::Error,
-            Some(Json::String(s)) if s.eq_ignore_ascii_case("warn") => Severity::Warn,
-            Some(other) => {
-                return Err(ExecError::Compile(format!(
-                    "`severity` must be `error` or `warn`, not `{}`",
-                    other.as_str().map_or_else(|| other.to_string(), str::to_owned)
-                )));
-            }
-        };
-        let limit = match c.get("limit") {
-            None | Some(Json::Null) => None,
-            Some(v) => match v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())) {
-                Some(n) => Some(n),
-                None => {
-                    return Err(ExecError::Compile(format!(
-                        "`limit` must be a whole number, not `{v}`"
-                    )));
-                }
-            },
-        };
-        let store_as = c.get("store_failures_as").and_then(Json::as_str);
-        if let Some(s) = store_as {
-            if !matches!(s, "table" | "ephemeral") {
-                return Err(ExecError::Compile(format!(
-                    "`store_failures_as: {s}` is not supported: Silt stores failures as a Delta `table`, or not at all (`ephemeral`); its views are not stored"
-                )));
-            }
-        }
-        let store_failures = match store_as {
-            Some("table") => true,
-            Some(_) => false,
-            None => c
-                .get("store_failures")
-                .and_then(crate::parse::as_bool)
-                .unwrap_or(false),
-        };
-        Ok(TestConfig {
-            severity,
-            warn_if: text("warn_if", "!= 0")?,
-            error_if: text("error_if", "!= 0")?,
-            fail_calc: text("fail_calc", "count(*)")?,
-            limit,
-            store_failures,
-        })
-    }
+/// A node's test configs, checked (the parse stage has reported bad ones with their place).
+pub fn test_config(node: &ParsedNode) -> Result<TestConfig, ExecError> {
+    TestConfig::of(&node.config).map_err(|(_, m)| ExecError::Compile(m))
 }
 
 /// What running a test found.
@@ -128,7 +53,7 @@ pub async fn run(
     node: &ParsedNode,
     sql: &str,
 ) -> Result<TestOutcome, ExecError> {
-    let config = TestConfig::of(node)?;
+    let config = test_config(node)?;
     let mut main_sql = sql.trim().trim_end_matches(';').to_owned();
     let mut stored_in = None;
     if config.store_failures {
@@ -210,7 +135,9 @@ pub async fn run(
         (Status::Pass, None)
     };
     let sample = if status != Status::Pass {
-        let rows = config.limit.map_or(SAMPLE_ROWS, |l| SAMPLE_ROWS.min(l as i64));
+        let rows = config
+            .limit
+            .map_or(SAMPLE_ROWS, |l| SAMPLE_ROWS.min(i64::try_from(l).unwrap_or(i64::MAX)));
         first_rows(session, &main_sql, rows as usize).await
     } else {
         None

@@ -460,15 +460,17 @@ pub async fn run(
             }
         }
     }
-    // With --fail-fast, whatever never started is skipped.
+    // With --fail-fast, whatever never started is skipped. Without it, every node ends
+    // up run or skipped; one that is left waiting is a bug, and says so.
     for id in &ids {
         if !done.contains(id) {
             done.insert(id.clone());
-            results.push(skip(
-                &shared,
-                id,
-                Some("skipped: the run stopped at the first failure (--fail-fast)".into()),
-            ));
+            let why = if opts.fail_fast {
+                "skipped: the run stopped at the first failure (--fail-fast)".to_owned()
+            } else {
+                format!("skipped: `{id}` waited for a node that never finished (this is a bug)")
+            };
+            results.push(skip(&shared, id, Some(why)));
         }
     }
     results
@@ -654,6 +656,14 @@ fn fail(result: &mut NodeResult, e: &ExecError) {
     result.message = Some(e.to_string());
 }
 
+/// Commit properties of a staged commit: no checkpoint, no log cleanup (the log is not
+/// the table's yet).
+fn props_for_stage() -> deltalake::kernel::transaction::CommitProperties {
+    deltalake::kernel::transaction::CommitProperties::default()
+        .with_create_checkpoint(false)
+        .with_cleanup_expired_logs(Some(false))
+}
+
 /// Builds a model or seed. When its new data must be checked first (audited tests, a
 /// contract's check or unique constraints), the write is staged, checked, then published
 /// or discarded.
@@ -682,8 +692,17 @@ async fn build_node(
         .warehouse
         .join(&node.relation.schema)
         .join(&node.relation.identifier);
+    // The table's check constraints that the contract no longer has (or has changed):
+    // dropped before the new data is written, since Delta holds every write to them.
+    let mut stale_checks: Vec<String> = Vec::new();
+    if let (Some(c), true) = (&contract, node.materialized.writes_table() && storage::exists(&dir)) {
+        let table = storage::open(&dir).await?;
+        stale_checks = contract::stale_constraints(&table, c, &dir)?;
+    }
     let staged = node.materialized.writes_table()
-        && (!audits.is_empty() || contract.as_ref().is_some_and(contract::Contract::needs_stage));
+        && (!audits.is_empty()
+            || !stale_checks.is_empty()
+            || contract.as_ref().is_some_and(contract::Contract::needs_stage));
     let stage = if staged {
         Some(stage::Stage::new(&dir)?)
     } else {
@@ -694,6 +713,17 @@ async fn build_node(
     } else {
         None
     };
+    if let (Some(st), false) = (&stage, stale_checks.is_empty()) {
+        let dropped = async {
+            let t = st.open().await?;
+            contract::drop_constraints(t, &stale_checks, props_for_stage(), &dir).await
+        }
+        .await;
+        if let Err(e) = dropped {
+            let _ = st.discard().await;
+            return Err(e);
+        }
+    }
     let ctx = materialize::Context {
         session: &shared.session,
         warehouse: &shared.warehouse,
@@ -747,10 +777,7 @@ async fn build_node(
         checked = contract::verify(&shared.session, &node.relation.render(), c).await;
         if checked.is_ok() {
             checked = match stage.open().await {
-                Ok(t) => {
-                    contract::sync_constraints(t, c, &shared.session, ctx.commit_properties(&dir), &dir)
-                        .await
-                }
+                Ok(t) => contract::add_constraints(t, c, &shared.session, props_for_stage(), &dir).await,
                 Err(e) => Err(e),
             };
         }
@@ -802,13 +829,21 @@ async fn build_node(
     shared.session.invalidate(schema, name);
     final_result?;
     let mut outcome = outcome;
-    // Constraint commits come after the data's: report the version now current.
+    // Constraint commits come after the data's: report the version now current. The
+    // staged commits skipped Delta's post-commit work; do it now: a checkpoint when the
+    // published versions crossed the table's checkpoint interval, then log cleanup.
     if let Ok(t) = storage::open(&dir).await {
         outcome.version = t.version().or(outcome.version);
-        if let Some(v) = t.version() {
-            let interval = 100;
-            if v > 0 && v % interval == 0 {
+        if let (Some(v), Ok(snapshot)) = (t.version(), t.snapshot()) {
+            use deltalake::table::config::TablePropertiesExt;
+            let config = snapshot.table_config();
+            let interval = config.checkpoint_interval().get();
+            let from = previous.map_or(0, |p| p + 1);
+            if (from..=v).any(|x| x > 0 && x % interval == 0) {
                 let _ = deltalake::checkpoints::create_checkpoint(&t, None).await;
+                if config.enable_expired_log_cleanup() {
+                    let _ = deltalake::checkpoints::cleanup_metadata(&t, None).await;
+                }
             }
         }
     }

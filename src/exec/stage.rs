@@ -188,12 +188,26 @@ impl Stage {
                     let _ = self.remove_added_files(&entries).await;
                 }
                 self.clear().await;
+                let what = if i == 0 {
+                    "nothing was published".to_owned()
+                } else {
+                    // Earlier entries are the table's now; it is consistent at that version.
+                    format!(
+                        "{i} of its {} commits were published, the rest were not",
+                        entries.len()
+                    )
+                };
                 return Err(match e {
                     object_store::Error::AlreadyExists { .. } => ExecError::Delta {
                         table: self.dir.display().to_string(),
-                        message: "another writer committed to the table while its new data was being tested; nothing was published".into(),
+                        message: format!(
+                            "another writer committed to the table while its new data was being tested; {what}"
+                        ),
                     },
-                    other => self.io(other),
+                    other => ExecError::Delta {
+                        table: self.dir.display().to_string(),
+                        message: format!("cannot publish the new data ({other}); {what}"),
+                    },
                 });
             }
         }
@@ -237,33 +251,81 @@ impl Stage {
                 let Ok(action) = serde_json::from_str::<serde_json::Value>(line) else {
                     continue;
                 };
-                let Some(path) = action
-                    .get("add")
-                    .and_then(|a| a.get("path"))
-                    .and_then(serde_json::Value::as_str)
-                else {
-                    continue;
-                };
-                // Add paths are relative to the table and URL-encoded.
-                let decoded = percent_decode(path);
-                if decoded.contains("..") || decoded.starts_with('/') || decoded.contains("://") {
-                    continue;
+                // Data files, change data files, and deletion vectors stored beside them.
+                let mut paths: Vec<String> = Vec::new();
+                for kind in ["add", "cdc"] {
+                    if let Some(p) = action.get(kind).and_then(|a| a.get("path")).and_then(serde_json::Value::as_str) {
+                        paths.push(p.to_owned());
+                    }
                 }
-                let file = self.dir.join(&decoded);
-                match std::fs::remove_file(&file) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(ExecError::Io {
-                            path: file.display().to_string(),
-                            source: e,
-                        });
+                if let Some(dv) = action.get("add").and_then(|a| a.get("deletionVector")) {
+                    // A relative ("u") deletion vector is a file named from its id; inline
+                    // ("i") and absolute ("p") ones are not files of this write.
+                    if dv.get("storageType").and_then(serde_json::Value::as_str) == Some("u") {
+                        if let Some(id) = dv.get("pathOrInlineDv").and_then(serde_json::Value::as_str) {
+                            if let Some(name) = deletion_vector_file(id) {
+                                paths.push(name);
+                            }
+                        }
+                    }
+                }
+                for path in paths {
+                    // Paths are relative to the table and URL-encoded.
+                    let decoded = percent_decode(&path);
+                    if decoded.contains("..") || decoded.starts_with('/') || decoded.contains("://") {
+                        continue;
+                    }
+                    let file = self.dir.join(&decoded);
+                    match std::fs::remove_file(&file) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            return Err(ExecError::Io {
+                                path: file.display().to_string(),
+                                source: e,
+                            });
+                        }
                     }
                 }
             }
         }
         Ok(())
     }
+}
+
+/// The file of a relative deletion vector: an optional prefix, then a base85-encoded
+/// UUID (20 characters) naming `deletion_vector_<uuid>.bin` (Delta protocol).
+fn deletion_vector_file(id: &str) -> Option<String> {
+    if id.len() < 20 {
+        return None;
+    }
+    let (prefix, encoded) = id.split_at(id.len() - 20);
+    let bytes = z85_decode(encoded)?;
+    let uuid = uuid::Uuid::from_slice(&bytes).ok()?;
+    let name = format!("deletion_vector_{uuid}.bin");
+    Some(if prefix.is_empty() { name } else { format!("{prefix}/{name}") })
+}
+
+/// Z85 (ZeroMQ's base85), the alphabet Delta encodes deletion vector ids in.
+fn z85_decode(s: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8] =
+        b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+    if s.len() % 5 != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() / 5 * 4);
+    for chunk in s.as_bytes().chunks(5) {
+        let mut v: u64 = 0;
+        for &c in chunk {
+            let d = ALPHABET.iter().position(|&a| a == c)? as u64;
+            v = v * 85 + d;
+        }
+        if v > u32::MAX as u64 {
+            return None;
+        }
+        out.extend_from_slice(&(v as u32).to_be_bytes());
+    }
+    Some(out)
 }
 
 fn percent_decode(s: &str) -> String {
@@ -450,6 +512,35 @@ impl ObjectStore for Overlay {
             return self.inner.copy_opts(from, to, options).await;
         }
         let bytes = self.get_opts(from, GetOptions::default()).await?.bytes().await?;
-        self.staged.put(to, PutPayload::from(bytes)).await.map(|_| ())
+        let mode = match options.mode {
+            object_store::CopyMode::Create => PutMode::Create,
+            _ => PutMode::Overwrite,
+        };
+        self.put_opts(
+            to,
+            PutPayload::from(bytes),
+            PutOptions {
+                mode,
+                ..Default::default()
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_deletion_vector_names() {
+        // The example of Delta's PROTOCOL.md: "ab^-aqEH.-t@S}K{vb[*k^" is the UUID
+        // d2c639aa-8816-431a-aaf6-d3fe2512ff61 with the prefix "ab".
+        assert_eq!(
+            deletion_vector_file("ab^-aqEH.-t@S}K{vb[*k^").as_deref(),
+            Some("ab/deletion_vector_d2c639aa-8816-431a-aaf6-d3fe2512ff61.bin")
+        );
+        assert_eq!(deletion_vector_file("short"), None);
     }
 }

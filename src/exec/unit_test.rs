@@ -15,6 +15,7 @@ use super::{ExecError, Status};
 use crate::compile::{RenderOverrides, compile_with_overrides};
 use crate::parse::{Materialization, ParsedNode, ParsedProject};
 use crate::project::unit_tests::{FixtureRows, UnitTestSpec};
+use crate::diagnostic::{Diagnostic, Span};
 use crate::template::{Relation, quote_ident};
 
 /// What a unit test found.
@@ -33,6 +34,7 @@ struct Input<'a> {
     /// What the input is (for messages): `ref('stg_orders')`.
     label: String,
     rows: &'a FixtureRows,
+    span: Span,
 }
 
 /// Runs the unit test `node` of `parsed`. `schemas` answers the columns of relations that
@@ -47,60 +49,87 @@ pub async fn run(
         .unit
         .as_ref()
         .ok_or_else(|| ExecError::Compile(format!("`{}` is not a unit test (this is a bug)", node.node.name)))?;
+    // Errors point at the test's YAML, where the mistake is.
+    let at = |span: &Span, message: String| -> ExecError {
+        ExecError::Compile(
+            Diagnostic::error(message)
+                .with_span(span.clone())
+                .render(false)
+                .trim_end()
+                .to_owned(),
+        )
+    };
     let model_id = parsed
         .names
         .lookup_ref(None, &spec.model)
-        .map_err(ExecError::Compile)?
+        .map_err(|m| at(&spec.model_span, m))?
         .to_owned();
     let model = parsed
         .node(&model_id)
-        .ok_or_else(|| ExecError::Compile(format!("unknown model `{}`", spec.model)))?;
+        .ok_or_else(|| at(&spec.model_span, format!("unknown model `{}`", spec.model)))?;
     if model.materialized == Materialization::Ephemeral {
-        return Err(ExecError::Compile(format!(
-            "`{}` is ephemeral: unit tests run models that produce a relation",
-            spec.model
-        )));
+        return Err(at(
+            &spec.model_span,
+            format!(
+                "`{}` is ephemeral: unit tests run models that produce a relation",
+                spec.model
+            ),
+        ));
     }
     let inputs = resolve_inputs(parsed, model, spec)?;
     let overrides = overrides_of(spec);
     let compiled = compile_with_overrides(parsed, &model_id, overrides)
         .map_err(|d| ExecError::Compile(d.render(false).trim_end().to_owned()))?;
 
-    // Every relation the model reads must be given (the rows are the whole world).
+    // Every relation the model reads must be given (the rows are the whole world),
+    // through ephemeral models too, whose SQL is inlined into the model's.
     let given: Vec<String> = inputs.iter().map(|i| relation_key(&i.relation)).collect();
-    for dep in &model.depends_on {
+    let mut stack: Vec<&String> = model.depends_on.iter().collect();
+    let mut seen: Vec<&String> = Vec::new();
+    while let Some(dep) = stack.pop() {
+        if seen.contains(&dep) {
+            continue;
+        }
+        seen.push(dep);
+        if let Some(n) = parsed.node(dep) {
+            if n.materialized == Materialization::Ephemeral {
+                stack.extend(n.depends_on.iter());
+                continue;
+            }
+        }
         let rel = parsed
             .node(dep)
-            .map(|n| (n.relation.clone(), format!("ref('{}')", n.node.name), n.materialized))
+            .map(|n| (n.relation.clone(), format!("ref('{}')", n.node.name)))
             .or_else(|| {
                 parsed.source(dep).map(|s| {
                     (
                         s.relation.clone(),
                         format!("source('{}', '{}')", s.source.source_name, s.source.name),
-                        Materialization::Table,
                     )
                 })
             });
-        if let Some((rel, label, mat)) = rel {
-            if mat == Materialization::Ephemeral {
-                continue;
-            }
+        if let Some((rel, label)) = rel {
             if !given.contains(&relation_key(&rel)) {
-                return Err(ExecError::Compile(format!(
-                    "unit test `{}` gives no rows for {label}, which `{}` reads: add `- input: {label}` under `given` (with `rows: []` for none)",
-                    node.node.name, spec.model
-                )));
+                return Err(at(
+                    &spec.span,
+                    format!(
+                        "unit test `{}` gives no rows for {label}, which `{}` reads: add `- input: {label}` under `given` (with `rows: []` for none)",
+                        node.node.name, spec.model
+                    ),
+                ));
             }
         }
     }
 
+    // A session of its own over an empty warehouse: whatever the model reads that is not
+    // given fails to plan instead of reading real tables.
     let target = &parsed.project.settings.target;
-    let session = Session::new(&target.warehouse_path, &target.schema)?;
+    let nowhere = target.warehouse_path.join(".silt-unit-tests-read-no-tables");
+    let session = Session::new(&nowhere, &target.schema)?;
     for input in &inputs {
         let columns = known_columns(schemas, &input.relation).await;
-        let sql = fixture_sql(input.rows, columns.as_ref()).map_err(|m| {
-            ExecError::Compile(format!("in the rows given for {}: {m}", input.label))
-        })?;
+        let sql = fixture_sql(input.rows, columns.as_ref())
+            .map_err(|m| at(&input.span, format!("in the rows given for {}: {m}", input.label)))?;
         // A view over the literal rows, standing where the input relation would be.
         session.register_view(&input.relation.schema, &input.relation.identifier, &sql);
     }
@@ -122,7 +151,32 @@ pub async fn run(
     let actual_schema: SchemaRef = Arc::new(actual.schema().as_arrow().clone());
     let actual_sql_view = "__silt_actual";
     session.register_view("__silt_unit", actual_sql_view, &compiled.sql);
-    let expected_columns = fixture_columns(&spec.expect);
+    let actual_from = format!(
+        "{}.{}",
+        quote_ident("__silt_unit"),
+        quote_ident(actual_sql_view)
+    );
+    // The columns compared: those the expected rows name (for a SQL fixture, those of its
+    // query). No rows and no columns: the model must return no rows.
+    let expected_columns = match &spec.expect {
+        FixtureRows::Sql(sql) => {
+            let df = session.query(sql.trim().trim_end_matches(';')).await.map_err(|e| {
+                at(&spec.expect_span, format!("the expected rows' query did not plan: {e}"))
+            })?;
+            df.schema().fields().iter().map(|f| f.name().clone()).collect()
+        }
+        other => fixture_columns(other),
+    };
+    if expected_columns.is_empty() {
+        let actual_rows = collect_rows(&session, &format!("select * from {actual_from}")).await?;
+        let names: Vec<String> = actual_schema.fields().iter().map(|f| f.name().clone()).collect();
+        let difference = diff(&names, &[], &actual_rows.1);
+        return Ok(UnitOutcome {
+            status: if difference.is_none() { Status::Pass } else { Status::Fail },
+            difference,
+            compiled_sql: compiled.sql,
+        });
+    }
     let mut selected = Vec::new();
     let mut typed: Vec<(String, DataType)> = Vec::new();
     for c in &expected_columns {
@@ -133,26 +187,45 @@ pub async fn run(
             .or_else(|| actual_schema.fields().iter().find(|f| f.name().eq_ignore_ascii_case(c)))
         else {
             let names: Vec<&str> = actual_schema.fields().iter().map(|f| f.name().as_str()).collect();
-            return Err(ExecError::Compile(format!(
-                "expected column `{c}` is not in `{}`'s output (its columns: {})",
-                spec.model,
-                names.join(", ")
-            )));
+            return Err(at(
+                &spec.expect_span,
+                format!(
+                    "expected column `{c}` is not in `{}`'s output (its columns: {})",
+                    spec.model,
+                    names.join(", ")
+                ),
+            ));
         };
         selected.push(f.name().clone());
         typed.push((c.clone(), f.data_type().clone()));
     }
-    let expected_sql = fixture_sql(&spec.expect, Some(&typed))
-        .map_err(|m| ExecError::Compile(format!("in the expected rows: {m}")))?;
+    let expected_sql = match &spec.expect {
+        // A query's columns, by name and cast to the model's types.
+        FixtureRows::Sql(sql) => {
+            let casts: Vec<String> = typed
+                .iter()
+                .map(|(c, t)| {
+                    format!(
+                        "cast({} as {}) as {}",
+                        quote_ident(c),
+                        super::seed::arrow_sql_type(t),
+                        quote_ident(c)
+                    )
+                })
+                .collect();
+            format!(
+                "select {} from ({}) expected",
+                casts.join(", "),
+                sql.trim().trim_end_matches(';')
+            )
+        }
+        other => fixture_sql(other, Some(&typed))
+            .map_err(|m| at(&spec.expect_span, format!("in the expected rows: {m}")))?,
+    };
     let projection: Vec<String> = selected.iter().map(|c| quote_ident(c)).collect();
     let actual_rows = collect_rows(
         &session,
-        &format!(
-            "select {} from {}.{}",
-            if projection.is_empty() { "*".to_owned() } else { projection.join(", ") },
-            quote_ident("__silt_unit"),
-            quote_ident(actual_sql_view)
-        ),
+        &format!("select {} from {actual_from}", projection.join(", ")),
     )
     .await?;
     let expected_rows = collect_rows(&session, &expected_sql).await?;
@@ -195,7 +268,15 @@ fn resolve_inputs<'a>(
 ) -> Result<Vec<Input<'a>>, ExecError> {
     let mut out = Vec::new();
     for g in &spec.given {
-        let bad = |why: String| ExecError::Compile(format!("`given` input `{}`: {why}", g.input));
+        let bad = |why: String| {
+            ExecError::Compile(
+                Diagnostic::error(format!("`given` input `{}`: {why}", g.input))
+                    .with_span(g.span.clone())
+                    .render(false)
+                    .trim_end()
+                    .to_owned(),
+            )
+        };
         let relation = if g.input == "this" {
             model.relation.clone()
         } else {
@@ -228,6 +309,7 @@ fn resolve_inputs<'a>(
             relation,
             label: g.input.clone(),
             rows: &g.rows,
+            span: g.span.clone(),
         });
     }
     Ok(out)
@@ -341,7 +423,7 @@ fn fixture_sql(rows: &FixtureRows, columns: Option<&Vec<(String, DataType)>>) ->
             .map(|(name, ty)| {
                 let lit = row
                     .and_then(|r| value_of(r, name))
-                    .map_or_else(|| "null".to_owned(), |c| c.literal());
+                    .map_or_else(|| "null".to_owned(), |c| c.literal(ty.is_some()));
                 match ty {
                     Some(t) => format!(
                         "cast({lit} as {}) as {}",
@@ -372,7 +454,9 @@ enum Cell {
 }
 
 impl Cell {
-    fn literal(&self) -> String {
+    /// The cell as a SQL literal. A CSV cell headed for a known type is quoted and cast,
+    /// so `007` stays `007` in a text column; untyped, a number is a number.
+    fn literal(&self, typed: bool) -> String {
         match self {
             Cell::Json(Json::Null) => "null".into(),
             Cell::Json(Json::Bool(b)) => b.to_string(),
@@ -380,6 +464,7 @@ impl Cell {
             Cell::Json(Json::String(s)) => format!("'{}'", s.replace('\'', "''")),
             Cell::Json(other) => format!("'{}'", other.to_string().replace('\'', "''")),
             Cell::Text(s) if s.is_empty() || s.eq_ignore_ascii_case("null") => "null".into(),
+            Cell::Text(s) if typed => format!("'{}'", s.replace('\'', "''")),
             Cell::Text(s) => {
                 if s.parse::<i64>().is_ok() || (s.parse::<f64>().is_ok() && !s.contains(['e', 'E', 'n', 'N', 'i', 'I'])) {
                     s.clone()
@@ -482,6 +567,12 @@ fn rows_of(p: &Preview) -> Result<Vec<Vec<Option<String>>>, ExecError> {
 
 /// Numbers compared by value: `1.0` and `1` are the same expected value.
 fn normalize_number(n: &serde_json::Number) -> String {
+    if let Some(i) = n.as_i64() {
+        return i.to_string();
+    }
+    if let Some(u) = n.as_u64() {
+        return u.to_string();
+    }
     match n.as_f64() {
         Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
         Some(f) => format!("{f}"),

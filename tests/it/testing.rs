@@ -65,6 +65,10 @@ fn every_test_kind_reports_its_status_and_failures() {
         ("sql_rows_and_vars", Status::Pass, 0),
         ("incremental_reads_only_new_rows", Status::Pass, 0),
         ("a_failing_unit_test", Status::Fail, 1),
+        ("reads_through_an_ephemeral_model", Status::Pass, 0),
+        ("expects_no_rows", Status::Pass, 0),
+        ("sql_expectation_by_column_name", Status::Pass, 0),
+        ("csv_text_stays_text", Status::Pass, 0),
     ];
     for (name, status, failures) in expect {
         let r = result_of(&results, name);
@@ -126,10 +130,18 @@ fn tests_select_by_what_they_test_and_by_type() {
             "user_totals",
             "user_totals",
             "user_totals",
+            "user_totals",
+            "user_totals",
         ]
     );
     assert_eq!(names(&["test_type:singular"]), vec!["assert_buy_has_amount"]);
-    assert_eq!(names(&["test_type:unit"]).len(), 5);
+    assert_eq!(names(&["test_type:unit"]).len(), 9);
+    // A test of an excluded model is excluded with it, however it was selected.
+    let select: Vec<String> = vec!["events_t+".into()];
+    let exclude: Vec<String> = vec!["user_totals".into()];
+    let ids = silt::ops::select(&loaded, &select, &exclude, &types).expect("select");
+    assert!(ids.iter().all(|i| !i.contains("user_totals")), "{ids:?}");
+    assert!(ids.iter().any(|i| i.contains("unique_events_t_id")), "{ids:?}");
     assert_eq!(names(&["test_type:unit,tag:failing"]).len(), 1);
     assert_eq!(names(&["test_name:relationships"]), vec!["relationships_user_totals_user_id__id__ref_users_"]);
     assert_eq!(names(&["tag:where_test"]), vec!["not_null_user_totals_user_id"]);
@@ -197,6 +209,27 @@ fn contracts_hold_models_to_their_declared_columns() {
         assert!(parquet_files(&d.join("warehouse/main").join(model)).is_empty(), "{model} left files");
     }
     assert_eq!(result_of(&results, "a_view").status, Status::Success);
+
+    // A loosened check: the old constraint is dropped before the new data is written.
+    let schema = d.join("models/schema.yml");
+    let text = std::fs::read_to_string(&schema).unwrap();
+    std::fs::write(&schema, text.replace("price >= 0", "price > -1")).unwrap();
+    // New data that breaks the old rule and keeps the new one.
+    let model = d.join("models/kept.sql");
+    let sql = std::fs::read_to_string(&model).unwrap();
+    std::fs::write(&model, sql.replace("select price,", "select price - 2 as price,")).unwrap();
+    let again = run(d, &["kept"], None, false);
+    assert_eq!(again[0].status, Status::Success, "{:?}", again[0].message);
+    let config = rt.block_on(async {
+        let t = silt::exec::storage::open(&d.join("warehouse/main/kept"))
+            .await
+            .expect("kept table");
+        t.snapshot().expect("snapshot").metadata().configuration().clone()
+    });
+    assert_eq!(
+        config.get("delta.constraints.price_not_negative").map(String::as_str),
+        Some("price > -1")
+    );
 }
 
 #[test]
