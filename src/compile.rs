@@ -243,8 +243,8 @@ impl Compiler<'_> {
         let captured = ctx.take_captured();
         let mut ephemerals = Vec::new();
         for r in &captured.refs {
-            if let Ok(id) = self.names.lookup_ref(r.package.as_deref(), &r.name) {
-                if self
+            if let Ok(id) = self.names.lookup_ref(r.package.as_deref(), &r.name)
+                && self
                     .parsed
                     .node(id)
                     .is_some_and(|n| n.materialized == Materialization::Ephemeral)
@@ -252,7 +252,6 @@ impl Compiler<'_> {
                 {
                     ephemerals.push(id.to_owned());
                 }
-            }
         }
         Ok((sql, ephemerals, is_incremental))
     }
@@ -342,8 +341,8 @@ impl Compiler<'_> {
         // to what is there passed it before: skip parsing it again (the slowest part of
         // compiling an unchanged large project).
         let unchanged = std::fs::read(self.parsed.project.settings.root.join(&compiled_path)).is_ok_and(|old| old == sql.as_bytes());
-        if node.materialized != Materialization::Seed && !unchanged {
-            if let Err(e) = crate::sql::check_query(&sql) {
+        if node.materialized != Materialization::Seed && !unchanged
+            && let Err(e) = crate::sql::check_query(&sql) {
                 let span = match (e.line, e.column) {
                     (Some(l), Some(c)) => Span::at(compiled_path.clone(), &sql, l, c, 1),
                     (Some(l), None) => Span::line(compiled_path.clone(), &sql, l),
@@ -361,7 +360,6 @@ impl Compiler<'_> {
                     node.node.original_file_path
                 )));
             }
-        }
         Ok(CompiledNode {
             unique_id: id.to_owned(),
             sql,

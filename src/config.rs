@@ -152,8 +152,8 @@ impl TestConfig {
             },
         };
         let store_as = c.get("store_failures_as").and_then(Value::as_str);
-        if let Some(s) = store_as {
-            if !matches!(s, "table" | "ephemeral") {
+        if let Some(s) = store_as
+            && !matches!(s, "table" | "ephemeral") {
                 return Err((
                     "store_failures_as",
                     format!(
@@ -161,7 +161,6 @@ impl TestConfig {
                     ),
                 ));
             }
-        }
         let store_failures = match store_as {
             Some("table") => true,
             Some(_) => false,

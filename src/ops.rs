@@ -257,12 +257,11 @@ pub fn schedule(
                     .flatten()
                     .all(|w| w == *m || ancestors.contains(w.as_str()))
             });
-            if let Some(m) = target.filter(|_| settled) {
-                if error && kind(m).is_some_and(Materialization::writes_table) {
+            if let Some(m) = target.filter(|_| settled)
+                && error && kind(m).is_some_and(Materialization::writes_table) {
                     sched.audits.entry((*m).clone()).or_default().push(id.clone());
                     audited.insert(id.clone());
                 }
-            }
         }
         // Test edges: the nearest run nodes downstream of everything the test reads wait
         // for it (what is further downstream waits on those). Walk down from one parent,

@@ -285,13 +285,12 @@ impl NameIndex {
 
     /// The unique id `ref(package, name)` means, or the message explaining why none.
     pub fn lookup_ref(&self, package: Option<&str>, name: &str) -> Result<&str, String> {
-        if let Some(p) = package {
-            if p != self.project_name {
+        if let Some(p) = package
+            && p != self.project_name {
                 return Err(format!(
                     "`ref('{p}', '{name}')` points into package `{p}`, but Silt does not support packages"
                 ));
             }
-        }
         match self.refs.get(name) {
             Some((id, _)) => Ok(id),
             None => {
@@ -471,11 +470,10 @@ fn render_node(
     };
     let materialized = materialization(project, node, &config)?;
     check_config_types(project, node, &config)?;
-    if node.resource_type == ResourceType::Test {
-        if let Err((key, message)) = crate::config::TestConfig::of(&config) {
+    if node.resource_type == ResourceType::Test
+        && let Err((key, message)) = crate::config::TestConfig::of(&config) {
             return Err(config_error(project, node, key, &message));
         }
-    }
     check_contract(project, node, &config, materialized)?;
     let tags = string_list(config.get("tags"));
     Ok(Parts {
@@ -868,8 +866,8 @@ fn check_config_types(
             }
         }
     }
-    if let Some(v) = config.get("column_types") {
-        if !matches!(v, Json::Object(_) | Json::Null) {
+    if let Some(v) = config.get("column_types")
+        && !matches!(v, Json::Object(_) | Json::Null) {
             return Err(config_error(
                 project,
                 node,
@@ -877,7 +875,6 @@ fn check_config_types(
                 "`column_types` must map column names to types",
             ));
         }
-    }
     Ok(())
 }
 
@@ -1098,22 +1095,20 @@ fn resolve_dependencies(
             (_, Some(unit)) => names.lookup_ref(None, &unit.model).ok().map(str::to_owned),
             _ => None,
         };
-        if let Some(a) = attached {
-            if !enabled.get(&a).copied().unwrap_or(false) {
+        if let Some(a) = attached
+            && !enabled.get(&a).copied().unwrap_or(false) {
                 node.enabled = false;
             }
-        }
     }
     for node in nodes.iter_mut() {
         if !node.enabled {
             continue;
         }
         let mut deps: Vec<String> = Vec::new();
-        if let Some(unit) = &node.node.unit {
-            if let Ok(id) = names.lookup_ref(None, &unit.model) {
+        if let Some(unit) = &node.node.unit
+            && let Ok(id) = names.lookup_ref(None, &unit.model) {
                 deps.push(id.to_owned());
             }
-        }
         for r in &node.refs {
             // The parse render already rejected unknown names.
             let Ok(id) = names.lookup_ref(r.package.as_deref(), &r.name) else {

@@ -269,11 +269,10 @@ pub fn register_views(
     compiled: &BTreeMap<String, Result<CompiledNode, Diagnostic>>,
 ) {
     for (id, c) in compiled {
-        if let (Some(node), Ok(c)) = (parsed.node(id), c) {
-            if node.materialized == Materialization::View {
+        if let (Some(node), Ok(c)) = (parsed.node(id), c)
+            && node.materialized == Materialization::View {
                 session.register_view(&node.relation.schema, &node.relation.identifier, &c.sql);
             }
-        }
     }
 }
 
@@ -614,8 +613,8 @@ async fn test_into_result(shared: &Shared, node: &ParsedNode, sql: &str, result:
             result.failures = Some(o.failures);
             result.message = o.message;
             let mut detail = String::new();
-            if let Some(sample) = &o.sample {
-                if let Ok(table) = sample.to_table() {
+            if let Some(sample) = &o.sample
+                && let Ok(table) = sample.to_table() {
                     let shown = sample.row_count();
                     detail.push_str(&format!(
                         "first {} failing row{}:\n{table}",
@@ -623,12 +622,10 @@ async fn test_into_result(shared: &Shared, node: &ParsedNode, sql: &str, result:
                         if shown == 1 { "" } else { "s" }
                     ));
                 }
-            }
-            if let Some(t) = &o.stored_in {
-                if o.status != Status::Pass {
+            if let Some(t) = &o.stored_in
+                && o.status != Status::Pass {
                     detail.push_str(&format!("failing rows stored in {t}\n"));
                 }
-            }
             result.detail = (!detail.is_empty()).then_some(detail);
         }
         Err(e) => fail(result, &e),
@@ -819,7 +816,7 @@ async fn build_node(
         Ok(()) => Ok(()),
     };
     let final_result = match verdict {
-        Ok(()) => stage.publish().await.map(|()| ()),
+        Ok(()) => stage.publish().await,
         Err(e) => {
             let _ = stage.discard().await;
             Err(e)

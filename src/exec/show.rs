@@ -83,16 +83,14 @@ impl Preview {
             if t.is_floating() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) {
                 // As dbt's table printer: at most three decimals, padded to the column's widest.
                 for c in cols[i].iter_mut().flatten() {
-                    if let Some((_, d)) = c.split_once('.') {
-                        if d.len() > 3 && !c.contains('e') {
-                            if let Ok(v) = c.parse::<f64>() {
+                    if let Some((_, d)) = c.split_once('.')
+                        && d.len() > 3 && !c.contains('e')
+                            && let Ok(v) = c.parse::<f64>() {
                                 *c = format!("{v:.3}")
                                     .trim_end_matches('0')
                                     .trim_end_matches('.')
                                     .to_owned();
                             }
-                        }
-                    }
                 }
                 let decimals = cols[i]
                     .iter()

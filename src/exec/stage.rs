@@ -261,13 +261,11 @@ impl Stage {
                 if let Some(dv) = action.get("add").and_then(|a| a.get("deletionVector")) {
                     // A relative ("u") deletion vector is a file named from its id; inline
                     // ("i") and absolute ("p") ones are not files of this write.
-                    if dv.get("storageType").and_then(serde_json::Value::as_str) == Some("u") {
-                        if let Some(id) = dv.get("pathOrInlineDv").and_then(serde_json::Value::as_str) {
-                            if let Some(name) = deletion_vector_file(id) {
+                    if dv.get("storageType").and_then(serde_json::Value::as_str) == Some("u")
+                        && let Some(id) = dv.get("pathOrInlineDv").and_then(serde_json::Value::as_str)
+                            && let Some(name) = deletion_vector_file(id) {
                                 paths.push(name);
                             }
-                        }
-                    }
                 }
                 for path in paths {
                     // Paths are relative to the table and URL-encoded.
@@ -310,7 +308,7 @@ fn deletion_vector_file(id: &str) -> Option<String> {
 fn z85_decode(s: &str) -> Option<Vec<u8>> {
     const ALPHABET: &[u8] =
         b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
-    if s.len() % 5 != 0 {
+    if !s.len().is_multiple_of(5) {
         return None;
     }
     let mut out = Vec::with_capacity(s.len() / 5 * 4);

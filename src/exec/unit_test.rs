@@ -91,12 +91,11 @@ pub async fn run(
             continue;
         }
         seen.push(dep);
-        if let Some(n) = parsed.node(dep) {
-            if n.materialized == Materialization::Ephemeral {
+        if let Some(n) = parsed.node(dep)
+            && n.materialized == Materialization::Ephemeral {
                 stack.extend(n.depends_on.iter());
                 continue;
             }
-        }
         let rel = parsed
             .node(dep)
             .map(|n| (n.relation.clone(), format!("ref('{}')", n.node.name)))
@@ -108,8 +107,8 @@ pub async fn run(
                     )
                 })
             });
-        if let Some((rel, label)) = rel {
-            if !given.contains(&relation_key(&rel)) {
+        if let Some((rel, label)) = rel
+            && !given.contains(&relation_key(&rel)) {
                 return Err(at(
                     &spec.span,
                     format!(
@@ -118,7 +117,6 @@ pub async fn run(
                     ),
                 ));
             }
-        }
     }
 
     // A session of its own over an empty warehouse: whatever the model reads that is not

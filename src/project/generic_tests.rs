@@ -79,6 +79,9 @@ struct TestEntry {
     description: String,
 }
 
+/// A test entry of a target, with the column it is declared on (name and tags), if any.
+type Entry = (YamlRef, Option<(String, Vec<String>)>);
+
 /// Something a test can be declared on.
 struct Target<'a> {
     unique_id: &'a str,
@@ -90,7 +93,7 @@ struct Target<'a> {
     file_key_name: String,
     is_source: bool,
     /// The tests of the target itself, then each column's, with the column's name and tags.
-    entries: Vec<(YamlRef, Option<(String, Vec<String>)>)>,
+    entries: Vec<Entry>,
     /// The YAML file that declared the target.
     file: Option<usize>,
 }
@@ -183,8 +186,8 @@ pub(super) fn add_generic_tests(project: &mut Project, diags: &mut Diagnostics) 
 fn entries_of(
     tests: &[YamlRef],
     columns: &indexmap::IndexMap<String, super::Column>,
-) -> Vec<(YamlRef, Option<(String, Vec<String>)>)> {
-    let mut out: Vec<(YamlRef, Option<(String, Vec<String>)>)> =
+) -> Vec<Entry> {
+    let mut out: Vec<Entry> =
         tests.iter().map(|t| (*t, None)).collect();
     for col in columns.values() {
         let name = if col.quote == Some(true) {
@@ -471,8 +474,8 @@ fn render_config(
     config: &mut ConfigMap,
 ) -> Result<(), Diagnostic> {
     for value in config.values_mut() {
-        if let Json::String(s) = value {
-            if s.contains("{{") || s.contains("{%") {
+        if let Json::String(s) = value
+            && (s.contains("{{") || s.contains("{%")) {
                 let rendered = crate::template::render_settings_value(
                     &doc.file,
                     s,
@@ -482,7 +485,6 @@ fn render_config(
                 .map_err(|e| Diagnostic::error(e.message).with_span(doc.span(at.node)))?;
                 *s = rendered;
             }
-        }
     }
     Ok(())
 }

@@ -318,14 +318,13 @@ impl RawProject {
         let version = string("version");
         let profile = string("profile");
         let target_path = string("target-path").unwrap_or_else(|| "target".to_owned());
-        if let Some(cv) = root.get("config-version") {
-            if cv.as_i64() != Some(2) {
+        if let Some(cv) = root.get("config-version")
+            && cv.as_i64() != Some(2) {
                 diags.push(
                     Diagnostic::error("only `config-version: 2` is supported")
                         .with_span(doc.span(cv.id)),
                 );
             }
-        }
         let mut list = |key: &str, default: &[&str]| -> Vec<String> {
             match root.get(key) {
                 None => default.iter().map(|s| s.to_string()).collect(),

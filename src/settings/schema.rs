@@ -142,7 +142,7 @@ pub fn check_project_file(doc: &YamlDoc, diags: &mut Vec<Diagnostic>) -> Vec<Con
     let mut walker = Walker::new(doc, &PROJECT, diags);
     static ROOT: LazyLock<Value> = LazyLock::new(|| schema_root(&PROJECT, "Project"));
     let root = &*ROOT;
-    walker.walk(&doc.root, &root, "Project", &mut Vec::new());
+    walker.walk(&doc.root, root, "Project", &mut Vec::new());
     walker.config_paths
 }
 
@@ -151,7 +151,7 @@ pub fn check_properties_file(doc: &YamlDoc, diags: &mut Vec<Diagnostic>) {
     let mut walker = Walker::new(doc, &RESOURCES, diags);
     static ROOT: LazyLock<Value> = LazyLock::new(|| schema_root(&RESOURCES, "Properties"));
     let root = &*ROOT;
-    walker.walk(&doc.root, &root, "Properties", &mut Vec::new());
+    walker.walk(&doc.root, root, "Properties", &mut Vec::new());
 }
 
 /// The config keys of a resource kind (`ModelConfig`, `SeedConfig`...), for suggestions.
@@ -413,12 +413,11 @@ impl<'a> Walker<'a> {
                 // dbt's rule: a plain key whose value is a mapping names a folder or resource;
                 // any other plain key is a config written without `+`.
                 let is_folder = !key.starts_with('+') && entry.value.as_map().is_some();
-                if !key.starts_with('+') && !is_folder {
-                    if let Some(sub) = props.get(&format!("+{key}")) {
+                if !key.starts_with('+') && !is_folder
+                    && let Some(sub) = props.get(&format!("+{key}")) {
                         self.walk(&entry.value, sub, &nested(name), tree);
                         continue;
                     }
-                }
                 if is_folder {
                     tree.push(key.to_owned());
                     self.config_paths.push(ConfigPath {

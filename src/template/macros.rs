@@ -118,8 +118,7 @@ pub fn scan_macros(
                 // Copy a raw block verbatim.
                 let raw_end = after
                     .find("endraw")
-                    .map(|i| after[i..].find("%}").map(|j| i + j + 2))
-                    .flatten();
+                    .and_then(|i| after[i..].find("%}").map(|j| i + j + 2));
                 let stop = raw_end.map_or(rest.len(), |e| start + 2 + e);
                 out.push_str(&rest[start..stop]);
                 offset += stop;

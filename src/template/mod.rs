@@ -169,11 +169,10 @@ impl Vars {
         if let Some(v) = self.cli.get(name) {
             return Some(v.clone());
         }
-        if let Some(Json::Object(scoped)) = self.project.get(package) {
-            if let Some(v) = scoped.get(name) {
+        if let Some(Json::Object(scoped)) = self.project.get(package)
+            && let Some(v) = scoped.get(name) {
                 return Some(v.clone());
             }
-        }
         self.project.get(name).cloned()
     }
 
