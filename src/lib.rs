@@ -18,6 +18,7 @@ pub mod config;
 pub mod diagnostic;
 pub mod exec;
 pub mod graph;
+pub mod ingest;
 pub mod manifest;
 pub mod ops;
 pub mod par;

@@ -406,3 +406,78 @@ pub fn write_run_files(parsed: &ParsedProject, report: &RunReport) -> std::io::R
     }
     Ok(())
 }
+
+/// The Kafka-fed source tables among `ids` (unique ids of sources or of nodes, whose
+/// upstream Kafka sources are then included); every one of them when `ids` is `None`.
+pub fn kafka_targets(
+    parsed: &ParsedProject,
+    graph: &crate::graph::Graph,
+    ids: Option<&[String]>,
+) -> Vec<crate::ingest::IngestTarget> {
+    let wanted: Option<HashSet<String>> = ids.map(|ids| {
+        let mut set: HashSet<String> = ids.iter().cloned().collect();
+        for id in ids {
+            set.extend(graph.ancestors(id, None));
+        }
+        set
+    });
+    let warehouse = &parsed.project.settings.target.warehouse_path;
+    parsed
+        .sources
+        .iter()
+        .filter(|s| s.enabled)
+        .filter(|s| wanted.as_ref().is_none_or(|w| w.contains(&s.source.unique_id)))
+        .filter_map(|s| {
+            let kafka = s.source.kafka.clone()?;
+            Some(crate::ingest::IngestTarget {
+                name: format!("{}.{}", s.source.source_name, s.source.name),
+                unique_id: s.source.unique_id.clone(),
+                dir: warehouse
+                    .join(&s.relation.schema)
+                    .join(&s.relation.identifier),
+                source: kafka,
+            })
+        })
+        .collect()
+}
+
+/// Ingests the targets from the target's Kafka (starting the embedded cluster when the
+/// profile says `embedded`). Blocking: call it outside of an async runtime.
+pub fn ingest(
+    parsed: &ParsedProject,
+    targets: &[crate::ingest::IngestTarget],
+    opts: &crate::ingest::IngestOptions,
+    observer: Arc<dyn crate::ingest::IngestObserver>,
+) -> Result<Vec<crate::ingest::Progress>, crate::ingest::IngestError> {
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let target = &parsed.project.settings.target;
+    let Some(kafka) = &target.kafka else {
+        return Err(crate::ingest::IngestError::Config(format!(
+            "source table `{}` is fed from Kafka, but target `{}` of {} has no `kafka:` section (add `kafka: {{bootstrap_servers: embedded}}` to run an in-process cluster)",
+            targets[0].name,
+            target.name,
+            target.profiles_file.display()
+        )));
+    };
+    let mut topics: Vec<String> = targets
+        .iter()
+        .flat_map(|t| t.source.topics.iter().cloned())
+        .collect();
+    topics.sort();
+    topics.dedup();
+    let embedded = if kafka.is_embedded() {
+        Some(crate::ingest::embedded::Embedded::start(&kafka.embedded, &topics)?)
+    } else {
+        None
+    };
+    let bootstrap = match &embedded {
+        Some(e) => e.bootstrap_servers(),
+        None => kafka.bootstrap_servers.clone(),
+    };
+    let mut opts = opts.clone();
+    // An embedded cluster lives in this process: no other ingester can share it.
+    opts.exclusive |= embedded.is_some();
+    crate::ingest::run(targets, kafka, &bootstrap, &opts, observer)
+}

@@ -109,6 +109,14 @@ impl IndirectArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ResetArg {
+    /// The oldest offset the partition still holds.
+    Earliest,
+    /// The end of the partition: what was not read is skipped.
+    Latest,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum ShowFormat {
     Text,
     Csv,
@@ -196,6 +204,47 @@ pub enum Command {
     },
     /// Check the project and profile, and print the resolved target.
     Debug,
+    /// Consume the selected Kafka sources into their bronze Delta tables, exactly once.
+    Ingest {
+        #[command(flatten)]
+        select: SelectArgs,
+        /// Stop once every partition is read up to where it ended at the start.
+        #[arg(long)]
+        until_caught_up: bool,
+        /// Stop after this many messages (per source table).
+        #[arg(long)]
+        max_messages: Option<u64>,
+        /// Where to go when a partition's next offset no longer exists in Kafka.
+        #[arg(long, value_enum)]
+        reset_offsets: Option<ResetArg>,
+    },
+    /// Produce chat to a Kafka topic: synthetic, replayed from a file, or live from Twitch.
+    Produce {
+        /// The topic (default: the topic of the project's only Kafka source).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Generate N synthetic chat messages.
+        #[arg(long, value_name = "N", conflicts_with_all = ["replay", "channels"])]
+        synthetic: Option<u64>,
+        /// The synthetic chat's seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// The first synthetic message to send (to continue a sample).
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+        /// Replay a file of raw IRC lines or JSON lines.
+        #[arg(long, value_name = "FILE", conflicts_with = "channels")]
+        replay: Option<PathBuf>,
+        /// Join these Twitch channels (comma-separated) and produce their chat live.
+        #[arg(long, value_delimiter = ',')]
+        channels: Vec<String>,
+        /// Messages per second (default: as fast as possible).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Stop after this many messages (live chat).
+        #[arg(long)]
+        max_messages: Option<u64>,
+    },
 }
 
 /// What a command's outcome means for the exit code.

@@ -6,6 +6,7 @@
 //! leaves the table as it was.
 
 pub mod contract;
+pub mod bronze;
 pub mod data_test;
 pub mod functions;
 pub mod materialize;

@@ -7,6 +7,7 @@
 
 mod discover;
 pub mod generic_tests;
+pub mod kafka;
 mod properties;
 pub mod unit_tests;
 
@@ -162,7 +163,7 @@ pub struct SourceTable {
     pub yaml: YamlRef,
     pub tests: Vec<YamlRef>,
     /// Silt's Kafka declaration for bronze ingestion, if any.
-    pub kafka: Option<YamlRef>,
+    pub kafka: Option<Arc<kafka::KafkaSource>>,
 }
 
 /// A doc block from a `.md` file.

@@ -450,10 +450,10 @@ impl Patcher<'_> {
                     node: table.id,
                 },
                 tests: test_entries(table, at.file),
-                kafka: table.get("kafka").map(|k| YamlRef {
-                    file: at.file,
-                    node: k.id,
-                }),
+                kafka: table
+                    .get("kafka")
+                    .and_then(|k| super::kafka::read(doc, k, diags))
+                    .map(std::sync::Arc::new),
             });
         }
     }

@@ -2,6 +2,7 @@
 //! read into raw YAML, checked against dbt's key lists, rendered, and resolved once into
 //! [`Settings`] that later stages read without caring where a value came from.
 
+pub mod kafka;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
@@ -81,6 +82,8 @@ pub struct Target {
     pub profiles_file: PathBuf,
     /// `target` as templates see it.
     pub jinja: Json,
+    /// The target's `kafka:` section, for Kafka-fed sources.
+    pub kafka: Option<kafka::KafkaSettings>,
 }
 
 const PROJECT_FILES: [&str; 2] = ["project.yml", "dbt_project.yml"];
@@ -424,7 +427,7 @@ pub fn string_list(doc: &YamlDoc, node: &Node) -> Result<Vec<String>, Diagnostic
 // ---------------------------------------------------------------------------------------
 // Profiles.
 
-const TARGET_KEYS: &[&str] = &["type", "warehouse", "schema", "threads", "database"];
+const TARGET_KEYS: &[&str] = &["type", "warehouse", "schema", "threads", "database", "kafka"];
 
 fn profiles_dirs(root: &Path, opts: &LoadOptions) -> Vec<PathBuf> {
     if let Some(dir) = &opts.profiles_dir {
@@ -602,6 +605,11 @@ fn load_target(
         },
         (None, None) => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
+    let mut kafka_diags = Diagnostics::new();
+    let kafka = rendered
+        .get("kafka")
+        .and_then(|k| kafka::read(&doc, k, &mut kafka_diags));
+    diags.extend(kafka_diags.0);
     if !diags.is_empty() {
         return Err(diags);
     }
@@ -634,5 +642,6 @@ fn load_target(
         threads,
         profiles_file: path,
         jinja,
+        kafka,
     })
 }

@@ -4,6 +4,7 @@
 mod compile;
 mod dbt_compare;
 mod errors;
+mod ingest;
 mod materializations;
 mod robustness;
 mod selection;

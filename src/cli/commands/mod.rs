@@ -2,6 +2,7 @@
 
 mod compile;
 mod debug;
+mod ingest;
 mod ls;
 mod run;
 mod show;
@@ -57,6 +58,35 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             output,
         } => show::run(cli, printer, select, inline.as_deref(), *limit, *output),
         Command::Debug => debug::run(cli, printer),
+        Command::Ingest {
+            select,
+            until_caught_up,
+            max_messages,
+            reset_offsets,
+        } => ingest::run(cli, printer, select, *until_caught_up, *max_messages, *reset_offsets),
+        Command::Produce {
+            topic,
+            synthetic,
+            seed,
+            start,
+            replay,
+            channels,
+            rate,
+            max_messages,
+        } => ingest::produce(
+            cli,
+            printer,
+            &ingest::ProduceArgs {
+                topic: topic.clone(),
+                synthetic: *synthetic,
+                seed: *seed,
+                start: *start,
+                replay: replay.clone(),
+                channels: channels.clone(),
+                rate: *rate,
+                max_messages: *max_messages,
+            },
+        ),
     }
 }
 

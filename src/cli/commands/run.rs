@@ -62,6 +62,34 @@ pub fn run(
         Ok(ids) => ids,
         Err(outcome) => return Ok(outcome),
     };
+    if kind == Kind::Build {
+        // A build sees every message produced before it began: catch up the Kafka
+        // sources upstream of what it builds first.
+        let targets = silt::ops::kafka_targets(&loaded.parsed, &loaded.graph, Some(&ids));
+        if !targets.is_empty() {
+            printer.info(&format!(
+                "Catching up Kafka sources: {}",
+                targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+            let opts = silt::ingest::IngestOptions {
+                until_caught_up: true,
+                stop: super::ingest::stop_on_signals(),
+                ..Default::default()
+            };
+            let observer = Arc::new(super::ingest::Console { printer: *printer });
+            match silt::ops::ingest(&loaded.parsed, &targets, &opts, observer) {
+                Ok(progress) => {
+                    for p in &progress {
+                        printer.info(&format!(
+                            "{}: {} new messages, {} rows committed ({} parse errors)",
+                            p.table, p.messages, p.rows_committed, p.parse_errors
+                        ));
+                    }
+                }
+                Err(e) => return Ok(super::ingest::report_error(printer, &e)),
+            }
+        }
+    }
     let target = &loaded.parsed.project.settings.target;
     let threads = target.threads;
     printer.info("");

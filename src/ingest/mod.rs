@@ -1,0 +1,695 @@
+//! Kafka ingestion into bronze Delta tables, exactly once: the one module that uses rdkafka.
+//!
+//! One consumer per Kafka-fed source table, in a consumer group (`<group_id>.<source>.
+//! <table>`, so several ingesters of one table split its partitions). Where to start
+//! reading each partition is not Kafka's committed offset but the bronze table's own
+//! record: every commit carries, per partition, a `txn` action whose version is the last
+//! offset written (see [`crate::exec::bronze`]). When partitions are assigned, the
+//! consumer reads those versions and assigns each partition at the next offset, so a crash
+//! at any instant loses nothing and duplicates nothing. Consumer-group offsets are committed
+//! to Kafka after each Delta commit, for lag monitoring only.
+//!
+//! Offsets that no longer line up are never papered over: if retention deleted messages
+//! that were never read, or the topic was recreated below the next offset, ingestion stops
+//! with an error naming the partition, unless `--reset-offsets` says where to go.
+
+pub mod embedded;
+pub mod irc;
+pub mod payload;
+pub mod produce;
+pub mod synthetic;
+pub mod twitch;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message as _;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+
+use crate::exec::ExecError;
+use crate::exec::bronze::{BatchBuilder, BronzeTable, CommitError, Message, Payload};
+use crate::project::kafka::KafkaSource;
+use crate::settings::kafka::KafkaSettings;
+
+/// A Kafka-fed source table to ingest.
+#[derive(Debug, Clone)]
+pub struct IngestTarget {
+    /// `source.table`, as selection and messages name it.
+    pub name: String,
+    pub unique_id: String,
+    /// The bronze table's folder.
+    pub dir: PathBuf,
+    pub source: Arc<KafkaSource>,
+}
+
+/// Where to go when a partition's next offset no longer exists in Kafka.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reset {
+    Earliest,
+    Latest,
+}
+
+/// How long and how an ingestion runs.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    /// Stop at the high watermarks seen at start.
+    pub until_caught_up: bool,
+    /// Stop after this many messages (per table).
+    pub max_messages: Option<u64>,
+    pub reset_offsets: Option<Reset>,
+    /// Set to stop (Ctrl-C, SIGTERM): the current batch is committed first.
+    pub stop: Arc<AtomicBool>,
+    /// This is the only ingester of its tables (the embedded cluster): every partition is
+    /// assigned to it directly, without waiting for a consumer group to form.
+    pub exclusive: bool,
+}
+
+/// What went wrong while ingesting.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("Kafka: {0}")]
+    Kafka(String),
+    #[error(
+        "offsets of `{topic}` partition {partition} no longer line up: the bronze table `{table}` has read up to offset {next} (exclusive), but the partition now holds offsets {low} to {high} (exclusive); {why}. Nothing was skipped or re-read: rerun with `--reset-offsets earliest` or `--reset-offsets latest` to go on from there"
+    )]
+    OffsetsMismatch {
+        table: String,
+        topic: String,
+        partition: i32,
+        next: i64,
+        low: i64,
+        high: i64,
+        why: &'static str,
+    },
+    #[error("{0}")]
+    Delta(#[from] ExecError),
+    #[error("{0}")]
+    Config(String),
+}
+
+fn kafka_err(e: KafkaError) -> IngestError {
+    IngestError::Kafka(e.to_string())
+}
+
+/// Progress of one table, reported about once a second and at the end.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub table: String,
+    /// Messages accepted since the start.
+    pub messages: u64,
+    /// Of those, rows committed to bronze.
+    pub rows_committed: u64,
+    pub parse_errors: u64,
+    pub commits: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+    /// (topic, partition) -> messages not yet read (high watermark - next offset).
+    pub lag: BTreeMap<(String, i32), i64>,
+}
+
+impl Progress {
+    pub fn rate(&self) -> f64 {
+        self.messages as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Receives progress (the CLI prints it).
+pub trait IngestObserver: Send + Sync {
+    fn progress(&self, p: &Progress);
+}
+
+/// Ignores progress.
+pub struct Quiet;
+
+impl IngestObserver for Quiet {
+    fn progress(&self, _: &Progress) {}
+}
+
+/// The `txn` app id of a table's partition.
+pub fn app_id(target: &IngestTarget, topic: &str, partition: i32) -> String {
+    format!("silt-ingest:{}:{topic}:{partition}", target.unique_id)
+}
+
+/// Ingests every target on a thread of its own; returns each table's final progress.
+/// Blocking: call it outside of an async runtime.
+pub fn run(
+    targets: &[IngestTarget],
+    settings: &KafkaSettings,
+    bootstrap: &str,
+    opts: &IngestOptions,
+    observer: Arc<dyn IngestObserver>,
+) -> Result<Vec<Progress>, IngestError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| IngestError::Config(format!("cannot start the async runtime: {e}")))?;
+    let results: Vec<Result<Progress, IngestError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = targets
+            .iter()
+            .map(|t| {
+                let handle = rt.handle().clone();
+                let observer = observer.clone();
+                scope.spawn(move || ingest_table(t, settings, bootstrap, opts, &handle, observer.as_ref()))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(IngestError::Config("an ingester thread failed (this is a bug)".into())))
+            })
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
+/// What the rebalance callback learns, for the ingest loop.
+#[derive(Default)]
+struct Assignment {
+    /// (topic, partition) -> the next offset to accept.
+    next: HashMap<(String, i32), i64>,
+    /// Partitions taken away since the loop last looked.
+    revoked: Vec<(String, i32)>,
+    /// Whether an assignment was ever received.
+    assigned_once: bool,
+    /// Partitions moved by `--reset-offsets`: their new position is committed to bronze
+    /// (with no rows) so the move holds for later runs.
+    resets: Vec<((String, i32), i64)>,
+    error: Option<IngestError>,
+}
+
+struct IngestContext {
+    target: IngestTarget,
+    handle: tokio::runtime::Handle,
+    reset: Option<Reset>,
+    state: Mutex<Assignment>,
+}
+
+impl ClientContext for IngestContext {}
+
+impl ConsumerContext for IngestContext {
+    // The partitions are assigned at the offsets the bronze table records, not at the
+    // group's committed offsets: that is what makes ingestion exactly once.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                match self.positions(consumer, tpl) {
+                    Ok((positions, resets)) => {
+                        state.resets.extend(resets);
+                        for ((topic, partition), next) in positions {
+                            let _ = tpl.set_partition_offset(&topic, partition, Offset::Offset(next));
+                            state.next.insert((topic, partition), next);
+                        }
+                        state.assigned_once = true;
+                        if let Err(e) = consumer.assign(tpl) {
+                            state.error = Some(kafka_err(e));
+                        }
+                    }
+                    Err(e) => {
+                        state.error = Some(e);
+                        let _ = consumer.assign(&TopicPartitionList::new());
+                    }
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                for e in tpl.elements() {
+                    let key = (e.topic().to_owned(), e.partition());
+                    state.next.remove(&key);
+                    state.revoked.push(key);
+                }
+                let _ = consumer.assign(&TopicPartitionList::new());
+            }
+            other => {
+                state.error = Some(IngestError::Kafka(format!("rebalance failed: {other:?}")));
+            }
+        }
+    }
+}
+
+/// The next offset of each partition, and those that `--reset-offsets` moved.
+type Positions = (Vec<((String, i32), i64)>, Vec<((String, i32), i64)>);
+
+impl IngestContext {
+    /// The next offset of each assigned partition: after the last one the bronze table
+    /// holds, checked against what the partition still has.
+    fn positions(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        tpl: &TopicPartitionList,
+    ) -> Result<Positions, IngestError> {
+        let mut resets = Vec::new();
+        let table = self
+            .handle
+            .block_on(BronzeTable::open(&self.target.dir))?;
+        let mut out = Vec::new();
+        for e in tpl.elements() {
+            let (topic, partition) = (e.topic().to_owned(), e.partition());
+            let committed = self
+                .handle
+                .block_on(table.committed(&app_id(&self.target, &topic, partition)))?;
+            let (low, high) = consumer
+                .fetch_watermarks(&topic, partition, Duration::from_secs(30))
+                .map_err(kafka_err)?;
+            let next = match committed {
+                // Nothing ingested yet: from the beginning of what Kafka holds.
+                None => match self.reset {
+                    Some(Reset::Latest) => high,
+                    _ => low,
+                },
+                Some(last) => {
+                    let next = last + 1;
+                    let why = if next < low {
+                        Some("retention deleted messages that were never ingested")
+                    } else if next > high {
+                        Some("the partition ends before it (was the topic recreated?)")
+                    } else {
+                        None
+                    };
+                    match (why, self.reset) {
+                        (None, _) => next,
+                        (Some(_), Some(reset)) => {
+                            let to = if reset == Reset::Earliest { low } else { high };
+                            resets.push(((topic.clone(), partition), to));
+                            to
+                        }
+                        (Some(why), None) => {
+                            return Err(IngestError::OffsetsMismatch {
+                                table: self.target.name.clone(),
+                                topic,
+                                partition,
+                                next,
+                                low,
+                                high,
+                                why,
+                            });
+                        }
+                    }
+                }
+            };
+            out.push(((topic, partition), next));
+        }
+        Ok((out, resets))
+    }
+}
+
+/// A message held until its batch is committed (owned: a conflict may drop some of them).
+struct Pending {
+    topic: usize,
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    timestamp_ms: Option<i64>,
+    value: Option<Vec<u8>>,
+    error: Option<String>,
+}
+
+fn ingest_table(
+    target: &IngestTarget,
+    settings: &KafkaSettings,
+    bootstrap: &str,
+    opts: &IngestOptions,
+    handle: &tokio::runtime::Handle,
+    observer: &dyn IngestObserver,
+) -> Result<Progress, IngestError> {
+    let group = format!("{}.{}", settings.group_id, target.name);
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        // Eager rebalancing: a partition is revoked before it is assigned elsewhere.
+        .set("partition.assignment.strategy", "range,roundrobin")
+        // Bounds what librdkafka prefetches, whatever the backlog.
+        .set("queued.max.messages.kbytes", "65536")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "1000");
+    for (k, v) in &settings.properties {
+        config.set(k, v);
+    }
+    let context = IngestContext {
+        target: target.clone(),
+        handle: handle.clone(),
+        reset: opts.reset_offsets,
+        state: Mutex::new(Assignment::default()),
+    };
+    let consumer: BaseConsumer<IngestContext> = config
+        .create_with_context(context)
+        .map_err(|e| IngestError::Config(format!("cannot create a Kafka consumer: {e}")))?;
+    let mut table = handle.block_on(BronzeTable::open(&target.dir))?;
+    let topics: Vec<&str> = target.source.topics.iter().map(String::as_str).collect();
+    // The high watermarks at start, for --until-caught-up.
+    let mut targets_hw: HashMap<(String, i32), (i64, i64)> = HashMap::new();
+    if opts.until_caught_up {
+        for topic in &topics {
+            let md = consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(30))
+                .map_err(kafka_err)?;
+            for t in md.topics() {
+                if let Some(e) = t.error() {
+                    return Err(IngestError::Kafka(format!("topic `{topic}`: {e:?}")));
+                }
+                for p in t.partitions() {
+                    let (low, high) = consumer
+                        .fetch_watermarks(topic, p.id(), Duration::from_secs(30))
+                        .map_err(kafka_err)?;
+                    targets_hw.insert(((*topic).to_owned(), p.id()), (low, high));
+                }
+            }
+        }
+    }
+    if opts.exclusive {
+        // Every partition, at the offsets bronze records: what a rebalance would do.
+        let mut tpl = TopicPartitionList::new();
+        for topic in &topics {
+            let md = consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(30))
+                .map_err(kafka_err)?;
+            for t in md.topics() {
+                for p in t.partitions() {
+                    tpl.add_partition(topic, p.id());
+                }
+            }
+        }
+        consumer
+            .context()
+            .rebalance(&consumer, RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, &mut tpl);
+    } else {
+        consumer.subscribe(&topics).map_err(kafka_err)?;
+    }
+
+    let topic_names: Vec<String> = target.source.topics.clone();
+    let topic_index: HashMap<String, usize> = topic_names
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i))
+        .collect();
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut pending_bytes = 0usize;
+    let mut batch_started = Instant::now();
+    let started = Instant::now();
+    let mut progress = Progress {
+        table: target.name.clone(),
+        ..Progress::default()
+    };
+    // The last offset committed to bronze per partition, as far as this ingester knows.
+    let mut written: HashMap<(String, i32), i64> = HashMap::new();
+    let mut last_report = Instant::now();
+    let mut epoch = 0i64;
+    let flush = settings.flush;
+    let mut stopping = false;
+    loop {
+        if opts.stop.load(Ordering::Relaxed) {
+            stopping = true;
+        }
+        let polled = if stopping {
+            None
+        } else {
+            consumer.poll(Duration::from_millis(100))
+        };
+        // What the rebalance callback did.
+        let (revoked, error, assigned_once, next_known) = {
+            let mut s = consumer.context().state.lock().unwrap_or_else(|e| e.into_inner());
+            (
+                std::mem::take(&mut s.revoked),
+                s.error.take(),
+                s.assigned_once,
+                s.next.clone(),
+            )
+        };
+        if let Some(e) = error {
+            return Err(e);
+        }
+        let resets = {
+            let mut s = consumer.context().state.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut s.resets)
+        };
+        if !resets.is_empty() {
+            // Record where the partitions now start, with no rows, in one commit.
+            let txns: Vec<(String, i64)> = resets
+                .iter()
+                .map(|((t, p), next)| (app_id(target, t, *p), next - 1))
+                .collect();
+            epoch += 1;
+            let empty = BatchBuilder::new().finish(chrono::Utc::now())?;
+            match handle.block_on(table.commit(empty, &txns, epoch)) {
+                Ok(_) => progress.commits += 1,
+                Err(CommitError::Conflict) => handle.block_on(table.refresh())?,
+                Err(CommitError::Failed(e)) => return Err(e.into()),
+            }
+        }
+        if !revoked.is_empty() {
+            // Rows of partitions now owned elsewhere are dropped: their new owner reads
+            // them again from what bronze holds.
+            let gone: HashSet<(usize, i32)> = revoked
+                .iter()
+                .filter_map(|(t, p)| topic_index.get(t).map(|i| (*i, *p)))
+                .collect();
+            pending.retain(|m| !gone.contains(&(m.topic, m.partition)));
+            pending_bytes = pending.iter().map(size_of).sum();
+        }
+        match polled {
+            Some(Ok(m)) => {
+                let key = (m.topic().to_owned(), m.partition());
+                let accept = {
+                    let mut s = consumer.context().state.lock().unwrap_or_else(|e| e.into_inner());
+                    match s.next.get_mut(&key) {
+                        Some(next) if m.offset() >= *next => {
+                            *next = m.offset() + 1;
+                            true
+                        }
+                        _ => false,
+                    }
+                };
+                if accept {
+                    if let Some(&topic) = topic_index.get(m.topic()) {
+                        let value = m.payload();
+                        let error = payload::check(value, &target.source, settings.max_value_bytes);
+                        if error.is_some() {
+                            progress.parse_errors += 1;
+                        }
+                        let p = Pending {
+                            topic,
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            key: m.key().map(<[u8]>::to_vec),
+                            timestamp_ms: m.timestamp().to_millis(),
+                            value: value.map(<[u8]>::to_vec),
+                            error,
+                        };
+                        pending_bytes += size_of(&p);
+                        if pending.is_empty() {
+                            batch_started = Instant::now();
+                        }
+                        pending.push(p);
+                        progress.messages += 1;
+                        progress.bytes += value.map_or(0, <[u8]>::len) as u64;
+                    }
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) | None => {}
+            Some(Err(e)) => {
+                // Transient broker errors are retried by librdkafka; fatal ones end here.
+                if matches!(e, KafkaError::MessageConsumption(code) if is_fatal(code)) {
+                    return Err(kafka_err(e));
+                }
+            }
+        }
+        let max_reached = opts
+            .max_messages
+            .is_some_and(|max| progress.messages >= max);
+        let due = pending.len() >= flush.messages
+            || pending_bytes >= flush.bytes
+            || (!pending.is_empty() && batch_started.elapsed() >= Duration::from_millis(flush.interval_ms));
+        if !pending.is_empty() && (due || max_reached || stopping) {
+            epoch += 1;
+            let committed = commit_batch(
+                handle,
+                &mut table,
+                target,
+                &topic_names,
+                &mut pending,
+                epoch,
+            )?;
+            pending_bytes = 0;
+            progress.commits += 1;
+            progress.rows_committed += committed.rows as u64;
+            let mut offsets = TopicPartitionList::new();
+            for ((topic, partition), last) in committed.last {
+                offsets
+                    .add_partition_offset(&topic, partition, Offset::Offset(last + 1))
+                    .map_err(kafka_err)?;
+                written.insert((topic, partition), last);
+            }
+            // For lag monitoring only; bronze is the record of what was read.
+            if offsets.count() > 0 {
+                let _ = consumer.commit(&offsets, CommitMode::Async);
+            }
+        }
+        if last_report.elapsed() >= Duration::from_secs(1) {
+            progress.elapsed = started.elapsed();
+            progress.lag = lag(&consumer, &next_known);
+            observer.progress(&progress);
+            last_report = Instant::now();
+        }
+        if stopping || max_reached {
+            break;
+        }
+        if opts.until_caught_up && assigned_once && pending.is_empty() {
+            let caught_up = next_known.iter().all(|(key, next)| match targets_hw.get(key) {
+                // Every partition read up to the high watermark seen at start.
+                Some((low, high)) => *next >= *high || high <= low,
+                // A partition created after the start: not part of the target.
+                None => true,
+            });
+            if caught_up {
+                break;
+            }
+        }
+    }
+    let _ = written;
+    progress.elapsed = started.elapsed();
+    progress.lag = lag(&consumer, &consumer.context().state.lock().map(|s| s.next.clone()).unwrap_or_default());
+    observer.progress(&progress);
+    if !opts.exclusive {
+        consumer.unsubscribe();
+    }
+    Ok(progress)
+}
+
+fn is_fatal(code: rdkafka::error::RDKafkaErrorCode) -> bool {
+    use rdkafka::error::RDKafkaErrorCode as C;
+    matches!(
+        code,
+        C::UnknownTopicOrPartition | C::TopicAuthorizationFailed | C::GroupAuthorizationFailed | C::Fatal
+    )
+}
+
+fn size_of(p: &Pending) -> usize {
+    p.value.as_ref().map_or(0, Vec::len) + p.key.as_ref().map_or(0, Vec::len) + 64
+}
+
+/// Messages not read yet per partition, from the consumer's cached high watermarks.
+fn lag(
+    consumer: &BaseConsumer<IngestContext>,
+    next: &HashMap<(String, i32), i64>,
+) -> BTreeMap<(String, i32), i64> {
+    next.iter()
+        .map(|((t, p), n)| {
+            let high = consumer
+                .client()
+                .fetch_watermarks(t, *p, Duration::from_millis(0))
+                .map(|(_, h)| h)
+                .unwrap_or(*n);
+            ((t.clone(), *p), (high - n).max(0))
+        })
+        .collect()
+}
+
+struct Committed {
+    rows: usize,
+    /// (topic, partition) -> last offset now in bronze.
+    last: Vec<((String, i32), i64)>,
+}
+
+/// Commits the pending messages as one Delta commit. On a conflict (another ingester
+/// committed one of these partitions first) the table is re-read, the rows it already
+/// holds are dropped, and the rest is committed.
+fn commit_batch(
+    handle: &tokio::runtime::Handle,
+    table: &mut BronzeTable,
+    target: &IngestTarget,
+    topics: &[String],
+    pending: &mut Vec<Pending>,
+    epoch: i64,
+) -> Result<Committed, IngestError> {
+    for _attempt in 0..20 {
+        // Drop what bronze already holds (after a conflict, or a stale assignment).
+        let mut committed: HashMap<(usize, i32), Option<i64>> = HashMap::new();
+        for m in pending.iter() {
+            if let std::collections::hash_map::Entry::Vacant(e) = committed.entry((m.topic, m.partition)) {
+                let app = app_id(target, &topics[m.topic], m.partition);
+                e.insert(handle.block_on(table.committed(&app))?);
+            }
+        }
+        pending.retain(|m| {
+            committed
+                .get(&(m.topic, m.partition))
+                .copied()
+                .flatten()
+                .is_none_or(|last| m.offset > last)
+        });
+        if pending.is_empty() {
+            return Ok(Committed {
+                rows: 0,
+                last: Vec::new(),
+            });
+        }
+        let mut last: BTreeMap<(usize, i32), i64> = BTreeMap::new();
+        let mut builder = BatchBuilder::new();
+        for m in pending.iter() {
+            let payload = match &m.value {
+                None => Payload::Null,
+                Some(v) => match std::str::from_utf8(v) {
+                    Ok(t) => Payload::Text(t),
+                    Err(_) => Payload::Raw(v),
+                },
+            };
+            builder.append(
+                &topics[m.topic],
+                &Message {
+                    partition: m.partition,
+                    offset: m.offset,
+                    key: m.key.as_deref(),
+                    timestamp_ms: m.timestamp_ms,
+                    payload,
+                },
+                m.error.as_deref(),
+            );
+            let e = last.entry((m.topic, m.partition)).or_insert(m.offset);
+            *e = (*e).max(m.offset);
+        }
+        let batch = builder.finish(chrono::Utc::now())?;
+        let txns: Vec<(String, i64)> = last
+            .iter()
+            .map(|((t, p), o)| (app_id(target, &topics[*t], *p), *o))
+            .collect();
+        match handle.block_on(table.commit(batch, &txns, epoch)) {
+            Ok(_) => {
+                let rows = pending.len();
+                pending.clear();
+                return Ok(Committed {
+                    rows,
+                    last: last
+                        .into_iter()
+                        .map(|((t, p), o)| ((topics[t].clone(), p), o))
+                        .collect(),
+                });
+            }
+            Err(CommitError::Conflict) => {
+                handle.block_on(table.refresh())?;
+            }
+            Err(CommitError::Failed(e)) => return Err(e.into()),
+        }
+    }
+    Err(IngestError::Kafka(format!(
+        "`{}`: gave up after 20 conflicting commits with other ingesters",
+        target.name
+    )))
+}
