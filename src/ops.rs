@@ -481,3 +481,29 @@ pub fn ingest(
     opts.exclusive |= embedded.is_some();
     crate::ingest::run(targets, kafka, &bootstrap, &opts, observer)
 }
+
+/// The Delta tables among `ids`: selected models and seeds that write tables, and Kafka-fed
+/// source tables, as (name, folder).
+pub fn table_dirs(parsed: &ParsedProject, ids: &[String]) -> Vec<(String, std::path::PathBuf)> {
+    let warehouse = &parsed.project.settings.target.warehouse_path;
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(n) = parsed.node(id) {
+            if n.enabled && n.materialized.writes_table() {
+                out.push((
+                    format!("{}.{}", n.relation.schema, n.relation.identifier),
+                    warehouse.join(&n.relation.schema).join(&n.relation.identifier),
+                ));
+            }
+        } else if let Some(s) = parsed.source(id) {
+            if s.enabled && s.source.kafka.is_some() {
+                out.push((
+                    format!("{}.{}", s.relation.schema, s.relation.identifier),
+                    warehouse.join(&s.relation.schema).join(&s.relation.identifier),
+                ));
+            }
+        }
+    }
+    out.retain(|(_, d)| crate::exec::storage::exists(d));
+    out
+}

@@ -218,6 +218,23 @@ pub enum Command {
         #[arg(long, value_enum)]
         reset_offsets: Option<ResetArg>,
     },
+    /// Compact small files (optionally z-ordered), checkpoint, and vacuum the selected tables.
+    Optimize {
+        #[command(flatten)]
+        select: SelectArgs,
+        /// Z-order by these columns (comma-separated) instead of plain compaction.
+        #[arg(long, value_delimiter = ',')]
+        zorder: Vec<String>,
+        /// Target file size, in megabytes.
+        #[arg(long)]
+        target_size_mb: Option<u64>,
+        /// Delete files that no version younger than the retention still uses.
+        #[arg(long)]
+        vacuum: bool,
+        /// The vacuum's retention, in hours (Delta's default: 168, a week).
+        #[arg(long, default_value_t = 168, requires = "vacuum")]
+        retention_hours: i64,
+    },
     /// Produce chat to a Kafka topic: synthetic, replayed from a file, or live from Twitch.
     Produce {
         /// The topic (default: the topic of the project's only Kafka source).

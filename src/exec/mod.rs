@@ -10,6 +10,7 @@ pub mod bronze;
 pub mod data_test;
 pub mod functions;
 pub mod materialize;
+pub mod optimize;
 pub mod seed;
 pub mod session;
 pub mod show;

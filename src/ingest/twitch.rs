@@ -25,13 +25,21 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Twitch's chat servers, anonymously.
+    /// Twitch's chat servers, anonymously. `SILT_TWITCH_IRC=host:port` points at another
+    /// server, over plain TCP (a local stand-in, for tests).
     pub fn twitch(channels: &[String]) -> Connection {
         let n = (chrono::Utc::now().timestamp_subsec_micros() % 90_000) + 10_000;
+        let stand_in = std::env::var("SILT_TWITCH_IRC")
+            .ok()
+            .and_then(|v| v.rsplit_once(':').and_then(|(h, p)| Some((h.to_owned(), p.parse().ok()?))));
+        let (host, port, tls) = match stand_in {
+            Some((h, p)) => (h, p, false),
+            None => ("irc.chat.twitch.tv".to_owned(), 6697, true),
+        };
         Connection {
-            host: "irc.chat.twitch.tv".into(),
-            port: 6697,
-            tls: true,
+            host,
+            port,
+            tls,
             nick: format!("justinfan{n}"),
             channels: channels
                 .iter()

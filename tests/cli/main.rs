@@ -671,3 +671,140 @@ fn ingestion_survives_being_killed_at_random_moments() {
     );
     assert_eq!(gaps["gaps"], 0);
 }
+
+/// SIGTERM (as Ctrl-C) ends `silt ingest` cleanly: the batch it holds is committed first.
+#[test]
+fn ingest_commits_its_batch_when_terminated() {
+    let dir = fixture("kafka");
+    let d = dir.path();
+    // Batches that only a stop can flush.
+    let profiles = d.join("profiles.yml");
+    let text = std::fs::read_to_string(&profiles).unwrap();
+    std::fs::write(
+        &profiles,
+        text.replace("flush: {messages: 700, interval_ms: 300}", "flush: {messages: 1000000, interval_ms: 600000}"),
+    )
+    .unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_silt"))
+        .args(["ingest"])
+        .current_dir(d)
+        .env("HOME", d)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait until it has read the whole sample (it reports progress every second).
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("chat.events: 3000 messages, 3000 rows committed"), "{stderr}");
+    let row = show_row(d, "select count(*) as n from bronze.events", &[]);
+    assert_eq!(row["n"], 3000);
+}
+
+/// `silt produce --channels` against a local IRC server standing in for
+/// irc.chat.twitch.tv (which this machine cannot reach), over plain TCP: it logs in
+/// anonymously, requests tags, joins, answers PING, and produces each PRIVMSG.
+#[test]
+fn produce_relays_twitch_chat_from_irc() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut out = stream;
+        let mut seen = Vec::new();
+        let mut line = String::new();
+        while !seen.iter().any(|l: &String| l.starts_with("JOIN")) {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            seen.push(line.trim_end().to_owned());
+        }
+        out.write_all(b":tmi.twitch.tv 001 justinfan :Welcome, GLHF!\r\nPING :tmi.twitch.tv\r\n").unwrap();
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        seen.push(line.trim_end().to_owned());
+        out.write_all(b"@badges=subscriber/6;emotes=25:0-4;id=m1;tmi-sent-ts=1507246572675;user-id=7 :ann!ann@ann.tmi.twitch.tv PRIVMSG #shroud :Kappa gg\r\n").unwrap();
+        out.write_all(b":bob!bob@bob.tmi.twitch.tv PRIVMSG #lirik :\x01ACTION waves\x01\r\n").unwrap();
+        out.flush().unwrap();
+        // Keep the connection until the client leaves.
+        line.clear();
+        let _ = reader.read_line(&mut line);
+        seen
+    });
+    let cluster = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("chat-events", 1, 1).expect("topic");
+    let bootstrap = cluster.bootstrap_servers();
+    let dir = fixture("kafka");
+    let d = dir.path();
+    let profiles = d.join("profiles.yml");
+    let text = std::fs::read_to_string(&profiles).unwrap();
+    std::fs::write(&profiles, text.replace("bootstrap_servers: embedded", &format!("bootstrap_servers: \"{bootstrap}\""))).unwrap();
+    let out = silt_env(
+        d,
+        &["produce", "--channels", "shroud,lirik", "--max-messages", "2"],
+        &[("SILT_TWITCH_IRC", &format!("127.0.0.1:{port}"))],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("Produced 2 messages to `chat-events`"), "{}", out.stderr);
+    let seen = server.join().unwrap();
+    assert!(seen.iter().any(|l| l == "CAP REQ :twitch.tv/tags twitch.tv/commands"), "{seen:?}");
+    assert!(seen.iter().any(|l| l.starts_with("NICK justinfan")), "{seen:?}");
+    assert!(seen.iter().any(|l| l == "JOIN #shroud,#lirik"), "{seen:?}");
+    assert!(seen.iter().any(|l| l == "PONG :tmi.twitch.tv"), "{seen:?}");
+    // The two messages are in Kafka as chat JSON, keyed by channel: ingest them.
+    let ingest = silt(d, &["ingest", "--until-caught-up"]);
+    assert_eq!(ingest.code, 0, "{}", ingest.stderr);
+    let row = show_row(
+        d,
+        "select count(*) as n, sum(case when parse_status = 'OK' then 1 else 0 end) as ok, max(key) as last_key from bronze.events",
+        &[],
+    );
+    assert_eq!(row["n"], 2);
+    assert_eq!(row["ok"], 2);
+    assert_eq!(row["last_key"], "shroud");
+}
+
+#[test]
+fn optimize_compacts_checkpoints_and_vacuums_bronze() {
+    let dir = fixture("kafka");
+    let d = dir.path();
+    assert_eq!(silt(d, &["ingest", "--until-caught-up"]).code, 0);
+    let parquet = |d: &Path| -> usize {
+        let mut n = 0;
+        let mut stack = vec![d.join("warehouse/bronze/events")];
+        while let Some(p) = stack.pop() {
+            for e in std::fs::read_dir(&p).unwrap().flatten() {
+                if e.path().is_dir() && e.file_name() != "_delta_log" {
+                    stack.push(e.path());
+                } else if e.path().extension().is_some_and(|x| x == "parquet") {
+                    n += 1;
+                }
+            }
+        }
+        n
+    };
+    let before = parquet(d);
+    assert!(before >= 4, "one file per batch: {before}");
+    let out = silt(d, &["optimize", "--select", "source:chat.events", "--zorder", "partition", "--vacuum", "--retention-hours", "0"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("bronze.events: {before} files compacted into 1, checkpoint written, {before} files vacuumed")), "{}", out.stderr);
+    assert_eq!(parquet(d), 1);
+    assert!(std::fs::read_dir(d.join("warehouse/bronze/events/_delta_log")).unwrap().flatten().any(|e| e.file_name().to_string_lossy().ends_with(".checkpoint.parquet")));
+    let row = show_row(d, "select count(*) as n from bronze.events", &[]);
+    assert_eq!(row["n"], 3000);
+    // Exactly once still holds after compaction: nothing new, nothing doubled.
+    let again = silt(d, &["ingest", "--until-caught-up"]);
+    assert!(again.stderr.contains("chat.events: 0 messages"), "{}", again.stderr);
+    // A column that does not exist is an error naming it.
+    let bad = silt(d, &["optimize", "--select", "source:chat.events", "--zorder", "nope"]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("cannot z-order") && bad.stderr.contains("`nope`"), "{}", bad.stderr);
+}

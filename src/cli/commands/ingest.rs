@@ -239,3 +239,57 @@ pub fn produce(cli: &Cli, printer: &Printer, args: &ProduceArgs) -> Result<Outco
         Err(e) => Ok(report_error(printer, &e)),
     }
 }
+
+/// `silt optimize`.
+pub fn optimize(
+    cli: &Cli,
+    printer: &Printer,
+    args: &SelectArgs,
+    zorder: &[String],
+    target_size_mb: Option<u64>,
+    vacuum: Option<chrono::Duration>,
+) -> Result<Outcome> {
+    let inv = Invocation::new("optimize");
+    let loaded = match load(cli, printer, &inv, false)? {
+        Ok(l) => l,
+        Err(outcome) => return Ok(outcome),
+    };
+    let ids = match select(
+        printer,
+        &loaded,
+        args,
+        &[ResourceType::Model, ResourceType::Seed, ResourceType::Source],
+    ) {
+        Ok(ids) => ids,
+        Err(outcome) => return Ok(outcome),
+    };
+    let tables = silt::ops::table_dirs(&loaded.parsed, &ids);
+    if tables.is_empty() {
+        printer.info("No tables to optimize (build them first).");
+        return Ok(Outcome::Success);
+    }
+    let req = silt::exec::optimize::OptimizeRequest {
+        zorder: zorder.to_vec(),
+        target_size: target_size_mb.map(|m| m * 1024 * 1024),
+        vacuum_retention: vacuum,
+    };
+    let rt = super::runtime()?;
+    let session = silt::exec::open_session(&loaded.parsed).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut failed = false;
+    for (name, dir) in &tables {
+        match rt.block_on(silt::exec::optimize::optimize(&session, dir, &req)) {
+            Ok(o) => printer.info(&format!(
+                "{name}: {} files compacted into {}, checkpoint written{}, now at version {}",
+                o.files_removed,
+                o.files_added,
+                if vacuum.is_some() { format!(", {} files vacuumed", o.vacuumed) } else { String::new() },
+                o.version.unwrap_or_default()
+            )),
+            Err(e) => {
+                failed = true;
+                printer.err_line(&printer.paint(Paint::Red, &format!("{name}: {e}")));
+            }
+        }
+    }
+    Ok(if failed { Outcome::Failure } else { Outcome::Success })
+}

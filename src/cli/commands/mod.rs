@@ -64,6 +64,20 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             max_messages,
             reset_offsets,
         } => ingest::run(cli, printer, select, *until_caught_up, *max_messages, *reset_offsets),
+        Command::Optimize {
+            select,
+            zorder,
+            target_size_mb,
+            vacuum,
+            retention_hours,
+        } => ingest::optimize(
+            cli,
+            printer,
+            select,
+            zorder,
+            *target_size_mb,
+            vacuum.then(|| chrono::Duration::hours(*retention_hours)),
+        ),
         Command::Produce {
             topic,
             synthetic,
