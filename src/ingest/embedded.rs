@@ -28,7 +28,8 @@ impl Embedded {
                 .map_err(kafka_err)?;
         }
         let embedded = Embedded { cluster };
-        let producer = produce::producer(&embedded.bootstrap_servers(), &Default::default())?;
+        let bootstrap = embedded.bootstrap_servers();
+        let producer = produce::producer(&bootstrap, &Default::default())?;
         let never = AtomicBool::new(false);
         for t in topics {
             produce::synthetic(
@@ -41,6 +42,29 @@ impl Embedded {
                 None,
                 &never,
             )?;
+        }
+        // The mock cluster keeps at most 5 MB (or 100,000 messages) per partition and drops
+        // the oldest beyond that: a sample that does not fit would lose messages.
+        let check: rdkafka::consumer::BaseConsumer = rdkafka::config::ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .create()
+            .map_err(kafka_err)?;
+        for t in topics {
+            for p in 0..settings.partitions {
+                let (low, _) = rdkafka::consumer::Consumer::fetch_watermarks(
+                    &check,
+                    t,
+                    p,
+                    std::time::Duration::from_secs(10),
+                )
+                .map_err(kafka_err)?;
+                if low > 0 {
+                    return Err(IngestError::Config(format!(
+                        "the embedded sample of {} messages does not fit in {} partitions (the in-process cluster keeps about 5 MB, some 10,000 chat messages, per partition): raise `kafka.embedded.partitions` or lower `messages`",
+                        settings.messages, settings.partitions
+                    )));
+                }
+            }
         }
         Ok(embedded)
     }

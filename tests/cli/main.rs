@@ -808,3 +808,119 @@ fn optimize_compacts_checkpoints_and_vacuums_bronze() {
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("cannot z-order") && bad.stderr.contains("`nope`"), "{}", bad.stderr);
 }
+
+/// Exactly once against a real Kafka-protocol broker running as its own process: tansu
+/// (crates.io), which `scripts/test` installs and names in `SILT_TANSU`. Ignored by a
+/// plain `cargo test`; `scripts/test` (and so CI) runs it.
+#[test]
+#[ignore = "needs a tansu broker: run scripts/test"]
+fn exactly_once_against_a_real_broker() {
+    let tansu = std::env::var("SILT_TANSU").expect("SILT_TANSU names the tansu binary (scripts/test sets it)");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut broker = std::process::Command::new(&tansu)
+        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start tansu");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _guard = Kill(std::mem::replace(&mut broker, std::process::Command::new("true").spawn().unwrap()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "tansu did not start");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let created = std::process::Command::new(&tansu)
+        .args(["topic", "create", "chat-events", "--broker", &url, "--partitions", "3"])
+        .output()
+        .expect("create topic");
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let dir = fixture("kafka");
+    let d = dir.path();
+    let profiles = d.join("profiles.yml");
+    let text = std::fs::read_to_string(&profiles).unwrap();
+    // tansu 0.6 numbers a record batch's records as if the batch were one record, so
+    // each batch holds one message here (a broker defect, not the client's).
+    std::fs::write(
+        &profiles,
+        text.replace(
+            "bootstrap_servers: embedded",
+            &format!("bootstrap_servers: \"127.0.0.1:{port}\"\n        properties: {{batch.num.messages: 1, session.timeout.ms: 6000, heartbeat.interval.ms: 500}}"),
+        ),
+    )
+    .unwrap();
+    let produce = |start: u64, n: u64| {
+        let out = silt(d, &["produce", "--synthetic", &n.to_string(), "--start", &start.to_string(), "--seed", "9"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    };
+    produce(0, 2000);
+    // Stopped part-way, then killed at random moments while the producer goes on.
+    let part = silt(d, &["ingest", "--max-messages", "700"]);
+    assert_eq!(part.code, 0, "{}", part.stderr);
+    let mut seed: u64 = 0x5eed;
+    let mut total = 2000;
+    for round in 0..5 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_silt"))
+            .args(["ingest", "-q"])
+            .current_dir(d)
+            .env("HOME", d)
+            .spawn()
+            .expect("spawn ingester");
+        produce(total, 500);
+        total += 500;
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        std::thread::sleep(std::time::Duration::from_millis(500 + (seed >> 33) % 3000));
+        child.kill().expect("SIGKILL");
+        child.wait().unwrap();
+        eprintln!("round {round}: killed");
+    }
+    // Two ingesters in one group, the second joining (a rebalance) while more arrives.
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_silt"))
+            .args(["ingest", "-q"])
+            .current_dir(d)
+            .env("HOME", d)
+            .spawn()
+            .expect("spawn ingester")
+    };
+    let a = spawn();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let b = spawn();
+    for _ in 0..4 {
+        produce(total, 500);
+        total += 500;
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let count = || show_row(d, "select count(*) as n from bronze.events", &[])["n"].as_u64().unwrap_or(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while count() < total && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    for child in [a, b] {
+        let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+    }
+    let last = silt(d, &["ingest", "--until-caught-up"]);
+    assert_eq!(last.code, 0, "{}", last.stderr);
+    let row = show_row(
+        d,
+        "select count(*) as n, count(distinct concat(cast(partition as varchar), ':', cast(\"offset\" as varchar))) as distinct_n from bronze.events",
+        &[],
+    );
+    assert_eq!(row["n"], total);
+    assert_eq!(row["distinct_n"], total);
+    let gaps = show_row(
+        d,
+        "select sum(max_o + 1 - n) as gaps from (select partition, max(\"offset\") as max_o, count(*) as n from bronze.events group by partition) p",
+        &[],
+    );
+    assert_eq!(gaps["gaps"], 0);
+}
