@@ -91,6 +91,24 @@ impl BatchBuilder {
         BatchBuilder::default()
     }
 
+    /// Sized for `rows` messages holding `bytes` of keys and values: the columns grow once,
+    /// not by doubling (a batch is tens of megabytes).
+    pub fn with_capacity(rows: usize, bytes: usize) -> BatchBuilder {
+        BatchBuilder {
+            topic: StringBuilder::with_capacity(rows, rows * 16),
+            partition: Int32Builder::with_capacity(rows),
+            offset: Int64Builder::with_capacity(rows),
+            key: StringBuilder::with_capacity(rows, bytes / 16),
+            kafka_ts: TimestampMicrosecondBuilder::with_capacity(rows),
+            payload: StringBuilder::with_capacity(rows, bytes),
+            payload_raw: BinaryBuilder::with_capacity(0, 0),
+            parse_status: StringBuilder::with_capacity(rows, rows * 2),
+            parse_error: StringBuilder::with_capacity(rows, 0),
+            rows: 0,
+            bytes: 0,
+        }
+    }
+
     /// Adds a message of `topic`; `error` is why it did not parse (`None`: it did).
     pub fn append(&mut self, topic: &str, m: &Message<'_>, error: Option<&str>) {
         self.topic.append_value(topic);

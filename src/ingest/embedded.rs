@@ -38,7 +38,7 @@ impl Embedded {
                 settings.seed,
                 0,
                 settings.messages,
-                Some(settings.partitions),
+                produce::Partitioning::ByKey(settings.partitions),
                 None,
                 &never,
             )?;

@@ -172,11 +172,34 @@ pub fn run(
     results.into_iter().collect()
 }
 
+/// topic -> partition -> the next offset to accept (looked up per message without
+/// allocating).
+#[derive(Default, Clone)]
+struct NextOffsets(HashMap<String, HashMap<i32, i64>>);
+
+impl NextOffsets {
+    fn get_mut(&mut self, topic: &str, partition: i32) -> Option<&mut i64> {
+        self.0.get_mut(topic)?.get_mut(&partition)
+    }
+    fn insert(&mut self, topic: String, partition: i32, next: i64) {
+        self.0.entry(topic).or_default().insert(partition, next);
+    }
+    fn remove(&mut self, topic: &str, partition: i32) {
+        if let Some(p) = self.0.get_mut(topic) {
+            p.remove(&partition);
+        }
+    }
+    fn iter(&self) -> impl Iterator<Item = ((String, i32), i64)> + '_ {
+        self.0
+            .iter()
+            .flat_map(|(t, ps)| ps.iter().map(move |(p, n)| ((t.clone(), *p), *n)))
+    }
+}
+
 /// What the rebalance callback learns, for the ingest loop.
 #[derive(Default)]
 struct Assignment {
-    /// (topic, partition) -> the next offset to accept.
-    next: HashMap<(String, i32), i64>,
+    next: NextOffsets,
     /// Partitions taken away since the loop last looked.
     revoked: Vec<(String, i32)>,
     /// Whether an assignment was ever received.
@@ -213,7 +236,7 @@ impl ConsumerContext for IngestContext {
                         state.resets.extend(resets);
                         for ((topic, partition), next) in positions {
                             let _ = tpl.set_partition_offset(&topic, partition, Offset::Offset(next));
-                            state.next.insert((topic, partition), next);
+                            state.next.insert(topic, partition, next);
                         }
                         state.assigned_once = true;
                         if let Err(e) = consumer.assign(tpl) {
@@ -228,9 +251,8 @@ impl ConsumerContext for IngestContext {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 for e in tpl.elements() {
-                    let key = (e.topic().to_owned(), e.partition());
-                    state.next.remove(&key);
-                    state.revoked.push(key);
+                    state.next.remove(e.topic(), e.partition());
+                    state.revoked.push((e.topic().to_owned(), e.partition()));
                 }
                 let _ = consumer.assign(&TopicPartitionList::new());
             }
@@ -307,15 +329,83 @@ impl IngestContext {
     }
 }
 
-/// A message held until its batch is committed (owned: a conflict may drop some of them).
-struct Pending {
+/// One message held until its batch is committed; its key and value live in the batch's
+/// arena (no allocation per message).
+struct Held {
     topic: usize,
     partition: i32,
     offset: i64,
-    key: Option<Vec<u8>>,
     timestamp_ms: Option<i64>,
-    value: Option<Vec<u8>>,
-    error: Option<String>,
+    key: Option<(usize, usize)>,
+    value: Option<(usize, usize)>,
+    error: Option<Box<str>>,
+}
+
+/// The messages of the batch being gathered. Owned, since a conflict may drop some.
+#[derive(Default)]
+struct Pending {
+    rows: Vec<Held>,
+    arena: Vec<u8>,
+}
+
+impl Pending {
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        topic: usize,
+        partition: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        timestamp_ms: Option<i64>,
+        value: Option<&[u8]>,
+        error: Option<String>,
+    ) {
+        let mut stash = |b: &[u8]| {
+            let start = self.arena.len();
+            self.arena.extend_from_slice(b);
+            (start, b.len())
+        };
+        let key = key.map(&mut stash);
+        let value = value.map(&mut stash);
+        self.rows.push(Held {
+            topic,
+            partition,
+            offset,
+            timestamp_ms,
+            key,
+            value,
+            error: error.map(String::into_boxed_str),
+        });
+    }
+
+    fn bytes(&self, r: Option<(usize, usize)>) -> Option<&[u8]> {
+        r.map(|(s, n)| &self.arena[s..s + n])
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Memory the batch holds.
+    fn size(&self) -> usize {
+        self.arena.len() + self.rows.len() * std::mem::size_of::<Held>()
+    }
+
+    fn retain(&mut self, f: impl FnMut(&Held) -> bool) {
+        self.rows.retain(f);
+        if self.rows.is_empty() {
+            self.arena.clear();
+        }
+    }
+
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.arena.clear();
+    }
 }
 
 fn ingest_table(
@@ -352,7 +442,9 @@ fn ingest_table(
     let consumer: BaseConsumer<IngestContext> = config
         .create_with_context(context)
         .map_err(|e| IngestError::Config(format!("cannot create a Kafka consumer: {e}")))?;
-    let mut table = handle.block_on(BronzeTable::open(&target.dir))?;
+    let mut table: Option<BronzeTable> = Some(handle.block_on(BronzeTable::open(&target.dir))?);
+    let mut in_flight: Option<Flight> = None;
+    let mut spare = Pending::default();
     let topics: Vec<&str> = target.source.topics.iter().map(String::as_str).collect();
     // The high watermarks at start, for --until-caught-up.
     let mut targets_hw: HashMap<(String, i32), (i64, i64)> = HashMap::new();
@@ -395,21 +487,14 @@ fn ingest_table(
     }
 
     let topic_names: Vec<String> = target.source.topics.clone();
-    let topic_index: HashMap<String, usize> = topic_names
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.clone(), i))
-        .collect();
-    let mut pending: Vec<Pending> = Vec::new();
-    let mut pending_bytes = 0usize;
+
+    let mut pending = Pending::default();
     let mut batch_started = Instant::now();
     let started = Instant::now();
     let mut progress = Progress {
         table: target.name.clone(),
         ..Progress::default()
     };
-    // The last offset committed to bronze per partition, as far as this ingester knows.
-    let mut written: HashMap<(String, i32), i64> = HashMap::new();
     let mut last_report = Instant::now();
     let mut epoch = 0i64;
     let flush = settings.flush;
@@ -424,14 +509,9 @@ fn ingest_table(
             consumer.poll(Duration::from_millis(100))
         };
         // What the rebalance callback did.
-        let (revoked, error, assigned_once, next_known) = {
+        let (revoked, error, assigned_once) = {
             let mut s = consumer.context().state.lock().unwrap_or_else(|e| e.into_inner());
-            (
-                std::mem::take(&mut s.revoked),
-                s.error.take(),
-                s.assigned_once,
-                s.next.clone(),
-            )
+            (std::mem::take(&mut s.revoked), s.error.take(), s.assigned_once)
         };
         if let Some(e) = error {
             return Err(e);
@@ -442,15 +522,17 @@ fn ingest_table(
         };
         if !resets.is_empty() {
             // Record where the partitions now start, with no rows, in one commit.
+            land(handle, &mut in_flight, &mut table, &mut spare, &consumer, &mut progress)?;
             let txns: Vec<(String, i64)> = resets
                 .iter()
                 .map(|((t, p), next)| (app_id(target, t, *p), next - 1))
                 .collect();
             epoch += 1;
             let empty = BatchBuilder::new().finish(chrono::Utc::now())?;
-            match handle.block_on(table.commit(empty, &txns, epoch)) {
+            let t = table.as_mut().ok_or_else(|| IngestError::Config("the bronze table is lost (this is a bug)".into()))?;
+            match handle.block_on(t.commit(empty, &txns, epoch)) {
                 Ok(_) => progress.commits += 1,
-                Err(CommitError::Conflict) => handle.block_on(table.refresh())?,
+                Err(CommitError::Conflict) => handle.block_on(t.refresh())?,
                 Err(CommitError::Failed(e)) => return Err(e.into()),
             }
         }
@@ -459,17 +541,15 @@ fn ingest_table(
             // them again from what bronze holds.
             let gone: HashSet<(usize, i32)> = revoked
                 .iter()
-                .filter_map(|(t, p)| topic_index.get(t).map(|i| (*i, *p)))
+                .filter_map(|(t, p)| topic_names.iter().position(|n| n == t).map(|i| (i, *p)))
                 .collect();
             pending.retain(|m| !gone.contains(&(m.topic, m.partition)));
-            pending_bytes = pending.iter().map(size_of).sum();
         }
         match polled {
             Some(Ok(m)) => {
-                let key = (m.topic().to_owned(), m.partition());
                 let accept = {
                     let mut s = consumer.context().state.lock().unwrap_or_else(|e| e.into_inner());
-                    match s.next.get_mut(&key) {
+                    match s.next.get_mut(m.topic(), m.partition()) {
                         Some(next) if m.offset() >= *next => {
                             *next = m.offset() + 1;
                             true
@@ -478,26 +558,24 @@ fn ingest_table(
                     }
                 };
                 if accept {
-                    if let Some(&topic) = topic_index.get(m.topic()) {
+                    if let Some(topic) = topic_names.iter().position(|t| t == m.topic()) {
                         let value = m.payload();
                         let error = payload::check(value, &target.source, settings.max_value_bytes);
                         if error.is_some() {
                             progress.parse_errors += 1;
                         }
-                        let p = Pending {
-                            topic,
-                            partition: m.partition(),
-                            offset: m.offset(),
-                            key: m.key().map(<[u8]>::to_vec),
-                            timestamp_ms: m.timestamp().to_millis(),
-                            value: value.map(<[u8]>::to_vec),
-                            error,
-                        };
-                        pending_bytes += size_of(&p);
                         if pending.is_empty() {
                             batch_started = Instant::now();
                         }
-                        pending.push(p);
+                        pending.push(
+                            topic,
+                            m.partition(),
+                            m.offset(),
+                            m.key(),
+                            m.timestamp().to_millis(),
+                            value,
+                            error,
+                        );
                         progress.messages += 1;
                         progress.bytes += value.map_or(0, <[u8]>::len) as u64;
                     }
@@ -515,35 +593,27 @@ fn ingest_table(
             .max_messages
             .is_some_and(|max| progress.messages >= max);
         let due = pending.len() >= flush.messages
-            || pending_bytes >= flush.bytes
+            || pending.size() >= flush.bytes
             || (!pending.is_empty() && batch_started.elapsed() >= Duration::from_millis(flush.interval_ms));
         if !pending.is_empty() && (due || max_reached || stopping) {
+            // The previous commit lands first; this one then runs while reading goes on.
+            land(handle, &mut in_flight, &mut table, &mut spare, &consumer, &mut progress)?;
             epoch += 1;
-            let committed = commit_batch(
-                handle,
-                &mut table,
-                target,
-                &topic_names,
-                &mut pending,
-                epoch,
-            )?;
-            pending_bytes = 0;
-            progress.commits += 1;
-            progress.rows_committed += committed.rows as u64;
-            let mut offsets = TopicPartitionList::new();
-            for ((topic, partition), last) in committed.last {
-                offsets
-                    .add_partition_offset(&topic, partition, Offset::Offset(last + 1))
-                    .map_err(kafka_err)?;
-                written.insert((topic, partition), last);
-            }
-            // For lag monitoring only; bronze is the record of what was read.
-            if offsets.count() > 0 {
-                let _ = consumer.commit(&offsets, CommitMode::Async);
-            }
+            let mut batch = std::mem::replace(&mut pending, std::mem::take(&mut spare));
+            let mut t = table.take().ok_or_else(|| IngestError::Config("the bronze table is lost (this is a bug)".into()))?;
+            let (target, topics) = (target.clone(), topic_names.clone());
+            in_flight = Some(handle.spawn(async move {
+                let r = commit_batch(&mut t, &target, &topics, &mut batch, epoch).await;
+                (t, batch, r)
+            }));
+            batch_started = Instant::now();
+        }
+        if max_reached || stopping {
+            land(handle, &mut in_flight, &mut table, &mut spare, &consumer, &mut progress)?;
         }
         if last_report.elapsed() >= Duration::from_secs(1) {
             progress.elapsed = started.elapsed();
+            let next_known = consumer.context().state.lock().map(|s| s.next.clone()).unwrap_or_default();
             progress.lag = lag(&consumer, &next_known);
             observer.progress(&progress);
             last_report = Instant::now();
@@ -552,9 +622,11 @@ fn ingest_table(
             break;
         }
         if opts.until_caught_up && assigned_once && pending.is_empty() {
-            let caught_up = next_known.iter().all(|(key, next)| match targets_hw.get(key) {
+            land(handle, &mut in_flight, &mut table, &mut spare, &consumer, &mut progress)?;
+            let state = consumer.context().state.lock().unwrap_or_else(|e| e.into_inner());
+            let caught_up = state.next.iter().all(|(key, next)| match targets_hw.get(&key) {
                 // Every partition read up to the high watermark seen at start.
-                Some((low, high)) => *next >= *high || high <= low,
+                Some((low, high)) => next >= *high || high <= low,
                 // A partition created after the start: not part of the target.
                 None => true,
             });
@@ -563,7 +635,7 @@ fn ingest_table(
             }
         }
     }
-    let _ = written;
+    land(handle, &mut in_flight, &mut table, &mut spare, &consumer, &mut progress)?;
     progress.elapsed = started.elapsed();
     progress.lag = lag(&consumer, &consumer.context().state.lock().map(|s| s.next.clone()).unwrap_or_default());
     observer.progress(&progress);
@@ -571,6 +643,41 @@ fn ingest_table(
         consumer.unsubscribe();
     }
     Ok(progress)
+}
+
+/// Waits for the commit in flight, if any, and takes its outcome: the table back, the
+/// batch's buffers for reuse, progress, and the consumer-group offsets (committed to
+/// Kafka for lag monitoring only; bronze is the record of what was read).
+fn land(
+    handle: &tokio::runtime::Handle,
+    in_flight: &mut Option<Flight>,
+    table: &mut Option<BronzeTable>,
+    spare: &mut Pending,
+    consumer: &BaseConsumer<IngestContext>,
+    progress: &mut Progress,
+) -> Result<(), IngestError> {
+    let Some(flight) = in_flight.take() else {
+        return Ok(());
+    };
+    let (t, mut batch, result) = handle
+        .block_on(flight)
+        .map_err(|e| IngestError::Config(format!("a commit task failed: {e} (this is a bug)")))?;
+    *table = Some(t);
+    batch.clear();
+    *spare = batch;
+    let committed = result?;
+    progress.commits += 1;
+    progress.rows_committed += committed.rows as u64;
+    let mut offsets = TopicPartitionList::new();
+    for ((topic, partition), last) in committed.last {
+        offsets
+            .add_partition_offset(&topic, partition, Offset::Offset(last + 1))
+            .map_err(kafka_err)?;
+    }
+    if offsets.count() > 0 {
+        let _ = consumer.commit(&offsets, CommitMode::Async);
+    }
+    Ok(())
 }
 
 fn is_fatal(code: rdkafka::error::RDKafkaErrorCode) -> bool {
@@ -581,23 +688,16 @@ fn is_fatal(code: rdkafka::error::RDKafkaErrorCode) -> bool {
     )
 }
 
-fn size_of(p: &Pending) -> usize {
-    p.value.as_ref().map_or(0, Vec::len) + p.key.as_ref().map_or(0, Vec::len) + 64
-}
-
 /// Messages not read yet per partition, from the consumer's cached high watermarks.
-fn lag(
-    consumer: &BaseConsumer<IngestContext>,
-    next: &HashMap<(String, i32), i64>,
-) -> BTreeMap<(String, i32), i64> {
+fn lag(consumer: &BaseConsumer<IngestContext>, next: &NextOffsets) -> BTreeMap<(String, i32), i64> {
     next.iter()
         .map(|((t, p), n)| {
             let high = consumer
                 .client()
-                .fetch_watermarks(t, *p, Duration::from_millis(0))
+                .fetch_watermarks(&t, p, Duration::from_millis(0))
                 .map(|(_, h)| h)
-                .unwrap_or(*n);
-            ((t.clone(), *p), (high - n).max(0))
+                .unwrap_or(n);
+            ((t, p), (high - n).max(0))
         })
         .collect()
 }
@@ -611,21 +711,20 @@ struct Committed {
 /// Commits the pending messages as one Delta commit. On a conflict (another ingester
 /// committed one of these partitions first) the table is re-read, the rows it already
 /// holds are dropped, and the rest is committed.
-fn commit_batch(
-    handle: &tokio::runtime::Handle,
+async fn commit_batch(
     table: &mut BronzeTable,
     target: &IngestTarget,
     topics: &[String],
-    pending: &mut Vec<Pending>,
+    pending: &mut Pending,
     epoch: i64,
 ) -> Result<Committed, IngestError> {
     for _attempt in 0..20 {
         // Drop what bronze already holds (after a conflict, or a stale assignment).
         let mut committed: HashMap<(usize, i32), Option<i64>> = HashMap::new();
-        for m in pending.iter() {
+        for m in &pending.rows {
             if let std::collections::hash_map::Entry::Vacant(e) = committed.entry((m.topic, m.partition)) {
                 let app = app_id(target, &topics[m.topic], m.partition);
-                e.insert(handle.block_on(table.committed(&app))?);
+                e.insert(table.committed(&app).await?);
             }
         }
         pending.retain(|m| {
@@ -642,9 +741,10 @@ fn commit_batch(
             });
         }
         let mut last: BTreeMap<(usize, i32), i64> = BTreeMap::new();
-        let mut builder = BatchBuilder::new();
-        for m in pending.iter() {
-            let payload = match &m.value {
+        let mut builder = BatchBuilder::with_capacity(pending.len(), pending.arena.len());
+        for m in &pending.rows {
+            let value = pending.bytes(m.value);
+            let payload = match value {
                 None => Payload::Null,
                 Some(v) => match std::str::from_utf8(v) {
                     Ok(t) => Payload::Text(t),
@@ -656,7 +756,7 @@ fn commit_batch(
                 &Message {
                     partition: m.partition,
                     offset: m.offset,
-                    key: m.key.as_deref(),
+                    key: pending.bytes(m.key),
                     timestamp_ms: m.timestamp_ms,
                     payload,
                 },
@@ -670,7 +770,7 @@ fn commit_batch(
             .iter()
             .map(|((t, p), o)| (app_id(target, &topics[*t], *p), *o))
             .collect();
-        match handle.block_on(table.commit(batch, &txns, epoch)) {
+        match table.commit(batch, &txns, epoch).await {
             Ok(_) => {
                 let rows = pending.len();
                 pending.clear();
@@ -683,7 +783,7 @@ fn commit_batch(
                 });
             }
             Err(CommitError::Conflict) => {
-                handle.block_on(table.refresh())?;
+                table.refresh().await?;
             }
             Err(CommitError::Failed(e)) => return Err(e.into()),
         }
@@ -693,3 +793,7 @@ fn commit_batch(
         target.name
     )))
 }
+
+/// A commit running on the runtime while the consumer goes on reading (one at a time:
+/// commits stay in order, and at most two batches are held in memory).
+type Flight = tokio::task::JoinHandle<(BronzeTable, Pending, Result<Committed, IngestError>)>;

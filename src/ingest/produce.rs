@@ -83,15 +83,27 @@ fn send(
     }
 }
 
-/// Sends synthetic chat messages `from..to` of `seed` to `topic`. With `partitions`, Silt
-/// picks each message's partition from its key; otherwise librdkafka's partitioner does.
+/// Which partition each message goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partitioning {
+    /// librdkafka's partitioner, by key.
+    Broker,
+    /// Silt's stable hash of the key over this many partitions (chat stays in order per
+    /// channel, at the same offsets every time).
+    ByKey(i32),
+    /// Message `i` to partition `i % n`: even spread, for benchmarks.
+    RoundRobin(i32),
+}
+
+/// Sends synthetic chat messages `from..to` of `seed` to `topic`.
+#[allow(clippy::too_many_arguments)]
 pub fn synthetic(
     producer: &BaseProducer,
     topic: &str,
     seed: u64,
     from: u64,
     to: u64,
-    partitions: Option<i32>,
+    partitioning: Partitioning,
     rate: Option<f64>,
     stop: &AtomicBool,
 ) -> Result<u64, IngestError> {
@@ -105,7 +117,11 @@ pub fn synthetic(
             break;
         }
         let m = synthetic::message(seed, i);
-        let partition = partitions.map(|n| partition_of(&m.key, n));
+        let partition = match partitioning {
+            Partitioning::Broker => None,
+            Partitioning::ByKey(n) => Some(partition_of(&m.key, n)),
+            Partitioning::RoundRobin(n) => Some((i % n.max(1) as u64) as i32),
+        };
         send(producer, topic, &m.key, m.value.as_bytes(), partition)?;
         sent += 1;
         if sent % 1000 == 0 {

@@ -7,7 +7,7 @@
 //!   bootstrap_servers: embedded      # or host:port,host:port
 //!   group_id: silt
 //!   properties: {security.protocol: SASL_SSL}
-//!   flush: {messages: 100000, bytes: 67108864, interval_ms: 1000}
+//!   flush: {messages: 50000, bytes: 16777216, interval_ms: 1000}
 //!   embedded: {messages: 20000, seed: 7, partitions: 3}
 //! ```
 
@@ -40,9 +40,12 @@ pub struct FlushPolicy {
 
 impl Default for FlushPolicy {
     fn default() -> Self {
+        // Moderate batches: each is held twice (read, then written as Parquet) and a
+        // commit costs milliseconds, so tens of thousands of messages a batch keep memory
+        // small without commits dominating.
         FlushPolicy {
-            messages: 200_000,
-            bytes: 64 * 1024 * 1024,
+            messages: 50_000,
+            bytes: 16 * 1024 * 1024,
             interval_ms: 1_000,
         }
     }

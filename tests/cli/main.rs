@@ -614,7 +614,7 @@ fn ingestion_survives_being_killed_at_random_moments() {
             let never = AtomicBool::new(false);
             let mut i = 0;
             while !done.load(Ordering::Relaxed) {
-                silt::ingest::produce::synthetic(&p, "chat-events", 3, i, i + 100, None, None, &never).unwrap();
+                silt::ingest::produce::synthetic(&p, "chat-events", 3, i, i + 100, silt::ingest::produce::Partitioning::Broker, None, &never).unwrap();
                 i += 100;
                 produced.store(i, Ordering::Relaxed);
                 std::thread::sleep(std::time::Duration::from_millis(100));

@@ -84,7 +84,7 @@ fn producer(bootstrap: &str) -> BaseProducer {
 
 fn synthetic(p: &BaseProducer, from: u64, to: u64) {
     let never = AtomicBool::new(false);
-    silt::ingest::produce::synthetic(p, "chat-events", 5, from, to, None, None, &never).expect("produce");
+    silt::ingest::produce::synthetic(p, "chat-events", 5, from, to, silt::ingest::produce::Partitioning::Broker, None, &never).expect("produce");
 }
 
 #[test]

@@ -201,7 +201,7 @@ pub fn produce(cli: &Cli, printer: &Printer, args: &ProduceArgs) -> Result<Outco
             args.seed,
             args.start,
             args.start + n,
-            None,
+            silt::ingest::produce::Partitioning::Broker,
             args.rate,
             &stop,
         )
