@@ -164,8 +164,9 @@ impl BatchBuilder {
     pub fn finish(&mut self, ingest_ts: DateTime<Utc>) -> Result<RecordBatch, ExecError> {
         let n = self.rows;
         let micros = ingest_ts.timestamp_micros();
-        let day = (ingest_ts.date_naive() - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default())
-            .num_days() as i32;
+        let day = (ingest_ts.date_naive()
+            - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default())
+        .num_days() as i32;
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.topic.finish()),
             Arc::new(self.partition.finish()),
@@ -199,6 +200,10 @@ pub enum CommitError {
 pub struct BronzeTable {
     dir: PathBuf,
     table: DeltaTable,
+    /// app id -> last offset committed, as of `txns_at`. Looking one up in the snapshot
+    /// replays the log each time; an ingester asks for every partition at every commit.
+    txns: std::collections::HashMap<String, Option<i64>>,
+    txns_at: Option<i64>,
 }
 
 impl BronzeTable {
@@ -238,9 +243,12 @@ impl BronzeTable {
                 want.join(", ")
             )));
         }
+        let txns_at = table.version().map(|v| v as i64);
         Ok(BronzeTable {
             dir: dir.to_path_buf(),
             table,
+            txns: Default::default(),
+            txns_at,
         })
     }
 
@@ -257,12 +265,58 @@ impl BronzeTable {
     }
 
     /// The last offset committed under `app_id`, at the loaded version.
-    pub async fn committed(&self, app_id: &str) -> Result<Option<i64>, ExecError> {
-        let snapshot = self.table.snapshot().map_err(|e| delta_err(&self.dir, &e))?;
-        snapshot
+    pub async fn committed(&mut self, app_id: &str) -> Result<Option<i64>, ExecError> {
+        self.sync_txns().await?;
+        if let Some(v) = self.txns.get(app_id) {
+            return Ok(*v);
+        }
+        let snapshot = self
+            .table
+            .snapshot()
+            .map_err(|e| delta_err(&self.dir, &e))?;
+        let v = snapshot
             .transaction_version(self.table.log_store().as_ref(), app_id)
             .await
-            .map_err(|e| delta_err(&self.dir, &e))
+            .map_err(|e| delta_err(&self.dir, &e))?;
+        self.txns.insert(app_id.to_owned(), v);
+        Ok(v)
+    }
+
+    /// Brings the cached app ids to the loaded version by reading the commits since (a
+    /// later `txn` for an app id replaces an earlier one).
+    async fn sync_txns(&mut self) -> Result<(), ExecError> {
+        let now = self.table.version().map(|v| v as i64);
+        if now == self.txns_at {
+            return Ok(());
+        }
+        let (Some(from), Some(to)) = (self.txns_at, now) else {
+            self.txns.clear();
+            self.txns_at = now;
+            return Ok(());
+        };
+        if to < from {
+            self.txns.clear();
+            self.txns_at = now;
+            return Ok(());
+        }
+        for version in from + 1..=to {
+            let entry = self
+                .table
+                .log_store()
+                .read_commit_entry(version as _)
+                .await
+                .map_err(|e| delta_err(&self.dir, &e))?;
+            let Some(bytes) = entry else {
+                // Cleaned up already: forget everything rather than guess.
+                self.txns.clear();
+                break;
+            };
+            for (app, v) in txn_actions(&bytes) {
+                self.txns.insert(app, Some(v));
+            }
+        }
+        self.txns_at = now;
+        Ok(())
     }
 
     /// Commits `batch` with a `txn` action per `(app id, last offset)`, against the loaded
@@ -336,9 +390,9 @@ impl BronzeTable {
         match committed {
             Ok(done) => {
                 let version = done.version() as i64;
-                self.refresh().await.map_err(|e| {
-                    Attempt::Fatal(DeltaTableError::Generic(e.to_string()))
-                })?;
+                self.refresh()
+                    .await
+                    .map_err(|e| Attempt::Fatal(DeltaTableError::Generic(e.to_string())))?;
                 Ok(version)
             }
             Err(e) => {
@@ -351,6 +405,26 @@ impl BronzeTable {
             }
         }
     }
+}
+
+/// The `txn` actions of a commit file (JSON lines).
+fn txn_actions(commit: &[u8]) -> Vec<(String, i64)> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        txn: Option<Txn>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Txn {
+        #[serde(rename = "appId")]
+        app_id: String,
+        version: i64,
+    }
+    commit
+        .split(|b| *b == b'\n')
+        .filter(|line| line.windows(5).any(|w| w == b"\"txn\""))
+        .filter_map(|line| serde_json::from_slice::<Line>(line).ok()?.txn)
+        .map(|t| (t.app_id, t.version))
+        .collect()
 }
 
 enum Attempt {
@@ -397,4 +471,68 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_row(partition: i32, offset: i64) -> RecordBatch {
+        let mut b = BatchBuilder::new();
+        b.append(
+            "t",
+            &Message {
+                partition,
+                offset,
+                key: None,
+                timestamp_ms: None,
+                payload: Payload::Text("{}"),
+            },
+            None,
+        );
+        b.finish(Utc::now()).unwrap()
+    }
+
+    #[test]
+    fn txn_actions_are_read_from_commit_lines() {
+        let commit = br#"{"commitInfo":{"operation":"STREAMING UPDATE"}}
+{"txn":{"appId":"a","version":7,"lastUpdated":1}}
+{"add":{"path":"x.parquet","stats":"{\"txn\":1}"}}
+{"txn":{"appId":"b","version":-1}}"#;
+        assert_eq!(txn_actions(commit), vec![("a".to_owned(), 7), ("b".to_owned(), -1)]);
+    }
+
+    // The cached app ids follow commits made by another writer, and a writer whose
+    // snapshot is stale conflicts instead of committing the same partition twice.
+    #[test]
+    fn committed_offsets_follow_other_writers() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let dir = dir.path().join("bronze");
+            let mut a = BronzeTable::open(&dir).await.unwrap();
+            let mut b = BronzeTable::open(&dir).await.unwrap();
+            assert_eq!(a.committed("p0").await.unwrap(), None);
+            b.commit(one_row(0, 4), &[("p0".into(), 4)], 1).await.unwrap();
+            b.commit(one_row(1, 9), &[("p1".into(), 9)], 2).await.unwrap();
+            assert_eq!(b.committed("p0").await.unwrap(), Some(4));
+            // `a` has not seen them: same answer as its snapshot...
+            assert_eq!(a.committed("p0").await.unwrap(), None);
+            // ...so its commit of p0 conflicts rather than duplicating.
+            assert!(matches!(
+                a.commit(one_row(0, 4), &[("p0".into(), 4)], 1).await,
+                Err(CommitError::Conflict)
+            ));
+            a.refresh().await.unwrap();
+            assert_eq!(a.committed("p0").await.unwrap(), Some(4));
+            assert_eq!(a.committed("p1").await.unwrap(), Some(9));
+            a.commit(one_row(0, 5), &[("p0".into(), 5)], 3).await.unwrap();
+            b.refresh().await.unwrap();
+            assert_eq!(b.committed("p0").await.unwrap(), Some(5));
+            // A fresh handle replays the log and agrees.
+            let mut c = BronzeTable::open(&dir).await.unwrap();
+            assert_eq!(c.committed("p0").await.unwrap(), Some(5));
+            assert_eq!(c.committed("p1").await.unwrap(), Some(9));
+        });
+    }
 }

@@ -158,14 +158,19 @@ pub fn run(
             .map(|t| {
                 let handle = rt.handle().clone();
                 let observer = observer.clone();
-                scope.spawn(move || ingest_table(t, settings, bootstrap, opts, &handle, observer.as_ref()))
+                scope.spawn(move || {
+                    ingest_table(t, settings, bootstrap, opts, &handle, observer.as_ref())
+                })
             })
             .collect();
         handles
             .into_iter()
             .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(IngestError::Config("an ingester thread failed (this is a bug)".into())))
+                h.join().unwrap_or_else(|_| {
+                    Err(IngestError::Config(
+                        "an ingester thread failed (this is a bug)".into(),
+                    ))
+                })
             })
             .collect()
     });
@@ -208,6 +213,8 @@ struct Assignment {
     /// (with no rows) so the move holds for later runs.
     resets: Vec<((String, i32), i64)>,
     error: Option<IngestError>,
+    /// High watermarks from librdkafka's statistics (every second; no broker request).
+    high: HashMap<(String, i32), i64>,
 }
 
 struct IngestContext {
@@ -217,7 +224,20 @@ struct IngestContext {
     state: Mutex<Assignment>,
 }
 
-impl ClientContext for IngestContext {}
+impl ClientContext for IngestContext {
+    // Lag comes from the statistics librdkafka gathers from its fetches: asking the
+    // broker for watermarks is a round trip per partition, which stalls reading.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        for (topic, t) in statistics.topics {
+            for (partition, p) in t.partitions {
+                if partition >= 0 && p.hi_offset >= 0 {
+                    s.high.insert((topic.clone(), partition), p.hi_offset);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for IngestContext {
     // The partitions are assigned at the offsets the bronze table records, not at the
@@ -235,7 +255,8 @@ impl ConsumerContext for IngestContext {
                     Ok((positions, resets)) => {
                         state.resets.extend(resets);
                         for ((topic, partition), next) in positions {
-                            let _ = tpl.set_partition_offset(&topic, partition, Offset::Offset(next));
+                            let _ =
+                                tpl.set_partition_offset(&topic, partition, Offset::Offset(next));
                             state.next.insert(topic, partition, next);
                         }
                         state.assigned_once = true;
@@ -275,15 +296,13 @@ impl IngestContext {
         tpl: &TopicPartitionList,
     ) -> Result<Positions, IngestError> {
         let mut resets = Vec::new();
-        let table = self
-            .handle
-            .block_on(BronzeTable::open(&self.target.dir))?;
+        let mut table = self.handle.block_on(BronzeTable::open(&self.target.dir))?;
         let mut out = Vec::new();
         for e in tpl.elements() {
             let (topic, partition) = (e.topic().to_owned(), e.partition());
-            let committed = self
-                .handle
-                .block_on(table.committed(&app_id(&self.target, &topic, partition)))?;
+            let committed =
+                self.handle
+                    .block_on(table.committed(&app_id(&self.target, &topic, partition)))?;
             let (low, high) = consumer
                 .fetch_watermarks(&topic, partition, Duration::from_secs(30))
                 .map_err(kafka_err)?;
@@ -426,10 +445,14 @@ fn ingest_table(
         .set("auto.offset.reset", "earliest")
         // Eager rebalancing: a partition is revoked before it is assigned elsewhere.
         .set("partition.assignment.strategy", "range,roundrobin")
-        // Bounds what librdkafka prefetches, whatever the backlog.
-        .set("queued.max.messages.kbytes", "65536")
+        // Bounds what librdkafka prefetches, whatever the backlog...
+        .set("queued.max.messages.kbytes", "32768")
+        // ...and fetches again soon once below it: at the default (1 s) a consumer that
+        // drains its queue in less sits idle, which cost half the throughput.
+        .set("fetch.queue.backoff.ms", "20")
         .set("session.timeout.ms", "10000")
-        .set("heartbeat.interval.ms", "1000");
+        .set("heartbeat.interval.ms", "1000")
+        .set("statistics.interval.ms", "1000");
     for (k, v) in &settings.properties {
         config.set(k, v);
     }
@@ -479,9 +502,11 @@ fn ingest_table(
                 }
             }
         }
-        consumer
-            .context()
-            .rebalance(&consumer, RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, &mut tpl);
+        consumer.context().rebalance(
+            &consumer,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS,
+            &mut tpl,
+        );
     } else {
         consumer.subscribe(&topics).map_err(kafka_err)?;
     }
@@ -510,26 +535,47 @@ fn ingest_table(
         };
         // What the rebalance callback did.
         let (revoked, error, assigned_once) = {
-            let mut s = consumer.context().state.lock().unwrap_or_else(|e| e.into_inner());
-            (std::mem::take(&mut s.revoked), s.error.take(), s.assigned_once)
+            let mut s = consumer
+                .context()
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            (
+                std::mem::take(&mut s.revoked),
+                s.error.take(),
+                s.assigned_once,
+            )
         };
         if let Some(e) = error {
             return Err(e);
         }
         let resets = {
-            let mut s = consumer.context().state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = consumer
+                .context()
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             std::mem::take(&mut s.resets)
         };
         if !resets.is_empty() {
             // Record where the partitions now start, with no rows, in one commit.
-            land(handle, &mut in_flight, &mut table, &mut spare, &consumer, &mut progress)?;
+            land(
+                handle,
+                &mut in_flight,
+                &mut table,
+                &mut spare,
+                &consumer,
+                &mut progress,
+            )?;
             let txns: Vec<(String, i64)> = resets
                 .iter()
                 .map(|((t, p), next)| (app_id(target, t, *p), next - 1))
                 .collect();
             epoch += 1;
             let empty = BatchBuilder::new().finish(chrono::Utc::now())?;
-            let t = table.as_mut().ok_or_else(|| IngestError::Config("the bronze table is lost (this is a bug)".into()))?;
+            let t = table.as_mut().ok_or_else(|| {
+                IngestError::Config("the bronze table is lost (this is a bug)".into())
+            })?;
             match handle.block_on(t.commit(empty, &txns, epoch)) {
                 Ok(_) => progress.commits += 1,
                 Err(CommitError::Conflict) => handle.block_on(t.refresh())?,
@@ -545,10 +591,15 @@ fn ingest_table(
                 .collect();
             pending.retain(|m| !gone.contains(&(m.topic, m.partition)));
         }
+        let idle = matches!(polled, None | Some(Err(KafkaError::PartitionEOF(_))));
         match polled {
             Some(Ok(m)) => {
                 let accept = {
-                    let mut s = consumer.context().state.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut s = consumer
+                        .context()
+                        .state
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
                     match s.next.get_mut(m.topic(), m.partition()) {
                         Some(next) if m.offset() >= *next => {
                             *next = m.offset() + 1;
@@ -592,15 +643,38 @@ fn ingest_table(
         let max_reached = opts
             .max_messages
             .is_some_and(|max| progress.messages >= max);
+        // Checked when there is nothing to read, or right after a batch went out (not per
+        // message): the last batch goes as soon as the end is reached, not at its interval.
+        let caught_up = opts.until_caught_up
+            && assigned_once
+            && (idle || pending.is_empty())
+            && caught_up_with(
+                &consumer
+                    .context()
+                    .state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()),
+                &targets_hw,
+            );
         let due = pending.len() >= flush.messages
             || pending.size() >= flush.bytes
-            || (!pending.is_empty() && batch_started.elapsed() >= Duration::from_millis(flush.interval_ms));
-        if !pending.is_empty() && (due || max_reached || stopping) {
+            || (!pending.is_empty()
+                && batch_started.elapsed() >= Duration::from_millis(flush.interval_ms));
+        if !pending.is_empty() && (due || max_reached || stopping || caught_up) {
             // The previous commit lands first; this one then runs while reading goes on.
-            land(handle, &mut in_flight, &mut table, &mut spare, &consumer, &mut progress)?;
+            land(
+                handle,
+                &mut in_flight,
+                &mut table,
+                &mut spare,
+                &consumer,
+                &mut progress,
+            )?;
             epoch += 1;
             let mut batch = std::mem::replace(&mut pending, std::mem::take(&mut spare));
-            let mut t = table.take().ok_or_else(|| IngestError::Config("the bronze table is lost (this is a bug)".into()))?;
+            let mut t = table.take().ok_or_else(|| {
+                IngestError::Config("the bronze table is lost (this is a bug)".into())
+            })?;
             let (target, topics) = (target.clone(), topic_names.clone());
             in_flight = Some(handle.spawn(async move {
                 let r = commit_batch(&mut t, &target, &topics, &mut batch, epoch).await;
@@ -608,36 +682,40 @@ fn ingest_table(
             }));
             batch_started = Instant::now();
         }
-        if max_reached || stopping {
-            land(handle, &mut in_flight, &mut table, &mut spare, &consumer, &mut progress)?;
-        }
         if last_report.elapsed() >= Duration::from_secs(1) {
             progress.elapsed = started.elapsed();
-            let next_known = consumer.context().state.lock().map(|s| s.next.clone()).unwrap_or_default();
-            progress.lag = lag(&consumer, &next_known);
+            progress.lag = lag(
+                &consumer
+                    .context()
+                    .state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()),
+                &targets_hw,
+            );
             observer.progress(&progress);
             last_report = Instant::now();
         }
-        if stopping || max_reached {
+        if stopping || max_reached || caught_up {
             break;
         }
-        if opts.until_caught_up && assigned_once && pending.is_empty() {
-            land(handle, &mut in_flight, &mut table, &mut spare, &consumer, &mut progress)?;
-            let state = consumer.context().state.lock().unwrap_or_else(|e| e.into_inner());
-            let caught_up = state.next.iter().all(|(key, next)| match targets_hw.get(&key) {
-                // Every partition read up to the high watermark seen at start.
-                Some((low, high)) => next >= *high || high <= low,
-                // A partition created after the start: not part of the target.
-                None => true,
-            });
-            if caught_up {
-                break;
-            }
-        }
     }
-    land(handle, &mut in_flight, &mut table, &mut spare, &consumer, &mut progress)?;
+    land(
+        handle,
+        &mut in_flight,
+        &mut table,
+        &mut spare,
+        &consumer,
+        &mut progress,
+    )?;
     progress.elapsed = started.elapsed();
-    progress.lag = lag(&consumer, &consumer.context().state.lock().map(|s| s.next.clone()).unwrap_or_default());
+    progress.lag = lag(
+        &consumer
+            .context()
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()),
+        &targets_hw,
+    );
     observer.progress(&progress);
     if !opts.exclusive {
         consumer.unsubscribe();
@@ -684,20 +762,39 @@ fn is_fatal(code: rdkafka::error::RDKafkaErrorCode) -> bool {
     use rdkafka::error::RDKafkaErrorCode as C;
     matches!(
         code,
-        C::UnknownTopicOrPartition | C::TopicAuthorizationFailed | C::GroupAuthorizationFailed | C::Fatal
+        C::UnknownTopicOrPartition
+            | C::TopicAuthorizationFailed
+            | C::GroupAuthorizationFailed
+            | C::Fatal
     )
 }
 
-/// Messages not read yet per partition, from the consumer's cached high watermarks.
-fn lag(consumer: &BaseConsumer<IngestContext>, next: &NextOffsets) -> BTreeMap<(String, i32), i64> {
-    next.iter()
-        .map(|((t, p), n)| {
-            let high = consumer
-                .client()
-                .fetch_watermarks(&t, p, Duration::from_millis(0))
-                .map(|(_, h)| h)
+/// Whether every partition was read up to the high watermark seen at start.
+fn caught_up_with(state: &Assignment, start: &HashMap<(String, i32), (i64, i64)>) -> bool {
+    state.next.iter().all(|(key, next)| match start.get(&key) {
+        Some((low, high)) => next >= *high || high <= low,
+        // A partition created after the start: not part of the target.
+        None => true,
+    })
+}
+
+/// Messages not read yet per partition: the high watermark last seen (from librdkafka's
+/// statistics, or at start) minus the next offset.
+fn lag(
+    state: &Assignment,
+    start: &HashMap<(String, i32), (i64, i64)>,
+) -> BTreeMap<(String, i32), i64> {
+    state
+        .next
+        .iter()
+        .map(|(key, n)| {
+            let high = state
+                .high
+                .get(&key)
+                .copied()
+                .or_else(|| start.get(&key).map(|(_, h)| *h))
                 .unwrap_or(n);
-            ((t, p), (high - n).max(0))
+            (key, (high - n).max(0))
         })
         .collect()
 }
@@ -722,7 +819,9 @@ async fn commit_batch(
         // Drop what bronze already holds (after a conflict, or a stale assignment).
         let mut committed: HashMap<(usize, i32), Option<i64>> = HashMap::new();
         for m in &pending.rows {
-            if let std::collections::hash_map::Entry::Vacant(e) = committed.entry((m.topic, m.partition)) {
+            if let std::collections::hash_map::Entry::Vacant(e) =
+                committed.entry((m.topic, m.partition))
+            {
                 let app = app_id(target, &topics[m.topic], m.partition);
                 e.insert(table.committed(&app).await?);
             }
