@@ -360,7 +360,9 @@ impl BronzeTable {
         txns: &[(String, i64)],
         epoch: i64,
     ) -> Result<i64, Attempt> {
-        let mut writer = RecordBatchWriter::for_table(&self.table).map_err(Attempt::Fatal)?;
+        let mut writer = RecordBatchWriter::for_table(&self.table)
+            .map_err(Attempt::Fatal)?
+            .with_writer_properties(writer_properties());
         let written = async {
             writer.write(batch).await?;
             writer.flush().await
@@ -405,6 +407,24 @@ impl BronzeTable {
             }
         }
     }
+}
+
+/// Parquet settings for bronze files: Snappy, as deltalake writes by default, but no
+/// dictionary for the message columns (nearly every value differs: the encoder would
+/// hash each one and then fall back to plain) and statistics on the short columns only.
+fn writer_properties() -> deltalake::parquet::file::properties::WriterProperties {
+    use deltalake::parquet::basic::Compression;
+    use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
+    use deltalake::parquet::schema::types::ColumnPath;
+    let mut b = WriterProperties::builder()
+        .set_created_by(format!("silt {}", env!("CARGO_PKG_VERSION")))
+        .set_compression(Compression::SNAPPY);
+    for column in ["payload", "payload_raw", "parse_error"] {
+        b = b
+            .set_column_dictionary_enabled(ColumnPath::from(column), false)
+            .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
+    }
+    b.build()
 }
 
 /// The `txn` actions of a commit file (JSON lines).
