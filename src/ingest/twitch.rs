@@ -26,14 +26,20 @@ pub struct Connection {
 
 impl Connection {
     /// Twitch's chat servers, anonymously. `SILT_TWITCH_IRC=host:port` points at another
-    /// server, over plain TCP (a local stand-in, for tests).
+    /// server over plain TCP, `tls://host:port` over TLS (a local stand-in, for tests;
+    /// `SILT_TWITCH_CA=file.pem` adds roots to trust).
     pub fn twitch(channels: &[String]) -> Connection {
         let n = (chrono::Utc::now().timestamp_subsec_micros() % 90_000) + 10_000;
-        let stand_in = std::env::var("SILT_TWITCH_IRC")
-            .ok()
-            .and_then(|v| v.rsplit_once(':').and_then(|(h, p)| Some((h.to_owned(), p.parse().ok()?))));
+        let stand_in = std::env::var("SILT_TWITCH_IRC").ok().and_then(|v| {
+            let (tls, addr) = match v.strip_prefix("tls://") {
+                Some(rest) => (true, rest.to_owned()),
+                None => (false, v),
+            };
+            let (h, p) = addr.rsplit_once(':')?;
+            Some((h.to_owned(), p.parse().ok()?, tls))
+        });
         let (host, port, tls) = match stand_in {
-            Some((h, p)) => (h, p, false),
+            Some(s) => s,
             None => ("irc.chat.twitch.tv".to_owned(), 6697, true),
         };
         Connection {
@@ -68,6 +74,17 @@ async fn connect(c: &Connection) -> Result<Box<dyn Stream>, String> {
     let found = rustls_native_certs::load_native_certs();
     for cert in found.certs {
         let _ = roots.add(cert);
+    }
+    if let Some(ca) = std::env::var_os("SILT_TWITCH_CA") {
+        use rustls::pki_types::{CertificateDer, pem::PemObject};
+        let certs = CertificateDer::pem_file_iter(&ca)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("SILT_TWITCH_CA={}: {e}", ca.to_string_lossy()))?;
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| format!("SILT_TWITCH_CA={}: {e}", ca.to_string_lossy()))?;
+        }
     }
     if roots.is_empty() {
         return Err("no trusted root certificates found on this machine (install ca-certificates)".into());

@@ -713,45 +713,83 @@ fn ingest_commits_its_batch_when_terminated() {
 /// anonymously, requests tags, joins, answers PING, and produces each PRIVMSG.
 #[test]
 fn produce_relays_twitch_chat_from_irc() {
+    relay_twitch_chat(false);
+}
+
+/// The same over TLS, as with Twitch (port 6697): a certificate for `localhost`, trusted
+/// through SILT_TWITCH_CA.
+#[test]
+fn produce_relays_twitch_chat_over_tls() {
+    relay_twitch_chat(true);
+}
+
+trait ReadWrite: std::io::Read + std::io::Write + Send {}
+impl<T: std::io::Read + std::io::Write + Send> ReadWrite for T {}
+
+fn relay_twitch_chat(tls: bool) {
     use std::io::{BufRead, BufReader, Write};
+    let dir = fixture("kafka");
+    let d = dir.path();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let mut env = vec![("SILT_TWITCH_IRC".to_owned(), format!("127.0.0.1:{port}"))];
+    let mut server_config = None;
+    if tls {
+        let key = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let ca = d.join("stand-in-ca.pem");
+        std::fs::write(&ca, key.cert.pem()).unwrap();
+        env = vec![
+            ("SILT_TWITCH_IRC".to_owned(), format!("tls://localhost:{port}")),
+            ("SILT_TWITCH_CA".to_owned(), ca.display().to_string()),
+        ];
+        let private = rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![key.cert.der().clone()], private)
+        .unwrap();
+        server_config = Some(std::sync::Arc::new(config));
+    }
     let server = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut out = stream;
+        let (tcp, _) = listener.accept().unwrap();
+        let stream: Box<dyn ReadWrite> = match server_config {
+            Some(config) => Box::new(rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), tcp)),
+            None => Box::new(tcp),
+        };
+        let mut conn = BufReader::new(stream);
         let mut seen = Vec::new();
         let mut line = String::new();
         while !seen.iter().any(|l: &String| l.starts_with("JOIN")) {
             line.clear();
-            reader.read_line(&mut line).unwrap();
+            conn.read_line(&mut line).unwrap();
             seen.push(line.trim_end().to_owned());
         }
+        let out = conn.get_mut();
         out.write_all(b":tmi.twitch.tv 001 justinfan :Welcome, GLHF!\r\nPING :tmi.twitch.tv\r\n").unwrap();
+        out.flush().unwrap();
         line.clear();
-        reader.read_line(&mut line).unwrap();
+        conn.read_line(&mut line).unwrap();
         seen.push(line.trim_end().to_owned());
+        let out = conn.get_mut();
         out.write_all(b"@badges=subscriber/6;emotes=25:0-4;id=m1;tmi-sent-ts=1507246572675;user-id=7 :ann!ann@ann.tmi.twitch.tv PRIVMSG #shroud :Kappa gg\r\n").unwrap();
         out.write_all(b":bob!bob@bob.tmi.twitch.tv PRIVMSG #lirik :\x01ACTION waves\x01\r\n").unwrap();
         out.flush().unwrap();
         // Keep the connection until the client leaves.
         line.clear();
-        let _ = reader.read_line(&mut line);
+        let _ = conn.read_line(&mut line);
         seen
     });
     let cluster = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
     cluster.create_topic("chat-events", 1, 1).expect("topic");
     let bootstrap = cluster.bootstrap_servers();
-    let dir = fixture("kafka");
-    let d = dir.path();
     let profiles = d.join("profiles.yml");
     let text = std::fs::read_to_string(&profiles).unwrap();
     std::fs::write(&profiles, text.replace("bootstrap_servers: embedded", &format!("bootstrap_servers: \"{bootstrap}\""))).unwrap();
-    let out = silt_env(
-        d,
-        &["produce", "--channels", "shroud,lirik", "--max-messages", "2"],
-        &[("SILT_TWITCH_IRC", &format!("127.0.0.1:{port}"))],
-    );
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = silt_env(d, &["produce", "--channels", "shroud,lirik", "--max-messages", "2"], &env);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("Produced 2 messages to `chat-events`"), "{}", out.stderr);
     let seen = server.join().unwrap();
