@@ -16,6 +16,7 @@
 pub mod compile;
 pub mod config;
 pub mod diagnostic;
+pub mod enrich;
 pub mod exec;
 pub mod graph;
 pub mod ingest;

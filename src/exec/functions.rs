@@ -32,12 +32,106 @@ use deltalake::datafusion::optimizer::AnalyzerRule;
 use deltalake::datafusion::optimizer::analyzer::resolve_grouping_function::ResolveGroupingFunction;
 use deltalake::datafusion::optimizer::analyzer::type_coercion::TypeCoercion;
 use deltalake::datafusion::prelude::SessionContext;
+use deltalake::datafusion::common::types::logical_string;
+use deltalake::datafusion::logical_expr::{Coercion, TypeSignatureClass};
 
-/// Registers Silt's functions in a session.
+use crate::enrich::{self, Emotes};
+
+/// Registers Silt's functions in a session (the chat functions with no emote list).
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(DateDiff::new()));
     ctx.register_udf(ScalarUDF::from(DateAdd::new()));
     ctx.register_udf(ScalarUDF::from(Nullable::new()));
+    register_chat(ctx, Arc::new(Emotes::new()));
+}
+
+/// (Re-)registers the chat functions with an emote list: `sentiment`, `char_entropy`,
+/// `emote_count`, `is_emote_only`, `emote_sentiment` (see the `enrich` module).
+pub fn register_chat(ctx: &SessionContext, emotes: Arc<Emotes>) {
+    for kind in [Chat::Sentiment, Chat::Entropy, Chat::EmoteCount, Chat::EmoteOnly, Chat::EmoteSentiment] {
+        ctx.register_udf(ScalarUDF::from(ChatFn {
+            kind,
+            emotes: emotes.clone(),
+            signature: Signature::coercible(
+                vec![Coercion::new_exact(TypeSignatureClass::Native(logical_string()))],
+                Volatility::Immutable,
+            ),
+        }));
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Chat {
+    Sentiment,
+    Entropy,
+    EmoteCount,
+    EmoteOnly,
+    EmoteSentiment,
+}
+
+#[derive(Debug)]
+struct ChatFn {
+    kind: Chat,
+    emotes: Arc<Emotes>,
+    signature: Signature,
+}
+
+impl PartialEq for ChatFn {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && Arc::ptr_eq(&self.emotes, &other.emotes)
+    }
+}
+impl Eq for ChatFn {}
+impl std::hash::Hash for ChatFn {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.kind.hash(state);
+        (Arc::as_ptr(&self.emotes) as usize).hash(state);
+    }
+}
+
+impl ScalarUDFImpl for ChatFn {
+    fn name(&self) -> &str {
+        match self.kind {
+            Chat::Sentiment => "sentiment",
+            Chat::Entropy => "char_entropy",
+            Chat::EmoteCount => "emote_count",
+            Chat::EmoteOnly => "is_emote_only",
+            Chat::EmoteSentiment => "emote_sentiment",
+        }
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(match self.kind {
+            Chat::Sentiment | Chat::Entropy | Chat::EmoteSentiment => DataType::Float64,
+            Chat::EmoteCount => DataType::Int64,
+            Chat::EmoteOnly => DataType::Boolean,
+        })
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use deltalake::arrow::array::{BooleanArray, Float64Array};
+        let rows = args.number_rows;
+        let input = args.args[0].to_array(rows)?;
+        let text = cast(&input, &DataType::Utf8)?;
+        let text = text.as_string::<i32>();
+        let e = self.emotes.as_ref();
+        let out: ArrayRef = match self.kind {
+            Chat::Sentiment => Arc::new(text.iter().map(|t| t.map(|t| enrich::sentiment(t, e))).collect::<Float64Array>()),
+            Chat::Entropy => Arc::new(text.iter().map(|t| t.map(enrich::char_entropy)).collect::<Float64Array>()),
+            Chat::EmoteSentiment => Arc::new(
+                text.iter()
+                    .map(|t| t.and_then(|t| enrich::emote_sentiment(t, e)))
+                    .collect::<Float64Array>(),
+            ),
+            Chat::EmoteCount => Arc::new(text.iter().map(|t| t.map(|t| enrich::emote_count(t, e))).collect::<Int64Array>()),
+            Chat::EmoteOnly => Arc::new(text.iter().map(|t| t.map(|t| enrich::is_emote_only(t, e))).collect::<BooleanArray>()),
+        };
+        Ok(match &args.args[0] {
+            ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
+            ColumnarValue::Array(_) => ColumnarValue::Array(out),
+        })
+    }
 }
 
 /// Puts Silt's analyzer rule before DataFusion's type coercion.
@@ -497,5 +591,66 @@ mod tests {
             add(Part::Day, -1, jan31),
             Some(micros("2024-01-30 10:00:00"))
         );
+    }
+}
+
+#[cfg(test)]
+mod chat_tests {
+    use super::*;
+    use deltalake::arrow::util::display::array_value_to_string;
+
+    async fn rows(ctx: &SessionContext, sql: &str) -> Vec<Vec<String>> {
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let mut out = Vec::new();
+        for b in batches {
+            for r in 0..b.num_rows() {
+                out.push(
+                    b.columns()
+                        .iter()
+                        .map(|c| array_value_to_string(c, r).unwrap())
+                        .collect(),
+                );
+            }
+        }
+        out
+    }
+
+    // The chat functions in SQL: over a table column with a null, over literals of each
+    // string type, and with an emote list registered afterwards.
+    #[test]
+    fn chat_functions_in_sql() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let ctx = SessionContext::new();
+            register(&ctx);
+            ctx.sql("create table chat(m varchar) as values ('CatJAM nice'), ('CatJAM'), (null), ('')")
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+            let sql = "select round(sentiment(m), 3), round(char_entropy(m), 3), emote_count(m), is_emote_only(m), emote_sentiment(m) from chat";
+            let without = rows(&ctx, sql).await;
+            assert_eq!(without[0][2..], ["0", "false", ""], "no emote list: no emotes");
+            assert_eq!(without[2], ["", "", "", "", ""], "null in, null out");
+            assert_eq!(without[3], ["0.0", "0.0", "0", "false", ""]);
+            let mut emotes = Emotes::new();
+            emotes.insert("CatJAM", 0.8);
+            register_chat(&ctx, Arc::new(emotes));
+            let with = rows(&ctx, sql).await;
+            assert_eq!(with[0][2..], ["1", "false", "0.8"]);
+            assert_eq!(with[1][2..], ["1", "true", "0.8"]);
+            let text = |v: &str| v.parse::<f64>().unwrap();
+            assert!(text(&with[1][0]) > 0.5, "{:?}", with[1]);
+            assert!(text(&with[0][0]) > text(&without[0][0]), "the emote adds: {with:?} {without:?}");
+            let literals = rows(
+                &ctx,
+                "select emote_count(arrow_cast('CatJAM CatJAM', 'Utf8View')), emote_count(arrow_cast('CatJAM', 'LargeUtf8')), char_entropy('abab'), sentiment('not good') < 0",
+            )
+            .await;
+            assert_eq!(literals, [["2", "1", "1.0", "true"]]);
+            let err = ctx.sql("select sentiment(1, 2)").await.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("sentiment"), "{err}");
+        });
     }
 }
