@@ -258,10 +258,51 @@ pub fn existing_relations(parsed: &ParsedProject) -> HashSet<String> {
         .collect()
 }
 
-/// A session over the project's warehouse, with every compiled view registered.
+/// A session over the project's warehouse, with the project's emote list.
 pub fn open_session(parsed: &ParsedProject) -> Result<Session, ExecError> {
     let target = &parsed.project.settings.target;
-    Session::new(&target.warehouse_path, &target.schema)
+    let session = Session::new(&target.warehouse_path, &target.schema)?;
+    if let Some(emotes) = emote_list(parsed)? {
+        session.set_emotes(emotes);
+    }
+    Ok(session)
+}
+
+/// The project variable that names the seed holding the emote list of the chat functions
+/// (`sentiment`, `emote_count`, ...): a CSV with a column `emote` and one `sentiment`.
+pub const EMOTES_VAR: &str = "silt_emotes";
+
+/// The emote list named by `vars: {silt_emotes: <seed>}`, read from the seed's CSV (the
+/// file, so it holds even before `silt seed`); `None` when the variable is not set.
+pub fn emote_list(parsed: &ParsedProject) -> Result<Option<crate::enrich::Emotes>, ExecError> {
+    let settings = &parsed.project.settings;
+    let Some(value) = settings.vars.get(&settings.project.name, EMOTES_VAR) else {
+        return Ok(None);
+    };
+    let Some(name) = value.as_str() else {
+        return Err(ExecError::Seed(format!(
+            "project.yml: `vars: {{{EMOTES_VAR}: ...}}` must name a seed, not `{value}`"
+        )));
+    };
+    let seeds: Vec<&crate::project::ProjectNode> = parsed
+        .nodes
+        .iter()
+        .map(|n| &n.node)
+        .filter(|n| n.resource_type == crate::project::ResourceType::Seed)
+        .collect();
+    let Some(seed) = seeds.iter().find(|n| n.name == name) else {
+        let mut known: Vec<&str> = seeds.iter().map(|n| n.name.as_str()).collect();
+        known.sort_unstable();
+        return Err(ExecError::Seed(format!(
+            "project.yml: `{EMOTES_VAR}` names the seed `{name}`, which does not exist (seeds: {})",
+            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+        )));
+    };
+    let path = settings.root.join(&seed.original_file_path);
+    let text = std::fs::read_to_string(&path).map_err(|e| ExecError::Seed(format!("{}: {e}", seed.original_file_path)))?;
+    crate::enrich::Emotes::from_csv(&text, &seed.original_file_path)
+        .map(Some)
+        .map_err(ExecError::Seed)
 }
 
 /// Registers the views among `compiled` so queries can read them.

@@ -91,6 +91,11 @@ impl Session {
         })
     }
 
+    /// Gives the chat functions (`sentiment`, `emote_count`...) an emote list.
+    pub fn set_emotes(&self, emotes: crate::enrich::Emotes) {
+        super::functions::register_chat(&self.ctx, Arc::new(emotes));
+    }
+
     pub fn context(&self) -> &SessionContext {
         &self.ctx
     }

@@ -124,6 +124,9 @@ pub async fn run(
     let target = &parsed.project.settings.target;
     let nowhere = target.warehouse_path.join(".silt-unit-tests-read-no-tables");
     let session = Session::new(&nowhere, &target.schema)?;
+    if let Some(emotes) = super::emote_list(parsed)? {
+        session.set_emotes(emotes);
+    }
     for input in &inputs {
         let columns = known_columns(schemas, &input.relation).await;
         let sql = fixture_sql(input.rows, columns.as_ref())

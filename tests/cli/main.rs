@@ -962,3 +962,38 @@ fn exactly_once_against_a_real_broker() {
     );
     assert_eq!(gaps["gaps"], 0);
 }
+
+/// The chat functions take their emote list from the seed that `vars: {silt_emotes: ...}`
+/// names, in queries and in models; a name that is not a seed is an error naming the seeds.
+#[test]
+fn chat_functions_use_the_emote_seed_named_in_vars() {
+    let dir = fixture("kafka");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("seeds")).unwrap();
+    std::fs::write(d.join("seeds/channel_emotes.csv"), "emote,provider,sentiment\nCatJAM,7tv,0.9\nmonkaS,bttv,-0.4\n").unwrap();
+    let sql = "select emote_count('CatJAM hi CatJAM') as n, is_emote_only('CatJAM monkaS') as only, emote_sentiment('CatJAM monkaS') as mean, sentiment('CatJAM') > 0.5 as happy";
+    // Without the variable there is no emote list.
+    let row = show_row(d, sql, &[]);
+    assert_eq!((row["n"].as_i64(), row["only"].as_bool(), row["happy"].as_bool()), (Some(0), Some(false), Some(false)), "{row}");
+    let project = std::fs::read_to_string(d.join("project.yml")).unwrap();
+    std::fs::write(d.join("project.yml"), format!("{project}\nvars:\n  silt_emotes: channel_emotes\n")).unwrap();
+    let row = show_row(d, sql, &[]);
+    assert_eq!(row["n"], 2, "{row}");
+    assert_eq!(row["only"], true, "{row}");
+    assert!((row["mean"].as_f64().unwrap() - 0.25).abs() < 1e-9, "{row}");
+    assert_eq!(row["happy"], true, "{row}");
+    // A model calls them too.
+    std::fs::write(d.join("models/vibes.sql"), "select emote_count('CatJAM CatJAM') as emotes, sentiment('monkaS') < 0 as worried").unwrap();
+    let out = silt(d, &["run", "--select", "vibes"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let row = show_row(d, "select * from main.vibes", &[]);
+    assert_eq!((row["emotes"].as_i64(), row["worried"].as_bool()), (Some(2), Some(true)), "{row}");
+    std::fs::write(d.join("project.yml"), format!("{project}\nvars:\n  silt_emotes: emotez\n")).unwrap();
+    let out = silt(d, &["show", "--inline", sql]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("project.yml: `silt_emotes` names the seed `emotez`, which does not exist (seeds: channel_emotes)"),
+        "{}",
+        out.stderr
+    );
+}
