@@ -16,6 +16,7 @@ pub mod session;
 pub mod show;
 pub mod stage;
 pub mod storage;
+pub mod stream;
 pub mod unit_test;
 
 use std::cmp::Reverse;

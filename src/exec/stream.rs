@@ -1,0 +1,212 @@
+//! Streaming reads of a Delta table: the rows appended after a version, for the
+//! `streaming_table` materialization (which records the version it consumed in the same
+//! commit as its write, so each appended row is processed exactly once).
+//!
+//! Only appends stream: a commit in the range that removed data (a delete, an overwrite, a
+//! merge) or changed the table's schema stops the read with an error naming the version
+//! and operation, because the rows already consumed can no longer be reconciled with what
+//! the table holds; `--full-refresh` rebuilds from the whole table. Commits that rewrite
+//! files without changing data (`silt optimize`'s compaction, z-order) are skipped, as
+//! Delta marks them (`dataChange: false`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use deltalake::datafusion::catalog::TableProvider;
+use deltalake::datafusion::datasource::MemTable;
+use deltalake::datafusion::prelude::{col, lit};
+use deltalake::delta_datafusion::DeltaCdfTableProvider;
+
+use super::ExecError;
+use super::session::Session;
+use super::storage::{self, delta_err};
+
+/// The versions of an upstream table a streaming read covers: those after `after` (all
+/// of them when `None`) up to `to`, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub after: Option<i64>,
+    pub to: i64,
+}
+
+impl Range {
+    /// Whether the range holds no version.
+    pub fn is_empty(&self) -> bool {
+        self.after.is_some_and(|a| a >= self.to)
+    }
+}
+
+/// The range from `after` to the table's latest version, checked to be appends only.
+pub async fn plan(dir: &Path, after: Option<i64>) -> Result<Range, ExecError> {
+    let table = storage::open(dir).await?;
+    let to = table.version().map(|v| v as i64).unwrap_or(-1);
+    let range = Range { after, to };
+    if let Some(a) = after {
+        if a > to {
+            return Err(ExecError::Schema(format!(
+                "`{}` is at version {to}, older than version {a} that was already consumed: the table was recreated; run with --full-refresh",
+                dir.display()
+            )));
+        }
+        for version in a + 1..=to {
+            let entry = table
+                .log_store()
+                .read_commit_entry(version as _)
+                .await
+                .map_err(|e| delta_err(dir, &e))?
+                .ok_or_else(|| {
+                    ExecError::Schema(format!(
+                        "`{}`: the log entry of version {version} is gone (log retention), so the versions since {a} cannot be read; run with --full-refresh",
+                        dir.display()
+                    ))
+                })?;
+            if let Some(why) = not_an_append(&entry) {
+                return Err(ExecError::Schema(format!(
+                    "`{}` version {version} {why}: a streaming read takes only appended rows; run with --full-refresh to rebuild from the whole table",
+                    dir.display()
+                )));
+            }
+        }
+    }
+    Ok(range)
+}
+
+/// Why a commit is not a pure append (of data, or of rewritten files), if it is not.
+fn not_an_append(commit: &[u8]) -> Option<String> {
+    let mut operation = String::from("an unknown operation");
+    let mut problem: Option<&str> = None;
+    for line in commit.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
+            return Some("has a log entry that is not JSON".into());
+        };
+        if let Some(op) = v.pointer("/commitInfo/operation").and_then(|o| o.as_str()) {
+            operation = op.to_owned();
+        }
+        if v.get("remove").is_some_and(|r| r.get("dataChange").and_then(|d| d.as_bool()) != Some(false)) {
+            problem.get_or_insert("removed data");
+        }
+        if v.get("cdc").is_some() {
+            problem.get_or_insert("changed rows");
+        }
+        if v.get("metaData").is_some() {
+            problem.get_or_insert("changed the table's schema or settings");
+        }
+    }
+    problem.map(|p| format!("{p} ({operation})"))
+}
+
+/// The rows a range holds, as a table: the whole table at version `to` for a range from
+/// the start, else the rows appended by the versions in the range.
+pub async fn provider(session: &Session, dir: &Path, range: Range) -> Result<Arc<dyn TableProvider>, ExecError> {
+    let mut table = storage::open(dir).await?;
+    if table.version().map(|v| v as i64) != Some(range.to) {
+        table
+            .load_version(range.to as _)
+            .await
+            .map_err(|e| delta_err(dir, &e))?;
+    }
+    let Some(after) = range.after else {
+        return table.table_provider().await.map_err(|e| ExecError::Delta {
+            table: dir.display().to_string(),
+            message: e.to_string(),
+        });
+    };
+    let schema = storage::arrow_schema(dir).await?;
+    if range.is_empty() {
+        let empty = MemTable::try_new(schema, vec![vec![]]).map_err(|e| ExecError::Execution(e.to_string()))?;
+        return Ok(Arc::new(empty));
+    }
+    let cdf = table
+        .scan_cdf()
+        .with_starting_version((after + 1) as _)
+        .with_ending_version(range.to as _);
+    let cdf = DeltaCdfTableProvider::try_new(cdf).map_err(|e| delta_err(dir, &e))?;
+    // Inserts only (`plan` checked there is nothing else), in the table's columns.
+    let df = session
+        .context()
+        .read_table(Arc::new(cdf))
+        .and_then(|df| df.filter(col("_change_type").eq(lit("insert"))))
+        .and_then(|df| df.select(schema.fields().iter().map(|f| col(format!("\"{}\"", f.name()))).collect::<Vec<_>>()))
+        .map_err(|e| ExecError::Execution(format!("reading the versions of `{}` after {after}: {e}", dir.display())))?;
+    Ok(df.into_view())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::bronze::{BatchBuilder, BronzeTable, Message, Payload};
+
+    fn rows(partition: i32, offsets: std::ops::Range<i64>) -> deltalake::arrow::array::RecordBatch {
+        let mut b = BatchBuilder::new();
+        for offset in offsets {
+            b.append(
+                "t",
+                &Message { partition, offset, key: None, timestamp_ms: None, payload: Payload::Text("{}") },
+                None,
+            );
+        }
+        b.finish(chrono::Utc::now()).unwrap()
+    }
+
+    async fn offsets(session: &Session, p: Arc<dyn TableProvider>) -> Vec<i64> {
+        let batches = session
+            .context()
+            .read_table(p)
+            .unwrap()
+            .sort(vec![col("\"offset\"").sort(true, false)])
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        batches
+            .iter()
+            .flat_map(|b| {
+                b.column_by_name("offset")
+                    .unwrap()
+                    .as_any()
+                    .downcast_ref::<deltalake::arrow::array::Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect()
+    }
+
+    // Appends stream, compaction is skipped, a delete stops the read.
+    #[test]
+    fn reads_only_what_was_appended_since() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let dir = dir.path().join("bronze");
+            let mut t = BronzeTable::open(&dir).await.unwrap(); // version 0: created
+            t.commit(rows(0, 0..3), &[("p0".into(), 2)], 1).await.unwrap(); // 1
+            let session = Session::new(dir.parent().unwrap(), "main").unwrap();
+            let first = plan(&dir, None).await.unwrap();
+            assert_eq!(first, Range { after: None, to: 1 });
+            assert_eq!(offsets(&session, provider(&session, &dir, first).await.unwrap()).await, [0, 1, 2]);
+            t.commit(rows(0, 3..5), &[("p0".into(), 4)], 2).await.unwrap(); // 2
+            t.commit(rows(0, 5..6), &[("p0".into(), 5)], 3).await.unwrap(); // 3
+            let next = plan(&dir, Some(1)).await.unwrap();
+            assert_eq!(next, Range { after: Some(1), to: 3 });
+            assert_eq!(offsets(&session, provider(&session, &dir, next).await.unwrap()).await, [3, 4, 5]);
+            // Nothing new.
+            let none = plan(&dir, Some(3)).await.unwrap();
+            assert!(none.is_empty());
+            assert!(offsets(&session, provider(&session, &dir, none).await.unwrap()).await.is_empty());
+            // Compaction rewrites files without changing data: nothing new to read.
+            crate::exec::optimize::optimize(&session, &dir, &Default::default()).await.unwrap();
+            let after_optimize = plan(&dir, Some(3)).await.unwrap();
+            assert!(after_optimize.to > 3);
+            assert!(offsets(&session, provider(&session, &dir, after_optimize).await.unwrap()).await.is_empty());
+            // A delete is not an append.
+            let table = storage::open(&dir).await.unwrap();
+            table.delete().with_predicate("\"offset\" = 0").await.unwrap();
+            let err = plan(&dir, Some(after_optimize.to)).await.unwrap_err().to_string();
+            assert!(err.contains("removed data (DELETE)") && err.contains("--full-refresh"), "{err}");
+            // A table older than what was consumed was recreated.
+            let err = plan(&dir, Some(99)).await.unwrap_err().to_string();
+            assert!(err.contains("older than version 99"), "{err}");
+        });
+    }
+}
