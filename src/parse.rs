@@ -61,7 +61,7 @@ impl Materialization {
     }
 }
 
-const MODEL_MATERIALIZATIONS: &[&str] = &["view", "table", "incremental", "ephemeral"];
+const MODEL_MATERIALIZATIONS: &[&str] = &["view", "table", "incremental", "ephemeral", "streaming_table"];
 
 /// A node after the parse render.
 #[derive(Debug, Clone)]
@@ -762,6 +762,7 @@ fn materialization(
         "table" => Materialization::Table,
         "incremental" => Materialization::Incremental,
         "ephemeral" => Materialization::Ephemeral,
+        "streaming_table" => Materialization::StreamingTable,
         other => {
             let mut d = config_error(
                 project,

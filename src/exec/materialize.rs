@@ -5,6 +5,7 @@
 //! | view | the SQL is planned (so errors surface) and registered; nothing is written |
 //! | table | the result replaces the table, schema included, as one new Delta version |
 //! | incremental | first run and `--full-refresh` as table; then append, merge, delete+insert or insert_overwrite of the new rows, after `on_schema_change` |
+//! | streaming_table | the query reads only the versions its streamed upstreams (Kafka sources, streaming tables) appended since its last run, and appends its result in one commit that records the upstream versions consumed (`txn` actions): exactly once; first run and `--full-refresh` read everything and replace |
 //!
 //! Incremental writes are single commits too: delete+insert is one MERGE whose source
 //! carries both the keys to delete and the rows to insert.
@@ -38,6 +39,15 @@ pub struct Context<'a> {
     pub stage: Option<&'a Stage>,
     /// The node's enforced contract, if any: its not-null columns stay not null.
     pub contract: Option<&'a Contract>,
+    /// For a streaming table: the upstreams it reads as streams.
+    pub streams: Vec<Streamed>,
+}
+
+/// An upstream a streaming table reads as a stream.
+#[derive(Debug, Clone)]
+pub struct Streamed {
+    pub unique_id: String,
+    pub relation: crate::template::relation::Relation,
 }
 
 impl<'a> Context<'a> {
@@ -170,6 +180,7 @@ pub async fn execute(
             Ok(Outcome::ok(out))
         }
         Materialization::Incremental => incremental(ctx, node, compiled, &dir).await,
+        Materialization::StreamingTable => streaming_table(ctx, node, compiled, &dir).await,
         Materialization::Ephemeral | Materialization::Analysis => Ok(Outcome {
             message: "OK".into(),
             rows: None,
@@ -321,6 +332,101 @@ async fn incremental(
     ctx.session
         .invalidate(&node.relation.schema, &node.relation.identifier);
     Ok(out)
+}
+
+/// The app id under which a streaming table records what it consumed of an upstream.
+pub fn stream_app_id(upstream: &str) -> String {
+    format!("silt-stream:{upstream}")
+}
+
+async fn streaming_table(
+    ctx: &Context<'_>,
+    node: &ParsedNode,
+    compiled: &CompiledNode,
+    dir: &Path,
+) -> Result<Outcome, ExecError> {
+    use deltalake::kernel::Transaction;
+    if ctx.streams.is_empty() {
+        return Err(ExecError::Compile(format!(
+            "`{}` is a streaming_table but reads no Kafka source and no streaming table: there is nothing to stream from (use `table` or `incremental`)",
+            node.node.name
+        )));
+    }
+    let full = should_full_refresh(node, ctx.full_refresh) || !ctx.exists(dir).await;
+    let existing = if full { None } else { Some(ctx.open(dir).await?) };
+    let mut overrides = Vec::new();
+    let mut txns = Vec::new();
+    let mut read: Option<u64> = Some(0);
+    let mut anything_new = full;
+    for s in &ctx.streams {
+        let up = ctx.warehouse.join(&s.relation.schema).join(&s.relation.identifier);
+        if !storage::exists(&up) {
+            return Err(ExecError::Schema(format!(
+                "`{}` streams from `{}.{}`, which has no table yet (ingest or build it first)",
+                node.node.name, s.relation.schema, s.relation.identifier
+            )));
+        }
+        let app = stream_app_id(&s.unique_id);
+        let after = match &existing {
+            Some(t) => t
+                .snapshot()
+                .map_err(|e| storage::delta_err(dir, &e))?
+                .transaction_version(t.log_store().as_ref(), &app)
+                .await
+                .map_err(|e| storage::delta_err(dir, &e))?,
+            None => None,
+        };
+        let range = super::stream::plan(&up, after).await?;
+        anything_new |= !range.is_empty();
+        read = read.zip(range.rows).map(|(a, b)| a + b);
+        let provider = super::stream::provider(ctx.session, &up, range).await?;
+        overrides.push(((s.relation.schema.clone(), s.relation.identifier.clone()), provider));
+        txns.push(Transaction::new(&app, range.to));
+    }
+    if !anything_new {
+        // Nothing appended upstream since the last run: no new version.
+        return Ok(Outcome {
+            message: "OK (nothing new)".into(),
+            rows: Some(0),
+            version: None,
+        });
+    }
+    let session = ctx.session.derive(overrides)?;
+    let df = session.query(&compiled.sql).await?;
+    let df = match ctx.contract {
+        Some(c) => super::contract::conform(&session, node, c, df).await?,
+        None => df,
+    };
+    let props = ctx.commit_properties(dir).with_application_transactions(txns);
+    let out = if full {
+        ctx.write(dir, ctx.nullable(df)?)
+            .with_mode(WriteMode::Replace)
+            .with_partition_by(partition_by(node))
+            .with_commit_properties(props)
+            .run()
+            .await?
+    } else {
+        let target = ctx.arrow_schema(dir).await?;
+        let diff = SchemaDiff::new(&target, &df);
+        if diff.changed() {
+            return Err(ExecError::Schema(format!(
+                "{} (a streaming table keeps its columns between runs: run with --full-refresh to rebuild it)",
+                diff.fail_message()
+            )));
+        }
+        ctx.write(dir, ctx.nullable(project_onto(df, &target, false)?)?)
+            .with_mode(WriteMode::Append)
+            .with_commit_properties(props)
+            .run()
+            .await?
+    };
+    ctx.session
+        .invalidate(&node.relation.schema, &node.relation.identifier);
+    let mut outcome = Outcome::ok(out);
+    if let (Some(n), false) = (read, full) {
+        outcome.message = format!("OK (read {n} new rows)");
+    }
+    Ok(outcome)
 }
 
 /// Types compared loosely: string and binary encodings are the same type.

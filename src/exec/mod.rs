@@ -269,6 +269,33 @@ pub fn open_session(parsed: &ParsedProject) -> Result<Session, ExecError> {
     Ok(session)
 }
 
+/// What a streaming table reads as streams: its Kafka sources and streaming tables
+/// upstream (other relations it reads in full).
+pub fn streamed_upstreams(parsed: &ParsedProject, node: &crate::parse::ParsedNode) -> Vec<materialize::Streamed> {
+    if node.materialized != Materialization::StreamingTable {
+        return Vec::new();
+    }
+    node.depends_on
+        .iter()
+        .filter_map(|id| {
+            if let Some(s) = parsed.source(id) {
+                s.source.kafka.is_some().then(|| materialize::Streamed {
+                    unique_id: id.clone(),
+                    relation: s.relation.clone(),
+                })
+            } else {
+                parsed
+                    .node(id)
+                    .filter(|n| n.materialized == Materialization::StreamingTable)
+                    .map(|n| materialize::Streamed {
+                        unique_id: id.clone(),
+                        relation: n.relation.clone(),
+                    })
+            }
+        })
+        .collect()
+}
+
 /// The project variable that names the seed holding the emote list of the chat functions
 /// (`sentiment`, `emote_count`, ...): a CSV with a column `emote` and one `sentiment`.
 pub const EMOTES_VAR: &str = "silt_emotes";
@@ -771,6 +798,7 @@ async fn build_node(
         full_refresh: shared.opts.full_refresh,
         stage: stage.as_ref(),
         contract: contract.as_ref(),
+        streams: streamed_upstreams(&shared.parsed, node),
     };
     let outcome = match (node.materialized, shared.compiled.get(id)) {
         (Materialization::Seed, _) => {

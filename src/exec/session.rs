@@ -51,6 +51,9 @@ pub struct Session {
     ctx: SessionContext,
     registry: Arc<Registry>,
     warehouse: PathBuf,
+    default_schema: String,
+    /// The emote list given to the chat functions, for sessions derived from this one.
+    emotes: Arc<RwLock<Option<Arc<crate::enrich::Emotes>>>>,
 }
 
 impl Session {
@@ -88,12 +91,36 @@ impl Session {
             ctx,
             registry,
             warehouse: warehouse.to_path_buf(),
+            default_schema: default_schema.to_owned(),
+            emotes: Default::default(),
         })
     }
 
     /// Gives the chat functions (`sentiment`, `emote_count`...) an emote list.
     pub fn set_emotes(&self, emotes: crate::enrich::Emotes) {
-        super::functions::register_chat(&self.ctx, Arc::new(emotes));
+        let emotes = Arc::new(emotes);
+        *self.emotes.write().unwrap_or_else(|e| e.into_inner()) = Some(emotes.clone());
+        super::functions::register_chat(&self.ctx, emotes);
+    }
+
+    /// A session of its own with the same views and functions, where the given relations
+    /// resolve to the given providers: a streaming table's query reads its upstreams' new
+    /// rows there, while other models running at the same time read the whole tables.
+    pub fn derive(&self, overrides: Vec<((String, String), Arc<dyn TableProvider>)>) -> Result<Session, ExecError> {
+        let child = Session::new(&self.warehouse, &self.default_schema)?;
+        if let Some(e) = self.emotes.read().unwrap_or_else(|e| e.into_inner()).clone() {
+            *child.emotes.write().unwrap_or_else(|e| e.into_inner()) = Some(e.clone());
+            super::functions::register_chat(&child.ctx, e);
+        }
+        {
+            let views = self.registry.views.read().unwrap_or_else(|e| e.into_inner());
+            let mut mine = child.registry.views.write().unwrap_or_else(|e| e.into_inner());
+            mine.extend(views.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        for ((schema, name), provider) in overrides {
+            child.register_override(&schema, &name, provider);
+        }
+        Ok(child)
     }
 
     pub fn context(&self) -> &SessionContext {

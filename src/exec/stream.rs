@@ -27,6 +27,9 @@ use super::storage::{self, delta_err};
 pub struct Range {
     pub after: Option<i64>,
     pub to: i64,
+    /// Rows the appended versions hold, from their files' statistics (`None` for a read
+    /// of the whole table, or when a file has no statistics).
+    pub rows: Option<u64>,
 }
 
 impl Range {
@@ -40,8 +43,9 @@ impl Range {
 pub async fn plan(dir: &Path, after: Option<i64>) -> Result<Range, ExecError> {
     let table = storage::open(dir).await?;
     let to = table.version().map(|v| v as i64).unwrap_or(-1);
-    let range = Range { after, to };
+    let mut range = Range { after, to, rows: None };
     if let Some(a) = after {
+        let mut rows = Some(0u64);
         if a > to {
             return Err(ExecError::Schema(format!(
                 "`{}` is at version {to}, older than version {a} that was already consumed: the table was recreated; run with --full-refresh",
@@ -60,25 +64,41 @@ pub async fn plan(dir: &Path, after: Option<i64>) -> Result<Range, ExecError> {
                         dir.display()
                     ))
                 })?;
-            if let Some(why) = not_an_append(&entry) {
-                return Err(ExecError::Schema(format!(
-                    "`{}` version {version} {why}: a streaming read takes only appended rows; run with --full-refresh to rebuild from the whole table",
-                    dir.display()
-                )));
+            match not_an_append(&entry) {
+                Err(why) => {
+                    return Err(ExecError::Schema(format!(
+                        "`{}` version {version} {why}: a streaming read takes only appended rows; run with --full-refresh to rebuild from the whole table",
+                        dir.display()
+                    )));
+                }
+                Ok(n) => rows = rows.zip(n).map(|(a, b)| a + b),
             }
         }
+        range.rows = rows;
     }
     Ok(range)
 }
 
-/// Why a commit is not a pure append (of data, or of rewritten files), if it is not.
-fn not_an_append(commit: &[u8]) -> Option<String> {
+/// The rows a commit appended (`None` when a file has no statistics), or why it is not a
+/// pure append (of data, or of rewritten files).
+fn not_an_append(commit: &[u8]) -> Result<Option<u64>, String> {
     let mut operation = String::from("an unknown operation");
     let mut problem: Option<&str> = None;
+    let mut rows = Some(0u64);
     for line in commit.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
-            return Some("has a log entry that is not JSON".into());
+            return Err("has a log entry that is not JSON".into());
         };
+        if let Some(add) = v.get("add")
+            && add.get("dataChange").and_then(|d| d.as_bool()) != Some(false)
+        {
+            let n = add
+                .get("stats")
+                .and_then(|s| s.as_str())
+                .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+                .and_then(|s| s.get("numRecords").and_then(|n| n.as_u64()));
+            rows = rows.zip(n).map(|(a, b)| a + b);
+        }
         if let Some(op) = v.pointer("/commitInfo/operation").and_then(|o| o.as_str()) {
             operation = op.to_owned();
         }
@@ -92,7 +112,10 @@ fn not_an_append(commit: &[u8]) -> Option<String> {
             problem.get_or_insert("changed the table's schema or settings");
         }
     }
-    problem.map(|p| format!("{p} ({operation})"))
+    match problem {
+        Some(p) => Err(format!("{p} ({operation})")),
+        None => Ok(rows),
+    }
 }
 
 /// The rows a range holds, as a table: the whole table at version `to` for a range from
@@ -183,12 +206,12 @@ mod tests {
             t.commit(rows(0, 0..3), &[("p0".into(), 2)], 1).await.unwrap(); // 1
             let session = Session::new(dir.parent().unwrap(), "main").unwrap();
             let first = plan(&dir, None).await.unwrap();
-            assert_eq!(first, Range { after: None, to: 1 });
+            assert_eq!(first, Range { after: None, to: 1, rows: None });
             assert_eq!(offsets(&session, provider(&session, &dir, first).await.unwrap()).await, [0, 1, 2]);
             t.commit(rows(0, 3..5), &[("p0".into(), 4)], 2).await.unwrap(); // 2
             t.commit(rows(0, 5..6), &[("p0".into(), 5)], 3).await.unwrap(); // 3
             let next = plan(&dir, Some(1)).await.unwrap();
-            assert_eq!(next, Range { after: Some(1), to: 3 });
+            assert_eq!(next, Range { after: Some(1), to: 3, rows: Some(3) });
             assert_eq!(offsets(&session, provider(&session, &dir, next).await.unwrap()).await, [3, 4, 5]);
             // Nothing new.
             let none = plan(&dir, Some(3)).await.unwrap();
@@ -198,6 +221,7 @@ mod tests {
             crate::exec::optimize::optimize(&session, &dir, &Default::default()).await.unwrap();
             let after_optimize = plan(&dir, Some(3)).await.unwrap();
             assert!(after_optimize.to > 3);
+            assert_eq!(after_optimize.rows, Some(0), "compaction appends no rows");
             assert!(offsets(&session, provider(&session, &dir, after_optimize).await.unwrap()).await.is_empty());
             // A delete is not an append.
             let table = storage::open(&dir).await.unwrap();

@@ -997,3 +997,52 @@ fn chat_functions_use_the_emote_seed_named_in_vars() {
         out.stderr
     );
 }
+
+/// A streaming table over the Kafka-fed bronze table reads only what was appended since
+/// its last run, writes nothing when nothing was, and its commits record what they
+/// consumed; --full-refresh rebuilds from everything.
+#[test]
+fn streaming_table_reads_only_new_bronze_rows() {
+    let dir = fixture("kafka");
+    let d = dir.path();
+    std::fs::write(
+        d.join("models/silver.sql"),
+        "{{ config(materialized='streaming_table') }}\nselect topic, \"partition\", \"offset\", char_length(payload) as length, sentiment(payload) as mood\nfrom {{ source('chat', 'events') }}\nwhere parse_status = 'OK'\n",
+    )
+    .unwrap();
+    let count = |d: &Path| -> (i64, i64) {
+        let row = show_row(d, "select count(*) as n, count(distinct concat(\"partition\", ':', \"offset\")) as distinct_offsets from main.silver", &[]);
+        (row["n"].as_i64().unwrap(), row["distinct_offsets"].as_i64().unwrap())
+    };
+    let ok = |d: &Path| show_row(d, "select count(*) as n from bronze.events where parse_status = 'OK'", &[])["n"].as_i64().unwrap();
+    let out = silt(d, &["build", "--threads", "1"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let bronze_ok = ok(d);
+    assert!(bronze_ok > 2500, "{bronze_ok}");
+    assert_eq!(count(d), (bronze_ok, bronze_ok));
+    let silver_log = d.join("warehouse/main/silver/_delta_log");
+    let versions = |p: &Path| std::fs::read_dir(p).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json")).count();
+    let v1 = versions(&silver_log);
+    // Nothing new: nothing written.
+    let out = silt(d, &["build", "--threads", "1", "--select", "silver"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("OK (nothing new)"), "{}", out.stderr);
+    assert_eq!(versions(&silver_log), v1);
+    // 1000 more messages: only they are read.
+    let profiles = d.join("profiles.yml");
+    let text = std::fs::read_to_string(&profiles).unwrap();
+    std::fs::write(&profiles, text.replace("messages: 3000", "messages: 4000")).unwrap();
+    let out = silt(d, &["build", "--threads", "1"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("OK (read 1000 new rows)"), "{}", out.stderr);
+    let bronze_ok = ok(d);
+    assert_eq!(count(d), (bronze_ok, bronze_ok));
+    assert_eq!(versions(&silver_log), v1 + 1);
+    // The commit records the bronze version it consumed.
+    let last = std::fs::read_to_string(silver_log.join(format!("{:020}.json", v1))).unwrap();
+    assert!(last.contains("\"appId\":\"silt-stream:source.kafka.chat.events\""), "{last}");
+    // A full refresh reads everything again and replaces.
+    let out = silt(d, &["build", "--threads", "1", "--select", "silver", "--full-refresh"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(count(d), (bronze_ok, bronze_ok));
+}
