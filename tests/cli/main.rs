@@ -1046,3 +1046,59 @@ fn streaming_table_reads_only_new_bronze_rows() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(count(d), (bronze_ok, bronze_ok));
 }
+
+/// A streaming table killed with SIGKILL at random moments of its runs, with new bronze
+/// rows before each, ends with every bronze row exactly once.
+#[test]
+fn streaming_table_survives_being_killed_at_random_moments() {
+    let dir = fixture("kafka");
+    let d = dir.path();
+    std::fs::write(
+        d.join("models/silver.sql"),
+        "{{ config(materialized='streaming_table') }}\nselect \"partition\", \"offset\", sentiment(payload) as mood from {{ source('chat', 'events') }} where parse_status = 'OK'\n",
+    )
+    .unwrap();
+    let profiles = d.join("profiles.yml");
+    let text = std::fs::read_to_string(&profiles).unwrap();
+    let mut seed: u64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.as_nanos() as u64)
+        .unwrap_or(1);
+    eprintln!("streaming crash test seed {seed}");
+    let silver_log = d.join("warehouse/main/silver/_delta_log");
+    let mut finished = 0;
+    for i in 0..12 {
+        std::fs::write(&profiles, text.replace("messages: 3000", &format!("messages: {}", 3000 + 300 * i))).unwrap();
+        let ingest = silt(d, &["ingest", "--until-caught-up", "-q"]);
+        assert_eq!(ingest.code, 0, "{}", ingest.stderr);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_silt"))
+            .args(["run", "--select", "silver", "-q"])
+            .current_dir(d)
+            .env("HOME", d)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn run");
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        std::thread::sleep(std::time::Duration::from_millis((seed >> 33) % 900));
+        if child.try_wait().expect("poll").is_some() {
+            finished += 1;
+        } else {
+            child.kill().expect("SIGKILL");
+        }
+        child.wait().expect("reap");
+    }
+    eprintln!("{finished} of 12 runs finished before their kill");
+    let commits = |p: &Path| std::fs::read_dir(p).map_or(0, |r| r.filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json")).count());
+    eprintln!("silver has {} versions before the last run", commits(&silver_log));
+    let last = silt(d, &["run", "--select", "silver"]);
+    assert_eq!(last.code, 0, "{}", last.stderr);
+    let bronze = show_row(d, "select count(*) as n from bronze.events where parse_status = 'OK'", &[]);
+    let silver = show_row(
+        d,
+        "select count(*) as n, count(distinct concat(\"partition\", ':', \"offset\")) as distinct_offsets from main.silver",
+        &[],
+    );
+    assert_eq!(silver["n"], bronze["n"], "every bronze row once: {silver} vs {bronze}");
+    assert_eq!(silver["distinct_offsets"], bronze["n"]);
+}
