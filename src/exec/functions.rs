@@ -42,6 +42,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(DateDiff::new()));
     ctx.register_udf(ScalarUDF::from(DateAdd::new()));
     ctx.register_udf(ScalarUDF::from(Nullable::new()));
+    super::json::register(ctx);
     register_chat(ctx, Arc::new(Emotes::new()));
 }
 

@@ -9,6 +9,7 @@ pub mod contract;
 pub mod bronze;
 pub mod data_test;
 pub mod functions;
+pub mod json;
 pub mod materialize;
 pub mod optimize;
 pub mod seed;
