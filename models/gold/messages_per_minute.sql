@@ -1,9 +1,9 @@
+-- Gold: chat volume per channel and minute.
 select
     channel,
     sent_minute,
     count(*) as messages,
-    count(distinct user_name) as unique_chatters,
-    sum(case when is_engaging then 1 else 0 end) as engaging_messages,
-    avg(emote_sentiment) as avg_emote_sentiment
+    count(distinct user_id) as unique_chatters,
+    avg(sentiment) as avg_sentiment
 from {{ ref('chat_messages') }}
 group by channel, sent_minute

@@ -259,6 +259,11 @@ fn same_type(declared: &DataType, actual: &DataType, declared_text: &str) -> boo
 }
 
 async fn resolve_type(session: &Session, name: &str) -> Result<DataType, String> {
+    // DataFusion plans `timestamp with time zone` as a timestamp without one (unless the
+    // session has a time zone); Delta's is UTC.
+    if sql_type(name) == "timestamp with time zone" {
+        return Ok(DataType::Timestamp(deltalake::arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into())));
+    }
     let sql = format!("select cast(null as {}) as t", sql_type(name));
     let df = session.query(&sql).await.map_err(|e| e.to_string())?;
     Ok(df.schema().field(0).data_type().clone())

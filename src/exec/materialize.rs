@@ -435,6 +435,8 @@ fn normalize(t: &DataType) -> DataType {
         DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
         DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
         DataType::Dictionary(_, v) => normalize(v),
+        // Delta stores timestamps in microseconds whatever unit the plan has.
+        DataType::Timestamp(_, tz) => DataType::Timestamp(deltalake::arrow::datatypes::TimeUnit::Microsecond, tz.clone()),
         other => other.clone(),
     }
 }

@@ -539,8 +539,9 @@ fn build_publishes_nothing_that_fails_its_tests() {
     insta::assert_snapshot!("build_with_failing_tests", bad.stderr);
 }
 
-/// The README's first command: the reference project at the repository root builds, and
-/// every one of its tests passes.
+/// The README's first command: the reference project at the repository root runs end to
+/// end on the embedded Kafka (bronze, silver, gold) and every one of its tests passes; a
+/// second build after more messages reads only those, and one with none writes nothing.
 #[test]
 fn reference_project_builds_and_passes_its_tests() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -549,13 +550,59 @@ fn reference_project_builds_and_passes_its_tests() {
     for f in ["project.yml", "profiles.yml"] {
         std::fs::copy(root.join(f), d.join(f)).unwrap();
     }
-    for folder in ["models", "macros", "seeds"] {
+    for folder in ["models", "macros", "seeds", "data_tests"] {
         copy_dir(&root.join(folder), &d.join(folder));
     }
     let out = silt(d, &["build"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains(" WARN=0 ERROR=0 SKIP=0 "), "{}", out.stderr);
-    assert!(d.join("warehouse/main/chat_messages/_delta_log").is_dir());
+    assert!(out.stderr.contains("twitch.chat_bronze: 20000 new messages, 20000 rows committed"), "{}", out.stderr);
+    let counts = |d: &Path| {
+        show_row(
+            d,
+            "select (select count(*) from bronze.chat_bronze) as bronze, \
+                    (select count(*) from bronze.chat_bronze where parse_status = 'OK') as bronze_ok, \
+                    (select count(*) from main.chat_messages) as silver, \
+                    (select sum(messages) from main.messages_per_minute) as per_minute, \
+                    (select sum(engaged_messages + other_messages) from main.engagement_per_minute) as engagement, \
+                    (select sum(messages) from main.sentiment_distribution) as sentiment, \
+                    (select sum(messages) from main.emote_only_analysis) as emote_only, \
+                    (select sum(messages) from main.chatters) as chatters, \
+                    (select count(distinct user_id) from main.chat_messages) as distinct_chatters, \
+                    (select count(*) from main.chatters) as chatter_rows",
+            &[],
+        )
+    };
+    let c = counts(d);
+    assert_eq!(c["bronze"], 20000, "{c}");
+    assert_eq!(c["silver"], c["bronze_ok"], "{c}");
+    for gold in ["per_minute", "engagement", "sentiment", "emote_only", "chatters"] {
+        assert_eq!(c[gold], c["silver"], "{gold}: {c}");
+    }
+    assert_eq!(c["chatter_rows"], c["distinct_chatters"], "{c}");
+    let silver_log = d.join("warehouse/main/chat_messages/_delta_log");
+    let versions = |p: &Path| std::fs::read_dir(p).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json")).count();
+    let v = versions(&silver_log);
+    // No new messages: silver writes nothing.
+    let out = silt(d, &["build"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("main.chat_messages") && out.stderr.contains("[OK (nothing new)"), "{}", out.stderr);
+    assert_eq!(versions(&silver_log), v);
+    // 1000 more: silver reads only those.
+    let profiles = d.join("profiles.yml");
+    let text = std::fs::read_to_string(&profiles).unwrap();
+    std::fs::write(&profiles, text.replace("messages: 20000", "messages: 21000")).unwrap();
+    let out = silt(d, &["build"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("[OK (read 1000 new rows)"), "{}", out.stderr);
+    assert!(out.stderr.contains(" WARN=0 ERROR=0 SKIP=0 "), "{}", out.stderr);
+    assert_eq!(versions(&silver_log), v + 1);
+    let c = counts(d);
+    assert_eq!(c["bronze"], 21000, "{c}");
+    assert_eq!(c["silver"], c["bronze_ok"], "{c}");
+    for gold in ["per_minute", "engagement", "sentiment", "emote_only", "chatters"] {
+        assert_eq!(c[gold], c["silver"], "{gold}: {c}");
+    }
 }
 
 /// A query's single row as JSON, through `silt show`.
