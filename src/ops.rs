@@ -507,3 +507,88 @@ pub fn table_dirs(parsed: &ParsedProject, ids: &[String]) -> Vec<(String, std::p
     out.retain(|(_, d)| crate::exec::storage::exists(d));
     out
 }
+
+/// One table in a build's summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerRows {
+    /// `bronze` for Kafka sources, `seeds`, else the model's folder under its models path
+    /// (`silver`, `gold`; `models` for a model at the top).
+    pub layer: String,
+    pub relation: String,
+    pub rows: u64,
+    /// For bronze tables: rows that did not parse.
+    pub parse_errors: Option<u64>,
+}
+
+/// The rows of the tables a build touched, by layer, in pipeline order: the Kafka sources
+/// it caught up, then the seeds and models it wrote (`ids`), as they are now in Delta.
+pub async fn layer_rows(
+    parsed: &ParsedProject,
+    kafka: &[crate::ingest::IngestTarget],
+    ids: &[String],
+) -> Result<Vec<LayerRows>, ExecError> {
+    let session = crate::exec::open_session(parsed)?;
+    let count = |sql: String| {
+        let session = session.clone();
+        async move {
+            let v = crate::exec::query_numbers(&session, &sql).await?;
+            Ok::<(u64, u64), ExecError>((v.first().copied().unwrap_or(0), v.get(1).copied().unwrap_or(0)))
+        }
+    };
+    let mut out = Vec::new();
+    for t in kafka {
+        let Some(s) = parsed.source(&t.unique_id) else { continue };
+        if !crate::exec::storage::exists(&t.dir) {
+            continue;
+        }
+        let name = format!("\"{}\".\"{}\"", s.relation.schema, s.relation.identifier);
+        let (rows, errors) =
+            count(format!("select count(*), sum(case when parse_status = 'PARSE_ERROR' then 1 else 0 end) from {name}")).await?;
+        out.push(LayerRows {
+            layer: "bronze".into(),
+            relation: format!("{}.{}", s.relation.schema, s.relation.identifier),
+            rows,
+            parse_errors: Some(errors),
+        });
+    }
+    let warehouse = &parsed.project.settings.target.warehouse_path;
+    let mut built: Vec<&crate::parse::ParsedNode> = ids
+        .iter()
+        .filter_map(|id| parsed.node(id))
+        .filter(|n| n.materialized.writes_table())
+        .filter(|n| crate::exec::storage::exists(&warehouse.join(&n.relation.schema).join(&n.relation.identifier)))
+        .collect();
+    let layer = |n: &crate::parse::ParsedNode| -> String {
+        if n.materialized == Materialization::Seed {
+            return "seeds".into();
+        }
+        let path = std::path::Path::new(&n.node.path);
+        path.parent()
+            .and_then(|p| p.components().next())
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .unwrap_or_else(|| "models".into())
+    };
+    // Seeds first, then models in the order the layers first appear in the graph's order.
+    built.sort_by_key(|n| (n.materialized != Materialization::Seed, ids.iter().position(|i| *i == n.node.unique_id)));
+    let mut order: Vec<String> = Vec::new();
+    for n in &built {
+        let l = layer(n);
+        if !order.contains(&l) {
+            order.push(l);
+        }
+    }
+    let mut rows = Vec::new();
+    for n in &built {
+        let name = format!("\"{}\".\"{}\"", n.relation.schema, n.relation.identifier);
+        let (count, _) = count(format!("select count(*) from {name}")).await?;
+        rows.push(LayerRows {
+            layer: layer(n),
+            relation: format!("{}.{}", n.relation.schema, n.relation.identifier),
+            rows: count,
+            parse_errors: None,
+        });
+    }
+    rows.sort_by_key(|r| order.iter().position(|l| *l == r.layer));
+    out.extend(rows);
+    Ok(out)
+}

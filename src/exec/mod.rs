@@ -270,6 +270,28 @@ pub fn open_session(parsed: &ParsedProject) -> Result<Session, ExecError> {
     Ok(session)
 }
 
+/// The first row of a query whose columns are counts, as numbers (null as 0).
+pub async fn query_numbers(session: &Session, sql: &str) -> Result<Vec<u64>, ExecError> {
+    use deltalake::arrow::array::{Array, AsArray};
+    use deltalake::arrow::datatypes::{DataType, Int64Type};
+    let batches = session
+        .query(sql)
+        .await?
+        .collect()
+        .await
+        .map_err(|e| ExecError::Execution(session::clean(&e)))?;
+    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for c in b.columns() {
+        let c = deltalake::arrow::compute::cast(c, &DataType::Int64).map_err(|e| ExecError::Execution(e.to_string()))?;
+        let c = c.as_primitive::<Int64Type>();
+        out.push(if c.is_null(0) { 0 } else { c.value(0).max(0) as u64 });
+    }
+    Ok(out)
+}
+
 /// What a streaming table reads as streams: its Kafka sources and streaming tables
 /// upstream (other relations it reads in full).
 pub fn streamed_upstreams(parsed: &ParsedProject, node: &crate::parse::ParsedNode) -> Vec<materialize::Streamed> {

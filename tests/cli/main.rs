@@ -557,6 +557,13 @@ fn reference_project_builds_and_passes_its_tests() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains(" WARN=0 ERROR=0 SKIP=0 "), "{}", out.stderr);
     assert!(out.stderr.contains("twitch.chat_bronze: 20000 new messages, 20000 rows committed"), "{}", out.stderr);
+    // The closing summary: rows per layer, and the tests.
+    let summary = out.stderr.split("Rows by layer:").nth(1).unwrap_or_else(|| panic!("{}", out.stderr));
+    let line = |relation: &str| summary.lines().find(|l| l.contains(relation)).unwrap_or_else(|| panic!("{relation}: {summary}")).to_owned();
+    assert!(line("bronze.chat_bronze").contains("bronze  bronze.chat_bronze") && line("bronze.chat_bronze").contains("20000 rows (0 parse errors)"), "{summary}");
+    assert!(line("main.chat_messages").contains("silver") && line("main.chat_messages").contains("20000 rows"), "{summary}");
+    assert!(line("main.chatters").contains("gold"), "{summary}");
+    assert!(summary.contains("Tests: 38 passed, 0 warned, 0 failed, 0 errored, 0 skipped."), "{summary}");
     let counts = |d: &Path| {
         show_row(
             d,

@@ -62,10 +62,12 @@ pub fn run(
         Ok(ids) => ids,
         Err(outcome) => return Ok(outcome),
     };
+    let mut caught_up = Vec::new();
     if kind == Kind::Build {
         // A build sees every message produced before it began: catch up the Kafka
         // sources upstream of what it builds first.
         let targets = silt::ops::kafka_targets(&loaded.parsed, &loaded.graph, Some(&ids));
+        caught_up = targets.clone();
         if !targets.is_empty() {
             printer.info(&format!(
                 "Catching up Kafka sources: {}",
@@ -130,7 +132,65 @@ pub fn run(
             invocation: &artifacts,
         },
     )?;
-    Ok(summary(printer, &parsed, &report.results, report.elapsed))
+    let outcome = summary(printer, &parsed, &report.results, report.elapsed);
+    if kind == Kind::Build {
+        pipeline_summary(printer, &parsed, &caught_up, &request.ids, &report.results);
+    }
+    Ok(outcome)
+}
+
+/// After a build: the rows of each table it touched, by layer, and the tests' tally.
+fn pipeline_summary(
+    printer: &Printer,
+    parsed: &silt::parse::ParsedProject,
+    kafka: &[silt::ingest::IngestTarget],
+    ids: &[String],
+    results: &[NodeResult],
+) {
+    let rows = match runtime().and_then(|rt| {
+        rt.block_on(silt::ops::layer_rows(parsed, kafka, ids))
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }) {
+        Ok(rows) => rows,
+        Err(e) => {
+            printer.info(&format!("(no row counts: {e})"));
+            return;
+        }
+    };
+    if rows.is_empty() {
+        return;
+    }
+    printer.info("");
+    printer.info("Rows by layer:");
+    let width = rows.iter().map(|r| r.relation.len()).max().unwrap_or(0);
+    let layer_width = rows.iter().map(|r| r.layer.len()).max().unwrap_or(0);
+    for r in &rows {
+        let errors = match r.parse_errors {
+            Some(n) => format!(" ({n} parse errors)"),
+            None => String::new(),
+        };
+        printer.info(&format!(
+            "  {:<layer_width$}  {:<width$}  {:>9} rows{errors}",
+            r.layer, r.relation, r.rows
+        ));
+    }
+    let tests: Vec<&NodeResult> = results
+        .iter()
+        .filter(|r| {
+            parsed
+                .node(&r.unique_id)
+                .is_some_and(|n| matches!(n.materialized, Materialization::Test | Materialization::UnitTest))
+        })
+        .collect();
+    let n = |s: Status| tests.iter().filter(|r| r.status == s).count();
+    printer.info(&format!(
+        "Tests: {} passed, {} warned, {} failed, {} errored, {} skipped.",
+        n(Status::Pass),
+        n(Status::Warn),
+        n(Status::Fail),
+        n(Status::Error),
+        n(Status::Skipped)
+    ));
 }
 
 /// The console's view of progress, shared with worker threads.
