@@ -352,8 +352,27 @@ async fn streaming_table(
             node.node.name
         )));
     }
-    let full = should_full_refresh(node, ctx.full_refresh) || !ctx.exists(dir).await;
-    let existing = if full { None } else { Some(ctx.open(dir).await?) };
+    let mut full = should_full_refresh(node, ctx.full_refresh) || !ctx.exists(dir).await;
+    let mut existing = if full { None } else { Some(ctx.open(dir).await?) };
+    // A table that records no stream position (it was built by another materialization)
+    // is rebuilt as on a first run.
+    if let Some(t) = &existing {
+        let mut any = false;
+        for s in &ctx.streams {
+            let app = stream_app_id(&s.unique_id);
+            any |= t
+                .snapshot()
+                .map_err(|e| storage::delta_err(dir, &e))?
+                .transaction_version(t.log_store().as_ref(), &app)
+                .await
+                .map_err(|e| storage::delta_err(dir, &e))?
+                .is_some();
+        }
+        if !any {
+            full = true;
+            existing = None;
+        }
+    }
     let mut overrides = Vec::new();
     let mut txns = Vec::new();
     let mut read: Option<u64> = Some(0);

@@ -1099,6 +1099,17 @@ fn streaming_table_reads_only_new_bronze_rows() {
     let out = silt(d, &["build", "--threads", "1", "--select", "silver", "--full-refresh"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(count(d), (bronze_ok, bronze_ok));
+    // A table built by another materialization records no stream position: the first
+    // streaming run rebuilds it.
+    let model = std::fs::read_to_string(d.join("models/silver.sql")).unwrap();
+    std::fs::write(d.join("models/silver.sql"), model.replace("streaming_table", "table").replace("sentiment(payload) as mood", "1 as other")).unwrap();
+    assert_eq!(silt(d, &["run", "--select", "silver"]).code, 0);
+    std::fs::write(d.join("models/silver.sql"), &model).unwrap();
+    let out = silt(d, &["run", "--select", "silver"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(count(d), (bronze_ok, bronze_ok));
+    let out = silt(d, &["run", "--select", "silver"]);
+    assert!(out.stderr.contains("OK (nothing new)"), "{}", out.stderr);
 }
 
 /// A streaming table killed with SIGKILL at random moments of its runs, with new bronze
