@@ -53,6 +53,11 @@ fn metadata(parsed: &ParsedProject, inv: &Invocation, schema: &str) -> Json {
     })
 }
 
+/// The `metadata` of target/catalog.json.
+pub fn catalog_metadata(parsed: &ParsedProject, inv: &Invocation) -> Json {
+    metadata(parsed, inv, "https://schemas.getdbt.com/dbt/catalog/v1.json")
+}
+
 /// A serde map written from an iterator of entries, without building it in memory.
 struct MapOf<I>(std::cell::RefCell<Option<I>>);
 

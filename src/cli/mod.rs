@@ -50,6 +50,14 @@ pub struct GlobalArgs {
     pub quiet: bool,
 }
 
+/// `silt docs ...`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum DocsCommand {
+    /// Compile every node and write target/manifest.json and target/catalog.json (columns,
+    /// types, row counts and sizes of what exists in the warehouse), in dbt's shapes.
+    Generate,
+}
+
 /// Node selection, in dbt's syntax.
 #[derive(Debug, Clone, Args, Default)]
 pub struct SelectArgs {
@@ -204,6 +212,11 @@ pub enum Command {
     },
     /// Check the project and profile, and print the resolved target.
     Debug,
+    /// Documentation artifacts.
+    Docs {
+        #[command(subcommand)]
+        action: DocsCommand,
+    },
     /// Consume the selected Kafka sources into their bronze Delta tables, exactly once.
     Ingest {
         #[command(flatten)]

@@ -7,6 +7,7 @@
 
 pub mod contract;
 pub mod bronze;
+pub mod catalog;
 pub mod data_test;
 pub mod functions;
 pub mod json;

@@ -1167,3 +1167,43 @@ fn streaming_table_survives_being_killed_at_random_moments() {
     assert_eq!(silver["n"], bronze["n"], "every bronze row once: {silver} vs {bronze}");
     assert_eq!(silver["distinct_offsets"], bronze["n"]);
 }
+
+/// `silt docs generate` writes dbt's manifest.json and catalog.json: what dbt tooling reads
+/// (nodes, sources, parent and child maps; columns with types, row counts) is there.
+#[test]
+fn docs_generate_writes_the_manifest_and_the_catalog() {
+    let dir = fixture("kafka");
+    let d = dir.path();
+    std::fs::write(d.join("models/recent.sql"), "{{ config(materialized='view') }}\nselect \"partition\", \"offset\" from {{ source('chat', 'events') }} where \"offset\" > 10").unwrap();
+    // Before anything is built the catalog holds nothing, and says so without failing.
+    let out = silt(d, &["docs", "generate"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("(0 nodes and 0 sources that exist in the warehouse)"), "{}", out.stderr);
+    assert_eq!(silt(d, &["build"]).code, 0);
+    let out = silt(d, &["docs", "generate"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let read = |f: &str| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(d.join("target").join(f)).unwrap()).unwrap() };
+    let catalog = read("catalog.json");
+    assert_eq!(catalog["metadata"]["dbt_schema_version"], "https://schemas.getdbt.com/dbt/catalog/v1.json");
+    assert!(catalog["errors"].is_null(), "{}", catalog["errors"]);
+    let source = &catalog["sources"]["source.kafka.chat.events"];
+    assert_eq!(source["metadata"]["type"], "BASE TABLE");
+    assert_eq!((source["metadata"]["schema"].as_str(), source["metadata"]["name"].as_str()), (Some("bronze"), Some("events")));
+    assert_eq!(source["stats"]["row_count"]["value"], 3000);
+    assert!(source["stats"]["bytes"]["value"].as_u64().unwrap() > 0);
+    assert_eq!(source["columns"]["offset"]["type"], "bigint");
+    assert_eq!(source["columns"]["offset"]["index"], 3);
+    assert_eq!(source["columns"]["kafka_ts"]["type"], "timestamp with time zone");
+    let model = &catalog["nodes"]["model.kafka.per_partition"];
+    assert_eq!(model["stats"]["row_count"]["value"], 3);
+    assert_eq!(model["columns"]["messages"]["type"], "bigint");
+    let view = &catalog["nodes"]["model.kafka.recent"];
+    assert_eq!(view["metadata"]["type"], "VIEW");
+    assert_eq!(view["columns"]["partition"]["type"], "int");
+    let manifest = read("manifest.json");
+    assert!(manifest["nodes"]["model.kafka.per_partition"]["columns"].is_object());
+    assert!(manifest["sources"]["source.kafka.chat.events"].is_object());
+    assert_eq!(manifest["parent_map"]["model.kafka.per_partition"], serde_json::json!(["source.kafka.chat.events"]));
+    let children = manifest["child_map"]["source.kafka.chat.events"].as_array().unwrap();
+    assert!(children.iter().any(|c| c == "model.kafka.per_partition") && children.iter().any(|c| c == "model.kafka.recent"), "{children:?}");
+}

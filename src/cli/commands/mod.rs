@@ -2,6 +2,7 @@
 
 mod compile;
 mod debug;
+mod docs;
 mod ingest;
 mod ls;
 mod run;
@@ -58,6 +59,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             output,
         } => show::run(cli, printer, select, inline.as_deref(), *limit, *output),
         Command::Debug => debug::run(cli, printer),
+        Command::Docs { action: crate::cli::DocsCommand::Generate } => docs::generate(cli, printer),
         Command::Ingest {
             select,
             until_caught_up,
