@@ -98,17 +98,6 @@ fn parse_path(path: &str) -> std::result::Result<Vec<Step>, String> {
     Ok(steps)
 }
 
-fn walk<'v>(mut v: &'v Value, steps: &[Step]) -> Option<&'v Value> {
-    for s in steps {
-        v = match (s, v) {
-            (Step::Key(k), Value::Object(m)) => m.get(k)?,
-            (Step::Index(i), Value::Array(a)) => a.get(*i)?,
-            _ => return None,
-        };
-    }
-    Some(v)
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
     ExtractString,
@@ -192,10 +181,12 @@ impl ScalarUDFImpl for JsonFn {
                 for i in 0..rows {
                     let steps = steps_for(i)?;
                     v.push(match (json.is_null(i), steps) {
-                        (false, Some(steps)) => {
-                            let doc = self.parse(json.value(i))?;
-                            walk(&doc, &steps).and_then(|x| x.as_array()).map(|a| a.len() as i64)
-                        }
+                        (false, Some(steps)) => match self.find(json.value(i), &steps)? {
+                            Some(raw) if raw.starts_with('[') => serde_json::from_str::<Vec<serde::de::IgnoredAny>>(raw)
+                                .ok()
+                                .map(|a| a.len() as i64),
+                            _ => None,
+                        },
                         _ => None,
                     });
                 }
@@ -206,15 +197,18 @@ impl ScalarUDFImpl for JsonFn {
                 for i in 0..rows {
                     let steps = steps_for(i)?;
                     v.push(match (json.is_null(i), steps) {
-                        (false, Some(steps)) => {
-                            let doc = self.parse(json.value(i))?;
-                            walk(&doc, &steps).and_then(|x| match (self.kind, x) {
-                                (_, Value::Null) if self.kind != Kind::Extract => None,
-                                (Kind::Extract, x) => Some(x.to_string()),
-                                (_, Value::String(s)) => Some(s.clone()),
-                                (_, x) => Some(x.to_string()),
-                            })
-                        }
+                        (false, Some(steps)) => match self.find(json.value(i), &steps)? {
+                            None => None,
+                            Some("null") if self.kind != Kind::Extract => None,
+                            Some(raw) if raw.starts_with('"') && self.kind != Kind::Extract => {
+                                serde_json::from_str::<String>(raw).ok()
+                            }
+                            // Objects, arrays and strings as JSON: compact, as serde writes them.
+                            Some(raw) if raw.starts_with(['{', '[', '"']) => {
+                                serde_json::from_str::<Value>(raw).ok().map(|v| v.to_string())
+                            }
+                            Some(raw) => Some(raw.to_owned()),
+                        },
                         _ => None,
                     });
                 }
@@ -230,12 +224,114 @@ impl ScalarUDFImpl for JsonFn {
 }
 
 impl JsonFn {
-    fn parse(&self, text: &str) -> Result<Value> {
-        serde_json::from_str(text).map_err(|e| {
+    /// The JSON text of the value at `steps` in `text`, found in one pass without building
+    /// the document (the rest is still checked to be JSON).
+    fn find<'t>(&self, text: &'t str, steps: &[Step]) -> Result<Option<&'t str>> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        serde::de::DeserializeSeed::deserialize(Find { steps }, &mut de)
+            .and_then(|found| de.end().map(|()| found))
+            .map_err(|e| {
             let shown: String = text.chars().take(60).collect();
             let more = if text.chars().count() > 60 { "..." } else { "" };
             DataFusionError::Execution(format!("{}: `{shown}{more}` is not JSON ({e})", self.name()))
         })
+    }
+}
+
+/// Finds the value at a path, skipping everything else.
+struct Find<'s> {
+    steps: &'s [Step],
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Find<'_> {
+    type Value = Option<&'de str>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        if self.steps.is_empty() {
+            let raw: &'de serde_json::value::RawValue = serde::Deserialize::deserialize(d)?;
+            return Ok(Some(raw.get()));
+        }
+        d.deserialize_any(self)
+    }
+}
+
+/// Whether a key is the one wanted (compared without allocating).
+struct KeyIs<'k>(&'k str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for KeyIs<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<bool, E> {
+        Ok(v == self.0)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Find<'_> {
+    type Value = Option<&'de str>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut found = None;
+        let want = match &self.steps[0] {
+            Step::Key(k) => Some(k.as_str()),
+            Step::Index(_) => None,
+        };
+        while let Some(is) = map.next_key_seed(KeyIs(want.unwrap_or("")))? {
+            if is && want.is_some() {
+                // The last of duplicate keys wins, as when the document is built.
+                found = map.next_value_seed(Find { steps: &self.steps[1..] })?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut found = None;
+        let want = match &self.steps[0] {
+            Step::Index(i) => Some(*i),
+            Step::Key(_) => None,
+        };
+        let mut i = 0;
+        loop {
+            if Some(i) == want {
+                match seq.next_element_seed(Find { steps: &self.steps[1..] })? {
+                    Some(v) => found = v,
+                    None => break,
+                }
+            } else if seq.next_element::<serde::de::IgnoredAny>()?.is_none() {
+                break;
+            }
+            i += 1;
+        }
+        Ok(found)
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok(None)
     }
 }
 
@@ -277,6 +373,16 @@ mod tests {
                 .sql("select cast(json_extract_string('{\"t\":\"2024-03-01T12:00:00.000Z\"}', '$.t') as timestamp) = timestamp '2024-03-01 12:00:00'")
                 .await.unwrap().collect().await.unwrap();
             assert_eq!(array_value_to_string(typed[0].column(0), 0).unwrap(), "true");
+            // Found in one pass: nested values come out compact, escaped keys match, the
+            // last of duplicate keys wins, and the whole text must still be JSON.
+            let edge = ctx
+                .sql(r#"select json_extract_string('{"a": {"b" : [1, 2]}}', '$.a'), json_extract_string('{"k\u0065y":"v"}', '$.key'), json_extract_string('{"a":1,"a":2}', '$.a'), json_extract_string('[[0,[5,6]]]', '$[0][1][1]'), json_extract('{"s":"x\"y"}', '$.s'), json_extract_string('{"s":"x\"y"}', '$.s'), json_array_length('[1,[2,3],{}]')"#)
+                .await.unwrap().collect().await.unwrap();
+            let e = &edge[0];
+            let got: Vec<String> = e.columns().iter().map(|c| array_value_to_string(c, 0).unwrap()).collect();
+            assert_eq!(got, ["{\"b\":[1,2]}", "v", "2", "6", "\"x\\\"y\"", "x\"y", "3"]);
+            let err = ctx.sql("select json_extract_string('{\"a\":1} x', '$.a')").await.unwrap().collect().await.unwrap_err().to_string();
+            assert!(err.contains("is not JSON"), "{err}");
             let err = ctx.sql("select json_extract_string('{oops', '$.a')").await.unwrap().collect().await.unwrap_err().to_string();
             assert!(err.contains("json_extract_string: `{oops` is not JSON"), "{err}");
             let err = ctx.sql("select json_extract_string('{}', '$.a[x]')").await.unwrap().collect().await.unwrap_err().to_string();
