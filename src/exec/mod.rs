@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod data_test;
 pub mod functions;
 pub mod json;
+pub mod lineage;
 pub mod materialize;
 pub mod optimize;
 pub mod seed;

@@ -1206,4 +1206,11 @@ fn docs_generate_writes_the_manifest_and_the_catalog() {
     assert_eq!(manifest["parent_map"]["model.kafka.per_partition"], serde_json::json!(["source.kafka.chat.events"]));
     let children = manifest["child_map"]["source.kafka.chat.events"].as_array().unwrap();
     assert!(children.iter().any(|c| c == "model.kafka.per_partition") && children.iter().any(|c| c == "model.kafka.recent"), "{children:?}");
+    // Column lineage: each model column's upstream columns, by node.
+    let lineage = read("column_lineage.json");
+    let source_col = |c: &str| serde_json::json!([{"node": "source.kafka.chat.events", "column": c}]);
+    assert_eq!(lineage["model.kafka.per_partition"]["partition"], source_col("partition"));
+    assert_eq!(lineage["model.kafka.per_partition"]["first_offset"], source_col("offset"));
+    assert_eq!(lineage["model.kafka.per_partition"]["messages"], serde_json::json!([]), "count(*) reads no column");
+    assert_eq!(lineage["model.kafka.recent"]["offset"], source_col("offset"));
 }

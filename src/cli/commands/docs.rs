@@ -51,6 +51,8 @@ pub fn generate(cli: &Cli, printer: &Printer) -> Result<Outcome> {
         silt::exec::catalog::catalog(parsed, &session, &views, silt::manifest::catalog_metadata(parsed, &invocation)).await
     });
     let catalog = catalog.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let lineage = runtime()?.block_on(column_lineage(parsed, &compiled));
+    write_artifact(&target_dir.join("column_lineage.json"), &lineage)?;
     let count = |k: &str| catalog[k].as_object().map_or(0, |m| m.len());
     let (nodes, sources) = (count("nodes"), count("sources"));
     write_artifact(&target_dir.join("catalog.json"), &catalog)?;
@@ -64,4 +66,48 @@ pub fn generate(cli: &Cli, printer: &Printer) -> Result<Outcome> {
         target_dir.join("catalog.json").display()
     ));
     Ok(Outcome::Success)
+}
+
+/// `target/column_lineage.json`: for each model that plans, each column's upstream columns
+/// as `{"node": unique id (or the relation when it is not in the project), "column": name}`.
+async fn column_lineage(
+    parsed: &silt::parse::ParsedProject,
+    compiled: &BTreeMap<String, Result<silt::compile::CompiledNode, silt::diagnostic::Diagnostic>>,
+) -> serde_json::Value {
+    use serde_json::json;
+    let Ok(session) = silt::exec::open_session(parsed) else {
+        return json!({});
+    };
+    silt::exec::register_views(&session, parsed, compiled);
+    // Relations as plans name them (`schema.identifier`) -> unique ids.
+    let mut ids: BTreeMap<String, String> = BTreeMap::new();
+    for n in &parsed.nodes {
+        ids.insert(format!("{}.{}", n.relation.schema, n.relation.identifier), n.node.unique_id.clone());
+    }
+    for s in &parsed.sources {
+        ids.insert(format!("{}.{}", s.relation.schema, s.relation.identifier), s.source.unique_id.clone());
+    }
+    let mut out = serde_json::Map::new();
+    for (id, c) in compiled {
+        let (Some(n), Ok(c)) = (parsed.node(id), c) else { continue };
+        if n.node.resource_type != ResourceType::Model {
+            continue;
+        }
+        let Ok(columns) = silt::exec::lineage::of_query(&session, &c.sql).await else {
+            continue;
+        };
+        let mut cols = serde_json::Map::new();
+        for (column, ups) in columns {
+            let ups: Vec<serde_json::Value> = ups
+                .into_iter()
+                .map(|(relation, col)| {
+                    let relation = relation.strip_prefix("silt.").unwrap_or(&relation).to_owned();
+                    json!({"node": ids.get(&relation).cloned().unwrap_or(relation), "column": col})
+                })
+                .collect();
+            cols.insert(column, json!(ups));
+        }
+        out.insert(id.clone(), serde_json::Value::Object(cols));
+    }
+    serde_json::Value::Object(out)
 }
