@@ -224,11 +224,19 @@ struct IngestContext {
     state: Mutex<Assignment>,
 }
 
+impl IngestContext {
+    /// What the callbacks share with the ingest loop (a panic elsewhere does not make it
+    /// unreadable).
+    fn state(&self) -> std::sync::MutexGuard<'_, Assignment> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 impl ClientContext for IngestContext {
     // Lag comes from the statistics librdkafka gathers from its fetches: asking the
     // broker for watermarks is a round trip per partition, which stalls reading.
     fn stats(&self, statistics: rdkafka::Statistics) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.state();
         for (topic, t) in statistics.topics {
             for (partition, p) in t.partitions {
                 if partition >= 0 && p.hi_offset >= 0 {
@@ -248,7 +256,7 @@ impl ConsumerContext for IngestContext {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.state();
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 match self.positions(consumer, tpl) {
@@ -465,42 +473,38 @@ fn ingest_table(
     let consumer: BaseConsumer<IngestContext> = config
         .create_with_context(context)
         .map_err(|e| IngestError::Config(format!("cannot create a Kafka consumer: {e}")))?;
-    let mut table: Option<BronzeTable> = Some(handle.block_on(BronzeTable::open(&target.dir))?);
-    let mut in_flight: Option<Flight> = None;
-    let mut spare = Pending::default();
+    let mut committer = Committer::new(target, handle.block_on(BronzeTable::open(&target.dir))?);
     let topics: Vec<&str> = target.source.topics.iter().map(String::as_str).collect();
-    // The high watermarks at start, for --until-caught-up.
-    let mut targets_hw: HashMap<(String, i32), (i64, i64)> = HashMap::new();
-    if opts.until_caught_up {
+    // Each topic's partitions, read once, for --until-caught-up and exclusive assignment.
+    let mut partitions: Vec<(&str, i32)> = Vec::new();
+    if opts.until_caught_up || opts.exclusive {
         for topic in &topics {
             let md = consumer
                 .fetch_metadata(Some(topic), Duration::from_secs(30))
                 .map_err(kafka_err)?;
             for t in md.topics() {
-                if let Some(e) = t.error() {
+                if let (true, Some(e)) = (opts.until_caught_up, t.error()) {
                     return Err(IngestError::Kafka(format!("topic `{topic}`: {e:?}")));
                 }
-                for p in t.partitions() {
-                    let (low, high) = consumer
-                        .fetch_watermarks(topic, p.id(), Duration::from_secs(30))
-                        .map_err(kafka_err)?;
-                    targets_hw.insert(((*topic).to_owned(), p.id()), (low, high));
-                }
+                partitions.extend(t.partitions().iter().map(|p| (*topic, p.id())));
             }
+        }
+    }
+    // The high watermarks at start, for --until-caught-up.
+    let mut targets_hw: HashMap<(String, i32), (i64, i64)> = HashMap::new();
+    if opts.until_caught_up {
+        for (topic, partition) in &partitions {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, *partition, Duration::from_secs(30))
+                .map_err(kafka_err)?;
+            targets_hw.insert(((*topic).to_owned(), *partition), (low, high));
         }
     }
     if opts.exclusive {
         // Every partition, at the offsets bronze records: what a rebalance would do.
         let mut tpl = TopicPartitionList::new();
-        for topic in &topics {
-            let md = consumer
-                .fetch_metadata(Some(topic), Duration::from_secs(30))
-                .map_err(kafka_err)?;
-            for t in md.topics() {
-                for p in t.partitions() {
-                    tpl.add_partition(topic, p.id());
-                }
-            }
+        for (topic, partition) in &partitions {
+            tpl.add_partition(topic, *partition);
         }
         consumer.context().rebalance(
             &consumer,
@@ -511,7 +515,7 @@ fn ingest_table(
         consumer.subscribe(&topics).map_err(kafka_err)?;
     }
 
-    let topic_names: Vec<String> = target.source.topics.clone();
+    let topic_names = &target.source.topics;
 
     let mut pending = Pending::default();
     let mut batch_started = Instant::now();
@@ -534,48 +538,28 @@ fn ingest_table(
             consumer.poll(Duration::from_millis(100))
         };
         // What the rebalance callback did.
-        let (revoked, error, assigned_once) = {
-            let mut s = consumer
-                .context()
-                .state
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+        let (revoked, error, assigned_once, resets) = {
+            let mut s = consumer.context().state();
             (
                 std::mem::take(&mut s.revoked),
                 s.error.take(),
                 s.assigned_once,
+                std::mem::take(&mut s.resets),
             )
         };
         if let Some(e) = error {
             return Err(e);
         }
-        let resets = {
-            let mut s = consumer
-                .context()
-                .state
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            std::mem::take(&mut s.resets)
-        };
         if !resets.is_empty() {
             // Record where the partitions now start, with no rows, in one commit.
-            land(
-                handle,
-                &mut in_flight,
-                &mut table,
-                &mut spare,
-                &consumer,
-                &mut progress,
-            )?;
+            committer.land(handle, &consumer, &mut progress)?;
             let txns: Vec<(String, i64)> = resets
                 .iter()
                 .map(|((t, p), next)| (app_id(target, t, *p), next - 1))
                 .collect();
             epoch += 1;
             let empty = BatchBuilder::new().finish(chrono::Utc::now())?;
-            let t = table.as_mut().ok_or_else(|| {
-                IngestError::Config("the bronze table is lost (this is a bug)".into())
-            })?;
+            let t = committer.table()?;
             match handle.block_on(t.commit(empty, &txns, epoch)) {
                 Ok(_) => progress.commits += 1,
                 Err(CommitError::Conflict) => handle.block_on(t.refresh())?,
@@ -595,11 +579,7 @@ fn ingest_table(
         match polled {
             Some(Ok(m)) => {
                 let accept = {
-                    let mut s = consumer
-                        .context()
-                        .state
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner());
+                    let mut s = consumer.context().state();
                     match s.next.get_mut(m.topic(), m.partition()) {
                         Some(next) if m.offset() >= *next => {
                             *next = m.offset() + 1;
@@ -648,50 +628,19 @@ fn ingest_table(
         let caught_up = opts.until_caught_up
             && assigned_once
             && (idle || pending.is_empty())
-            && caught_up_with(
-                &consumer
-                    .context()
-                    .state
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()),
-                &targets_hw,
-            );
+            && caught_up_with(&consumer.context().state(), &targets_hw);
         let due = pending.len() >= flush.messages
             || pending.size() >= flush.bytes
             || (!pending.is_empty()
                 && batch_started.elapsed() >= Duration::from_millis(flush.interval_ms));
         if !pending.is_empty() && (due || max_reached || stopping || caught_up) {
-            // The previous commit lands first; this one then runs while reading goes on.
-            land(
-                handle,
-                &mut in_flight,
-                &mut table,
-                &mut spare,
-                &consumer,
-                &mut progress,
-            )?;
             epoch += 1;
-            let mut batch = std::mem::replace(&mut pending, std::mem::take(&mut spare));
-            let mut t = table.take().ok_or_else(|| {
-                IngestError::Config("the bronze table is lost (this is a bug)".into())
-            })?;
-            let (target, topics) = (target.clone(), topic_names.clone());
-            in_flight = Some(handle.spawn(async move {
-                let r = commit_batch(&mut t, &target, &topics, &mut batch, epoch).await;
-                (t, batch, r)
-            }));
+            committer.dispatch(handle, &consumer, &mut progress, &mut pending, epoch)?;
             batch_started = Instant::now();
         }
         if last_report.elapsed() >= Duration::from_secs(1) {
             progress.elapsed = started.elapsed();
-            progress.lag = lag(
-                &consumer
-                    .context()
-                    .state
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()),
-                &targets_hw,
-            );
+            progress.lag = lag(&consumer.context().state(), &targets_hw);
             observer.progress(&progress);
             last_report = Instant::now();
         }
@@ -699,23 +648,9 @@ fn ingest_table(
             break;
         }
     }
-    land(
-        handle,
-        &mut in_flight,
-        &mut table,
-        &mut spare,
-        &consumer,
-        &mut progress,
-    )?;
+    committer.land(handle, &consumer, &mut progress)?;
     progress.elapsed = started.elapsed();
-    progress.lag = lag(
-        &consumer
-            .context()
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()),
-        &targets_hw,
-    );
+    progress.lag = lag(&consumer.context().state(), &targets_hw);
     observer.progress(&progress);
     if !opts.exclusive {
         consumer.unsubscribe();
@@ -723,39 +658,91 @@ fn ingest_table(
     Ok(progress)
 }
 
-/// Waits for the commit in flight, if any, and takes its outcome: the table back, the
-/// batch's buffers for reuse, progress, and the consumer-group offsets (committed to
-/// Kafka for lag monitoring only; bronze is the record of what was read).
-fn land(
-    handle: &tokio::runtime::Handle,
-    in_flight: &mut Option<Flight>,
-    table: &mut Option<BronzeTable>,
-    spare: &mut Pending,
-    consumer: &BaseConsumer<IngestContext>,
-    progress: &mut Progress,
-) -> Result<(), IngestError> {
-    let Some(flight) = in_flight.take() else {
-        return Ok(());
-    };
-    let (t, mut batch, result) = handle
-        .block_on(flight)
-        .map_err(|e| IngestError::Config(format!("a commit task failed: {e} (this is a bug)")))?;
-    *table = Some(t);
-    batch.clear();
-    *spare = batch;
-    let committed = result?;
-    progress.commits += 1;
-    progress.rows_committed += committed.rows as u64;
-    let mut offsets = TopicPartitionList::new();
-    for ((topic, partition), last) in committed.last {
-        offsets
-            .add_partition_offset(&topic, partition, Offset::Offset(last + 1))
-            .map_err(kafka_err)?;
+/// The Delta side of the loop: the bronze table, the commit in flight (one at a time:
+/// commits stay in order, and at most two batches are held in memory), and the buffers of
+/// the last committed batch, for reuse.
+struct Committer {
+    target: IngestTarget,
+    topics: Vec<String>,
+    /// `None` while a commit has it.
+    table: Option<BronzeTable>,
+    in_flight: Option<Flight>,
+    spare: Pending,
+}
+
+fn table_lost() -> IngestError {
+    IngestError::Config("the bronze table is lost (this is a bug)".into())
+}
+
+impl Committer {
+    fn new(target: &IngestTarget, table: BronzeTable) -> Committer {
+        Committer {
+            target: target.clone(),
+            topics: target.source.topics.clone(),
+            table: Some(table),
+            in_flight: None,
+            spare: Pending::default(),
+        }
     }
-    if offsets.count() > 0 {
-        let _ = consumer.commit(&offsets, CommitMode::Async);
+
+    /// The table, when no commit is in flight.
+    fn table(&mut self) -> Result<&mut BronzeTable, IngestError> {
+        self.table.as_mut().ok_or_else(table_lost)
     }
-    Ok(())
+
+    /// Lands the previous commit, then starts committing `pending` (which is left empty,
+    /// with the buffers of the landed batch) while the loop goes on reading.
+    fn dispatch(
+        &mut self,
+        handle: &tokio::runtime::Handle,
+        consumer: &BaseConsumer<IngestContext>,
+        progress: &mut Progress,
+        pending: &mut Pending,
+        epoch: i64,
+    ) -> Result<(), IngestError> {
+        self.land(handle, consumer, progress)?;
+        let mut t = self.table.take().ok_or_else(table_lost)?;
+        let mut batch = std::mem::replace(pending, std::mem::take(&mut self.spare));
+        let (target, topics) = (self.target.clone(), self.topics.clone());
+        self.in_flight = Some(handle.spawn(async move {
+            let r = commit_batch(&mut t, &target, &topics, &mut batch, epoch).await;
+            (t, batch, r)
+        }));
+        Ok(())
+    }
+
+    /// Waits for the commit in flight, if any, and takes its outcome: the table back, the
+    /// batch's buffers for reuse, progress, and the consumer-group offsets (committed to
+    /// Kafka for lag monitoring only; bronze is the record of what was read).
+    fn land(
+        &mut self,
+        handle: &tokio::runtime::Handle,
+        consumer: &BaseConsumer<IngestContext>,
+        progress: &mut Progress,
+    ) -> Result<(), IngestError> {
+        let Some(flight) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let (t, mut batch, result) = handle.block_on(flight).map_err(|e| {
+            IngestError::Config(format!("a commit task failed: {e} (this is a bug)"))
+        })?;
+        self.table = Some(t);
+        batch.clear();
+        self.spare = batch;
+        let committed = result?;
+        progress.commits += 1;
+        progress.rows_committed += committed.rows as u64;
+        let mut offsets = TopicPartitionList::new();
+        for ((topic, partition), last) in committed.last {
+            offsets
+                .add_partition_offset(&topic, partition, Offset::Offset(last + 1))
+                .map_err(kafka_err)?;
+        }
+        if offsets.count() > 0 {
+            let _ = consumer.commit(&offsets, CommitMode::Async);
+        }
+        Ok(())
+    }
 }
 
 fn is_fatal(code: rdkafka::error::RDKafkaErrorCode) -> bool {
