@@ -494,22 +494,26 @@ fn percent_decode(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn one_row(partition: i32, offset: i64) -> RecordBatch {
+    /// Rows of `{}` messages at `offsets` of `partition` (for tests of bronze tables and
+    /// of what reads them).
+    pub(crate) fn rows(partition: i32, offsets: std::ops::Range<i64>) -> RecordBatch {
         let mut b = BatchBuilder::new();
-        b.append(
-            "t",
-            &Message {
-                partition,
-                offset,
-                key: None,
-                timestamp_ms: None,
-                payload: Payload::Text("{}"),
-            },
-            None,
-        );
+        for offset in offsets {
+            b.append(
+                "t",
+                &Message {
+                    partition,
+                    offset,
+                    key: None,
+                    timestamp_ms: None,
+                    payload: Payload::Text("{}"),
+                },
+                None,
+            );
+        }
         b.finish(Utc::now()).unwrap()
     }
 
@@ -533,20 +537,20 @@ mod tests {
             let mut a = BronzeTable::open(&dir).await.unwrap();
             let mut b = BronzeTable::open(&dir).await.unwrap();
             assert_eq!(a.committed("p0").await.unwrap(), None);
-            b.commit(one_row(0, 4), &[("p0".into(), 4)], 1).await.unwrap();
-            b.commit(one_row(1, 9), &[("p1".into(), 9)], 2).await.unwrap();
+            b.commit(rows(0, 4..5), &[("p0".into(), 4)], 1).await.unwrap();
+            b.commit(rows(1, 9..10), &[("p1".into(), 9)], 2).await.unwrap();
             assert_eq!(b.committed("p0").await.unwrap(), Some(4));
             // `a` has not seen them: same answer as its snapshot...
             assert_eq!(a.committed("p0").await.unwrap(), None);
             // ...so its commit of p0 conflicts rather than duplicating.
             assert!(matches!(
-                a.commit(one_row(0, 4), &[("p0".into(), 4)], 1).await,
+                a.commit(rows(0, 4..5), &[("p0".into(), 4)], 1).await,
                 Err(CommitError::Conflict)
             ));
             a.refresh().await.unwrap();
             assert_eq!(a.committed("p0").await.unwrap(), Some(4));
             assert_eq!(a.committed("p1").await.unwrap(), Some(9));
-            a.commit(one_row(0, 5), &[("p0".into(), 5)], 3).await.unwrap();
+            a.commit(rows(0, 5..6), &[("p0".into(), 5)], 3).await.unwrap();
             b.refresh().await.unwrap();
             assert_eq!(b.committed("p0").await.unwrap(), Some(5));
             // A fresh handle replays the log and agrees.

@@ -353,31 +353,26 @@ async fn streaming_table(
         )));
     }
     let mut full = should_full_refresh(node, ctx.full_refresh) || !ctx.exists(dir).await;
-    let mut existing = if full { None } else { Some(ctx.open(dir).await?) };
-    // A table that records no stream position (it was built by another materialization)
-    // is rebuilt as on a first run.
-    if let Some(t) = &existing {
-        let mut any = false;
-        for s in &ctx.streams {
-            let app = stream_app_id(&s.unique_id);
-            any |= t
-                .snapshot()
-                .map_err(|e| storage::delta_err(dir, &e))?
-                .transaction_version(t.log_store().as_ref(), &app)
+    // What the last run consumed of each upstream (nothing on a first run).
+    let mut afters: Vec<Option<i64>> = vec![None; ctx.streams.len()];
+    if !full {
+        let t = ctx.open(dir).await?;
+        let snapshot = t.snapshot().map_err(|e| storage::delta_err(dir, &e))?;
+        for (after, s) in afters.iter_mut().zip(&ctx.streams) {
+            *after = snapshot
+                .transaction_version(t.log_store().as_ref(), stream_app_id(&s.unique_id))
                 .await
-                .map_err(|e| storage::delta_err(dir, &e))?
-                .is_some();
+                .map_err(|e| storage::delta_err(dir, &e))?;
         }
-        if !any {
-            full = true;
-            existing = None;
-        }
+        // A table that records no stream position (it was built by another
+        // materialization) is rebuilt as on a first run.
+        full = afters.iter().all(Option::is_none);
     }
     let mut overrides = Vec::new();
     let mut txns = Vec::new();
     let mut read: Option<u64> = Some(0);
     let mut anything_new = full;
-    for s in &ctx.streams {
+    for (s, after) in ctx.streams.iter().zip(afters) {
         let up = ctx.warehouse.join(&s.relation.schema).join(&s.relation.identifier);
         if !storage::exists(&up) {
             return Err(ExecError::Schema(format!(
@@ -385,22 +380,13 @@ async fn streaming_table(
                 node.node.name, s.relation.schema, s.relation.identifier
             )));
         }
-        let app = stream_app_id(&s.unique_id);
-        let after = match &existing {
-            Some(t) => t
-                .snapshot()
-                .map_err(|e| storage::delta_err(dir, &e))?
-                .transaction_version(t.log_store().as_ref(), &app)
-                .await
-                .map_err(|e| storage::delta_err(dir, &e))?,
-            None => None,
-        };
-        let range = super::stream::plan(&up, after).await?;
+        let stream = super::stream::plan(&up, after).await?;
+        let range = stream.range;
         anything_new |= !range.is_empty();
         read = read.zip(range.rows).map(|(a, b)| a + b);
-        let provider = super::stream::provider(ctx.session, &up, range).await?;
+        let provider = stream.provider(ctx.session).await?;
         overrides.push(((s.relation.schema.clone(), s.relation.identifier.clone()), provider));
-        txns.push(Transaction::new(&app, range.to));
+        txns.push(Transaction::new(stream_app_id(&s.unique_id), range.to));
     }
     if !anything_new {
         // Nothing appended upstream since the last run: no new version.
@@ -448,7 +434,8 @@ async fn streaming_table(
     Ok(outcome)
 }
 
-/// Types compared loosely: string and binary encodings are the same type.
+/// Types compared loosely: string and binary encodings are the same type, and timestamps
+/// of any unit.
 fn normalize(t: &DataType) -> DataType {
     match t {
         DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,

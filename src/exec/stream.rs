@@ -9,9 +9,10 @@
 //! files without changing data (`silt optimize`'s compaction, z-order) are skipped, as
 //! Delta marks them (`dataChange: false`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use deltalake::DeltaTable;
 use deltalake::datafusion::catalog::TableProvider;
 use deltalake::datafusion::datasource::MemTable;
 use deltalake::datafusion::prelude::{col, lit};
@@ -39,11 +40,22 @@ impl Range {
     }
 }
 
+/// A planned streaming read: the table at the range's last version, and the range.
+pub struct Stream {
+    dir: PathBuf,
+    table: DeltaTable,
+    pub range: Range,
+}
+
 /// The range from `after` to the table's latest version, checked to be appends only.
-pub async fn plan(dir: &Path, after: Option<i64>) -> Result<Range, ExecError> {
+pub async fn plan(dir: &Path, after: Option<i64>) -> Result<Stream, ExecError> {
     let table = storage::open(dir).await?;
     let to = table.version().map(|v| v as i64).unwrap_or(-1);
-    let mut range = Range { after, to, rows: None };
+    let mut range = Range {
+        after,
+        to,
+        rows: None,
+    };
     if let Some(a) = after {
         let mut rows = Some(0u64);
         if a > to {
@@ -76,7 +88,11 @@ pub async fn plan(dir: &Path, after: Option<i64>) -> Result<Range, ExecError> {
         }
         range.rows = rows;
     }
-    Ok(range)
+    Ok(Stream {
+        dir: dir.to_path_buf(),
+        table,
+        range,
+    })
 }
 
 /// The rows a commit appended (`None` when a file has no statistics), or why it is not a
@@ -102,7 +118,9 @@ fn not_an_append(commit: &[u8]) -> Result<Option<u64>, String> {
         if let Some(op) = v.pointer("/commitInfo/operation").and_then(|o| o.as_str()) {
             operation = op.to_owned();
         }
-        if v.get("remove").is_some_and(|r| r.get("dataChange").and_then(|d| d.as_bool()) != Some(false)) {
+        if v.get("remove")
+            .is_some_and(|r| r.get("dataChange").and_then(|d| d.as_bool()) != Some(false))
+        {
             problem.get_or_insert("removed data");
         }
         if v.get("cdc").is_some() {
@@ -118,58 +136,62 @@ fn not_an_append(commit: &[u8]) -> Result<Option<u64>, String> {
     }
 }
 
-/// The rows a range holds, as a table: the whole table at version `to` for a range from
-/// the start, else the rows appended by the versions in the range.
-pub async fn provider(session: &Session, dir: &Path, range: Range) -> Result<Arc<dyn TableProvider>, ExecError> {
-    let mut table = storage::open(dir).await?;
-    if table.version().map(|v| v as i64) != Some(range.to) {
-        table
-            .load_version(range.to as _)
-            .await
-            .map_err(|e| delta_err(dir, &e))?;
+impl Stream {
+    /// The rows of the range, as a table: the whole table at version `to` for a range
+    /// from the start, else the rows appended by the versions in the range.
+    pub async fn provider(&self, session: &Session) -> Result<Arc<dyn TableProvider>, ExecError> {
+        let (dir, table, range) = (&self.dir, &self.table, self.range);
+        let Some(after) = range.after else {
+            return table.table_provider().await.map_err(|e| ExecError::Delta {
+                table: dir.display().to_string(),
+                message: e.to_string(),
+            });
+        };
+        let schema = table
+            .snapshot()
+            .map_err(|e| delta_err(dir, &e))?
+            .snapshot()
+            .arrow_schema();
+        if range.is_empty() {
+            let empty = MemTable::try_new(schema, vec![vec![]])
+                .map_err(|e| ExecError::Execution(e.to_string()))?;
+            return Ok(Arc::new(empty));
+        }
+        let cdf = table
+            .clone()
+            .scan_cdf()
+            .with_starting_version((after + 1) as _)
+            .with_ending_version(range.to as _);
+        let cdf = DeltaCdfTableProvider::try_new(cdf).map_err(|e| delta_err(dir, &e))?;
+        // Inserts only (`plan` checked there is nothing else), in the table's columns.
+        let df = session
+            .context()
+            .read_table(Arc::new(cdf))
+            .and_then(|df| df.filter(col("_change_type").eq(lit("insert"))))
+            .and_then(|df| {
+                df.select(
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| col(format!("\"{}\"", f.name())))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .map_err(|e| {
+                ExecError::Execution(format!(
+                    "reading the versions of `{}` after {after}: {e}",
+                    dir.display()
+                ))
+            })?;
+        Ok(df.into_view())
     }
-    let Some(after) = range.after else {
-        return table.table_provider().await.map_err(|e| ExecError::Delta {
-            table: dir.display().to_string(),
-            message: e.to_string(),
-        });
-    };
-    let schema = storage::arrow_schema(dir).await?;
-    if range.is_empty() {
-        let empty = MemTable::try_new(schema, vec![vec![]]).map_err(|e| ExecError::Execution(e.to_string()))?;
-        return Ok(Arc::new(empty));
-    }
-    let cdf = table
-        .scan_cdf()
-        .with_starting_version((after + 1) as _)
-        .with_ending_version(range.to as _);
-    let cdf = DeltaCdfTableProvider::try_new(cdf).map_err(|e| delta_err(dir, &e))?;
-    // Inserts only (`plan` checked there is nothing else), in the table's columns.
-    let df = session
-        .context()
-        .read_table(Arc::new(cdf))
-        .and_then(|df| df.filter(col("_change_type").eq(lit("insert"))))
-        .and_then(|df| df.select(schema.fields().iter().map(|f| col(format!("\"{}\"", f.name()))).collect::<Vec<_>>()))
-        .map_err(|e| ExecError::Execution(format!("reading the versions of `{}` after {after}: {e}", dir.display())))?;
-    Ok(df.into_view())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exec::bronze::{BatchBuilder, BronzeTable, Message, Payload};
-
-    fn rows(partition: i32, offsets: std::ops::Range<i64>) -> deltalake::arrow::array::RecordBatch {
-        let mut b = BatchBuilder::new();
-        for offset in offsets {
-            b.append(
-                "t",
-                &Message { partition, offset, key: None, timestamp_ms: None, payload: Payload::Text("{}") },
-                None,
-            );
-        }
-        b.finish(chrono::Utc::now()).unwrap()
-    }
+    use crate::exec::bronze::BronzeTable;
+    use crate::exec::bronze::tests::rows;
 
     async fn offsets(session: &Session, p: Arc<dyn TableProvider>) -> Vec<i64> {
         let batches = session
@@ -203,33 +225,88 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let dir = dir.path().join("bronze");
             let mut t = BronzeTable::open(&dir).await.unwrap(); // version 0: created
-            t.commit(rows(0, 0..3), &[("p0".into(), 2)], 1).await.unwrap(); // 1
+            t.commit(rows(0, 0..3), &[("p0".into(), 2)], 1)
+                .await
+                .unwrap(); // 1
             let session = Session::new(dir.parent().unwrap(), "main").unwrap();
             let first = plan(&dir, None).await.unwrap();
-            assert_eq!(first, Range { after: None, to: 1, rows: None });
-            assert_eq!(offsets(&session, provider(&session, &dir, first).await.unwrap()).await, [0, 1, 2]);
-            t.commit(rows(0, 3..5), &[("p0".into(), 4)], 2).await.unwrap(); // 2
-            t.commit(rows(0, 5..6), &[("p0".into(), 5)], 3).await.unwrap(); // 3
+            assert_eq!(
+                first.range,
+                Range {
+                    after: None,
+                    to: 1,
+                    rows: None
+                }
+            );
+            assert_eq!(
+                offsets(&session, first.provider(&session).await.unwrap()).await,
+                [0, 1, 2]
+            );
+            t.commit(rows(0, 3..5), &[("p0".into(), 4)], 2)
+                .await
+                .unwrap(); // 2
+            t.commit(rows(0, 5..6), &[("p0".into(), 5)], 3)
+                .await
+                .unwrap(); // 3
             let next = plan(&dir, Some(1)).await.unwrap();
-            assert_eq!(next, Range { after: Some(1), to: 3, rows: Some(3) });
-            assert_eq!(offsets(&session, provider(&session, &dir, next).await.unwrap()).await, [3, 4, 5]);
+            assert_eq!(
+                next.range,
+                Range {
+                    after: Some(1),
+                    to: 3,
+                    rows: Some(3)
+                }
+            );
+            assert_eq!(
+                offsets(&session, next.provider(&session).await.unwrap()).await,
+                [3, 4, 5]
+            );
             // Nothing new.
             let none = plan(&dir, Some(3)).await.unwrap();
-            assert!(none.is_empty());
-            assert!(offsets(&session, provider(&session, &dir, none).await.unwrap()).await.is_empty());
+            assert!(none.range.is_empty());
+            assert!(
+                offsets(&session, none.provider(&session).await.unwrap())
+                    .await
+                    .is_empty()
+            );
             // Compaction rewrites files without changing data: nothing new to read.
-            crate::exec::optimize::optimize(&session, &dir, &Default::default()).await.unwrap();
+            crate::exec::optimize::optimize(&session, &dir, &Default::default())
+                .await
+                .unwrap();
             let after_optimize = plan(&dir, Some(3)).await.unwrap();
-            assert!(after_optimize.to > 3);
-            assert_eq!(after_optimize.rows, Some(0), "compaction appends no rows");
-            assert!(offsets(&session, provider(&session, &dir, after_optimize).await.unwrap()).await.is_empty());
+            assert!(after_optimize.range.to > 3);
+            assert_eq!(
+                after_optimize.range.rows,
+                Some(0),
+                "compaction appends no rows"
+            );
+            assert!(
+                offsets(&session, after_optimize.provider(&session).await.unwrap())
+                    .await
+                    .is_empty()
+            );
             // A delete is not an append.
             let table = storage::open(&dir).await.unwrap();
-            table.delete().with_predicate("\"offset\" = 0").await.unwrap();
-            let err = plan(&dir, Some(after_optimize.to)).await.unwrap_err().to_string();
-            assert!(err.contains("removed data (DELETE)") && err.contains("--full-refresh"), "{err}");
+            table
+                .delete()
+                .with_predicate("\"offset\" = 0")
+                .await
+                .unwrap();
+            let err = plan(&dir, Some(after_optimize.range.to))
+                .await
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("removed data (DELETE)") && err.contains("--full-refresh"),
+                "{err}"
+            );
             // A table older than what was consumed was recreated.
-            let err = plan(&dir, Some(99)).await.unwrap_err().to_string();
+            let err = plan(&dir, Some(99))
+                .await
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("older than version 99"), "{err}");
         });
     }
