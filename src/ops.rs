@@ -568,8 +568,9 @@ pub async fn layer_rows(
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .unwrap_or_else(|| "models".into())
     };
-    // Seeds first, then models in the order the layers first appear in the graph's order.
-    built.sort_by_key(|n| (n.materialized != Materialization::Seed, ids.iter().position(|i| *i == n.node.unique_id)));
+    // Seeds first, then models in the order the layers first appear in the run's order
+    // (`ids` is in that order, and the sort is stable).
+    built.sort_by_key(|n| n.materialized != Materialization::Seed);
     let mut order: Vec<String> = Vec::new();
     for n in &built {
         let l = layer(n);
@@ -579,8 +580,16 @@ pub async fn layer_rows(
     }
     let mut rows = Vec::new();
     for n in &built {
-        let name = format!("\"{}\".\"{}\"", n.relation.schema, n.relation.identifier);
-        let (count, _) = count(format!("select count(*) from {name}")).await?;
+        // From the Delta log's statistics; counted only when a file has none.
+        let dir = warehouse.join(&n.relation.schema).join(&n.relation.identifier);
+        let table = crate::exec::storage::open(&dir).await?;
+        let count = match crate::exec::catalog::table_stats(&table, &dir)?.rows {
+            Some(n) => n,
+            None => {
+                let name = format!("\"{}\".\"{}\"", n.relation.schema, n.relation.identifier);
+                count(format!("select count(*) from {name}")).await?.0
+            }
+        };
         rows.push(LayerRows {
             layer: layer(n),
             relation: format!("{}.{}", n.relation.schema, n.relation.identifier),

@@ -89,26 +89,41 @@ fn stat(id: &str, label: &str, value: Json, include: bool, description: &str) ->
     json!({"id": id, "label": label, "value": value, "include": include, "description": description})
 }
 
+/// What the Delta log says of a table's current version.
+pub struct TableStats {
+    /// Rows, when every file has statistics.
+    pub rows: Option<u64>,
+    pub bytes: u64,
+    pub files: u64,
+}
+
+/// A table's rows, size and files from the Delta log's file statistics (no data read).
+pub fn table_stats(table: &deltalake::DeltaTable, dir: &Path) -> Result<TableStats, ExecError> {
+    let snapshot = table.snapshot().map_err(|e| storage::delta_err(dir, &e))?;
+    let mut stats = TableStats { rows: Some(0), bytes: 0, files: 0 };
+    for f in snapshot.log_data() {
+        stats.files += 1;
+        stats.bytes += f.size().max(0) as u64;
+        stats.rows = stats.rows.zip(f.num_records()).map(|(a, b)| a + b as u64);
+    }
+    Ok(stats)
+}
+
 async fn table_entry(dir: &Path, r: &Relation, id: &str, comment: &str) -> Result<Option<Json>, ExecError> {
     if !storage::exists(dir) {
         return Ok(None);
     }
     let table = storage::open(dir).await?;
-    let snapshot = table.snapshot().map_err(|e| storage::delta_err(dir, &e))?;
-    let schema = snapshot.snapshot().arrow_schema();
-    let (mut rows, mut bytes, mut files, mut exact) = (0u64, 0u64, 0u64, true);
-    for f in snapshot.log_data() {
-        files += 1;
-        bytes += f.size().max(0) as u64;
-        match f.num_records() {
-            Some(n) => rows += n as u64,
-            None => exact = false,
-        }
-    }
+    let schema = table
+        .snapshot()
+        .map_err(|e| storage::delta_err(dir, &e))?
+        .snapshot()
+        .arrow_schema();
+    let TableStats { rows, bytes, files } = table_stats(&table, dir)?;
     let version = table.version().map(|v| v as i64).unwrap_or(-1);
     let mut stats = serde_json::Map::new();
     stats.insert("has_stats".into(), stat("has_stats", "Has Stats?", json!(true), false, "Indicates whether there are statistics for this table"));
-    if exact {
+    if let Some(rows) = rows {
         stats.insert("row_count".into(), stat("row_count", "Row Count", json!(rows), true, "Rows in the table's current version (from the Delta log)"));
     }
     stats.insert("bytes".into(), stat("bytes", "Approximate Size", json!(bytes), true, "Size of the data files of the current version"));

@@ -588,13 +588,12 @@ fn reference_project_builds_and_passes_its_tests() {
     }
     assert_eq!(c["chatter_rows"], c["distinct_chatters"], "{c}");
     let silver_log = d.join("warehouse/main/chat_messages/_delta_log");
-    let versions = |p: &Path| std::fs::read_dir(p).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json")).count();
-    let v = versions(&silver_log);
+    let v = delta_log_entries(&silver_log);
     // No new messages: silver writes nothing.
     let out = silt(d, &["build"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("main.chat_messages") && out.stderr.contains("[OK (nothing new)"), "{}", out.stderr);
-    assert_eq!(versions(&silver_log), v);
+    assert_eq!(delta_log_entries(&silver_log), v);
     // 1000 more: silver reads only those.
     let profiles = d.join("profiles.yml");
     let text = std::fs::read_to_string(&profiles).unwrap();
@@ -603,13 +602,21 @@ fn reference_project_builds_and_passes_its_tests() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("[OK (read 1000 new rows)"), "{}", out.stderr);
     assert!(out.stderr.contains(" WARN=0 ERROR=0 SKIP=0 "), "{}", out.stderr);
-    assert_eq!(versions(&silver_log), v + 1);
+    assert_eq!(delta_log_entries(&silver_log), v + 1);
     let c = counts(d);
     assert_eq!(c["bronze"], 21000, "{c}");
     assert_eq!(c["silver"], c["bronze_ok"], "{c}");
     for gold in ["per_minute", "engagement", "sentiment", "emote_only", "chatters"] {
         assert_eq!(c[gold], c["silver"], "{gold}: {c}");
     }
+}
+
+/// The commits in a Delta log folder (its JSON entries): one per table version.
+fn delta_log_entries(log: &Path) -> usize {
+    std::fs::read_dir(log)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json"))
+        .count()
 }
 
 /// A query's single row as JSON, through `silt show`.
@@ -1075,13 +1082,12 @@ fn streaming_table_reads_only_new_bronze_rows() {
     assert!(bronze_ok > 2500, "{bronze_ok}");
     assert_eq!(count(d), (bronze_ok, bronze_ok));
     let silver_log = d.join("warehouse/main/silver/_delta_log");
-    let versions = |p: &Path| std::fs::read_dir(p).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json")).count();
-    let v1 = versions(&silver_log);
+    let v1 = delta_log_entries(&silver_log);
     // Nothing new: nothing written.
     let out = silt(d, &["build", "--threads", "1", "--select", "silver"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("OK (nothing new)"), "{}", out.stderr);
-    assert_eq!(versions(&silver_log), v1);
+    assert_eq!(delta_log_entries(&silver_log), v1);
     // 1000 more messages: only they are read.
     let profiles = d.join("profiles.yml");
     let text = std::fs::read_to_string(&profiles).unwrap();
@@ -1091,7 +1097,7 @@ fn streaming_table_reads_only_new_bronze_rows() {
     assert!(out.stderr.contains("OK (read 1000 new rows)"), "{}", out.stderr);
     let bronze_ok = ok(d);
     assert_eq!(count(d), (bronze_ok, bronze_ok));
-    assert_eq!(versions(&silver_log), v1 + 1);
+    assert_eq!(delta_log_entries(&silver_log), v1 + 1);
     // The commit records the bronze version it consumed.
     let last = std::fs::read_to_string(silver_log.join(format!("{:020}.json", v1))).unwrap();
     assert!(last.contains("\"appId\":\"silt-stream:source.kafka.chat.events\""), "{last}");
@@ -1154,8 +1160,7 @@ fn streaming_table_survives_being_killed_at_random_moments() {
         child.wait().expect("reap");
     }
     eprintln!("{finished} of 12 runs finished before their kill");
-    let commits = |p: &Path| std::fs::read_dir(p).map_or(0, |r| r.filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json")).count());
-    eprintln!("silver has {} versions before the last run", commits(&silver_log));
+    eprintln!("silver has {} versions before the last run", if silver_log.exists() { delta_log_entries(&silver_log) } else { 0 });
     let last = silt(d, &["run", "--select", "silver"]);
     assert_eq!(last.code, 0, "{}", last.stderr);
     let bronze = show_row(d, "select count(*) as n from bronze.events where parse_status = 'OK'", &[]);
