@@ -124,6 +124,8 @@ impl Progress {
 /// Receives progress (the CLI prints it).
 pub trait IngestObserver: Send + Sync {
     fn progress(&self, p: &Progress);
+    /// Something the user should know that did not stop ingestion.
+    fn warning(&self, _message: &str) {}
 }
 
 /// Ignores progress.
@@ -473,6 +475,50 @@ fn ingest_table(
     let consumer: BaseConsumer<IngestContext> = config
         .create_with_context(context)
         .map_err(|e| IngestError::Config(format!("cannot create a Kafka consumer: {e}")))?;
+    let result = read(target, settings, opts, handle, observer, &consumer);
+    if !close(consumer) {
+        observer.warning(&format!(
+            "the Kafka consumer of `{}` did not leave group `{group}` within {} s (bronze is committed; the broker drops the member after session.timeout.ms)",
+            target.name,
+            CLOSE_LIMIT.as_secs()
+        ));
+    }
+    result
+}
+
+/// How long leaving the consumer group may take at the end.
+const CLOSE_LIMIT: Duration = Duration::from_secs(20);
+
+/// Leaves the group and closes `consumer`, for at most `CLOSE_LIMIT`. rdkafka's own drop
+/// polls until librdkafka says the consumer is closed, with no limit: a broker that never
+/// answers the group leave or the last offset commit would hang the command, although
+/// everything that matters is already in bronze's Delta log. Past the limit the consumer
+/// is leaked (its threads end with the process); false then.
+fn close(consumer: BaseConsumer<IngestContext>) -> bool {
+    if consumer.close_queue().is_ok() {
+        let deadline = Instant::now() + CLOSE_LIMIT;
+        while !consumer.closed() {
+            if Instant::now() >= deadline {
+                std::mem::forget(consumer);
+                return false;
+            }
+            // Serves the revoke that closing triggers; messages still queued are dropped
+            // (bronze, not the group, records what was read).
+            let _ = consumer.poll(Duration::from_millis(100));
+        }
+    }
+    true
+}
+
+/// Reads and commits batches until told to stop, caught up or at the message limit.
+fn read(
+    target: &IngestTarget,
+    settings: &KafkaSettings,
+    opts: &IngestOptions,
+    handle: &tokio::runtime::Handle,
+    observer: &dyn IngestObserver,
+    consumer: &BaseConsumer<IngestContext>,
+) -> Result<Progress, IngestError> {
     let mut committer = Committer::new(target, handle.block_on(BronzeTable::open(&target.dir))?);
     let topics: Vec<&str> = target.source.topics.iter().map(String::as_str).collect();
     // Each topic's partitions, read once, for --until-caught-up and exclusive assignment.
@@ -507,7 +553,7 @@ fn ingest_table(
             tpl.add_partition(topic, *partition);
         }
         consumer.context().rebalance(
-            &consumer,
+            consumer,
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS,
             &mut tpl,
         );
@@ -552,7 +598,7 @@ fn ingest_table(
         }
         if !resets.is_empty() {
             // Record where the partitions now start, with no rows, in one commit.
-            committer.land(handle, &consumer, &mut progress)?;
+            committer.land(handle, consumer, &mut progress)?;
             let txns: Vec<(String, i64)> = resets
                 .iter()
                 .map(|((t, p), next)| (app_id(target, t, *p), next - 1))
@@ -635,7 +681,7 @@ fn ingest_table(
                 && batch_started.elapsed() >= Duration::from_millis(flush.interval_ms));
         if !pending.is_empty() && (due || max_reached || stopping || caught_up) {
             epoch += 1;
-            committer.dispatch(handle, &consumer, &mut progress, &mut pending, epoch)?;
+            committer.dispatch(handle, consumer, &mut progress, &mut pending, epoch)?;
             batch_started = Instant::now();
         }
         if last_report.elapsed() >= Duration::from_secs(1) {
@@ -648,7 +694,7 @@ fn ingest_table(
             break;
         }
     }
-    committer.land(handle, &consumer, &mut progress)?;
+    committer.land(handle, consumer, &mut progress)?;
     progress.elapsed = started.elapsed();
     progress.lag = lag(&consumer.context().state(), &targets_hw);
     observer.progress(&progress);

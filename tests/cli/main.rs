@@ -49,11 +49,63 @@ fn silt_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("run silt");
+    let what = format!("silt {}", args.join(" "));
+    let out = output_within(&mut cmd, COMMAND_LIMIT, &what);
     Output {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: redact(&String::from_utf8_lossy(&out.stderr), dir),
+    }
+}
+
+/// How long one command may take before a test gives up on it. Far beyond what any takes
+/// here (a debug build of the reference project takes seconds), so that a command that
+/// hangs fails its test with what it printed instead of stalling the whole run.
+const COMMAND_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Runs `cmd` to completion with its output captured, killing it and failing the test
+/// (with what it printed so far) if it takes longer than `limit`.
+fn output_within(cmd: &mut Command, limit: std::time::Duration, what: &str) -> std::process::Output {
+    use std::process::Stdio;
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    wait_within(child, limit, what)
+}
+
+/// Waits for `child` (its piped output read meanwhile) for at most `limit`; past it the
+/// child is killed and the test fails naming it, with what it printed.
+fn wait_within(mut child: std::process::Child, limit: std::time::Duration, what: &str) -> std::process::Output {
+    use std::io::Read;
+    fn drain<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let (out, err) = (drain(child.stdout.take()), drain(child.stderr.take()));
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for a child") {
+            break Some(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+    match status {
+        Some(status) => std::process::Output { status, stdout, stderr },
+        None => panic!(
+            "`{what}` did not finish within {} s and was killed; it printed:\n{}\n{}",
+            limit.as_secs(),
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
+        ),
     }
 }
 
@@ -917,10 +969,15 @@ fn exactly_once_against_a_real_broker() {
     let tansu = std::env::var("SILT_TANSU").expect("SILT_TANSU names the tansu binary (scripts/test sets it)");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("tcp://127.0.0.1:{port}");
+    // The broker's log, shown when a step fails or hangs.
+    let logs = tempfile::tempdir().unwrap();
+    let log_path = logs.path().join("tansu.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let mut broker = std::process::Command::new(&tansu)
         .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .env("RUST_LOG", "warn")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
         .spawn()
         .expect("start tansu");
     struct Kill(std::process::Child);
@@ -936,10 +993,11 @@ fn exactly_once_against_a_real_broker() {
         assert!(std::time::Instant::now() < deadline, "tansu did not start");
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let created = std::process::Command::new(&tansu)
-        .args(["topic", "create", "chat-events", "--broker", &url, "--partitions", "3"])
-        .output()
-        .expect("create topic");
+    let created = output_within(
+        std::process::Command::new(&tansu).args(["topic", "create", "chat-events", "--broker", &url, "--partitions", "3"]),
+        std::time::Duration::from_secs(60),
+        "tansu topic create",
+    );
     assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
     let dir = fixture("kafka");
     let d = dir.path();
@@ -1002,13 +1060,18 @@ fn exactly_once_against_a_real_broker() {
     while count() < total && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
+    let broker_log = || {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let start = text.len().saturating_sub(4000);
+        text[text.ceil_char_boundary(start)..].to_owned()
+    };
     for child in [a, b] {
         let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
+        let out = wait_within(child, std::time::Duration::from_secs(120), "a terminated `silt ingest`");
+        assert!(out.status.success(), "an ingester failed (its messages are above); broker log:\n{}", broker_log());
     }
     let last = silt(d, &["ingest", "--until-caught-up"]);
-    assert_eq!(last.code, 0, "{}", last.stderr);
+    assert_eq!(last.code, 0, "{}\nbroker log:\n{}", last.stderr, broker_log());
     let row = show_row(
         d,
         "select count(*) as n, count(distinct concat(cast(partition as varchar), ':', cast(\"offset\" as varchar))) as distinct_n from bronze.events",

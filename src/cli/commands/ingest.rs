@@ -69,6 +69,10 @@ impl IngestObserver for Console {
             if lag.is_empty() { "none assigned".to_owned() } else { lag.join(", ") }
         ));
     }
+
+    fn warning(&self, message: &str) {
+        self.printer.err_line(&self.printer.paint(Paint::Yellow, &format!("warning: {message}")));
+    }
 }
 
 /// Prints an ingestion error and returns the exit outcome.
