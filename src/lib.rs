@@ -9,6 +9,7 @@
 //! compile   SQL rendered with relations resolved, ephemerals inlined    -> CompiledProject
 //! execute   exec: DataFusion over Delta, materializations, N workers    -> results
 //! report    manifest: target/manifest.json, run_results.json
+//! docs      docs: the static site in target/docs/ from those artifacts
 //! ```
 //!
 //! The `silt` binary is a thin command-line layer over this library.
@@ -16,6 +17,7 @@
 pub mod compile;
 pub mod config;
 pub mod diagnostic;
+pub mod docs;
 pub mod enrich;
 pub mod exec;
 pub mod graph;

@@ -697,6 +697,41 @@ pub fn run_results(
     })
 }
 
+/// `target/node_status.json`: the last result of every node over all invocations, where
+/// `run_results.json` holds only the last invocation's (a `silt test` after a `silt run`
+/// would otherwise hide the run). The docs show it as each node's last run or test.
+pub fn node_status(previous: Option<Json>, run_results: &Json) -> Json {
+    let mut nodes = previous
+        .and_then(|mut p| p.get_mut("nodes").map(Json::take))
+        .and_then(|n| match n {
+            Json::Object(m) => Some(m),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let meta = &run_results["metadata"];
+    for r in run_results["results"].as_array().into_iter().flatten() {
+        let Some(id) = r["unique_id"].as_str() else { continue };
+        let completed = r["timing"]
+            .as_array()
+            .and_then(|t| t.last())
+            .map(|t| t["completed_at"].clone())
+            .filter(|t| !t.is_null())
+            .unwrap_or_else(|| meta["generated_at"].clone());
+        nodes.insert(
+            id.to_owned(),
+            json!({
+                "status": r["status"],
+                "completed_at": completed,
+                "execution_time": r["execution_time"],
+                "message": r["message"],
+                "failures": r["failures"],
+                "invocation_id": meta["invocation_id"],
+            }),
+        );
+    }
+    json!({"nodes": nodes})
+}
+
 /// Writes `value` as JSON to `path`, creating folders. The file is written beside its
 /// final name and renamed, so a reader never sees half an artifact.
 pub fn write_json(path: &Path, value: &impl Serialize) -> std::io::Result<()> {

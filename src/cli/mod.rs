@@ -53,9 +53,19 @@ pub struct GlobalArgs {
 /// `silt docs ...`.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum DocsCommand {
-    /// Compile every node and write target/manifest.json and target/catalog.json (columns,
-    /// types, row counts and sizes of what exists in the warehouse), in dbt's shapes.
+    /// Compile every node; write target/manifest.json and target/catalog.json (columns,
+    /// types, row counts and sizes of what exists in the warehouse) in dbt's shapes,
+    /// target/column_lineage.json, and the docs site in target/docs/ (opens from file://).
     Generate,
+    /// Serve the site in target/docs/ over HTTP (run `silt docs generate` first).
+    Serve {
+        /// Port to listen on (0: any free port).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Address to listen on: loopback unless asked otherwise.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+    },
 }
 
 /// Node selection, in dbt's syntax.
@@ -187,8 +197,8 @@ pub enum Command {
         #[arg(long, short = 'x')]
         fail_fast: bool,
     },
-    /// Seed, run and test the selected nodes in dependency order; a model's new data is
-    /// published only once its tests pass.
+    /// Seed, run and test the selected nodes in dependency order (a model's new data is
+    /// published only once its tests pass), then write the docs as `silt docs generate`.
     Build {
         #[command(flatten)]
         select: SelectArgs,
@@ -196,6 +206,9 @@ pub enum Command {
         build: BuildArgs,
         #[command(flatten)]
         tests: TestArgs,
+        /// Skip the docs at the end (manifest, catalog, lineage and the site).
+        #[arg(long)]
+        no_docs: bool,
     },
     /// Preview the rows of a model or of inline SQL.
     Show {

@@ -129,6 +129,21 @@ async fn table_entry(dir: &Path, r: &Relation, id: &str, comment: &str) -> Resul
     stats.insert("bytes".into(), stat("bytes", "Approximate Size", json!(bytes), true, "Size of the data files of the current version"));
     stats.insert("num_files".into(), stat("num_files", "Files", json!(files), true, "Data files of the current version"));
     stats.insert("delta_version".into(), stat("delta_version", "Delta Version", json!(version), true, "The table's current Delta version"));
+    // The last commit's time and operation: when the table was last written, and how.
+    let last = {
+        use futures::StreamExt;
+        let mut history = table.history(Some(1));
+        history.next().await
+    };
+    if let Some(Ok(commit)) = last {
+        if let Some(ms) = commit.in_commit_timestamp.or(commit.timestamp) {
+            let at = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            stats.insert("last_modified".into(), stat("last_modified", "Last Modified", json!(at), true, "Time of the table's last Delta commit"));
+        }
+        if let Some(op) = commit.operation {
+            stats.insert("last_operation".into(), stat("last_operation", "Last Operation", json!(op), true, "Operation of the table's last Delta commit"));
+        }
+    }
     Ok(Some(json!({
         "metadata": metadata_of("BASE TABLE", r, comment),
         "columns": columns(&schema),

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod browser;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
@@ -1281,4 +1283,189 @@ fn docs_generate_writes_the_manifest_and_the_catalog() {
     assert_eq!(lineage["model.kafka.per_partition"]["first_offset"], source_col("offset"));
     assert_eq!(lineage["model.kafka.per_partition"]["messages"], serde_json::json!([]), "count(*) reads no column");
     assert_eq!(lineage["model.kafka.recent"]["offset"], source_col("offset"));
+}
+
+/// A copy of the reference project at the repository root, without its target/ and
+/// warehouse/.
+fn reference_project() -> tempfile::TempDir {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["project.yml", "profiles.yml"] {
+        std::fs::copy(root.join(f), dir.path().join(f)).unwrap();
+    }
+    for folder in ["models", "macros", "seeds", "data_tests"] {
+        copy_dir(&root.join(folder), &dir.path().join(folder));
+    }
+    dir
+}
+
+/// The docs site of the reference project in a real browser (Debian's chromium, headless,
+/// through chromedriver; `scripts/test` installs both): from file://, the project graph
+/// shows every model, source and seed and opens a node on click, in SVG and on a canvas;
+/// search finds a model; a model's page lists its columns with types, tests and upstream
+/// columns, and traces a column to the source; `silt docs serve` serves the same site.
+/// Saves a screenshot of a model page in the target folder.
+#[test]
+#[ignore = "needs chromium and chromedriver: run scripts/test"]
+fn docs_site_works_in_a_real_browser() {
+    use serde_json::json;
+    let dir = reference_project();
+    let d = dir.path();
+    let out = silt(d, &["build"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("Docs: ./target/docs/index.html"), "{}", out.stderr);
+    let page = format!("file://{}", d.join("target/docs/index.html").display());
+    let b = browser::Browser::start(1400, 1000);
+
+    // The project graph (SVG at this size): every model, source and seed, no tests.
+    b.goto(&format!("{page}#/graph"));
+    b.wait_for("the page", "return document.documentElement.dataset.ready");
+    let ids = b.wait_for("graph nodes", "return [...document.querySelectorAll('svg.lineage .gnode')].map(g => g.dataset.id).sort()");
+    let mut expected: Vec<String> = [
+        "chat_messages", "chatters", "dim_emotes", "emote_only_analysis", "emote_usage", "engagement_per_minute",
+        "messages_per_minute", "sentiment_distribution", "top_chatters",
+    ]
+    .iter()
+    .map(|m| format!("model.twitch.{m}"))
+    .collect();
+    expected.extend(["seed.twitch.emotes".to_owned(), "source.twitch.twitch.chat_bronze".to_owned()]);
+    expected.sort();
+    assert_eq!(ids, json!(expected));
+    // One edge per parent in the manifest's parent_map, among the nodes drawn.
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("target/manifest.json")).unwrap()).unwrap();
+    let edges: usize = expected
+        .iter()
+        .map(|id| manifest["parent_map"][id].as_array().map_or(0, |ps| ps.iter().filter(|p| expected.iter().any(|e| e == p.as_str().unwrap())).count()))
+        .sum();
+    assert!(edges >= 10, "{edges}");
+    assert_eq!(b.eval("return document.querySelectorAll('svg.lineage path.edge').length", json!([])), json!(edges));
+    // A click on a node opens its page.
+    let node = b.find(r#".gnode[data-id="model.twitch.chatters"]"#);
+    b.click(&node);
+    b.wait_for("the chatters page", "return location.hash === '#/node/model.twitch.chatters' && document.querySelector('table.columns')");
+
+    // Search finds a model by part of its name, and by a column.
+    b.goto(&format!("{page}#/"));
+    b.wait_for("the page", "return document.documentElement.dataset.ready");
+    let search = b.find("#search");
+    b.type_into(&search, "engagement");
+    let first = b.wait_for("search results", "const r = document.querySelector('#list .row'); return r && document.getElementById('count').textContent.includes('match') && r.dataset.id");
+    assert_eq!(first, "model.twitch.engagement_per_minute");
+    b.eval("const s = document.getElementById('search'); s.value = ''; s.dispatchEvent(new Event('input'))", json!([]));
+    b.type_into(&search, "unique_chatters");
+    let rows = b.wait_for("column matches", "const c = document.getElementById('count').textContent; return c.includes('match') && [...document.querySelectorAll('#list .row')].map(r => r.dataset.id + ' ' + r.innerText)");
+    assert!(rows.as_array().unwrap().iter().any(|r| r.as_str().unwrap().starts_with("model.twitch.messages_per_minute") && r.as_str().unwrap().contains("column unique_chatters")), "{rows}");
+
+    // A model page: columns with types, tests and upstream columns.
+    b.goto(&format!("{page}#/node/model.twitch.chatters"));
+    b.wait_for("the chatters page", "return document.querySelector('table.columns')");
+    let columns = b.eval(
+        "return [...document.querySelectorAll('table.columns tbody tr')].map(r => [...r.cells].map(c => c.innerText.trim().replace(/\\s+/g, ' ')))",
+        json!([]),
+    );
+    let row = |name: &str| -> Vec<String> {
+        columns.as_array().unwrap().iter().find(|r| r[0] == name).unwrap_or_else(|| panic!("no column {name}: {columns}")).as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect()
+    };
+    let user_id = row("user_id");
+    assert_eq!(user_id[1], "varchar");
+    assert!(user_id[3].contains("not_null") && user_id[3].contains("unique"), "{user_id:?}");
+    assert!(user_id[4].starts_with("chat_messages.user_id"), "{user_id:?}");
+    assert!(row("avg_sentiment")[4].starts_with("chat_messages.sentiment"), "{columns}");
+    assert_eq!(row("first_seen")[1], "timestamp");
+    // Last run and rows, from the build.
+    let facts = b.eval("return document.querySelector('.facts').innerText", json!([]));
+    assert!(facts.as_str().unwrap().contains("success") && facts.as_str().unwrap().contains("ROWS"), "{facts}");
+    // Traced to the source: chat_messages.user_id comes from the bronze payload.
+    b.eval("document.querySelector('tr[data-column=\"user_id\"] .trace-toggle').click()", json!([]));
+    let trace = b.wait_for("the trace", "const t = document.querySelector('tr[data-column=\"user_id\"] .trace'); return t && t.innerText.includes('chat_bronze') && t.innerText");
+    assert!(trace.as_str().unwrap().contains("chat_messages.user_id") && trace.as_str().unwrap().contains("twitch.chat_bronze.payload"), "{trace}");
+    // The neighbourhood graph: the model, its parent and nothing unrelated at depth 1.
+    b.eval("const s = document.getElementById('depth'); s.value = '1'; s.dispatchEvent(new Event('change'))", json!([]));
+    let near = b.wait_for("the neighbourhood", "return [...document.querySelectorAll('#neigh .gnode')].map(g => g.dataset.id).sort()");
+    let id = "model.twitch.chatters";
+    let mut around: Vec<&str> = vec![id];
+    for map in ["parent_map", "child_map"] {
+        around.extend(manifest[map][id].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).filter(|n| !n.starts_with("test.")));
+    }
+    around.sort();
+    assert!(around.len() >= 2, "{around:?}");
+    assert_eq!(near, json!(around));
+    let png = b.screenshot();
+    assert!(png.len() > 10_000 && png.starts_with(b"\x89PNG\r\n\x1a\n"), "a screenshot");
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("docs-site.png");
+    std::fs::write(&shot, &png).unwrap();
+    eprintln!("screenshot: {}", shot.display());
+
+    // The canvas renderer (what large projects get): a click where a node is drawn opens it.
+    b.goto(&format!("{page}#/graph?renderer=canvas"));
+    b.wait_for("the canvas graph", "return window.siltGraph && window.siltGraph.renderer === 'canvas' && document.querySelector('#graph-host canvas')");
+    let at = b.eval("return window.siltGraph.screenPosition('model.twitch.dim_emotes')", json!([]));
+    b.click_at(at["x"].as_f64().unwrap(), at["y"].as_f64().unwrap());
+    b.wait_for("dim_emotes from the canvas", "return location.hash === '#/node/model.twitch.dim_emotes' && document.querySelector('table.columns')");
+
+    // `silt docs serve`: the same site over HTTP on loopback.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_silt"))
+        .args(["docs", "serve", "--port", &port.to_string()])
+        .current_dir(d)
+        .env("HOME", d)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "silt docs serve did not listen");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    b.goto(&format!("http://127.0.0.1:{port}/#/node/model.twitch.dim_emotes"));
+    let title = b.wait_for("the served page", "return document.querySelector('table.columns') && document.querySelector('h1').innerText");
+    assert!(title.as_str().unwrap().starts_with("dim_emotes"), "{title}");
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+/// `silt docs serve` serves files under target/docs/ only, and says what to do when there
+/// is no site yet.
+#[test]
+fn docs_serve_serves_the_site_and_nothing_else() {
+    use std::io::{Read, Write};
+    let dir = fixture("dbt_shop");
+    let d = dir.path();
+    let none = silt(d, &["docs", "serve", "--port", "0"]);
+    assert_eq!(none.code, 1);
+    assert!(none.stderr.contains("there is no docs site in `./target/docs`: run `silt docs generate` first"), "{}", none.stderr);
+    let generated = silt(d, &["docs", "generate"]);
+    assert_eq!(generated.code, 0, "{}", generated.stderr);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_silt"))
+        .args(["docs", "serve", "--port", &port.to_string()])
+        .current_dir(d)
+        .env("HOME", d)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let get = |path: &str| -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut stream = loop {
+            match std::net::TcpStream::connect(("127.0.0.1", port)) {
+                Ok(s) => break s,
+                Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(100)),
+                Err(e) => panic!("silt docs serve: {e}"),
+            }
+        };
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        reply
+    };
+    let index = get("/");
+    assert!(index.starts_with("HTTP/1.1 200 OK\r\n") && index.contains("Content-Type: text/html") && index.contains("<script src=\"data/index.js\""), "{index}");
+    let data = get("/data/index.js");
+    assert!(data.contains("text/javascript") && data.contains("model.dbt_shop.customers"), "{}", &data[..data.len().min(400)]);
+    assert!(get("/../project.yml").starts_with("HTTP/1.1 404"));
+    assert!(get("/%2e%2e/project.yml").starts_with("HTTP/1.1 404"));
+    let _ = server.kill();
+    let _ = server.wait();
 }

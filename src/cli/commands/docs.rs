@@ -1,4 +1,5 @@
-//! `silt docs generate`: dbt's documentation artifacts.
+//! `silt docs generate`: dbt's documentation artifacts and the docs site; `silt docs
+//! serve`: the site over HTTP.
 
 use std::collections::BTreeMap;
 
@@ -16,42 +17,58 @@ pub fn generate(cli: &Cli, printer: &Printer) -> Result<Outcome> {
         Ok(l) => l,
         Err(outcome) => return Ok(outcome),
     };
-    let parsed = &loaded.parsed;
-    let args = SelectArgs::default();
-    let ids = match select(
-        printer,
-        &loaded,
-        &args,
-        &[ResourceType::Model, ResourceType::Test, ResourceType::Analysis],
-    ) {
-        Ok(ids) => ids,
-        Err(outcome) => return Ok(outcome),
+    let Some(ids) = documented(printer, &loaded) else {
+        return Ok(Outcome::Failure);
     };
+    let invocation = inv.artifacts(cli, &SelectArgs::default(), false);
+    write_docs(printer, &loaded.parsed, &loaded.graph, &ids, &invocation)?;
+    Ok(Outcome::Success)
+}
+
+/// What the docs cover: every enabled model, test and analysis (seeds, sources and unit
+/// tests come from the manifest as they are). `None` when selection failed (reported).
+pub fn documented(printer: &Printer, loaded: &silt::Loaded) -> Option<Vec<String>> {
+    select(
+        printer,
+        loaded,
+        &SelectArgs::default(),
+        &[ResourceType::Model, ResourceType::Test, ResourceType::Analysis],
+    )
+    .ok()
+}
+
+/// Compiles `ids` and writes manifest.json, catalog.json, column_lineage.json and the site
+/// in target/docs/; returns the site's page.
+pub fn write_docs(
+    printer: &Printer,
+    parsed: &silt::parse::ParsedProject,
+    graph: &silt::graph::Graph,
+    ids: &[String],
+    invocation: &silt::manifest::Invocation,
+) -> Result<std::path::PathBuf> {
     let opts = CompileOptions {
         full_refresh: false,
         existing: silt::exec::existing_relations(parsed),
     };
-    let compiled = compile(parsed, &ids, &opts);
+    let compiled = compile(parsed, ids, &opts);
     let target_dir = parsed.project.settings.target_dir();
     write_compiled(&parsed.project.settings.root, &compiled)
         .map_err(|e| anyhow::anyhow!("cannot write compiled SQL under `{}`: {e}", target_dir.display()))?;
-    let invocation = inv.artifacts(cli, &args, false);
-    write_artifact(
-        &target_dir.join("manifest.json"),
-        &silt::manifest::Manifest { parsed, graph: &loaded.graph, compiled: Some(&compiled), invocation: &invocation },
-    )?;
+    let manifest = silt::manifest::Manifest { parsed, graph, compiled: Some(&compiled), invocation };
+    write_artifact(&target_dir.join("manifest.json"), &manifest)?;
     let views: BTreeMap<String, String> = compiled
         .iter()
         .filter(|(id, _)| parsed.node(id).is_some_and(|n| n.materialized == Materialization::View))
         .filter_map(|(id, c)| c.as_ref().ok().map(|c| (id.clone(), c.sql.clone())))
         .collect();
-    let catalog = runtime()?.block_on(async {
+    let rt = runtime()?;
+    let catalog = rt.block_on(async {
         let session = silt::exec::open_session(parsed)?;
         silt::exec::register_views(&session, parsed, &compiled);
-        silt::exec::catalog::catalog(parsed, &session, &views, silt::manifest::catalog_metadata(parsed, &invocation)).await
+        silt::exec::catalog::catalog(parsed, &session, &views, silt::manifest::catalog_metadata(parsed, invocation)).await
     });
     let catalog = catalog.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let lineage = runtime()?.block_on(column_lineage(parsed, &compiled));
+    let lineage = rt.block_on(column_lineage(parsed, &compiled));
     write_artifact(&target_dir.join("column_lineage.json"), &lineage)?;
     let count = |k: &str| catalog[k].as_object().map_or(0, |m| m.len());
     let (nodes, sources) = (count("nodes"), count("sources"));
@@ -65,6 +82,41 @@ pub fn generate(cli: &Cli, printer: &Printer) -> Result<Outcome> {
         "Catalog written to {} ({nodes} nodes and {sources} sources that exist in the warehouse)",
         target_dir.join("catalog.json").display()
     ));
+    let manifest = serde_json::to_value(&manifest)?;
+    let status: serde_json::Value = std::fs::read(target_dir.join("node_status.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let site_dir = target_dir.join("docs");
+    let site = silt::docs::write_site(
+        &site_dir,
+        &silt::docs::Inputs { manifest: &manifest, catalog: &catalog, lineage: &lineage, status: &status },
+    )
+    .map_err(|e| anyhow::anyhow!("cannot write the docs site under `{}`: {e}", site_dir.display()))?;
+    printer.info(&format!("Docs site written to {} ({} nodes)", site.index.display(), site.nodes));
+    Ok(site.index)
+}
+
+/// Serves target/docs/ until the process is stopped.
+pub fn serve(cli: &Cli, printer: &Printer, host: &str, port: u16) -> Result<Outcome> {
+    let inv = Invocation::new("serve");
+    let loaded = match load(cli, printer, &inv, false)? {
+        Ok(l) => l,
+        Err(outcome) => return Ok(outcome),
+    };
+    let site = loaded.parsed.project.settings.target_dir().join("docs");
+    if !site.join("index.html").is_file() {
+        printer.err_line(&format!(
+            "there is no docs site in `{}`: run `silt docs generate` first",
+            site.display()
+        ));
+        return Ok(Outcome::Failure);
+    }
+    let server = silt::docs::serve::Server::bind(&site, host, port)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {host}:{port}: {e}"))?;
+    let addr = server.local_addr()?;
+    printer.info(&format!("Serving the docs of `{}` at http://{addr}/ (Ctrl-C to stop)", site.display()));
+    server.run()?;
     Ok(Outcome::Success)
 }
 

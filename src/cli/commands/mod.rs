@@ -31,10 +31,10 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             resource_types,
         } => ls::run(cli, printer, select, *output, resource_types),
         Command::Seed { select, build } => {
-            run::run(cli, printer, select, build, &Default::default(), run::Kind::Seed)
+            run::run(cli, printer, select, build, &Default::default(), run::Kind::Seed, false)
         }
         Command::Run { select, build } => {
-            run::run(cli, printer, select, build, &Default::default(), run::Kind::Run)
+            run::run(cli, printer, select, build, &Default::default(), run::Kind::Run, false)
         }
         Command::Test {
             select,
@@ -45,13 +45,14 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<Outcome> {
                 full_refresh: false,
                 fail_fast: *fail_fast,
             };
-            run::run(cli, printer, select, &build, tests, run::Kind::Test)
+            run::run(cli, printer, select, &build, tests, run::Kind::Test, false)
         }
         Command::Build {
             select,
             build,
             tests,
-        } => run::run(cli, printer, select, build, tests, run::Kind::Build),
+            no_docs,
+        } => run::run(cli, printer, select, build, tests, run::Kind::Build, !no_docs),
         Command::Show {
             select,
             inline,
@@ -60,6 +61,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<Outcome> {
         } => show::run(cli, printer, select, inline.as_deref(), *limit, *output),
         Command::Debug => debug::run(cli, printer),
         Command::Docs { action: crate::cli::DocsCommand::Generate } => docs::generate(cli, printer),
+        Command::Docs { action: crate::cli::DocsCommand::Serve { port, host } } => docs::serve(cli, printer, host, *port),
         Command::Ingest {
             select,
             until_caught_up,

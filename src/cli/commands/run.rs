@@ -30,6 +30,7 @@ pub fn run(
     build: &BuildArgs,
     tests: &TestArgs,
     kind: Kind,
+    docs: bool,
 ) -> Result<Outcome> {
     let inv = Invocation::new(match kind {
         Kind::Run => "run",
@@ -61,6 +62,16 @@ pub fn run(
     ) {
         Ok(ids) => ids,
         Err(outcome) => return Ok(outcome),
+    };
+    // The docs cover the whole project whatever the selection (chosen now, while the
+    // project is still whole).
+    let documented = if docs {
+        match super::docs::documented(printer, &loaded) {
+            Some(ids) => Some(ids),
+            None => return Ok(Outcome::Failure),
+        }
+    } else {
+        None
     };
     let mut caught_up = Vec::new();
     if kind == Kind::Build {
@@ -119,10 +130,11 @@ pub fn run(
         .map_err(|e| anyhow::anyhow!("cannot write target/run: {e}"))?;
     let artifacts = inv.artifacts(cli, args, build.full_refresh);
     let target_dir = parsed.project.settings.target_dir();
-    write_artifact(
-        &target_dir.join("run_results.json"),
-        &silt::manifest::run_results(&parsed, &report.results, &artifacts, report.elapsed),
-    )?;
+    let results = silt::manifest::run_results(&parsed, &report.results, &artifacts, report.elapsed);
+    write_artifact(&target_dir.join("run_results.json"), &results)?;
+    let status_path = target_dir.join("node_status.json");
+    let previous = std::fs::read(&status_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    write_artifact(&status_path, &silt::manifest::node_status(previous, &results))?;
     write_artifact(
         &target_dir.join("manifest.json"),
         &silt::manifest::Manifest {
@@ -133,8 +145,19 @@ pub fn run(
         },
     )?;
     let outcome = summary(printer, &parsed, &report.results, report.elapsed);
+    // Docs after the run, so they show its results; a failing run still gets them.
+    let site = match &documented {
+        Some(ids) => {
+            printer.info("");
+            Some(super::docs::write_docs(printer, &parsed, &graph, ids, &artifacts)?)
+        }
+        None => None,
+    };
     if kind == Kind::Build {
         pipeline_summary(printer, &parsed, &caught_up, &request.ids, &report.results);
+    }
+    if let Some(site) = site {
+        printer.info(&format!("Docs: {} (open it, or run `silt docs serve`)", site.display()));
     }
     Ok(outcome)
 }
