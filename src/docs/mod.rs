@@ -131,7 +131,10 @@ fn build(inputs: &Inputs) -> (Json, Vec<Json>) {
     // Grouped by type as the list shows them, then by name.
     entries.sort_by(|a, b| {
         let rank = |k: &str| LISTED.iter().position(|l| *l == k).unwrap_or(LISTED.len());
-        (rank(a.kind), display_name(a), a.id).cmp(&(rank(b.kind), display_name(b), b.id))
+        rank(a.kind)
+            .cmp(&rank(b.kind))
+            .then_with(|| natural(&display_name(a), &display_name(b)))
+            .then_with(|| a.id.cmp(b.id))
     });
     let position: HashMap<&str, usize> = entries.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
 
@@ -211,6 +214,41 @@ fn build(inputs: &Inputs) -> (Json, Vec<Json>) {
         "nodes": index_nodes,
     });
     (index, chunks.into_iter().map(Json::Object).collect())
+}
+
+/// Names compared as people read them: `m2` before `m10`.
+fn natural(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, _) => return std::cmp::Ordering::Less,
+            (_, None) => return std::cmp::Ordering::Greater,
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let digits = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (n, m) = (digits(x), digits(y));
+                let (p, q) = (&x[..n], &y[..m]);
+                // Leading zeros aside, a longer number is larger.
+                let trim = |s: &[u8]| s.iter().skip_while(|c| **c == b'0').count();
+                let order = trim(p).cmp(&trim(q)).then_with(|| {
+                    let (p, q) = (&p[n - trim(p)..], &q[m - trim(q)..]);
+                    p.cmp(q)
+                });
+                if order != std::cmp::Ordering::Equal {
+                    return order;
+                }
+                x = &x[n..];
+                y = &y[m..];
+            }
+            (Some(c), Some(d)) => {
+                if c != d {
+                    return c.cmp(d);
+                }
+                x = &x[1..];
+                y = &y[1..];
+            }
+        }
+    }
 }
 
 /// What the list shows: `source.table` for sources, the name otherwise.

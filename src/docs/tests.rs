@@ -80,3 +80,10 @@ fn the_site_is_written_and_no_text_closes_its_script() {
     assert_eq!(value["model.shop.orders"]["compiled"], "select * from raw.orders </script>");
     assert!(dir.path().join("docs.js").is_file() && dir.path().join("data/index.js").is_file());
 }
+
+#[test]
+fn names_sort_as_people_read_them() {
+    let mut names = vec!["m10", "m2", "m1", "a", "m02", "m1b", "m1a"];
+    names.sort_by(|a, b| natural(a, b));
+    assert_eq!(names, ["a", "m1", "m1a", "m1b", "m2", "m02", "m10"]);
+}

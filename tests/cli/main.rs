@@ -618,6 +618,11 @@ fn reference_project_builds_and_passes_its_tests() {
     assert!(line("main.chat_messages").contains("silver") && line("main.chat_messages").contains("20000 rows"), "{summary}");
     assert!(line("main.chatters").contains("gold"), "{summary}");
     assert!(summary.contains("Tests: 38 passed, 0 warned, 0 failed, 0 errored, 0 skipped."), "{summary}");
+    // And where the docs are: the site, written after the tests ran.
+    assert!(summary.contains("Docs: ./target/docs/index.html"), "{summary}");
+    let status: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("target/node_status.json")).unwrap()).unwrap();
+    assert_eq!(status["nodes"]["model.twitch.chatters"]["status"], "success");
+    assert!(std::fs::read_to_string(d.join("target/docs/data/index.js")).unwrap().contains("model.twitch.chatters"));
     let counts = |d: &Path| {
         show_row(
             d,

@@ -333,7 +333,8 @@ async function nodePage(i, params) {
     <div class="links" style="margin-top:8px"><div><b>Referenced by (${downs.length})</b></div>${downs.map(c => `<div>${kindBadge(S.nodes[c].t)} ${link(c)}</div>`).join('') || '<div class="muted">nothing</div>'}</div>`;
   if (n.t !== 'test' && n.t !== 'unit_test') {
     html += `<h2>Neighbourhood</h2><div class="neigh-bar">Depth <select id="depth"><option>1</option><option selected>2</option><option>3</option><option value="99">all</option></select>
-      <span class="muted">upstream and downstream; click a node to open it</span></div><div class="neigh" id="neigh"></div>`;
+      <span class="muted">upstream and downstream; click a node to open it</span>
+      <a href="#/graph?focus=${encodeURIComponent(n.i)}">show in the project graph</a></div><div class="neigh" id="neigh"></div>`;
   }
   if (d.compiled || d.raw) {
     html += `<h2>Code</h2><div class="tabs">${d.compiled ? '<button data-code="compiled" class="on">Compiled</button>' : ''}${d.raw ? `<button data-code="raw"${d.compiled ? '' : ' class="on"'}>Source</button>` : ''}</div><pre class="sql" id="code"></pre>`;
@@ -349,7 +350,7 @@ async function nodePage(i, params) {
   for (const b of main.querySelectorAll('.trace-toggle')) b.onclick = () => toggleTrace(b, i, d.columns[+b.dataset.col]);
   const neigh = document.getElementById('neigh');
   if (neigh) {
-    const draw = () => { if (S.graph) S.graph.destroy(); S.graph = drawGraph(neigh, neighbourhood(i, +document.getElementById('depth').value), { current: i, renderer: 'svg' }); };
+    const draw = () => { if (S.graph) S.graph.destroy(); S.graph = drawGraph(neigh, neighbourhood(i, +document.getElementById('depth').value), { current: i, renderer: 'auto' }); };
     document.getElementById('depth').onchange = draw;
     draw();
   }
@@ -676,7 +677,10 @@ function graphPage(params) {
   main.innerHTML = `<div class="graph-bar"><b>Project lineage</b> <span class="muted">${Object.entries(counts).map(([t, c]) => `${c} ${t}s`).join(', ')}; drag to pan, scroll to zoom, click to open</span> <button id="graph-fit">Fit</button></div><div id="graph-host"></div>`;
   const host = document.getElementById('graph-host');
   const renderer = params.get('renderer') || 'auto';
-  S.graph = drawGraph(host, members, { renderer });
+  const focus = params.get('focus');
+  S.graph = drawGraph(host, members, { renderer, current: focus ? S.byId.get(focus) : undefined });
+  // From a node's page: centred on it, at a zoom where names are readable.
+  if (focus && S.graph.zoomTo) S.graph.zoomTo(focus, 1);
   document.getElementById('graph-fit').onclick = () => route();
   window.siltGraph = S.graph;
 }
