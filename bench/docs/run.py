@@ -11,7 +11,8 @@ minutes at this size), then opens the site from file:// R times, each in a fresh
 headless Chromium (Debian's chromium and chromedriver, driven over WebDriver), and records
 from the page's own clock (performance.now(), from navigation start):
 
-- usable: the list is rendered and search answers (the page sets data-ready);
+- usable: the list is rendered, search answers, and the browser has painted it (the
+  page's data-ready, then the next frame);
 - search: one query over every node (typed through WebDriver; the page's time to filter,
   rank and render the list);
 - node page: a model's page with its columns, tests, lineage and neighbourhood graph, its
@@ -93,7 +94,7 @@ def measure(driver, page, node_id, query):
     driver.start(profile)
     try:
         driver.s("POST", "/url", {"url": page + "#/"})
-        usable = driver.wait("return document.documentElement.dataset.ready && siltTimings.ready")
+        usable = driver.wait("return document.documentElement.dataset.ready && siltTimings.painted")
         el = driver.s("POST", "/element", {"using": "css selector", "value": "#search"})
         el = next(iter(el.values()))
         driver.eval("siltTimings.lastSearch = null")

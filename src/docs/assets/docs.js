@@ -44,6 +44,8 @@ function siltIndex(data) {
   route();
   siltTimings.ready = performance.now();
   document.documentElement.dataset.ready = 'true';
+  // When the browser has painted the first screen after that: the next frame, then a task.
+  requestAnimationFrame(() => setTimeout(() => { siltTimings.painted = performance.now(); }, 0));
 }
 
 function siltChunk(k, data) {
