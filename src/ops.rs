@@ -477,8 +477,13 @@ pub fn ingest(
         None => kafka.bootstrap_servers.clone(),
     };
     let mut opts = opts.clone();
-    // An embedded cluster lives in this process: no other ingester can share it.
-    opts.exclusive |= embedded.is_some();
+    // An embedded cluster lives in this process: no other ingester can share it. A catch-up
+    // (`--until-caught-up`, and every build) assigns itself every partition too, as Spark's
+    // Trigger.AvailableNow does, rather than join the consumer group: it then never waits on
+    // a group that does not form (a broker that waits out dead members' rebalance timeout,
+    // or never completes the rebalance, as tansu did in CI). A continuous ingester running
+    // at the same time costs only reads twice: bronze's `txn` versions decide what is new.
+    opts.exclusive |= embedded.is_some() || opts.until_caught_up;
     crate::ingest::run(targets, kafka, &bootstrap, &opts, observer)
 }
 

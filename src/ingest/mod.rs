@@ -67,8 +67,8 @@ pub struct IngestOptions {
     pub reset_offsets: Option<Reset>,
     /// Set to stop (Ctrl-C, SIGTERM): the current batch is committed first.
     pub stop: Arc<AtomicBool>,
-    /// This is the only ingester of its tables (the embedded cluster): every partition is
-    /// assigned to it directly, without waiting for a consumer group to form.
+    /// Every partition is assigned to this ingester directly, without joining the consumer
+    /// group (the embedded cluster; catch-ups).
     pub exclusive: bool,
 }
 
