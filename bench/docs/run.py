@@ -5,9 +5,10 @@ Chromium, and how fast it answers once open.
     python3 bench/docs/run.py [--models N] [--runs R] [--keep DIR]
 
 Builds Silt in release mode, generates the project with bench/compile/gen_project.py,
-times `silt docs generate` on it (nothing built: the catalog and the column lineage are
-empty, as no table exists; with --build, `silt build` runs first, which takes tens of
-minutes at this size), then opens the site from file:// R times, each in a fresh
+times `silt docs generate` on it (with --build, after `silt build`, so the catalog and the
+column lineage are filled; --tables makes every model a table, since the generated project
+nests views on views, which planning expands: tens of minutes of build at this size), then
+opens the site from file:// R times, each in a fresh
 headless Chromium (Debian's chromium and chromedriver, driven over WebDriver), and records
 from the page's own clock (performance.now(), from navigation start):
 
@@ -125,7 +126,8 @@ def main():
     ap.add_argument("--models", type=int, default=10_000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--keep", default=None, help="generate the project here and keep it")
-    ap.add_argument("--build", action="store_true", help="build the project first (tables, views, tests)")
+    ap.add_argument("--build", action="store_true", help="build the project first (seeds, models, tests), so the catalog and column lineage are filled")
+    ap.add_argument("--tables", action="store_true", help="every model a table (the generated project nests views on views, which makes a build take tens of minutes)")
     args = ap.parse_args()
 
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
@@ -135,6 +137,12 @@ def main():
     if not os.path.exists(os.path.join(project, "target", "docs", "index.html")):
         shutil.rmtree(project, ignore_errors=True)
         subprocess.run([sys.executable, os.path.join(ROOT, "bench", "compile", "gen_project.py"), project, str(args.models), "1"], check=True)
+        if args.tables:
+            path = os.path.join(project, "dbt_project.yml")
+            with open(path) as f:
+                text = f.read()
+            with open(path, "w") as f:
+                f.write(text.replace("+materialized: view", "+materialized: table"))
         if args.build:
             built = run([silt, "build", "-q", "--no-docs"], project)
             print(f"silt build of {args.models} models: {built:.1f} s")

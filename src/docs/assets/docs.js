@@ -307,7 +307,7 @@ async function nodePage(i, params) {
   }
   const st = d.stats || {};
   if (st.row_count != null) fact('Rows', Number(st.row_count).toLocaleString('en-US'));
-  if (st.bytes != null) fact('Size', bytes(st.bytes) + (st.num_files != null ? ` in ${st.num_files} files` : ''));
+  if (st.bytes != null) fact('Size', bytes(st.bytes) + (st.num_files != null ? ` in ${st.num_files} file${st.num_files === 1 ? '' : 's'}` : ''));
   if (st.delta_version != null) fact('Delta version', esc(st.delta_version));
   if (st.last_modified) fact('Last written', when(st.last_modified) + (st.last_operation ? ` <span class="muted">${esc(st.last_operation)}</span>` : ''));
   if (run) {
