@@ -702,19 +702,14 @@ fn build_catches_up_the_embedded_kafka_source_first() {
     assert!(again.stderr.contains("chat.events: 0 new messages"), "{}", again.stderr);
 }
 
-/// The crash test: an ingester killed with SIGKILL at random moments, 20 times, while a
-/// producer keeps writing, and restarted each time; bronze ends with every message once.
-#[test]
-fn ingestion_survives_being_killed_at_random_moments() {
-    use rdkafka::producer::Producer;
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+/// The `kafka` fixture pointed at a mock cluster in this test process, which outlives the
+/// ingesters it serves (named by `SILT_TEST_BOOTSTRAP`), with short group timeouts.
+fn mock_kafka() -> (tempfile::TempDir, rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>, String) {
     let dir = fixture("kafka");
-    let d = dir.path();
-    // A broker that outlives the ingesters: the mock cluster, in this test process.
     let cluster = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
     cluster.create_topic("chat-events", 3, 1).expect("topic");
     let bootstrap = cluster.bootstrap_servers();
-    let profiles = d.join("profiles.yml");
+    let profiles = dir.path().join("profiles.yml");
     let text = std::fs::read_to_string(&profiles).unwrap();
     std::fs::write(
         &profiles,
@@ -724,24 +719,84 @@ fn ingestion_survives_being_killed_at_random_moments() {
         ),
     )
     .unwrap();
+    (dir, cluster, bootstrap)
+}
+
+/// `silt` started in the background in `d`, its output discarded.
+fn spawn_silt(d: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_silt"));
+    cmd.args(args).current_dir(d).env("HOME", d).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn silt")
+}
+
+/// A producer thread writing synthetic chat to `chat-events`, `step` messages at a time
+/// with a pause between, until stopped.
+struct Producing {
+    produced: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Producing {
+    fn start(bootstrap: &str, seed: u64, step: u64, pause: std::time::Duration) -> Producing {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let produced = std::sync::Arc::new(AtomicU64::new(0));
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (bootstrap, produced, done) = (bootstrap.to_owned(), produced.clone(), done.clone());
+            std::thread::spawn(move || {
+                let p = silt::ingest::produce::producer(&bootstrap, &Default::default()).unwrap();
+                let never = AtomicBool::new(false);
+                let mut i = 0;
+                while !done.load(Ordering::Relaxed) {
+                    silt::ingest::produce::synthetic(&p, "chat-events", seed, i, i + step, silt::ingest::produce::Partitioning::Broker, None, &never).unwrap();
+                    i += step;
+                    produced.store(i, Ordering::Relaxed);
+                    std::thread::sleep(pause);
+                }
+                silt::ingest::produce::flush(&p).unwrap();
+            })
+        };
+        Producing { produced, done, thread }
+    }
+
+    /// Stops, waits for every message to be delivered, and says how many there were.
+    fn stop(self) -> u64 {
+        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap();
+        self.produced.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Bronze's `events` holds `total` messages, each once, with offsets contiguous from 0 in
+/// every partition.
+fn assert_exactly_once(d: &Path, env: &[(&str, &str)], total: u64) {
+    let row = show_row(
+        d,
+        "select count(*) as n, count(distinct concat(topic, ':', cast(partition as varchar), ':', cast(\"offset\" as varchar))) as distinct_n from bronze.events",
+        env,
+    );
+    assert_eq!(row["n"], total, "every message produced is in bronze");
+    assert_eq!(row["distinct_n"], total, "and only once");
+    let gaps = show_row(
+        d,
+        "select sum(max_o + 1 - n) as gaps from (select partition, max(\"offset\") as max_o, count(*) as n from bronze.events group by partition) p",
+        env,
+    );
+    assert_eq!(gaps["gaps"], 0, "offsets are contiguous from 0 in every partition");
+}
+
+/// The crash test: an ingester killed with SIGKILL at random moments, 20 times, while a
+/// producer keeps writing, and restarted each time; bronze ends with every message once.
+#[test]
+fn ingestion_survives_being_killed_at_random_moments() {
+    let (dir, _cluster, bootstrap) = mock_kafka();
+    let d = dir.path();
     let env = [("SILT_TEST_BOOTSTRAP", bootstrap.as_str())];
-    let produced = std::sync::Arc::new(AtomicU64::new(0));
-    let done = std::sync::Arc::new(AtomicBool::new(false));
-    let producer_thread = {
-        let (bootstrap, produced, done) = (bootstrap.clone(), produced.clone(), done.clone());
-        std::thread::spawn(move || {
-            let p = silt::ingest::produce::producer(&bootstrap, &Default::default()).unwrap();
-            let never = AtomicBool::new(false);
-            let mut i = 0;
-            while !done.load(Ordering::Relaxed) {
-                silt::ingest::produce::synthetic(&p, "chat-events", 3, i, i + 100, silt::ingest::produce::Partitioning::Broker, None, &never).unwrap();
-                i += 100;
-                produced.store(i, Ordering::Relaxed);
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            p.flush(std::time::Duration::from_secs(10)).unwrap();
-        })
-    };
+    let producing = Producing::start(&bootstrap, 3, 100, std::time::Duration::from_millis(100));
     let mut seed: u64 = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|t| t.as_nanos() as u64)
@@ -749,15 +804,7 @@ fn ingestion_survives_being_killed_at_random_moments() {
     eprintln!("crash test seed {seed}");
     let mut kills = 0;
     while kills < 20 {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_silt"))
-            .args(["ingest", "-q"])
-            .current_dir(d)
-            .env("SILT_TEST_BOOTSTRAP", &bootstrap)
-            .env("HOME", d)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn ingester");
+        let mut child = spawn_silt(d, &["ingest", "-q"], &env);
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         // A restarted ingester first waits for its dead predecessor to leave the group
         // (the 2 s session timeout); kills land before, during and after its commits.
@@ -767,29 +814,14 @@ fn ingestion_survives_being_killed_at_random_moments() {
         child.wait().expect("reap");
         kills += 1;
     }
-    done.store(true, Ordering::Relaxed);
-    producer_thread.join().unwrap();
-    let total = produced.load(Ordering::Relaxed);
+    let total = producing.stop();
     // The killed ingesters did commit work between kills (the test exercises restarts, not
     // only the final run).
     let before = show_row(d, "select count(*) as n from bronze.events", &env);
     assert!(before["n"].as_u64().unwrap_or(0) > 0, "no rows before the final run");
     let last = silt_env(d, &["ingest", "--until-caught-up"], &env);
     assert_eq!(last.code, 0, "{}", last.stderr);
-    let row = show_row(
-        d,
-        "select count(*) as n, count(distinct concat(topic, ':', cast(partition as varchar), ':', cast(\"offset\" as varchar))) as distinct_n from bronze.events",
-        &env,
-    );
-    assert_eq!(row["n"], total, "every message produced is in bronze");
-    assert_eq!(row["distinct_n"], total, "and only once");
-    // Offsets are contiguous from 0 in every partition.
-    let gaps = show_row(
-        d,
-        "select sum(max_o + 1 - n) as gaps from (select partition, max(\"offset\") as max_o, count(*) as n from bronze.events group by partition) p",
-        &env,
-    );
-    assert_eq!(gaps["gaps"], 0);
+    assert_exactly_once(d, &env, total);
 }
 
 /// SIGTERM (as Ctrl-C) ends `silt ingest` cleanly: the batch it holds is committed first.
@@ -1089,19 +1121,7 @@ fn exactly_once_against_a_real_broker() {
     }
     let last = silt(d, &["ingest", "--until-caught-up"]);
     assert_eq!(last.code, 0, "{}\nbroker log:\n{}", last.stderr, broker_log());
-    let row = show_row(
-        d,
-        "select count(*) as n, count(distinct concat(cast(partition as varchar), ':', cast(\"offset\" as varchar))) as distinct_n from bronze.events",
-        &[],
-    );
-    assert_eq!(row["n"], total);
-    assert_eq!(row["distinct_n"], total);
-    let gaps = show_row(
-        d,
-        "select sum(max_o + 1 - n) as gaps from (select partition, max(\"offset\") as max_o, count(*) as n from bronze.events group by partition) p",
-        &[],
-    );
-    assert_eq!(gaps["gaps"], 0);
+    assert_exactly_once(d, &[], total);
 }
 
 /// The chat functions take their emote list from the seed that `vars: {silt_emotes: ...}`
@@ -1419,25 +1439,44 @@ fn docs_site_works_in_a_real_browser() {
     b.wait_for("dim_emotes from the canvas", "return location.hash === '#/node/model.twitch.dim_emotes' && document.querySelector('table.columns')");
 
     // `silt docs serve`: the same site over HTTP on loopback.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_silt"))
-        .args(["docs", "serve", "--port", &port.to_string()])
-        .current_dir(d)
-        .env("HOME", d)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "silt docs serve did not listen");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    b.goto(&format!("http://127.0.0.1:{port}/#/node/model.twitch.dim_emotes"));
+    let server = DocsServer::start(d);
+    b.goto(&format!("http://127.0.0.1:{}/#/node/model.twitch.dim_emotes", server.port));
     let title = b.wait_for("the served page", "return document.querySelector('table.columns') && document.querySelector('h1').innerText");
     assert!(title.as_str().unwrap().starts_with("dim_emotes"), "{title}");
-    let _ = server.kill();
-    let _ = server.wait();
+}
+
+/// `silt docs serve` of the project in a folder, on a free port, listening; stopped when
+/// dropped.
+struct DocsServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl DocsServer {
+    fn start(d: &Path) -> DocsServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(env!("CARGO_BIN_EXE_silt"))
+            .args(["docs", "serve", "--port", &port.to_string()])
+            .current_dir(d)
+            .env("HOME", d)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "silt docs serve did not listen");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        DocsServer { child, port }
+    }
+}
+
+impl Drop for DocsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// `silt docs serve` serves files under target/docs/ only, and says what to do when there
@@ -1452,24 +1491,9 @@ fn docs_serve_serves_the_site_and_nothing_else() {
     assert!(none.stderr.contains("there is no docs site in `./target/docs`: run `silt docs generate` first"), "{}", none.stderr);
     let generated = silt(d, &["docs", "generate"]);
     assert_eq!(generated.code, 0, "{}", generated.stderr);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_silt"))
-        .args(["docs", "serve", "--port", &port.to_string()])
-        .current_dir(d)
-        .env("HOME", d)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let server = DocsServer::start(d);
     let get = |path: &str| -> String {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        let mut stream = loop {
-            match std::net::TcpStream::connect(("127.0.0.1", port)) {
-                Ok(s) => break s,
-                Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(100)),
-                Err(e) => panic!("silt docs serve: {e}"),
-            }
-        };
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("silt docs serve");
         write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
         let mut reply = String::new();
         stream.read_to_string(&mut reply).unwrap();
@@ -1481,8 +1505,6 @@ fn docs_serve_serves_the_site_and_nothing_else() {
     assert!(data.contains("text/javascript") && data.contains("model.dbt_shop.customers"), "{}", &data[..data.len().min(400)]);
     assert!(get("/../project.yml").starts_with("HTTP/1.1 404"));
     assert!(get("/%2e%2e/project.yml").starts_with("HTTP/1.1 404"));
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 /// A catch-up (`--until-caught-up`: every partition assigned to itself, no consumer group)
@@ -1490,73 +1512,21 @@ fn docs_serve_serves_the_site_and_nothing_else() {
 /// writes: each catch-up ends, and bronze holds every message once, with no gaps.
 #[test]
 fn catch_ups_beside_a_continuous_ingester_stay_exactly_once() {
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    let dir = fixture("kafka");
+    let (dir, _cluster, bootstrap) = mock_kafka();
     let d = dir.path();
-    let cluster = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
-    cluster.create_topic("chat-events", 3, 1).expect("topic");
-    let bootstrap = cluster.bootstrap_servers();
-    let profiles = d.join("profiles.yml");
-    let text = std::fs::read_to_string(&profiles).unwrap();
-    std::fs::write(
-        &profiles,
-        text.replace(
-            "bootstrap_servers: embedded",
-            "bootstrap_servers: \"{{ env_var('SILT_TEST_BOOTSTRAP') }}\"\n        properties: {session.timeout.ms: 2000, heartbeat.interval.ms: 300}",
-        ),
-    )
-    .unwrap();
     let env = [("SILT_TEST_BOOTSTRAP", bootstrap.as_str())];
-    let produced = std::sync::Arc::new(AtomicU64::new(0));
-    let done = std::sync::Arc::new(AtomicBool::new(false));
-    let producer_thread = {
-        let (bootstrap, produced, done) = (bootstrap.clone(), produced.clone(), done.clone());
-        std::thread::spawn(move || {
-            let p = silt::ingest::produce::producer(&bootstrap, &Default::default()).unwrap();
-            let never = AtomicBool::new(false);
-            let mut i = 0;
-            while !done.load(Ordering::Relaxed) {
-                silt::ingest::produce::synthetic(&p, "chat-events", 5, i, i + 200, silt::ingest::produce::Partitioning::Broker, None, &never).unwrap();
-                i += 200;
-                produced.store(i, Ordering::Relaxed);
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            silt::ingest::produce::flush(&p).unwrap();
-        })
-    };
-    let continuous = Command::new(env!("CARGO_BIN_EXE_silt"))
-        .args(["ingest", "-q"])
-        .current_dir(d)
-        .env("SILT_TEST_BOOTSTRAP", &bootstrap)
-        .env("HOME", d)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn ingester");
+    let producing = Producing::start(&bootstrap, 5, 200, std::time::Duration::from_millis(50));
+    let continuous = spawn_silt(d, &["ingest", "-q"], &env);
     for _ in 0..4 {
         std::thread::sleep(std::time::Duration::from_millis(700));
         let out = silt_env(d, &["ingest", "--until-caught-up"], &env);
         assert_eq!(out.code, 0, "{}", out.stderr);
     }
-    done.store(true, Ordering::Relaxed);
-    producer_thread.join().unwrap();
+    let total = producing.stop();
     let _ = Command::new("kill").args(["-TERM", &continuous.id().to_string()]).status();
     let out = wait_within(continuous, std::time::Duration::from_secs(120), "a terminated `silt ingest`");
     assert!(out.status.success());
     let last = silt_env(d, &["ingest", "--until-caught-up"], &env);
     assert_eq!(last.code, 0, "{}", last.stderr);
-    let total = produced.load(Ordering::Relaxed);
-    let row = show_row(
-        d,
-        "select count(*) as n, count(distinct concat(cast(partition as varchar), ':', cast(\"offset\" as varchar))) as distinct_n from bronze.events",
-        &env,
-    );
-    assert_eq!(row["n"], total, "every message produced is in bronze");
-    assert_eq!(row["distinct_n"], total, "and only once");
-    let gaps = show_row(
-        d,
-        "select sum(max_o + 1 - n) as gaps from (select partition, max(\"offset\") as max_o, count(*) as n from bronze.events group by partition) p",
-        &env,
-    );
-    assert_eq!(gaps["gaps"], 0);
+    assert_exactly_once(d, &env, total);
 }
