@@ -96,6 +96,8 @@ fn html_escape(s: &str) -> String {
 struct Entry<'a> {
     id: &'a str,
     kind: &'a str,
+    /// What the list shows: `source.table` for sources, the name otherwise.
+    name: String,
     json: &'a Json,
 }
 
@@ -123,7 +125,12 @@ fn build(inputs: &Inputs) -> (Json, Vec<Json>) {
             for (id, json) in map {
                 let kind = str_of(json, "resource_type");
                 if LISTED.contains(&kind) {
-                    entries.push(Entry { id, kind, json });
+                    let name = if kind == "source" {
+                        format!("{}.{}", str_of(json, "source_name"), str_of(json, "name"))
+                    } else {
+                        str_of(json, "name").to_owned()
+                    };
+                    entries.push(Entry { id, kind, name, json });
                 }
             }
         }
@@ -133,7 +140,7 @@ fn build(inputs: &Inputs) -> (Json, Vec<Json>) {
         let rank = |k: &str| LISTED.iter().position(|l| *l == k).unwrap_or(LISTED.len());
         rank(a.kind)
             .cmp(&rank(b.kind))
-            .then_with(|| natural(&display_name(a), &display_name(b)))
+            .then_with(|| natural(&a.name, &b.name))
             .then_with(|| a.id.cmp(b.id))
     });
     let position: HashMap<&str, usize> = entries.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
@@ -172,7 +179,7 @@ fn build(inputs: &Inputs) -> (Json, Vec<Json>) {
         let mut node = json!({
             "i": e.id,
             "t": e.kind,
-            "n": display_name(e),
+            "n": e.name,
             "d": summary(str_of(e.json, "description")),
             "c": columns.iter().map(|c| c.0.clone()).collect::<Vec<_>>(),
             "p": parents,
@@ -248,15 +255,6 @@ fn natural(a: &str, b: &str) -> std::cmp::Ordering {
                 y = &y[1..];
             }
         }
-    }
-}
-
-/// What the list shows: `source.table` for sources, the name otherwise.
-fn display_name(e: &Entry) -> String {
-    if e.kind == "source" {
-        format!("{}.{}", str_of(e.json, "source_name"), str_of(e.json, "name"))
-    } else {
-        str_of(e.json, "name").to_owned()
     }
 }
 

@@ -54,7 +54,8 @@ pub fn write_docs(
     let target_dir = parsed.project.settings.target_dir();
     write_compiled(&parsed.project.settings.root, &compiled)
         .map_err(|e| anyhow::anyhow!("cannot write compiled SQL under `{}`: {e}", target_dir.display()))?;
-    let manifest = silt::manifest::Manifest { parsed, graph, compiled: Some(&compiled), invocation };
+    // The site reads the manifest as a tree: built once, and that tree is what is written.
+    let manifest = serde_json::to_value(silt::manifest::Manifest { parsed, graph, compiled: Some(&compiled), invocation })?;
     write_artifact(&target_dir.join("manifest.json"), &manifest)?;
     let views: BTreeMap<String, String> = compiled
         .iter()
@@ -82,7 +83,6 @@ pub fn write_docs(
         "Catalog written to {} ({nodes} nodes and {sources} sources that exist in the warehouse)",
         target_dir.join("catalog.json").display()
     ));
-    let manifest = serde_json::to_value(&manifest)?;
     let status: serde_json::Value = std::fs::read(target_dir.join("node_status.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())

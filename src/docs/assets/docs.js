@@ -452,9 +452,15 @@ function layout(members) {
   const place = () => layers.forEach(l => l.forEach((j, x) => { pos[j] = x; }));
   place();
   const bary = (j, nbrs) => nbrs.length ? nbrs.reduce((s, k) => s + pos[k], 0) / nbrs.length : pos[j];
+  // Orders rank r by the mean place of each node's neighbours (parents or children).
+  const reorder = (r, nbrs) => {
+    const b = new Map(layers[r].map(j => [j, bary(j, nbrs[j])]));
+    layers[r].sort((a, c) => b.get(a) - b.get(c));
+    layers[r].forEach((j, x) => { pos[j] = x; });
+  };
   for (let sweep = 0; sweep < 4; sweep++) {
-    for (let r = 1; r < layers.length; r++) { const b = new Map(layers[r].map(j => [j, bary(j, parents[j])])); layers[r].sort((a, c) => b.get(a) - b.get(c)); layers[r].forEach((j, x) => { pos[j] = x; }); }
-    for (let r = layers.length - 2; r >= 0; r--) { const b = new Map(layers[r].map(j => [j, bary(j, kids[j])])); layers[r].sort((a, c) => b.get(a) - b.get(c)); layers[r].forEach((j, x) => { pos[j] = x; }); }
+    for (let r = 1; r < layers.length; r++) reorder(r, parents);
+    for (let r = layers.length - 2; r >= 0; r--) reorder(r, kids);
   }
   const W = 190, H = 30, GX = 70, GY = 14;
   const tallest = Math.max(1, ...layers.map(l => l.length));
@@ -549,6 +555,7 @@ function canvasGraph(host, L, opts) {
     draw();
   };
   const draw = () => { cancelAnimationFrame(frame); frame = requestAnimationFrame(paint); };
+  const curve = e => { ctx.moveTo(e[0], e[1]); ctx.bezierCurveTo(e[2], e[3], e[4], e[5], e[6], e[7]); };
   function paint() {
     const { k, tx, ty } = view;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -564,14 +571,14 @@ function canvasGraph(host, L, opts) {
     for (let r = r0; r <= r1; r++) for (const j of L.layers[r]) for (const p of L.parents[j]) {
       const e = edgePath(L, p, j);
       if (Math.max(e[1], e[7]) < y0 || Math.min(e[1], e[7]) > y1) continue;
-      ctx.moveTo(e[0], e[1]); ctx.bezierCurveTo(e[2], e[3], e[4], e[5], e[6], e[7]);
+      curve(e);
     }
     ctx.stroke();
     if (hover >= 0) {
       ctx.strokeStyle = '#2563eb'; ctx.lineWidth = 2 / Math.max(k, 0.3);
       ctx.beginPath();
-      for (const p of L.parents[hover]) { const e = edgePath(L, p, hover); ctx.moveTo(e[0], e[1]); ctx.bezierCurveTo(e[2], e[3], e[4], e[5], e[6], e[7]); }
-      for (const c of L.kids[hover]) { const e = edgePath(L, hover, c); ctx.moveTo(e[0], e[1]); ctx.bezierCurveTo(e[2], e[3], e[4], e[5], e[6], e[7]); }
+      for (const p of L.parents[hover]) curve(edgePath(L, p, hover));
+      for (const c of L.kids[hover]) curve(edgePath(L, hover, c));
       ctx.stroke();
     }
     const labels = k * 12 >= 6;
