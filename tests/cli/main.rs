@@ -593,20 +593,42 @@ fn build_publishes_nothing_that_fails_its_tests() {
     insta::assert_snapshot!("build_with_failing_tests", bad.stderr);
 }
 
+/// `silt build` ends with the docs unless `--no-docs`, and target/node_status.json keeps
+/// each node's last result across commands (a `silt test` does not hide the last run).
+#[test]
+fn build_writes_the_docs_unless_told_not_to_and_last_results_are_kept() {
+    let dir = fixture("audit");
+    let d = dir.path();
+    let status = |id: &str| -> serde_json::Value {
+        let all: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("target/node_status.json")).unwrap()).unwrap();
+        all["nodes"][id].clone()
+    };
+    let quiet = silt(d, &["build", "--threads", "1", "--no-docs"]);
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert!(!quiet.stderr.contains("Docs:") && !d.join("target/docs").exists(), "{}", quiet.stderr);
+    let built = status("model.audit.daily");
+    assert_eq!(built["status"], "success", "{built}");
+    let tested = silt(d, &["test", "--threads", "1"]);
+    assert_eq!(tested.code, 0, "{}", tested.stderr);
+    // The run's result is still there, unchanged, beside the tests'.
+    assert_eq!(status("model.audit.daily"), built);
+    let all: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("target/node_status.json")).unwrap()).unwrap();
+    let tests: Vec<&serde_json::Value> = all["nodes"].as_object().unwrap().iter().filter(|(k, _)| k.starts_with("test.")).map(|(_, v)| v).collect();
+    assert!(!tests.is_empty() && tests.iter().all(|t| t["status"] == "pass"), "{all}");
+    assert_ne!(tests[0]["invocation_id"], built["invocation_id"]);
+    let docs = silt(d, &["build", "--threads", "1"]);
+    assert_eq!(docs.code, 0, "{}", docs.stderr);
+    assert!(docs.stderr.contains("Docs: ./target/docs/index.html"), "{}", docs.stderr);
+    assert!(d.join("target/docs/index.html").is_file() && d.join("target/docs/data/chunk-0.js").is_file());
+}
+
 /// The README's first command: the reference project at the repository root runs end to
 /// end on the embedded Kafka (bronze, silver, gold) and every one of its tests passes; a
 /// second build after more messages reads only those, and one with none writes nothing.
 #[test]
 fn reference_project_builds_and_passes_its_tests() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::tempdir().unwrap();
+    let dir = reference_project();
     let d = dir.path();
-    for f in ["project.yml", "profiles.yml"] {
-        std::fs::copy(root.join(f), d.join(f)).unwrap();
-    }
-    for folder in ["models", "macros", "seeds", "data_tests"] {
-        copy_dir(&root.join(folder), &d.join(folder));
-    }
     let out = silt(d, &["build"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains(" WARN=0 ERROR=0 SKIP=0 "), "{}", out.stderr);
@@ -1301,6 +1323,10 @@ fn docs_generate_writes_the_manifest_and_the_catalog() {
     assert_eq!(source["columns"]["kafka_ts"]["type"], "timestamp with time zone");
     let model = &catalog["nodes"]["model.kafka.per_partition"];
     assert_eq!(model["stats"]["row_count"]["value"], 3);
+    // When and how the table was last written, from its last Delta commit.
+    let written = model["stats"]["last_modified"]["value"].as_str().unwrap_or_default();
+    assert!(chrono::DateTime::parse_from_rfc3339(written).is_ok(), "{}", model["stats"]);
+    assert!(model["stats"]["last_operation"]["value"].as_str().is_some_and(|op| !op.is_empty()), "{}", model["stats"]);
     assert_eq!(model["columns"]["messages"]["type"], "bigint");
     let view = &catalog["nodes"]["model.kafka.recent"];
     assert_eq!(view["metadata"]["type"], "VIEW");
