@@ -13,7 +13,8 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::parse::{
     Materialization, NameIndex, ParsedNode, ParsedProject, model_json, parallel_map,
 };
-use crate::template::{NodeContext, Phase, Relation, Resolver};
+use crate::relation::Relation;
+use crate::template::{NodeContext, Phase, Resolver};
 
 /// What the compile stage needs to know besides the project.
 #[derive(Debug, Clone, Default)]
@@ -87,11 +88,6 @@ pub fn should_full_refresh(node: &ParsedNode, flag: bool) -> bool {
         .get("full_refresh")
         .and_then(crate::parse::as_bool)
         .unwrap_or(flag)
-}
-
-/// The key of a relation in [`CompileOptions::existing`].
-pub fn relation_key(r: &Relation) -> String {
-    format!("{}.{}", r.schema, r.identifier)
 }
 
 /// Compiles the nodes `ids` (and the ephemerals they need). Every node gets a result.
@@ -200,7 +196,7 @@ impl Compiler<'_> {
         });
         let mut ctx = NodeContext::new(Phase::Compile, resolver);
         let is_incremental = node.materialized == Materialization::Incremental
-            && self.opts.existing.contains(&relation_key(&node.relation))
+            && self.opts.existing.contains(&node.relation.key())
             && !should_full_refresh(node, self.opts.full_refresh);
         ctx.is_incremental = is_incremental;
         if let Some(o) = &self.overrides {
@@ -410,7 +406,7 @@ pub fn compile_inline(
             &parsed.project.settings.target.database,
             &parsed.project.settings.target.schema,
             "inline_query",
-            crate::template::RelationKind::View,
+            crate::relation::RelationKind::View,
         ),
         tags: Vec::new(),
         refs: Vec::new(),

@@ -27,6 +27,7 @@ pub mod ops;
 pub mod par;
 pub mod parse;
 pub mod project;
+pub mod relation;
 pub mod settings;
 pub mod sql;
 pub mod template;

@@ -313,11 +313,7 @@ fn node_out<'a>(
     let n = &node.node;
     let relation_name = match node.materialized {
         Materialization::Ephemeral | Materialization::Test | Materialization::Analysis => None,
-        _ => Some(format!(
-            "\"{}\".{}",
-            node.relation.database,
-            node.relation.render()
-        )),
+        _ => Some(node.relation.qualified()),
     };
     let checksum = if n.resource_type == crate::project::ResourceType::Seed && n.checksum.is_empty()
     {
@@ -493,7 +489,7 @@ fn source_json(s: &ParsedSource) -> Json {
         "config": {"enabled": s.enabled, "meta": t.meta, "tags": t.tags},
         "patch_path": null,
         "unrendered_config": {},
-        "relation_name": format!("\"{}\".{}", s.relation.database, s.relation.render()),
+        "relation_name": s.relation.qualified(),
         "created_at": 0.0,
         "doc_blocks": [],
     })
@@ -667,10 +663,7 @@ pub fn run_results(
                 "unique_id": r.unique_id,
                 "compiled": r.compiled_code.is_some(),
                 "compiled_code": r.compiled_code,
-                "relation_name": r.relation_name.as_ref().map(|rel| {
-                    let db = parsed.node(&r.unique_id).map(|n| n.relation.database.clone()).unwrap_or_default();
-                    format!("\"{db}\".{rel}")
-                }),
+                "relation_name": r.relation_name.as_ref().and_then(|_| parsed.node(&r.unique_id)).map(|n| n.relation.qualified()),
                 "batch_results": Json::Null,
             })
         })

@@ -432,9 +432,7 @@ pub fn kafka_targets(
             Some(crate::ingest::IngestTarget {
                 name: format!("{}.{}", s.source.source_name, s.source.name),
                 unique_id: s.source.unique_id.clone(),
-                dir: warehouse
-                    .join(&s.relation.schema)
-                    .join(&s.relation.identifier),
+                dir: s.relation.path(&warehouse),
                 source: kafka,
             })
         })
@@ -496,15 +494,15 @@ pub fn table_dirs(parsed: &ParsedProject, ids: &[String]) -> Vec<(String, std::p
         if let Some(n) = parsed.node(id) {
             if n.enabled && n.materialized.writes_table() {
                 out.push((
-                    format!("{}.{}", n.relation.schema, n.relation.identifier),
-                    warehouse.join(&n.relation.schema).join(&n.relation.identifier),
+                    n.relation.key(),
+                    n.relation.path(&warehouse),
                 ));
             }
         } else if let Some(s) = parsed.source(id) {
             if s.enabled && s.source.kafka.is_some() {
                 out.push((
-                    format!("{}.{}", s.relation.schema, s.relation.identifier),
-                    warehouse.join(&s.relation.schema).join(&s.relation.identifier),
+                    s.relation.key(),
+                    s.relation.path(&warehouse),
                 ));
             }
         }
@@ -546,12 +544,12 @@ pub async fn layer_rows(
         if !crate::exec::storage::exists(&t.dir) {
             continue;
         }
-        let name = format!("\"{}\".\"{}\"", s.relation.schema, s.relation.identifier);
+        let name = s.relation.render();
         let (rows, errors) =
             count(format!("select count(*), sum(case when parse_status = 'PARSE_ERROR' then 1 else 0 end) from {name}")).await?;
         out.push(LayerRows {
             layer: "bronze".into(),
-            relation: format!("{}.{}", s.relation.schema, s.relation.identifier),
+            relation: s.relation.key(),
             rows,
             parse_errors: Some(errors),
         });
@@ -561,7 +559,7 @@ pub async fn layer_rows(
         .iter()
         .filter_map(|id| parsed.node(id))
         .filter(|n| n.materialized.writes_table())
-        .filter(|n| crate::exec::storage::exists(&warehouse.join(&n.relation.schema).join(&n.relation.identifier)))
+        .filter(|n| crate::exec::storage::exists(&n.relation.path(&warehouse)))
         .collect();
     let layer = |n: &crate::parse::ParsedNode| -> String {
         if n.materialized == Materialization::Seed {
@@ -586,18 +584,18 @@ pub async fn layer_rows(
     let mut rows = Vec::new();
     for n in &built {
         // From the Delta log's statistics; counted only when a file has none.
-        let dir = warehouse.join(&n.relation.schema).join(&n.relation.identifier);
+        let dir = n.relation.path(&warehouse);
         let table = crate::exec::storage::open(&dir).await?;
         let count = match crate::exec::catalog::table_stats(&table, &dir)?.rows {
             Some(n) => n,
             None => {
-                let name = format!("\"{}\".\"{}\"", n.relation.schema, n.relation.identifier);
+                let name = n.relation.render();
                 count(format!("select count(*) from {name}")).await?.0
             }
         };
         rows.push(LayerRows {
             layer: layer(n),
-            relation: format!("{}.{}", n.relation.schema, n.relation.identifier),
+            relation: n.relation.key(),
             rows: count,
             parse_errors: None,
         });

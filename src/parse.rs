@@ -15,9 +15,8 @@ pub use crate::par::map as parallel_map;
 use crate::config::{ConfigMap, merge_into, string_list};
 use crate::diagnostic::{Diagnostic, Diagnostics, Span, did_you_mean};
 use crate::project::{Project, ProjectNode, ResourceType};
-use crate::template::{
-    Globals, NodeContext, Phase, RefCall, Relation, RelationKind, Resolver, Templates,
-};
+use crate::relation::{Relation, RelationKind};
+use crate::template::{Globals, NodeContext, Phase, RefCall, Resolver, Templates};
 
 /// How a node is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -1061,7 +1060,7 @@ fn name_relation(
         _ => RelationKind::Table,
     };
     let identifier = if kind == RelationKind::Cte {
-        crate::template::ephemeral_cte_name(&parsed.node.name)
+        crate::relation::ephemeral_cte_name(&parsed.node.name)
     } else {
         alias
     };

@@ -10,7 +10,7 @@ use super::ExecError;
 use super::session::Session;
 use super::storage;
 use crate::parse::{Materialization, ParsedProject};
-use crate::template::relation::Relation;
+use crate::relation::Relation;
 
 /// The catalog: `metadata` as given, then `nodes` and `sources`.
 pub async fn catalog(
@@ -25,7 +25,7 @@ pub async fn catalog(
     for n in parsed.nodes.iter().filter(|n| n.enabled) {
         let id = &n.node.unique_id;
         let entry = match n.materialized {
-            m if m.writes_table() => table_entry(&dir_of(warehouse, &n.relation), &n.relation, id, n.node.description.as_str()).await,
+            m if m.writes_table() => table_entry(&n.relation.path(warehouse), &n.relation, id, n.node.description.as_str()).await,
             Materialization::View => match compiled_views.get(id) {
                 Some(sql) => view_entry(session, sql, &n.relation, id).await,
                 None => Ok(None),
@@ -43,7 +43,7 @@ pub async fn catalog(
     let mut sources = serde_json::Map::new();
     for s in parsed.sources.iter().filter(|s| s.enabled) {
         let id = &s.source.unique_id;
-        match table_entry(&dir_of(warehouse, &s.relation), &s.relation, id, "").await {
+        match table_entry(&s.relation.path(warehouse), &s.relation, id, "").await {
             Ok(Some(e)) => {
                 sources.insert(id.clone(), e);
             }
@@ -57,10 +57,6 @@ pub async fn catalog(
         "sources": sources,
         "errors": if errors.is_empty() { Json::Null } else { json!(errors) },
     }))
-}
-
-fn dir_of(warehouse: &Path, r: &Relation) -> std::path::PathBuf {
-    warehouse.join(&r.schema).join(&r.identifier)
 }
 
 fn columns(schema: &deltalake::arrow::datatypes::Schema) -> Json {

@@ -20,7 +20,7 @@ use serde_json::Value as Json;
 use super::ExecError;
 use super::session::{Session, clean};
 use crate::parse::ParsedNode;
-use crate::template::quote_ident;
+use crate::relation::quote_ident;
 
 /// One declared column.
 #[derive(Debug, Clone)]

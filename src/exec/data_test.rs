@@ -57,9 +57,8 @@ pub async fn run(
     let mut main_sql = sql.trim().trim_end_matches(';').to_owned();
     let mut stored_in = None;
     if config.store_failures {
-        let schema = &node.relation.schema;
-        let name = &node.relation.identifier;
-        let dir = warehouse.join(schema).join(name);
+        let (schema, name) = (&node.relation.schema, &node.relation.identifier);
+        let dir = node.relation.path(warehouse);
         let df = session.query(&main_sql).await?;
         let df = match config.limit {
             Some(n) => df
@@ -72,12 +71,8 @@ pub async fn run(
             .run()
             .await?;
         session.invalidate(schema, name);
-        main_sql = format!(
-            "select * from {}.{}",
-            crate::template::quote_ident(schema),
-            crate::template::quote_ident(name)
-        );
-        stored_in = Some(format!("{schema}.{name}"));
+        main_sql = format!("select * from {}", node.relation.render());
+        stored_in = Some(node.relation.key());
     }
     let limit = config
         .limit

@@ -47,7 +47,7 @@ pub struct Context<'a> {
 #[derive(Debug, Clone)]
 pub struct Streamed {
     pub unique_id: String,
-    pub relation: crate::template::relation::Relation,
+    pub relation: crate::relation::Relation,
 }
 
 impl<'a> Context<'a> {
@@ -152,10 +152,7 @@ pub async fn execute(
     node: &ParsedNode,
     compiled: &CompiledNode,
 ) -> Result<Outcome, ExecError> {
-    let dir = ctx
-        .warehouse
-        .join(&node.relation.schema)
-        .join(&node.relation.identifier);
+    let dir = node.relation.path(ctx.warehouse);
     match node.materialized {
         Materialization::View => {
             ctx.session.register_view(
@@ -373,7 +370,7 @@ async fn streaming_table(
     let mut read: Option<u64> = Some(0);
     let mut anything_new = full;
     for (s, after) in ctx.streams.iter().zip(afters) {
-        let up = ctx.warehouse.join(&s.relation.schema).join(&s.relation.identifier);
+        let up = s.relation.path(&ctx.warehouse);
         if !storage::exists(&up) {
             return Err(ExecError::Schema(format!(
                 "`{}` streams from `{}.{}`, which has no table yet (ingest or build it first)",
@@ -578,7 +575,7 @@ fn project_onto(df: DataFrame, target: &SchemaRef, keep_new: bool) -> Result<Dat
 /// The merge condition: keys equal, then each `incremental_predicates` entry (SQL that
 /// refers to `DBT_INTERNAL_DEST` and `DBT_INTERNAL_SOURCE`, as in dbt).
 fn merge_predicate(node: &ParsedNode, keys: &[String], extra: Option<&str>) -> String {
-    let q = crate::template::quote_ident;
+    let q = crate::relation::quote_ident;
     let mut parts: Vec<String> = keys
         .iter()
         .map(|k| format!("{}.{} = {}.{}", q(DEST), q(k), q(SOURCE), q(k)))
@@ -617,7 +614,7 @@ fn quote_aliases(predicate: &str) -> String {
                     .next()
                     .is_none_or(|c| !c.is_alphanumeric() && c != '_');
                 if before_ok && after_ok {
-                    out.push_str(&crate::template::quote_ident(alias));
+                    out.push_str(&crate::relation::quote_ident(alias));
                     rest = &rest[alias.len()..];
                     continue 'outer;
                 }
@@ -746,8 +743,8 @@ async fn delete_insert(
     let combined = ctx.nullable(inserts.union(deletes).map_err(df_err)?)?;
     let op = format!(
         "{}.{} = 'del'",
-        crate::template::quote_ident(SOURCE),
-        crate::template::quote_ident(OP_COLUMN)
+        crate::relation::quote_ident(SOURCE),
+        crate::relation::quote_ident(OP_COLUMN)
     );
     let predicate = merge_predicate(node, keys, Some(&op));
     let columns: Vec<String> = fields.iter().map(|(n, _)| n.clone()).collect();
@@ -819,11 +816,11 @@ async fn insert_overwrite(
                 )
                 .map_err(df_err)?;
                 conj.push(if value.is_null() {
-                    format!("{} IS NULL", crate::template::quote_ident(p))
+                    format!("{} IS NULL", crate::relation::quote_ident(p))
                 } else {
                     format!(
                         "{} = {}",
-                        crate::template::quote_ident(p),
+                        crate::relation::quote_ident(p),
                         sql_literal(&value)
                     )
                 });

@@ -32,7 +32,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde_json::{Value as Json, json};
 
-use crate::compile::{CompiledNode, relation_key};
+use crate::compile::CompiledNode;
 use crate::diagnostic::Diagnostic;
 use crate::graph::Graph;
 use crate::parse::{Materialization, ParsedNode, ParsedProject};
@@ -183,7 +183,7 @@ impl NodeDesc {
             name: node.node.name.clone(),
             resource_type: node.node.resource_type.as_str(),
             materialized: node.materialized,
-            relation: format!("{}.{}", node.relation.schema, node.relation.identifier),
+            relation: node.relation.key(),
             path: node.node.original_file_path.clone(),
         }
     }
@@ -253,12 +253,10 @@ pub fn existing_relations(parsed: &ParsedProject) -> HashSet<String> {
         .filter(|n| n.enabled && n.materialized.writes_table())
         .filter(|n| {
             storage::exists(
-                &warehouse
-                    .join(&n.relation.schema)
-                    .join(&n.relation.identifier),
+                &n.relation.path(&warehouse),
             )
         })
-        .map(|n| relation_key(&n.relation))
+        .map(|n| n.relation.key())
         .collect()
 }
 
@@ -781,10 +779,7 @@ async fn build_node(
         )));
     }
     let audits: &[String] = shared.audits.get(id).map(Vec::as_slice).unwrap_or_default();
-    let dir = shared
-        .warehouse
-        .join(&node.relation.schema)
-        .join(&node.relation.identifier);
+    let dir = node.relation.path(&shared.warehouse);
     // The table's check constraints that the contract no longer has (or has changed):
     // dropped before the new data is written, since Delta holds every write to them.
     let mut stale_checks: Vec<String> = Vec::new();

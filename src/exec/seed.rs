@@ -326,7 +326,7 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
         .context()
         .read_table(Arc::new(table))
         .map_err(|e| ExecError::Seed(super::session::clean(&e)))?;
-    let q = crate::template::quote_ident;
+    let q = crate::relation::quote_ident;
     let df = if column_types.is_empty() {
         df
     } else {
@@ -351,10 +351,7 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
             ExecError::Seed(format!("`column_types`: {}", super::session::clean(&e)))
         })?
     };
-    let dir = ctx
-        .warehouse
-        .join(&node.relation.schema)
-        .join(&node.relation.identifier);
+    let dir = node.relation.path(ctx.warehouse);
     let full = crate::compile::should_full_refresh(node, ctx.full_refresh);
     let existed = ctx.exists(&dir).await;
     let (mode, df) = if existed && !full {

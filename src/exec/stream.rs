@@ -173,7 +173,7 @@ impl Stream {
                     schema
                         .fields()
                         .iter()
-                        .map(|f| col(format!("\"{}\"", f.name())))
+                        .map(|f| col(crate::relation::quote_ident(f.name())))
                         .collect::<Vec<_>>(),
                 )
             })

@@ -16,7 +16,7 @@ use crate::compile::{RenderOverrides, compile_with_overrides};
 use crate::parse::{Materialization, ParsedNode, ParsedProject};
 use crate::project::unit_tests::{FixtureRows, UnitTestSpec};
 use crate::diagnostic::{Diagnostic, Span};
-use crate::template::{Relation, quote_ident};
+use crate::relation::{Relation, quote_ident};
 
 /// What a unit test found.
 #[derive(Debug, Clone)]
@@ -83,7 +83,7 @@ pub async fn run(
 
     // Every relation the model reads must be given (the rows are the whole world),
     // through ephemeral models too, whose SQL is inlined into the model's.
-    let given: Vec<String> = inputs.iter().map(|i| relation_key(&i.relation)).collect();
+    let given: Vec<String> = inputs.iter().map(|i| i.relation.key()).collect();
     let mut stack: Vec<&String> = model.depends_on.iter().collect();
     let mut seen: Vec<&String> = Vec::new();
     while let Some(dep) = stack.pop() {
@@ -108,7 +108,7 @@ pub async fn run(
                 })
             });
         if let Some((rel, label)) = rel
-            && !given.contains(&relation_key(&rel)) {
+            && !given.contains(&rel.key()) {
                 return Err(at(
                     &spec.span,
                     format!(
@@ -236,10 +236,6 @@ pub async fn run(
         difference,
         compiled_sql: compiled.sql,
     })
-}
-
-fn relation_key(r: &Relation) -> String {
-    format!("{}.{}", r.schema, r.identifier)
 }
 
 fn overrides_of(spec: &UnitTestSpec) -> RenderOverrides {

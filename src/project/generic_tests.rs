@@ -191,7 +191,7 @@ fn entries_of(
         tests.iter().map(|t| (*t, None)).collect();
     for col in columns.values() {
         let name = if col.quote == Some(true) {
-            crate::template::quote_ident(&col.name)
+            crate::relation::quote_ident(&col.name)
         } else {
             col.name.clone()
         };

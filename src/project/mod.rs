@@ -12,7 +12,7 @@ mod properties;
 pub mod unit_tests;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -569,11 +569,6 @@ fn find_enddocs(s: &str) -> Option<(usize, usize)> {
         from = end;
     }
     None
-}
-
-/// Silt's folder for a resource's table: `<warehouse>/<schema>/<name>`.
-pub fn table_path(settings: &Settings, schema: &str, identifier: &str) -> PathBuf {
-    settings.target.warehouse_path.join(schema).join(identifier)
 }
 
 #[cfg(test)]

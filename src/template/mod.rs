@@ -26,7 +26,9 @@ use crate::config::{ConfigMap, merge_into};
 use crate::diagnostic::{Diagnostic, Span, did_you_mean};
 pub use macros::{MacroDef, MacroKind, scan_macros};
 use objects::{AdapterObject, ConfigObject, Exceptions, Namespace, RunStartedAt};
-pub use relation::{Relation, RelationKind, ephemeral_cte_name, quote_ident};
+use crate::relation::Relation;
+#[cfg(test)]
+use crate::relation::RelationKind;
 
 /// The tests of dbt_utils that Silt has built in (as `test_<name>` macros).
 pub const DBT_UTILS_TESTS: &[&str] = &[

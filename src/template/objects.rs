@@ -208,7 +208,7 @@ impl Object for AdapterObject {
             }
             "quote" => {
                 let s = args.first().map(|v| v.to_string()).unwrap_or_default();
-                Ok(Value::from(super::quote_ident(&s)))
+                Ok(Value::from(crate::relation::quote_ident(&s)))
             }
             "type" => Ok(Value::from("datafusion")),
             "get_relation"

@@ -1,69 +1,12 @@
-//! The relation objects that `ref`, `source` and `this` return in templates.
+//! Relations as templates see them: the objects that `ref`, `source` and `this` return.
 
 use std::fmt;
 use std::sync::Arc;
 
 use minijinja::value::{Kwargs, Object, ObjectRepr, Value};
 use minijinja::{Error, ErrorKind, State};
-use serde::{Deserialize, Serialize};
 
-/// Where a relation's data lives, as SQL sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Relation {
-    /// The profile's database name (informational: Silt resolves `schema.identifier`).
-    pub database: String,
-    pub schema: String,
-    pub identifier: String,
-    pub kind: RelationKind,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RelationKind {
-    Table,
-    View,
-    /// An ephemeral model, inlined as a CTE named `__dbt__cte__<name>`.
-    Cte,
-}
-
-impl Relation {
-    pub fn new(database: &str, schema: &str, identifier: &str, kind: RelationKind) -> Relation {
-        Relation {
-            database: database.to_owned(),
-            schema: schema.to_owned(),
-            identifier: identifier.to_owned(),
-            kind,
-        }
-    }
-
-    /// The relation as SQL: `"schema"."identifier"`, or the CTE name of an ephemeral.
-    pub fn render(&self) -> String {
-        match self.kind {
-            RelationKind::Cte => self.identifier.clone(),
-            _ => format!(
-                "{}.{}",
-                quote_ident(&self.schema),
-                quote_ident(&self.identifier)
-            ),
-        }
-    }
-}
-
-impl fmt::Display for Relation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.render())
-    }
-}
-
-/// Quotes an identifier for DataFusion SQL.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// The CTE name dbt gives an ephemeral model.
-pub fn ephemeral_cte_name(model: &str) -> String {
-    format!("__dbt__cte__{model}")
-}
+use crate::relation::{Relation, RelationKind};
 
 impl Object for Relation {
     fn repr(self: &Arc<Self>) -> ObjectRepr {

@@ -134,10 +134,10 @@ async fn column_lineage(
     // Relations as plans name them (`schema.identifier`) -> unique ids.
     let mut ids: BTreeMap<String, String> = BTreeMap::new();
     for n in &parsed.nodes {
-        ids.insert(format!("{}.{}", n.relation.schema, n.relation.identifier), n.node.unique_id.clone());
+        ids.insert(n.relation.key(), n.node.unique_id.clone());
     }
     for s in &parsed.sources {
-        ids.insert(format!("{}.{}", s.relation.schema, s.relation.identifier), s.source.unique_id.clone());
+        ids.insert(s.relation.key(), s.source.unique_id.clone());
     }
     let mut out = serde_json::Map::new();
     for (id, c) in compiled {
