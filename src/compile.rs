@@ -10,9 +10,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value as Json;
 
 use crate::diagnostic::{Diagnostic, Span};
-use crate::parse::{
-    Materialization, NameIndex, ParsedNode, ParsedProject, model_json, parallel_map,
-};
+use crate::par::map as parallel_map;
+use crate::parse::{Materialization, NameIndex, ParsedNode, ParsedProject, model_json};
 use crate::relation::Relation;
 use crate::template::{NodeContext, Phase, Resolver};
 
@@ -82,14 +81,6 @@ pub fn compile_with_overrides(
     })
 }
 
-/// Whether a node rebuilds from scratch: its `full_refresh` config wins over the flag.
-pub fn should_full_refresh(node: &ParsedNode, flag: bool) -> bool {
-    node.config
-        .get("full_refresh")
-        .and_then(crate::parse::as_bool)
-        .unwrap_or(flag)
-}
-
 /// Compiles the nodes `ids` (and the ephemerals they need). Every node gets a result.
 pub fn compile(
     parsed: &ParsedProject,
@@ -127,7 +118,7 @@ pub fn write_compiled(
 impl<'a> Compiler<'a> {
     fn new(parsed: &'a ParsedProject, opts: &'a CompileOptions) -> Compiler<'a> {
         let mut relations: HashMap<String, Relation> = HashMap::new();
-        for n in parsed.nodes.iter().filter(|n| n.enabled) {
+        for n in parsed.nodes.iter().filter(|n| n.config.enabled) {
             relations.insert(n.node.unique_id.clone(), n.relation.clone());
         }
         for s in parsed.sources.iter().filter(|s| s.enabled) {
@@ -195,21 +186,21 @@ impl Compiler<'_> {
             relations: self.relations.clone(),
         });
         let mut ctx = NodeContext::new(Phase::Compile, resolver);
-        let is_incremental = node.materialized == Materialization::Incremental
+        let is_incremental = node.config.materialized == Materialization::Incremental
             && self.opts.existing.contains(&node.relation.key())
-            && !should_full_refresh(node, self.opts.full_refresh);
+            && !node.config.refreshes_fully(self.opts.full_refresh);
         ctx.is_incremental = is_incremental;
         if let Some(o) = &self.overrides {
             ctx.is_incremental = o.is_incremental.unwrap_or(false)
-                && node.materialized == Materialization::Incremental;
+                && node.config.materialized == Materialization::Incremental;
             ctx.var_overrides = Some(o.vars.clone());
             ctx.macro_overrides = Some(o.macros.clone());
             ctx.env_overrides = Some(o.env_vars.clone());
         }
         let is_incremental = ctx.is_incremental;
         ctx.this = Some(node.relation.clone());
-        ctx.config = node.config.clone();
-        ctx.model = model_json(&node.node, &node.config, Some(&node.relation));
+        ctx.config = node.config.raw.clone();
+        ctx.model = model_json(&node.node, &node.config.raw, Some(&node.relation));
         let ctx = Arc::new(ctx);
         let rendered = match &node.node.test {
             Some(meta) => templates.render_test(
@@ -243,7 +234,7 @@ impl Compiler<'_> {
                 && self
                     .parsed
                     .node(id)
-                    .is_some_and(|n| n.materialized == Materialization::Ephemeral)
+                    .is_some_and(|n| n.config.materialized == Materialization::Ephemeral)
                     && !ephemerals.iter().any(|e| e == id)
                 {
                     ephemerals.push(id.to_owned());
@@ -337,7 +328,7 @@ impl Compiler<'_> {
         // to what is there passed it before: skip parsing it again (the slowest part of
         // compiling an unchanged large project).
         let unchanged = std::fs::read(self.parsed.project.settings.root.join(&compiled_path)).is_ok_and(|old| old == sql.as_bytes());
-        if node.materialized != Materialization::Seed && !unchanged
+        if node.config.materialized != Materialization::Seed && !unchanged
             && let Err(e) = crate::sql::check_query(&sql) {
                 let span = match (e.line, e.column) {
                     (Some(l), Some(c)) => Span::at(compiled_path.clone(), &sql, l, c, 1),
@@ -400,15 +391,12 @@ pub fn compile_inline(
     };
     let parsed_node = ParsedNode {
         config: Default::default(),
-        enabled: true,
-        materialized: Materialization::View,
         relation: Relation::new(
             &parsed.project.settings.target.database,
             &parsed.project.settings.target.schema,
             "inline_query",
             crate::relation::RelationKind::View,
         ),
-        tags: Vec::new(),
         refs: Vec::new(),
         sources: Vec::new(),
         depends_on: Vec::new(),

@@ -129,15 +129,15 @@ impl Serialize for ConfigOut<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let node = self.0;
         let mut map = s.serialize_map(None)?;
-        let materialized = node.materialized.as_str();
-        for (k, v) in &node.config {
+        let materialized = node.config.materialized.as_str();
+        for (k, v) in &node.config.raw {
             match k.as_str() {
                 "materialized" => map.serialize_entry(k, materialized)?,
-                "tags" => map.serialize_entry(k, &node.tags)?,
+                "tags" => map.serialize_entry(k, &node.config.tags)?,
                 _ => map.serialize_entry(k, v)?,
             }
         }
-        let has = |k: &str| node.config.contains_key(k);
+        let has = |k: &str| node.config.raw.contains_key(k);
         let null = Json::Null;
         let defaults: [(&str, Json); 21] = [
             ("enabled", json!(true)),
@@ -166,9 +166,9 @@ impl Serialize for ConfigOut<'_> {
             map.serialize_entry("materialized", materialized)?;
         }
         if !has("tags") {
-            map.serialize_entry("tags", &node.tags)?;
+            map.serialize_entry("tags", &node.config.tags)?;
         }
-        if node.materialized == Materialization::Test {
+        if node.config.materialized == Materialization::Test {
             let test_defaults: [(&str, Json); 12] = [
                 ("enabled", json!(true)),
                 ("alias", null.clone()),
@@ -201,7 +201,7 @@ impl Serialize for ConfigOut<'_> {
                 map.serialize_entry(k, v)?;
             }
         }
-        if node.materialized == Materialization::Seed {
+        if node.config.materialized == Materialization::Seed {
             if !has("delimiter") {
                 map.serialize_entry("delimiter", ",")?;
             }
@@ -311,7 +311,7 @@ fn node_out<'a>(
     compiled: Option<&'a CompiledNode>,
 ) -> NodeOut<'a> {
     let n = &node.node;
-    let relation_name = match node.materialized {
+    let relation_name = match node.config.materialized {
         Materialization::Ephemeral | Materialization::Test | Materialization::Analysis => None,
         _ => Some(node.relation.qualified()),
     };
@@ -331,20 +331,21 @@ fn node_out<'a>(
         original_file_path: &n.original_file_path,
         unique_id: &n.unique_id,
         fqn: &n.fqn,
-        alias: if node.materialized == Materialization::Ephemeral {
+        alias: if node.config.materialized == Materialization::Ephemeral {
             &n.name
         } else {
             &node.relation.identifier
         },
         checksum,
         config: ConfigOut(node),
-        tags: &node.tags,
+        tags: &node.config.tags,
         description: &n.description,
         columns: &n.columns,
-        meta: node.config.get("meta").unwrap_or(&n.meta),
-        group: node.config.get("group").unwrap_or(&NULL),
+        meta: node.config.raw.get("meta").unwrap_or(&n.meta),
+        group: node.config.raw.get("group").unwrap_or(&NULL),
         docs: node
             .config
+            .raw
             .get("docs")
             .cloned()
             .unwrap_or(json!({"show": true, "node_color": null})),
@@ -378,10 +379,11 @@ fn node_out<'a>(
         },
         contract: node
             .config
+            .raw
             .get("contract")
             .cloned()
             .unwrap_or(json!({"enforced": false, "alias_types": true, "checksum": null})),
-        access: node.config.get("access").unwrap_or(&PROTECTED),
+        access: node.config.raw.get("access").unwrap_or(&PROTECTED),
         constraints: &n.constraints,
         version: None,
         latest_version: None,
@@ -442,7 +444,7 @@ fn unit_test_json(node: &ParsedNode) -> Json {
         "description": n.description,
         "overrides": {"macros": u.overrides.macros, "vars": u.overrides.vars, "env_vars": u.overrides.env_vars},
         "depends_on": {"macros": [], "nodes": node.depends_on},
-        "config": {"tags": node.tags, "meta": n.meta, "enabled": node.enabled},
+        "config": {"tags": node.config.tags, "meta": n.meta, "enabled": node.config.enabled},
         "checksum": null,
         "schema": node.relation.schema,
         "created_at": 0.0,
@@ -523,7 +525,7 @@ impl Serialize for Manifest<'_> {
         let enabled: Vec<&ParsedNode> = parsed
             .nodes
             .iter()
-            .filter(|n| n.enabled && n.node.unit.is_none())
+            .filter(|n| n.config.enabled && n.node.unit.is_none())
             .collect();
         let parts = crate::par::map(&enabled.chunks(256).collect::<Vec<_>>(), |chunk| {
             let mut out = String::new();
@@ -602,7 +604,7 @@ impl Serialize for Manifest<'_> {
         for key in ["exposures", "metrics", "groups", "selectors"] {
             m.serialize_entry(key, &empty)?;
         }
-        let disabled_nodes = parsed.nodes.iter().filter(|n| !n.enabled).map(|n| {
+        let disabled_nodes = parsed.nodes.iter().filter(|n| !n.config.enabled).map(|n| {
             (
                 n.node.unique_id.clone(),
                 json!([node_json(parsed, n, None)]),
@@ -633,7 +635,7 @@ impl Serialize for Manifest<'_> {
                 parsed
                     .nodes
                     .iter()
-                    .filter(|n| n.enabled && n.node.unit.is_some())
+                    .filter(|n| n.config.enabled && n.node.unit.is_some())
                     .map(|n| (&n.node.unique_id, unit_test_json(n))),
             ),
         )?;

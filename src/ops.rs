@@ -55,7 +55,7 @@ pub fn select_with(
     if wants_tests && !selection.is_empty() && indirect != IndirectSelection::Empty {
         let mut upstream: Option<HashSet<String>> = None;
         for n in loaded.parsed.nodes.iter().filter(|n| {
-            n.enabled && matches!(n.node.resource_type, ResourceType::Test | ResourceType::UnitTest)
+            n.config.enabled && matches!(n.node.resource_type, ResourceType::Test | ResourceType::UnitTest)
         }) {
             let id = &n.node.unique_id;
             if set.contains(id) || excluded.contains(id) || !loaded.graph.contains(id) {
@@ -159,7 +159,7 @@ fn plan(
         .filter(|id| {
             parsed
                 .node(id)
-                .is_some_and(|n| n.materialized != Materialization::Ephemeral)
+                .is_some_and(|n| n.config.materialized != Materialization::Ephemeral)
         })
         .cloned()
         .collect();
@@ -171,7 +171,7 @@ fn plan(
     let mut seen: HashSet<String> = HashSet::new();
     let mut stack: Vec<String> = Vec::new();
     for id in &run {
-        let mat = parsed.node(id).map(|n| n.materialized);
+        let mat = parsed.node(id).map(|n| n.config.materialized);
         if !matches!(mat, Some(Materialization::Seed | Materialization::UnitTest)) {
             to_compile.insert(id.clone());
         }
@@ -181,7 +181,7 @@ fn plan(
         if !seen.insert(p.clone()) {
             continue;
         }
-        match parsed.node(&p).map(|n| n.materialized) {
+        match parsed.node(&p).map(|n| n.config.materialized) {
             Some(Materialization::View) => {
                 to_compile.insert(p.clone());
                 stack.extend(graph.parents(&p));
@@ -205,7 +205,7 @@ pub fn schedule(
 ) -> Schedule {
     let mut sched = Schedule::new(graph, run);
     let run_set: HashSet<&str> = run.iter().map(String::as_str).collect();
-    let kind = |id: &str| parsed.node(id).map(|n| n.materialized);
+    let kind = |id: &str| parsed.node(id).map(|n| n.config.materialized);
     let is_test = |id: &str| matches!(kind(id), Some(Materialization::Test | Materialization::UnitTest));
     let builds: Vec<&String> = run.iter().filter(|id| !is_test(id)).collect();
     if builds.is_empty() {
@@ -229,14 +229,13 @@ pub fn schedule(
     let mut audited: HashSet<String> = HashSet::new();
     for id in run {
         let Some(test) = parsed.node(id) else { continue };
-        if test.materialized != Materialization::Test || test.depends_on.is_empty() {
+        if test.config.materialized != Materialization::Test || test.depends_on.is_empty() {
             continue;
         }
         // Audit: the test checks one written model (or seed) whose other inputs are
         // already built when it runs.
         if audit {
-            let error = crate::config::TestConfig::of(&test.config)
-                .is_ok_and(|c| c.severity == crate::config::Severity::Error);
+            let error = test.config.test.as_ref().is_some_and(|c| c.severity == crate::parse::Severity::Error);
             let in_run: Vec<&String> = test
                 .depends_on
                 .iter()
@@ -341,7 +340,7 @@ pub fn session_with_views(parsed: &ParsedProject) -> Result<crate::exec::Session
     let views: Vec<String> = parsed
         .nodes
         .iter()
-        .filter(|n| n.enabled && n.materialized == Materialization::View)
+        .filter(|n| n.config.enabled && n.config.materialized == Materialization::View)
         .map(|n| n.node.unique_id.clone())
         .collect();
     let opts = CompileOptions {
@@ -371,7 +370,7 @@ pub fn write_run_files(parsed: &ParsedProject, report: &RunReport) -> std::io::R
         ) {
             continue;
         }
-        let what = match node.materialized {
+        let what = match node.config.materialized {
             Materialization::View => {
                 format!("-- silt: view {} (planned, not stored)", node.relation)
             }
@@ -383,10 +382,7 @@ pub fn write_run_files(parsed: &ParsedProject, report: &RunReport) -> std::io::R
             Materialization::Incremental => format!(
                 "-- silt: incremental {} ({}, Delta version {})",
                 node.relation,
-                node.config
-                    .get("incremental_strategy")
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or("delete+insert"),
+                node.config.incremental_strategy.as_str(),
                 r.version.unwrap_or_default()
             ),
             Materialization::Test => "-- silt: data test (the query returns the failing rows)".to_owned(),
@@ -492,7 +488,7 @@ pub fn table_dirs(parsed: &ParsedProject, ids: &[String]) -> Vec<(String, std::p
     let mut out = Vec::new();
     for id in ids {
         if let Some(n) = parsed.node(id) {
-            if n.enabled && n.materialized.writes_table() {
+            if n.config.enabled && n.config.materialized.writes_table() {
                 out.push((
                     n.relation.key(),
                     n.relation.path(&warehouse),
@@ -558,11 +554,11 @@ pub async fn layer_rows(
     let mut built: Vec<&crate::parse::ParsedNode> = ids
         .iter()
         .filter_map(|id| parsed.node(id))
-        .filter(|n| n.materialized.writes_table())
+        .filter(|n| n.config.materialized.writes_table())
         .filter(|n| crate::exec::storage::exists(&n.relation.path(&warehouse)))
         .collect();
     let layer = |n: &crate::parse::ParsedNode| -> String {
-        if n.materialized == Materialization::Seed {
+        if n.config.materialized == Materialization::Seed {
             return "seeds".into();
         }
         let path = std::path::Path::new(&n.node.path);
@@ -573,7 +569,7 @@ pub async fn layer_rows(
     };
     // Seeds first, then models in the order the layers first appear in the run's order
     // (`ids` is in that order, and the sort is stable).
-    built.sort_by_key(|n| n.materialized != Materialization::Seed);
+    built.sort_by_key(|n| n.config.materialized != Materialization::Seed);
     let mut order: Vec<String> = Vec::new();
     for n in &built {
         let l = layer(n);

@@ -22,9 +22,9 @@ pub async fn catalog(
     let warehouse = &parsed.project.settings.target.warehouse_path;
     let mut nodes = serde_json::Map::new();
     let mut errors: Vec<String> = Vec::new();
-    for n in parsed.nodes.iter().filter(|n| n.enabled) {
+    for n in parsed.nodes.iter().filter(|n| n.config.enabled) {
         let id = &n.node.unique_id;
-        let entry = match n.materialized {
+        let entry = match n.config.materialized {
             m if m.writes_table() => table_entry(&n.relation.path(warehouse), &n.relation, id, n.node.description.as_str()).await,
             Materialization::View => match compiled_views.get(id) {
                 Some(sql) => view_entry(session, sql, &n.relation, id).await,
@@ -64,7 +64,7 @@ fn columns(schema: &deltalake::arrow::datatypes::Schema) -> Json {
     for (i, f) in schema.fields().iter().enumerate() {
         out.insert(
             f.name().clone(),
-            json!({"type": super::contract::type_name(f.data_type()), "index": i + 1, "name": f.name(), "comment": Json::Null}),
+            json!({"type": super::types::type_name(f.data_type()), "index": i + 1, "name": f.name(), "comment": Json::Null}),
         );
     }
     Json::Object(out)

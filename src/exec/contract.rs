@@ -19,6 +19,7 @@ use serde_json::Value as Json;
 
 use super::ExecError;
 use super::session::{Session, clean};
+use super::types::{sql_type, type_name};
 use crate::parse::ParsedNode;
 use crate::relation::quote_ident;
 
@@ -43,13 +44,7 @@ pub struct Contract {
 impl Contract {
     /// The node's contract when `contract: {enforced: true}`.
     pub fn of(node: &ParsedNode) -> Result<Option<Contract>, ExecError> {
-        let enforced = node
-            .config
-            .get("contract")
-            .and_then(|c| c.get("enforced"))
-            .and_then(crate::parse::as_bool)
-            .unwrap_or(false);
-        if !enforced {
+        if !node.config.contract_enforced {
             return Ok(None);
         }
         let mut c = Contract::default();
@@ -189,52 +184,6 @@ fn sanitize(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c.to_ascii_lowercase() } else { '_' })
         .collect()
-}
-
-/// The SQL type Silt uses for a type name as contracts write it (Spark's and DuckDB's
-/// spellings included).
-fn sql_type(name: &str) -> String {
-    let lower = name.trim().to_lowercase();
-    match lower.as_str() {
-        "string" | "text" => "varchar".into(),
-        "long" => "bigint".into(),
-        "short" => "smallint".into(),
-        "byte" => "tinyint".into(),
-        "int4" | "integer" => "int".into(),
-        "int8" => "bigint".into(),
-        "float8" | "float64" => "double".into(),
-        "float4" | "float32" => "real".into(),
-        "bool" => "boolean".into(),
-        "timestamp_ntz" | "datetime" => "timestamp".into(),
-        "timestamp_ltz" | "timestamptz" | "timestamp_tz" => "timestamp with time zone".into(),
-        _ => lower,
-    }
-}
-
-/// A type as contracts show it.
-pub fn type_name(t: &DataType) -> String {
-    match t {
-        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "varchar".into(),
-        DataType::Binary | DataType::BinaryView | DataType::LargeBinary => "binary".into(),
-        DataType::Int8 => "tinyint".into(),
-        DataType::Int16 => "smallint".into(),
-        DataType::Int32 => "int".into(),
-        DataType::Int64 => "bigint".into(),
-        DataType::UInt8 => "utinyint".into(),
-        DataType::UInt16 => "usmallint".into(),
-        DataType::UInt32 => "uint".into(),
-        DataType::UInt64 => "ubigint".into(),
-        DataType::Float16 => "half".into(),
-        DataType::Float32 => "real".into(),
-        DataType::Float64 => "double".into(),
-        DataType::Boolean => "boolean".into(),
-        DataType::Date32 | DataType::Date64 => "date".into(),
-        DataType::Timestamp(_, None) => "timestamp".into(),
-        DataType::Timestamp(_, Some(_)) => "timestamp with time zone".into(),
-        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("decimal({p},{s})"),
-        DataType::Null => "null".into(),
-        other => other.to_string().to_lowercase(),
-    }
 }
 
 /// Types compared as a contract sees them: one string type, one binary type, timestamps
@@ -547,8 +496,6 @@ mod tests {
 
     #[test]
     fn type_spellings() {
-        assert_eq!(sql_type("STRING"), "varchar");
-        assert_eq!(sql_type("long"), "bigint");
         assert!(same_type(&DataType::Utf8, &DataType::Utf8View, "string"));
         assert!(!same_type(&DataType::Int32, &DataType::Int64, "int"));
         assert!(same_type(

@@ -17,11 +17,14 @@ use crate::parse::ParsedNode;
 /// How many failing rows a failure shows.
 pub const SAMPLE_ROWS: i64 = 5;
 
-pub use crate::config::{Severity, TestConfig};
+pub use crate::parse::{Severity, TestConfig};
 
-/// A node's test configs, checked (the parse stage has reported bad ones with their place).
-pub fn test_config(node: &ParsedNode) -> Result<TestConfig, ExecError> {
-    TestConfig::of(&node.config).map_err(|(_, m)| ExecError::Compile(m))
+/// A node's test configs (typed at parse, where bad ones were reported with their place).
+pub fn test_config(node: &ParsedNode) -> Result<&TestConfig, ExecError> {
+    node.config
+        .test
+        .as_ref()
+        .ok_or_else(|| ExecError::Compile(format!("`{}` is not a data test (this is a bug)", node.node.name)))
 }
 
 /// What running a test found.

@@ -17,7 +17,6 @@ use deltalake::arrow::datatypes::{DataType, SchemaRef};
 use deltalake::datafusion::common::Column;
 use deltalake::datafusion::dataframe::DataFrame;
 use deltalake::datafusion::logical_expr::{Expr, ExprSchemable, cast, lit};
-use serde_json::Value as Json;
 
 use super::ExecError;
 use super::session::Session;
@@ -25,9 +24,8 @@ use super::contract::Contract;
 use super::stage::Stage;
 use super::storage::{self, TableWrite, WriteMode, WriteOutcome};
 use deltalake::kernel::transaction::CommitProperties;
-use crate::compile::{CompiledNode, should_full_refresh};
-use crate::config::string_list;
-use crate::parse::{Materialization, ParsedNode};
+use crate::compile::CompiledNode;
+use crate::parse::{IncrementalStrategy, Materialization, OnSchemaChange, ParsedNode};
 
 /// What a materialization needs from the run.
 pub struct Context<'a> {
@@ -153,7 +151,7 @@ pub async fn execute(
     compiled: &CompiledNode,
 ) -> Result<Outcome, ExecError> {
     let dir = node.relation.path(ctx.warehouse);
-    match node.materialized {
+    match node.config.materialized {
         Materialization::View => {
             ctx.session.register_view(
                 &node.relation.schema,
@@ -190,10 +188,6 @@ pub async fn execute(
     }
 }
 
-fn partition_by(node: &ParsedNode) -> Vec<String> {
-    string_list(node.config.get("partition_by"))
-}
-
 async fn replace(
     ctx: &Context<'_>,
     node: &ParsedNode,
@@ -203,7 +197,7 @@ async fn replace(
     let df = ctx.nullable(df)?;
     let out = ctx.write(dir, df)
         .with_mode(WriteMode::Replace)
-        .with_partition_by(partition_by(node))
+        .with_partition_by(node.config.partition_by.clone())
         .run()
         .await;
     ctx.session
@@ -240,56 +234,36 @@ fn nullable_except(df: DataFrame, keep: &[&str]) -> Result<DataFrame, ExecError>
         .map_err(|e| ExecError::Sql(super::session::clean(&e)))
 }
 
-fn unique_key(node: &ParsedNode) -> Vec<String> {
-    string_list(node.config.get("unique_key"))
-}
-
-fn strategy(node: &ParsedNode) -> &str {
-    match node
-        .config
-        .get("incremental_strategy")
-        .and_then(Json::as_str)
-    {
-        Some(s) => s,
-        // dbt-duckdb's default: delete+insert, which without a unique_key is an append.
-        None => "delete+insert",
-    }
-}
-
 async fn incremental(
     ctx: &Context<'_>,
     node: &ParsedNode,
     compiled: &CompiledNode,
     dir: &Path,
 ) -> Result<Outcome, ExecError> {
-    let full = should_full_refresh(node, ctx.full_refresh);
+    let full = node.config.refreshes_fully(ctx.full_refresh);
     if !ctx.exists(dir).await || full || !compiled.is_incremental {
         let df = ctx.query(node, &compiled.sql).await?;
         return Ok(Outcome::ok(replace(ctx, node, dir, df).await?));
     }
     let target = ctx.arrow_schema(dir).await?;
     let df = ctx.query(node, &compiled.sql).await?;
-    let mode = node
-        .config
-        .get("on_schema_change")
-        .and_then(Json::as_str)
-        .unwrap_or("ignore");
+    let mode = node.config.on_schema_change;
     let diff = SchemaDiff::new(&target, &df);
-    let strategy = strategy(node);
-    let keys = unique_key(node);
-    for k in &keys {
+    let strategy = node.config.incremental_strategy;
+    let keys = &node.config.unique_key;
+    for k in keys {
         if !diff.source.iter().any(|(n, _)| n == k) {
             return Err(ExecError::Schema(format!(
                 "unique_key column `{k}` is not in the model's result"
             )));
         }
     }
-    if mode == "sync_all_columns" && diff.changed() {
-        return sync_all_columns(ctx, node, dir, df, strategy, &keys).await;
+    if mode == OnSchemaChange::SyncAllColumns && diff.changed() {
+        return sync_all_columns(ctx, node, dir, df, strategy, keys).await;
     }
     let (source, merge_schema) = match mode {
-        "fail" if diff.changed() => return Err(ExecError::Schema(diff.fail_message())),
-        "append_new_columns" | "sync_all_columns" => {
+        OnSchemaChange::Fail if diff.changed() => return Err(ExecError::Schema(diff.fail_message())),
+        OnSchemaChange::AppendNewColumns | OnSchemaChange::SyncAllColumns => {
             (project_onto(df, &target, true)?, !diff.added.is_empty())
         }
         _ => {
@@ -302,7 +276,9 @@ async fn incremental(
         }
     };
     let out = match (strategy, keys.is_empty()) {
-        ("append", _) | ("delete+insert", true) | ("merge", true) => {
+        (IncrementalStrategy::Append, _)
+        | (IncrementalStrategy::DeleteInsert, true)
+        | (IncrementalStrategy::Merge, true) => {
             let mode = if merge_schema {
                 WriteMode::AppendMergeSchema
             } else {
@@ -315,16 +291,11 @@ async fn incremental(
                     .await?,
             )
         }
-        ("merge", false) => merge(ctx, node, dir, source, &keys, merge_schema).await?,
-        ("delete+insert", false) => {
-            delete_insert(ctx, node, dir, source, &keys, merge_schema).await?
+        (IncrementalStrategy::Merge, false) => merge(ctx, node, dir, source, keys, merge_schema).await?,
+        (IncrementalStrategy::DeleteInsert, false) => {
+            delete_insert(ctx, node, dir, source, keys, merge_schema).await?
         }
-        ("insert_overwrite", _) => insert_overwrite(ctx, node, dir, source).await?,
-        (other, _) => {
-            return Err(ExecError::Compile(format!(
-                "incremental strategy `{other}` is not supported"
-            )));
-        }
+        (IncrementalStrategy::InsertOverwrite, _) => insert_overwrite(ctx, node, dir, source).await?,
     };
     ctx.session
         .invalidate(&node.relation.schema, &node.relation.identifier);
@@ -349,7 +320,7 @@ async fn streaming_table(
             node.node.name
         )));
     }
-    let mut full = should_full_refresh(node, ctx.full_refresh) || !ctx.exists(dir).await;
+    let mut full = node.config.refreshes_fully(ctx.full_refresh) || !ctx.exists(dir).await;
     // What the last run consumed of each upstream (nothing on a first run).
     let mut afters: Vec<Option<i64>> = vec![None; ctx.streams.len()];
     if !full {
@@ -403,7 +374,7 @@ async fn streaming_table(
     let out = if full {
         ctx.write(dir, ctx.nullable(df)?)
             .with_mode(WriteMode::Replace)
-            .with_partition_by(partition_by(node))
+            .with_partition_by(node.config.partition_by.clone())
             .with_commit_properties(props)
             .run()
             .await?
@@ -628,9 +599,8 @@ fn quote_aliases(predicate: &str) -> String {
 }
 
 fn extra_predicates(node: &ParsedNode) -> Vec<String> {
-    let mut preds = string_list(node.config.get("incremental_predicates"));
-    preds.extend(string_list(node.config.get("predicates")));
-    preds
+    let c = &node.config;
+    c.incremental_predicates.iter().chain(&c.predicates).cloned().collect()
 }
 
 fn merge_metrics(m: &deltalake::operations::merge::MergeMetrics) -> u64 {
@@ -651,8 +621,7 @@ async fn merge(
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    let update_only = string_list(node.config.get("merge_update_columns"));
-    let exclude = string_list(node.config.get("merge_exclude_columns"));
+    let (update_only, exclude) = (&node.config.merge_update_columns, &node.config.merge_exclude_columns);
     let updated: Vec<String> = columns
         .iter()
         .filter(|c| update_only.is_empty() || update_only.contains(c))
@@ -782,7 +751,7 @@ async fn insert_overwrite(
     dir: &Path,
     source: DataFrame,
 ) -> Result<Outcome, ExecError> {
-    let parts = partition_by(node);
+    let parts = &node.config.partition_by;
     if parts.is_empty() {
         return Err(ExecError::Schema(
             "incremental strategy `insert_overwrite` needs `partition_by`".into(),
@@ -869,7 +838,7 @@ async fn sync_all_columns(
     node: &ParsedNode,
     dir: &Path,
     source: DataFrame,
-    strategy: &str,
+    strategy: IncrementalStrategy,
     keys: &[String],
 ) -> Result<Outcome, ExecError> {
     let df_err = |e: deltalake::datafusion::error::DataFusionError| {
@@ -877,21 +846,21 @@ async fn sync_all_columns(
     };
     // The rewrite reproduces each strategy as "existing rows not replaced, plus the new
     // rows"; options that change which columns or rows a merge touches cannot be.
-    for key in [
-        "merge_update_columns",
-        "merge_exclude_columns",
-        "incremental_predicates",
-        "predicates",
+    let c = &node.config;
+    for (key, set) in [
+        ("merge_update_columns", &c.merge_update_columns),
+        ("merge_exclude_columns", &c.merge_exclude_columns),
+        ("incremental_predicates", &c.incremental_predicates),
+        ("predicates", &c.predicates),
     ] {
-        if !string_list(node.config.get(key)).is_empty() {
+        if !set.is_empty() {
             return Err(ExecError::Schema(format!(
                 "`on_schema_change: sync_all_columns` cannot be combined with `{key}`: use `append_new_columns`, or rebuild with --full-refresh"
             )));
         }
     }
-    let partition_keys = partition_by(node);
-    let keys: &[String] = if strategy == "insert_overwrite" {
-        &partition_keys
+    let keys: &[String] = if strategy == IncrementalStrategy::InsertOverwrite {
+        &node.config.partition_by
     } else {
         keys
     };
@@ -900,7 +869,7 @@ async fn sync_all_columns(
     let provider = table.table_provider().await.map_err(df_err)?;
     let existing = ctx.session.context().read_table(provider).map_err(df_err)?;
     let mut existing = project_onto(existing, &source_schema, false)?;
-    if strategy != "append" && !keys.is_empty() {
+    if strategy != IncrementalStrategy::Append && !keys.is_empty() {
         let key_cols: Vec<Expr> = keys
             .iter()
             .map(|k| Expr::Column(Column::new_unqualified(k)))

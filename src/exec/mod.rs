@@ -20,6 +20,7 @@ pub mod show;
 pub mod stage;
 pub mod storage;
 pub mod stream;
+pub mod types;
 pub mod unit_test;
 
 use std::cmp::Reverse;
@@ -182,7 +183,7 @@ impl NodeDesc {
             unique_id: node.node.unique_id.clone(),
             name: node.node.name.clone(),
             resource_type: node.node.resource_type.as_str(),
-            materialized: node.materialized,
+            materialized: node.config.materialized,
             relation: node.relation.key(),
             path: node.node.original_file_path.clone(),
         }
@@ -250,7 +251,7 @@ pub fn existing_relations(parsed: &ParsedProject) -> HashSet<String> {
     parsed
         .nodes
         .iter()
-        .filter(|n| n.enabled && n.materialized.writes_table())
+        .filter(|n| n.config.enabled && n.config.materialized.writes_table())
         .filter(|n| {
             storage::exists(
                 &n.relation.path(&warehouse),
@@ -295,7 +296,7 @@ pub async fn query_numbers(session: &Session, sql: &str) -> Result<Vec<u64>, Exe
 /// What a streaming table reads as streams: its Kafka sources and streaming tables
 /// upstream (other relations it reads in full).
 pub fn streamed_upstreams(parsed: &ParsedProject, node: &crate::parse::ParsedNode) -> Vec<materialize::Streamed> {
-    if node.materialized != Materialization::StreamingTable {
+    if node.config.materialized != Materialization::StreamingTable {
         return Vec::new();
     }
     node.depends_on
@@ -309,7 +310,7 @@ pub fn streamed_upstreams(parsed: &ParsedProject, node: &crate::parse::ParsedNod
             } else {
                 parsed
                     .node(id)
-                    .filter(|n| n.materialized == Materialization::StreamingTable)
+                    .filter(|n| n.config.materialized == Materialization::StreamingTable)
                     .map(|n| materialize::Streamed {
                         unique_id: id.clone(),
                         relation: n.relation.clone(),
@@ -364,7 +365,7 @@ pub fn register_views(
 ) {
     for (id, c) in compiled {
         if let (Some(node), Ok(c)) = (parsed.node(id), c)
-            && node.materialized == Materialization::View {
+            && node.config.materialized == Materialization::View {
                 session.register_view(&node.relation.schema, &node.relation.identifier, &c.sql);
             }
     }
@@ -601,7 +602,7 @@ fn skip_result(parsed: &ParsedProject, id: &str, message: Option<String>) -> Nod
         compiled_code: None,
         relation_name: parsed
             .node(id)
-            .filter(|n| n.materialized.writes_table() || n.materialized == Materialization::View)
+            .filter(|n| n.config.materialized.writes_table() || n.config.materialized == Materialization::View)
             .map(|n| n.relation.render()),
         version: None,
         detail: None,
@@ -626,8 +627,8 @@ fn start_result(node: &ParsedNode, thread: usize) -> NodeResult {
         execution_time: 0.0,
         thread_id: format!("Thread-{thread}"),
         compiled_code: None,
-        relation_name: (node.materialized.writes_table()
-            || node.materialized == Materialization::View)
+        relation_name: (node.config.materialized.writes_table()
+            || node.config.materialized == Materialization::View)
             .then(|| node.relation.render()),
         version: None,
         detail: None,
@@ -653,7 +654,7 @@ async fn run_one(
     let mut result = start_result(node, thread);
     let mut extra = Vec::new();
     let exec_start = Utc::now();
-    match node.materialized {
+    match node.config.materialized {
         Materialization::Test => run_data_test(shared, node, &mut result).await,
         Materialization::UnitTest => run_unit_test(shared, node, &mut result).await,
         _ => {
@@ -767,12 +768,12 @@ async fn build_node(
     extra: &mut Vec<NodeResult>,
 ) -> Result<materialize::Outcome, ExecError> {
     let id = node.node.unique_id.as_str();
-    let contract = if node.materialized == Materialization::Seed {
+    let contract = if node.config.materialized == Materialization::Seed {
         None
     } else {
         contract::Contract::of(node)?
     };
-    if contract.is_some() && node.materialized == Materialization::Ephemeral {
+    if contract.is_some() && node.config.materialized == Materialization::Ephemeral {
         return Err(ExecError::Contract(format!(
             "`{}` is ephemeral: contracts are enforced on models that produce a relation",
             node.node.name
@@ -783,11 +784,11 @@ async fn build_node(
     // The table's check constraints that the contract no longer has (or has changed):
     // dropped before the new data is written, since Delta holds every write to them.
     let mut stale_checks: Vec<String> = Vec::new();
-    if let (Some(c), true) = (&contract, node.materialized.writes_table() && storage::exists(&dir)) {
+    if let (Some(c), true) = (&contract, node.config.materialized.writes_table() && storage::exists(&dir)) {
         let table = storage::open(&dir).await?;
         stale_checks = contract::stale_constraints(&table, c, &dir)?;
     }
-    let staged = node.materialized.writes_table()
+    let staged = node.config.materialized.writes_table()
         && (!audits.is_empty()
             || !stale_checks.is_empty()
             || contract.as_ref().is_some_and(contract::Contract::needs_stage));
@@ -820,7 +821,7 @@ async fn build_node(
         contract: contract.as_ref(),
         streams: streamed_upstreams(&shared.parsed, node),
     };
-    let outcome = match (node.materialized, shared.compiled.get(id)) {
+    let outcome = match (node.config.materialized, shared.compiled.get(id)) {
         (Materialization::Seed, _) => {
             seed::load(&ctx, &shared.parsed.project.settings.root, node).await
         }

@@ -23,11 +23,11 @@ use deltalake::arrow::csv::reader::Format;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::datafusion::datasource::MemTable;
-use serde_json::Value as Json;
 
 use super::ExecError;
 use super::materialize::{Context, Outcome, nullable};
 use super::storage::WriteMode;
+use super::types::{sql_type, type_name};
 use crate::parse::ParsedNode;
 
 /// The type a column of text cells is given.
@@ -258,26 +258,10 @@ fn read_text(
     Ok((names, columns))
 }
 
-/// SQL type names from other warehouses that DataFusion spells differently.
-fn sql_type(t: &str) -> String {
-    let lower = t.trim().to_lowercase();
-    match lower.as_str() {
-        "float8" | "double precision" => "double".into(),
-        "float4" => "real".into(),
-        "int8" => "bigint".into(),
-        "int4" => "int".into(),
-        "int2" => "smallint".into(),
-        "bool" => "boolean".into(),
-        "string" => "varchar".into(),
-        "timestamp without time zone" | "datetime" => "timestamp".into(),
-        _ => t.trim().to_owned(),
-    }
-}
-
 /// Loads a seed into its table.
 pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<Outcome, ExecError> {
     let path = root.join(&node.node.original_file_path);
-    let delimiter = match node.config.get("delimiter").and_then(Json::as_str) {
+    let delimiter = match node.config.delimiter.as_deref() {
         None => b',',
         Some(d) if d.len() == 1 => d.as_bytes()[0],
         Some("\\t") => b'\t',
@@ -287,10 +271,7 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
             )));
         }
     };
-    let column_types: serde_json::Map<String, Json> = match node.config.get("column_types") {
-        Some(Json::Object(m)) => m.clone(),
-        _ => Default::default(),
-    };
+    let column_types = &node.config.column_types;
     let (names, columns) = read_text(&path, delimiter)?;
     for key in column_types.keys() {
         if !names.iter().any(|n| n == key) {
@@ -336,11 +317,7 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
                 Some(t) => format!(
                     "cast({} as {}) as {}",
                     q(n),
-                    sql_type(
-                        &t.as_str()
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| t.to_string())
-                    ),
+                    sql_type(t),
                     q(n)
                 ),
                 None => q(n),
@@ -352,7 +329,7 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
         })?
     };
     let dir = node.relation.path(ctx.warehouse);
-    let full = crate::compile::should_full_refresh(node, ctx.full_refresh);
+    let full = node.config.refreshes_fully(ctx.full_refresh);
     let existed = ctx.exists(&dir).await;
     let (mode, df) = if existed && !full {
         // Like dbt's truncate-and-load: the new rows take the existing table's types.
@@ -376,7 +353,7 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
                 format!(
                     "cast({} as {}) as {}",
                     q(f.name()),
-                    arrow_sql_type(f.data_type()),
+                    type_name(f.data_type()),
                     q(f.name())
                 )
             })
@@ -401,25 +378,6 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
         rows: Some(rows as u64),
         version: Some(out.version),
     })
-}
-
-/// An Arrow type as a SQL type DataFusion can cast to.
-pub(crate) fn arrow_sql_type(t: &DataType) -> String {
-    match t {
-        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "varchar".into(),
-        DataType::Int8 => "tinyint".into(),
-        DataType::Int16 => "smallint".into(),
-        DataType::Int32 => "int".into(),
-        DataType::Int64 => "bigint".into(),
-        DataType::Float32 => "real".into(),
-        DataType::Float64 => "double".into(),
-        DataType::Boolean => "boolean".into(),
-        DataType::Date32 | DataType::Date64 => "date".into(),
-        DataType::Timestamp(_, None) => "timestamp".into(),
-        DataType::Timestamp(_, Some(_)) => "timestamp with time zone".into(),
-        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("decimal({p}, {s})"),
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]

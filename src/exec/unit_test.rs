@@ -67,7 +67,7 @@ pub async fn run(
     let model = parsed
         .node(&model_id)
         .ok_or_else(|| at(&spec.model_span, format!("unknown model `{}`", spec.model)))?;
-    if model.materialized == Materialization::Ephemeral {
+    if model.config.materialized == Materialization::Ephemeral {
         return Err(at(
             &spec.model_span,
             format!(
@@ -92,7 +92,7 @@ pub async fn run(
         }
         seen.push(dep);
         if let Some(n) = parsed.node(dep)
-            && n.materialized == Materialization::Ephemeral {
+            && n.config.materialized == Materialization::Ephemeral {
                 stack.extend(n.depends_on.iter());
                 continue;
             }
@@ -209,7 +209,7 @@ pub async fn run(
                     format!(
                         "cast({} as {}) as {}",
                         quote_ident(c),
-                        super::seed::arrow_sql_type(t),
+                        super::types::type_name(t),
                         quote_ident(c)
                     )
                 })
@@ -245,7 +245,7 @@ fn overrides_of(spec: &UnitTestSpec) -> RenderOverrides {
         // `dbt.current_timestamp` and `current_timestamp` name the same macro.
         let name = k.rsplit('.').next().unwrap_or(k);
         if name == "is_incremental" {
-            is_incremental = crate::parse::as_bool(v);
+            is_incremental = crate::config::as_bool(v);
         } else {
             macros.insert(name.to_owned(), v.clone());
         }
@@ -284,7 +284,7 @@ fn resolve_inputs<'a>(
                 ("ref", [name]) | ("ref", [_, name]) => {
                     let id = parsed.names.lookup_ref(None, name).map_err(bad)?;
                     let n = parsed.node(id).ok_or_else(|| bad("not found".into()))?;
-                    if n.materialized == Materialization::Ephemeral {
+                    if n.config.materialized == Materialization::Ephemeral {
                         return Err(bad(format!(
                             "`{name}` is ephemeral; Silt cannot stand rows in for an ephemeral model yet: give the rows of what it reads instead"
                         )));
@@ -424,7 +424,7 @@ fn fixture_sql(rows: &FixtureRows, columns: Option<&Vec<(String, DataType)>>) ->
                 match ty {
                     Some(t) => format!(
                         "cast({lit} as {}) as {}",
-                        super::seed::arrow_sql_type(t),
+                        super::types::type_name(t),
                         quote_ident(name)
                     ),
                     None => format!("{lit} as {}", quote_ident(name)),

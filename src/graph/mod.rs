@@ -30,13 +30,13 @@ impl Graph {
                 graph.add_node(s.source.unique_id.clone()),
             );
         }
-        for n in parsed.nodes.iter().filter(|n| n.enabled) {
+        for n in parsed.nodes.iter().filter(|n| n.config.enabled) {
             index.insert(
                 n.node.unique_id.clone(),
                 graph.add_node(n.node.unique_id.clone()),
             );
         }
-        for n in parsed.nodes.iter().filter(|n| n.enabled) {
+        for n in parsed.nodes.iter().filter(|n| n.config.enabled) {
             let to = index[&n.node.unique_id];
             for dep in &n.depends_on {
                 if let Some(&from) = index.get(dep) {

@@ -297,8 +297,8 @@ impl Universe {
                 fqn: n.node.fqn.clone(),
                 path: n.node.original_file_path.clone(),
                 package: n.node.package.clone(),
-                tags: n.tags.clone(),
-                config: n.config.clone().into_iter().collect(),
+                tags: n.config.tags.clone(),
+                config: n.config.raw.clone().into_iter().collect(),
                 source: None,
                 test_type: is_test.then(|| {
                     if n.node.test.is_some() {

@@ -62,21 +62,21 @@ fn configs_merge_by_dbt_precedence() {
         .expect("node");
     // Project levels first, then YAML, then the file's own config() call.
     assert_eq!(
-        node.tags,
+        node.config.tags,
         ["project_tag", "file_level_tag", "yaml_tag", "inline_tag"]
     );
     assert_eq!(
-        node.config["meta"],
+        node.config.raw["meta"],
         json!({"owner": "analytics", "level": "file", "yaml_only": true})
     );
-    assert_eq!(node.materialized.as_str(), "table");
+    assert_eq!(node.config.materialized.as_str(), "table");
     // A custom schema is appended to the target's, as dbt's generate_schema_name does.
     assert_eq!(node.relation.render(), r#""main_marts"."orders_summary""#);
     let stg = loaded
         .parsed
         .node("model.jinja_shop.stg_orders")
         .expect("node");
-    assert_eq!(stg.materialized.as_str(), "view");
+    assert_eq!(stg.config.materialized.as_str(), "view");
     assert_eq!(stg.relation.render(), r#""main"."stg_orders""#);
     let source = loaded
         .parsed
@@ -220,7 +220,7 @@ fn every_key_dbt_accepts_loads() {
         .node("model.all_keys.people_view")
         .expect("model");
     assert_eq!(node.node.description, "People.");
-    assert_eq!(node.config["meta"], json!({"owner": "me", "tier": 1}));
+    assert_eq!(node.config.raw["meta"], json!({"owner": "me", "tier": 1}));
     let source = loaded
         .parsed
         .source("source.all_keys.raw.events")
@@ -239,6 +239,6 @@ fn rendered_booleans_configure_like_booleans() {
     );
     std::fs::write(dir.path().join("project.yml"), project).unwrap();
     let loaded = load(dir.path(), None);
-    assert!(!loaded.parsed.node("model.sel.leaf").unwrap().enabled);
-    assert!(loaded.parsed.node("model.sel.report").unwrap().enabled);
+    assert!(!loaded.parsed.node("model.sel.leaf").unwrap().config.enabled);
+    assert!(loaded.parsed.node("model.sel.report").unwrap().config.enabled);
 }

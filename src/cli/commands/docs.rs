@@ -59,7 +59,7 @@ pub fn write_docs(
     write_artifact(&target_dir.join("manifest.json"), &manifest)?;
     let views: BTreeMap<String, String> = compiled
         .iter()
-        .filter(|(id, _)| parsed.node(id).is_some_and(|n| n.materialized == Materialization::View))
+        .filter(|(id, _)| parsed.node(id).is_some_and(|n| n.config.materialized == Materialization::View))
         .filter_map(|(id, c)| c.as_ref().ok().map(|c| (id.clone(), c.sql.clone())))
         .collect();
     let rt = runtime()?;

@@ -70,7 +70,7 @@ pub fn run(
                     "unique_id": n.node.unique_id,
                     "alias": n.relation.identifier,
                     "config": silt::manifest::node_json(parsed, n, None)["config"],
-                    "tags": n.tags,
+                    "tags": n.config.tags,
                     "depends_on": {"macros": n.macros, "nodes": n.depends_on},
                 })
                 .to_string(),

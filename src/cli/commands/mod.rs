@@ -192,7 +192,7 @@ pub fn load_with(
 /// `Found 3 models, 1 seed, 2 sources, 12 macros`
 fn found_line(loaded: &Loaded) -> String {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for n in loaded.parsed.nodes.iter().filter(|n| n.enabled) {
+    for n in loaded.parsed.nodes.iter().filter(|n| n.config.enabled) {
         let label = match n.node.resource_type {
             ResourceType::Model => "model",
             ResourceType::Seed => "seed",

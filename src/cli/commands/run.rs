@@ -202,7 +202,7 @@ fn pipeline_summary(
         .filter(|r| {
             parsed
                 .node(&r.unique_id)
-                .is_some_and(|n| matches!(n.materialized, Materialization::Test | Materialization::UnitTest))
+                .is_some_and(|n| matches!(n.config.materialized, Materialization::Test | Materialization::UnitTest))
         })
         .collect();
     let n = |s: Status| tests.iter().filter(|r| r.status == s).count();
@@ -331,7 +331,7 @@ fn summary(
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for r in results {
         if let Some(n) = parsed.node(&r.unique_id) {
-            let key = match n.materialized {
+            let key = match n.config.materialized {
                 Materialization::Seed => "seed".to_owned(),
                 Materialization::Test => "data test".to_owned(),
                 Materialization::UnitTest => "unit test".to_owned(),
@@ -430,7 +430,7 @@ fn summary(
                 emit(&format!("  {l}"));
             }
         }
-        if r.compiled_code.is_some() && n.materialized != Materialization::UnitTest {
+        if r.compiled_code.is_some() && n.config.materialized != Materialization::UnitTest {
             emit("");
             let path = format!(
                 "{}/compiled/{}/{}",

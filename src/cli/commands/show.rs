@@ -60,7 +60,7 @@ pub fn run(
             };
             let node = parsed
                 .node(id)
-                .map(|n| (n.node.name.clone(), n.materialized, n.relation.render()));
+                .map(|n| (n.node.name.clone(), n.config.materialized, n.relation.render()));
             let Some((name, materialized, relation)) = node else {
                 return Ok(Outcome::Failure);
             };
