@@ -13,7 +13,7 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::par::map as parallel_map;
 use crate::parse::{Materialization, NameIndex, ParsedNode, ParsedProject, model_json};
 use crate::relation::Relation;
-use crate::template::{NodeContext, Phase, Resolver};
+use crate::template::{NodeContext, Phase, ResolveError, Resolver};
 
 /// What the compile stage needs to know besides the project.
 #[derive(Debug, Clone, Default)]
@@ -160,20 +160,20 @@ impl Resolver for CompileResolver {
         package: Option<&str>,
         name: &str,
         _version: Option<&str>,
-    ) -> Result<Relation, String> {
+    ) -> Result<Relation, ResolveError> {
         let id = self.names.lookup_ref(package, name)?;
         self.relations
             .get(id)
             .cloned()
-            .ok_or_else(|| format!("`{name}` is disabled"))
+            .ok_or_else(|| ResolveError::DisabledModel(name.to_owned()))
     }
 
-    fn resolve_source(&self, source: &str, table: &str) -> Result<Relation, String> {
+    fn resolve_source(&self, source: &str, table: &str) -> Result<Relation, ResolveError> {
         let id = self.names.lookup_source(source, table)?;
         self.relations
             .get(id)
             .cloned()
-            .ok_or_else(|| format!("source `{source}.{table}` is disabled"))
+            .ok_or_else(|| ResolveError::DisabledSource { source_name: source.to_owned(), table: table.to_owned() })
     }
 }
 

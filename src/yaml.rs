@@ -594,25 +594,35 @@ impl Node {
     }
 }
 
+/// YAML text that cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum YamlError {
+    #[error("{0}")]
+    Yaml(#[from] yaml_serde::Error),
+    /// YAML that has no JSON equivalent.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+}
+
 /// Parses a YAML or JSON string given on the command line (`--vars`) into JSON.
-pub fn parse_inline(text: &str) -> Result<serde_json::Value, String> {
+pub fn parse_inline(text: &str) -> Result<serde_json::Value, YamlError> {
     if text.trim().is_empty() {
         return Ok(serde_json::Value::Object(Default::default()));
     }
-    let raw: RawValue = yaml_serde::from_str(text).map_err(|e| e.to_string())?;
-    serde_json::to_value(&raw).map_err(|e| e.to_string())
+    let raw: RawValue = yaml_serde::from_str(text)?;
+    Ok(serde_json::to_value(&raw)?)
 }
 
 /// Serializes JSON as YAML text (for `toyaml` in templates).
-pub fn to_yaml_string(value: &serde_json::Value) -> Result<String, String> {
-    yaml_serde::to_string(value).map_err(|e| e.to_string())
+pub fn to_yaml_string(value: &serde_json::Value) -> Result<String, YamlError> {
+    Ok(yaml_serde::to_string(value)?)
 }
 
 /// Parses YAML text into JSON (for `fromyaml` in templates).
-pub fn from_yaml_string(text: &str) -> Result<serde_json::Value, String> {
-    let mut raw: RawValue = yaml_serde::from_str(text).map_err(|e| e.to_string())?;
-    raw.apply_merge().map_err(|e| e.to_string())?;
-    serde_json::to_value(&raw).map_err(|e| e.to_string())
+pub fn from_yaml_string(text: &str) -> Result<serde_json::Value, YamlError> {
+    let mut raw: RawValue = yaml_serde::from_str(text)?;
+    raw.apply_merge()?;
+    Ok(serde_json::to_value(&raw)?)
 }
 
 #[cfg(test)]

@@ -47,7 +47,8 @@ impl Emotes {
     /// Reads an emote list from CSV text with a header: a column `emote` (or `name`) and
     /// optionally `sentiment`; other columns (provider, ...) are ignored. `origin` names
     /// the file in errors.
-    pub fn from_csv(text: &str, origin: &str) -> Result<Emotes, String> {
+    pub fn from_csv(text: &str, origin: &str) -> Result<Emotes, EmotesError> {
+        let err = |line: usize, message: String| EmotesError { file: origin.to_owned(), line, message };
         let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
         let Some((_, header)) = lines.next() else {
             return Ok(Emotes::new());
@@ -56,25 +57,34 @@ impl Emotes {
         let name_at = columns
             .iter()
             .position(|c| c == "emote" || c == "name")
-            .ok_or_else(|| format!("{origin}:1: an emote list needs a column `emote` (the emote's name); its columns are {}", columns.join(", ")))?;
+            .ok_or_else(|| err(1, format!("an emote list needs a column `emote` (the emote's name); its columns are {}", columns.join(", "))))?;
         let sentiment_at = columns.iter().position(|c| c == "sentiment");
         let mut out = Emotes::new();
         for (i, line) in lines {
             let cells = split_csv(line);
             let name = cells.get(name_at).map(|s| s.trim()).unwrap_or("");
             if name.is_empty() {
-                return Err(format!("{origin}:{}: the emote name is empty", i + 1));
+                return Err(err(i + 1, "the emote name is empty".into()));
             }
             let sentiment = match sentiment_at.and_then(|at| cells.get(at)).map(|s| s.trim()) {
                 None | Some("") => 0.0,
-                Some(v) => v.parse::<f64>().map_err(|_| {
-                    format!("{origin}:{}: the sentiment of `{name}` is `{v}`, not a number", i + 1)
-                })?,
+                Some(v) => v
+                    .parse::<f64>()
+                    .map_err(|_| err(i + 1, format!("the sentiment of `{name}` is `{v}`, not a number")))?,
             };
             out.insert(name, sentiment);
         }
         Ok(out)
     }
+}
+
+/// A line of an emote list that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct EmotesError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
 }
 
 /// Splits a CSV line, honouring double quotes.

@@ -167,11 +167,11 @@ fn emote_lists_are_read_from_csv_with_their_errors() {
     assert_eq!(e.get("PepeHands"), Some(-1.0), "clamped to [-1, 1]");
     assert_eq!(e.get("EZ"), Some(0.0));
     assert_eq!(
-        Emotes::from_csv("provider,score\ntwitch,1\n", "seeds/emotes.csv").unwrap_err(),
+        Emotes::from_csv("provider,score\ntwitch,1\n", "seeds/emotes.csv").unwrap_err().to_string(),
         "seeds/emotes.csv:1: an emote list needs a column `emote` (the emote's name); its columns are provider, score"
     );
     assert_eq!(
-        Emotes::from_csv("emote,sentiment\nKappa,high\n", "seeds/emotes.csv").unwrap_err(),
+        Emotes::from_csv("emote,sentiment\nKappa,high\n", "seeds/emotes.csv").unwrap_err().to_string(),
         "seeds/emotes.csv:2: the sentiment of `Kappa` is `high`, not a number"
     );
 }

@@ -25,7 +25,7 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 
 use super::ExecError;
-use super::storage::{self, delta_err};
+use super::storage;
 
 /// The partition column of bronze tables.
 pub const PARTITION_COLUMN: &str = "ingest_date";
@@ -183,7 +183,7 @@ impl BatchBuilder {
         self.rows = 0;
         self.bytes = 0;
         RecordBatch::try_new(schema(), columns)
-            .map_err(|e| ExecError::Execution(format!("bronze batch: {e}")))
+            .map_err(|e| ExecError::execution(format!("bronze batch: {e}")))
     }
 }
 
@@ -220,14 +220,14 @@ impl BronzeTable {
             // Another ingester may have created it at the same moment: open theirs.
             if let Err(e) = created {
                 if !storage::exists(dir) {
-                    return Err(delta_err(dir, &e));
+                    return Err(ExecError::delta(dir, e));
                 }
             }
         }
         let table = storage::open(dir).await?;
         let fields: Vec<String> = table
             .snapshot()
-            .map_err(|e| delta_err(dir, &e))?
+            .map_err(|e| ExecError::delta(dir, e))?
             .snapshot()
             .arrow_schema()
             .fields()
@@ -236,7 +236,7 @@ impl BronzeTable {
             .collect();
         let want: Vec<String> = schema().fields().iter().map(|f| f.name().clone()).collect();
         if fields != want {
-            return Err(ExecError::Schema(format!(
+            return Err(ExecError::schema(format!(
                 "`{}` is not a bronze table: its columns are {}, a bronze table's are {}",
                 dir.display(),
                 fields.join(", "),
@@ -261,7 +261,7 @@ impl BronzeTable {
         self.table
             .update_incremental(None)
             .await
-            .map_err(|e| delta_err(&self.dir, &e))
+            .map_err(|e| ExecError::delta(&self.dir, e))
     }
 
     /// The last offset committed under `app_id`, at the loaded version.
@@ -273,11 +273,11 @@ impl BronzeTable {
         let snapshot = self
             .table
             .snapshot()
-            .map_err(|e| delta_err(&self.dir, &e))?;
+            .map_err(|e| ExecError::delta(&self.dir, e))?;
         let v = snapshot
             .transaction_version(self.table.log_store().as_ref(), app_id)
             .await
-            .map_err(|e| delta_err(&self.dir, &e))?;
+            .map_err(|e| ExecError::delta(&self.dir, e))?;
         self.txns.insert(app_id.to_owned(), v);
         Ok(v)
     }
@@ -305,7 +305,7 @@ impl BronzeTable {
                 .log_store()
                 .read_commit_entry(version as _)
                 .await
-                .map_err(|e| delta_err(&self.dir, &e))?;
+                .map_err(|e| ExecError::delta(&self.dir, e))?;
             let Some(bytes) = entry else {
                 // Cleaned up already: forget everything rather than guess.
                 self.txns.clear();
@@ -340,7 +340,7 @@ impl BronzeTable {
                     tracing_warn(&format!(
                         "commit to {} failed ({}); retrying in {} ms",
                         self.dir.display(),
-                        storage::clean_delta(&e),
+                        super::error::clean_delta(&e),
                         delay.as_millis()
                     ));
                     tokio::time::sleep(delay).await;
@@ -348,7 +348,7 @@ impl BronzeTable {
                     let _ = self.refresh().await;
                 }
                 Err(Attempt::Transient(e)) | Err(Attempt::Fatal(e)) => {
-                    return Err(CommitError::Failed(delta_err(&self.dir, &e)));
+                    return Err(CommitError::Failed(ExecError::delta(&self.dir, e)));
                 }
             }
         }

@@ -95,7 +95,7 @@ pub struct TableStats {
 
 /// A table's rows, size and files from the Delta log's file statistics (no data read).
 pub fn table_stats(table: &deltalake::DeltaTable, dir: &Path) -> Result<TableStats, ExecError> {
-    let snapshot = table.snapshot().map_err(|e| storage::delta_err(dir, &e))?;
+    let snapshot = table.snapshot().map_err(|e| ExecError::delta(dir, e))?;
     let mut stats = TableStats { rows: Some(0), bytes: 0, files: 0 };
     for f in snapshot.log_data() {
         stats.files += 1;
@@ -112,7 +112,7 @@ async fn table_entry(dir: &Path, r: &Relation, id: &str, comment: &str) -> Resul
     let table = storage::open(dir).await?;
     let schema = table
         .snapshot()
-        .map_err(|e| storage::delta_err(dir, &e))?
+        .map_err(|e| ExecError::delta(dir, e))?
         .snapshot()
         .arrow_schema();
     let TableStats { rows, bytes, files } = table_stats(&table, dir)?;

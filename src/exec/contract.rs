@@ -18,7 +18,7 @@ use deltalake::datafusion::logical_expr::Expr;
 use serde_json::Value as Json;
 
 use super::ExecError;
-use super::session::{Session, clean};
+use super::session::Session;
 use super::types::{sql_type, type_name};
 use crate::parse::ParsedNode;
 use crate::relation::quote_ident;
@@ -50,7 +50,7 @@ impl Contract {
         let mut c = Contract::default();
         let model = &node.node.name;
         if node.node.columns.is_empty() {
-            return Err(ExecError::Schema(format!(
+            return Err(ExecError::schema(format!(
                 "`{model}` has an enforced contract but its YAML declares no columns"
             )));
         }
@@ -81,7 +81,7 @@ impl Contract {
                     }
                     "foreign_key" | "custom" => {}
                     other => {
-                        return Err(ExecError::Schema(format!(
+                        return Err(ExecError::schema(format!(
                             "column `{}` of `{model}` has a constraint of unknown type `{other}` (use not_null, check, unique, primary_key, foreign_key or custom)",
                             col.name
                         )));
@@ -105,7 +105,7 @@ impl Contract {
                 )),
                 "unique" | "primary_key" => {
                     if columns.is_empty() {
-                        return Err(ExecError::Schema(format!(
+                        return Err(ExecError::schema(format!(
                             "the model-level `{kind}` constraint of `{model}` needs `columns`"
                         )));
                     }
@@ -130,7 +130,7 @@ impl Contract {
                 }
                 "foreign_key" | "custom" => {}
                 other => {
-                    return Err(ExecError::Schema(format!(
+                    return Err(ExecError::schema(format!(
                         "`{model}` has a constraint of unknown type `{other}`"
                     )));
                 }
@@ -156,7 +156,7 @@ fn expression(k: &Json, model: &str, column: &str) -> Result<String, ExecError> 
                 .unwrap_or(e)
                 .to_owned())
         }
-        _ => Err(ExecError::Schema(format!(
+        _ => Err(ExecError::schema(format!(
             "a `check` constraint {} of `{model}` needs an `expression`",
             if column.is_empty() { String::new() } else { format!("on `{column}`") }
         ))),
@@ -207,14 +207,14 @@ fn same_type(declared: &DataType, actual: &DataType, declared_text: &str) -> boo
     }
 }
 
-async fn resolve_type(session: &Session, name: &str) -> Result<DataType, String> {
+async fn resolve_type(session: &Session, name: &str) -> Result<DataType, ExecError> {
     // DataFusion plans `timestamp with time zone` as a timestamp without one (unless the
     // session has a time zone); Delta's is UTC.
     if sql_type(name) == "timestamp with time zone" {
         return Ok(DataType::Timestamp(deltalake::arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into())));
     }
     let sql = format!("select cast(null as {}) as t", sql_type(name));
-    let df = session.query(&sql).await.map_err(|e| e.to_string())?;
+    let df = session.query(&sql).await?;
     Ok(df.schema().field(0).data_type().clone())
 }
 
@@ -261,10 +261,11 @@ pub async fn conform(
             continue;
         };
         let declared = resolve_type(session, declared_text).await.map_err(|e| {
-            ExecError::Schema(format!(
+            let message = format!(
                 "the contract of `{}` gives column `{}` the type `{declared_text}`, which Silt does not know: {e}",
                 node.node.name, col.name
-            ))
+            );
+            ExecError::schema(message).with_source(e)
         })?;
         if !same_type(&declared, actual, declared_text) {
             rows.push([
@@ -281,7 +282,7 @@ pub async fn conform(
         }
     }
     if !rows.is_empty() {
-        return Err(ExecError::Contract(mismatch_table(&rows)));
+        return Err(ExecError::contract(mismatch_table(&rows)));
     }
     // The contract's order, with not-null columns declared and enforced.
     let mut exprs: Vec<Expr> = Vec::new();
@@ -291,7 +292,7 @@ pub async fn conform(
             .iter()
             .find(|(_, f)| f.name() == &col.name)
             .or_else(|| df.schema().iter().find(|(_, f)| f.name().eq_ignore_ascii_case(&col.name)))
-            .ok_or_else(|| ExecError::Schema(format!("column `{}` vanished (this is a bug)", col.name)))?;
+            .ok_or_else(|| ExecError::schema(format!("column `{}` vanished (this is a bug)", col.name)))?;
         let c = Expr::Column(Column::new(q.cloned(), f.name()));
         exprs.push(if col.not_null {
             super::functions::not_null_udf(&col.name)
@@ -301,7 +302,7 @@ pub async fn conform(
             super::functions::nullable_udf().call(vec![c]).alias(&col.name)
         });
     }
-    df.select(exprs).map_err(|e| ExecError::Sql(clean(&e)))
+    df.select(exprs).map_err(ExecError::from)
 }
 
 fn mismatch_table(rows: &[[String; 4]]) -> String {
@@ -343,8 +344,7 @@ pub async fn verify(session: &Session, relation: &str, contract: &Contract) -> R
         let df = session.query(&sql).await?;
         let batches = df
             .collect()
-            .await
-            .map_err(|e| ExecError::Execution(clean(&e)))?;
+            .await?;
         use deltalake::arrow::array::AsArray;
         use deltalake::arrow::datatypes::Int64Type;
         Ok::<i64, ExecError>(
@@ -360,9 +360,9 @@ pub async fn verify(session: &Session, relation: &str, contract: &Contract) -> R
             "select count(*) from {relation} where not ({expr})"
         ))
         .await
-        .map_err(|e| ExecError::Contract(format!("check constraint `{name}` ({expr}) could not be evaluated: {e}")))?;
+        .map_err(|e| ExecError::contract(format!("check constraint `{name}` ({expr}) could not be evaluated: {e}")))?;
         if n > 0 {
-            return Err(ExecError::Contract(format!(
+            return Err(ExecError::contract(format!(
                 "check constraint `{name}` ({expr}) is violated by {n} row{}",
                 if n == 1 { "" } else { "s" }
             )));
@@ -376,7 +376,7 @@ pub async fn verify(session: &Session, relation: &str, contract: &Contract) -> R
         ))
         .await?;
         if n > 0 {
-            return Err(ExecError::Contract(format!(
+            return Err(ExecError::contract(format!(
                 "constraint `{name}` requires ({}) to be unique, but {n} value{} appear more than once",
                 cols.join(", "),
                 if n == 1 { "" } else { "s" }
@@ -401,7 +401,7 @@ fn table_constraints(
 ) -> Result<BTreeMap<String, String>, ExecError> {
     let snapshot = table
         .snapshot()
-        .map_err(|e| super::storage::delta_err(dir, &e))?;
+        .map_err(|e| ExecError::delta(dir, e))?;
     Ok(snapshot
         .metadata()
         .configuration()
@@ -442,7 +442,7 @@ pub async fn drop_constraints(
     for n in names {
         b = b.with_constraint(n.clone());
     }
-    b.await.map_err(|e| super::storage::delta_err(dir, &e))?;
+    b.await.map_err(|e| ExecError::delta(dir, e))?;
     Ok(())
 }
 
@@ -472,9 +472,9 @@ pub async fn add_constraints(
         b = b.with_constraint(n.clone(), e.clone());
     }
     b.await.map_err(|e| {
-        ExecError::Contract(format!(
+        ExecError::contract(format!(
             "cannot add the contract's check constraints to the Delta table: {}",
-            super::storage::clean_delta(&e)
+            super::error::clean_delta(&e)
         ))
     })?;
     Ok(())

@@ -8,10 +8,10 @@ use std::path::Path;
 use deltalake::arrow::array::{Array, AsArray};
 use deltalake::arrow::datatypes::{DataType, Int64Type};
 
-use super::session::{Session, clean};
+use super::session::Session;
 use super::show::Preview;
-use super::storage::{TableWrite, WriteMode};
-use super::{ExecError, Status};
+use super::write::{TableWrite, WriteMode};
+use super::{ErrorKind, ExecError, Status};
 use crate::parse::ParsedNode;
 
 /// How many failing rows a failure shows.
@@ -24,7 +24,7 @@ pub fn test_config(node: &ParsedNode) -> Result<&TestConfig, ExecError> {
     node.config
         .test
         .as_ref()
-        .ok_or_else(|| ExecError::Compile(format!("`{}` is not a data test (this is a bug)", node.node.name)))
+        .ok_or_else(|| ExecError::compile(format!("`{}` is not a data test (this is a bug)", node.node.name)))
 }
 
 /// What running a test found.
@@ -65,8 +65,7 @@ pub async fn run(
         let df = session.query(&main_sql).await?;
         let df = match config.limit {
             Some(n) => df
-                .limit(0, Some(n as usize))
-                .map_err(|e| ExecError::Sql(clean(&e)))?,
+                .limit(0, Some(n as usize))?,
             None => df,
         };
         TableWrite::new(session, &dir, super::materialize::nullable(df)?)
@@ -87,17 +86,18 @@ pub async fn run(
         warn = config.warn_if,
         error = config.error_if,
     );
-    let df = session.query(&wrapped).await.map_err(|e| match e {
-        ExecError::Sql(m) => ExecError::Sql(format!(
-            "{m}\n(the test query, with fail_calc `{fc}`, warn_if `{}` and error_if `{}`, did not plan)",
-            config.warn_if, config.error_if
-        )),
-        other => other,
+    let df = session.query(&wrapped).await.map_err(|e| match e.kind() {
+        ErrorKind::Sql => e.map_message(|m| {
+            format!(
+                "{m}\n(the test query, with fail_calc `{fc}`, warn_if `{}` and error_if `{}`, did not plan)",
+                config.warn_if, config.error_if
+            )
+        }),
+        _ => e,
     })?;
     let batches = df
         .collect()
-        .await
-        .map_err(|e| ExecError::Execution(clean(&e)))?;
+        .await?;
     let (mut failures, mut should_warn, mut should_error) = (0u64, false, false);
     if let Some(b) = batches.iter().find(|b| b.num_rows() > 0) {
         let f = b.column(0);

@@ -30,8 +30,13 @@ enum Step {
     Index(usize),
 }
 
-/// Parses a path; the error says what is wrong with it.
-fn parse_path(path: &str) -> std::result::Result<Vec<Step>, String> {
+/// A JSON path that cannot be read; the message says what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+struct PathError(String);
+
+/// Parses a path.
+fn parse_path(path: &str) -> std::result::Result<Vec<Step>, PathError> {
     let p = path.trim();
     if let Some(pointer) = p.strip_prefix('/') {
         return Ok(pointer
@@ -60,7 +65,7 @@ fn parse_path(path: &str) -> std::result::Result<Vec<Step>, String> {
                     let start = i + 1;
                     let end = (start..chars.len())
                         .find(|&j| chars[j] == '"')
-                        .ok_or_else(|| format!("unclosed quote in JSON path `{path}`"))?;
+                        .ok_or_else(|| PathError(format!("unclosed quote in JSON path `{path}`")))?;
                     steps.push(Step::Key(chars[start..end].iter().collect()));
                     i = end + 1;
                 } else {
@@ -69,7 +74,7 @@ fn parse_path(path: &str) -> std::result::Result<Vec<Step>, String> {
                         i += 1;
                     }
                     if start == i {
-                        return Err(format!("empty key in JSON path `{path}`"));
+                        return Err(PathError(format!("empty key in JSON path `{path}`")));
                     }
                     steps.push(Step::Key(chars[start..i].iter().collect()));
                 }
@@ -77,7 +82,7 @@ fn parse_path(path: &str) -> std::result::Result<Vec<Step>, String> {
             '[' => {
                 let end = (i..chars.len())
                     .find(|&j| chars[j] == ']')
-                    .ok_or_else(|| format!("unclosed `[` in JSON path `{path}`"))?;
+                    .ok_or_else(|| PathError(format!("unclosed `[` in JSON path `{path}`")))?;
                 let inner: String = chars[i + 1..end].iter().collect();
                 let inner = inner.trim();
                 if let Some(q) = inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
@@ -87,12 +92,12 @@ fn parse_path(path: &str) -> std::result::Result<Vec<Step>, String> {
                 } else {
                     let n = inner
                         .parse::<usize>()
-                        .map_err(|_| format!("`[{inner}]` in JSON path `{path}` is not an array index"))?;
+                        .map_err(|_| PathError(format!("`[{inner}]` in JSON path `{path}` is not an array index")))?;
                     steps.push(Step::Index(n));
                 }
                 i = end + 1;
             }
-            c => return Err(format!("unexpected `{c}` in JSON path `{path}` (paths look like `$.a.b[0]`)")),
+            c => return Err(PathError(format!("unexpected `{c}` in JSON path `{path}` (paths look like `$.a.b[0]`)"))),
         }
     }
     Ok(steps)
@@ -349,8 +354,8 @@ mod tests {
         assert_eq!(parse_path("/a/0").unwrap(), [Step::Key("a".into()), Step::Index(0)]);
         assert_eq!(parse_path("channel").unwrap(), [Step::Key("channel".into())]);
         assert_eq!(parse_path("$").unwrap(), []);
-        assert!(parse_path("$.a[x]").unwrap_err().contains("not an array index"));
-        assert!(parse_path("$.a[0").unwrap_err().contains("unclosed"));
+        assert!(parse_path("$.a[x]").unwrap_err().0.contains("not an array index"));
+        assert!(parse_path("$.a[0").unwrap_err().0.contains("unclosed"));
     }
 
     #[test]

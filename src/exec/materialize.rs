@@ -22,7 +22,8 @@ use super::ExecError;
 use super::session::Session;
 use super::contract::Contract;
 use super::stage::Stage;
-use super::storage::{self, TableWrite, WriteMode, WriteOutcome};
+use super::storage;
+use super::write::{TableWrite, WriteMode, WriteOutcome};
 use deltalake::kernel::transaction::CommitProperties;
 use crate::compile::CompiledNode;
 use crate::parse::{IncrementalStrategy, Materialization, OnSchemaChange, ParsedNode};
@@ -95,7 +96,7 @@ impl<'a> Context<'a> {
 
     pub async fn arrow_schema(&self, dir: &Path) -> Result<SchemaRef, ExecError> {
         let table = self.open(dir).await?;
-        let snapshot = table.snapshot().map_err(|e| storage::delta_err(dir, &e))?;
+        let snapshot = table.snapshot().map_err(|e| ExecError::delta(dir, e))?;
         Ok(snapshot.snapshot().arrow_schema())
     }
 
@@ -181,7 +182,7 @@ pub async fn execute(
             rows: None,
             version: None,
         }),
-        other => Err(ExecError::Compile(format!(
+        other => Err(ExecError::compile(format!(
             "`{}` cannot be run as a model",
             other.as_str()
         ))),
@@ -231,7 +232,7 @@ fn nullable_except(df: DataFrame, keep: &[&str]) -> Result<DataFrame, ExecError>
         })
         .collect();
     df.select(exprs)
-        .map_err(|e| ExecError::Sql(super::session::clean(&e)))
+        .map_err(ExecError::from)
 }
 
 async fn incremental(
@@ -253,7 +254,7 @@ async fn incremental(
     let keys = &node.config.unique_key;
     for k in keys {
         if !diff.source.iter().any(|(n, _)| n == k) {
-            return Err(ExecError::Schema(format!(
+            return Err(ExecError::schema(format!(
                 "unique_key column `{k}` is not in the model's result"
             )));
         }
@@ -262,13 +263,13 @@ async fn incremental(
         return sync_all_columns(ctx, node, dir, df, strategy, keys).await;
     }
     let (source, merge_schema) = match mode {
-        OnSchemaChange::Fail if diff.changed() => return Err(ExecError::Schema(diff.fail_message())),
+        OnSchemaChange::Fail if diff.changed() => return Err(ExecError::schema(diff.fail_message())),
         OnSchemaChange::AppendNewColumns | OnSchemaChange::SyncAllColumns => {
             (project_onto(df, &target, true)?, !diff.added.is_empty())
         }
         _ => {
             if let Some(missing) = diff.removed.first() {
-                return Err(ExecError::Schema(format!(
+                return Err(ExecError::schema(format!(
                     "column `{missing}` of the existing table is not in the model's new rows; with `on_schema_change: ignore` new rows must have every column of the table (set `on_schema_change: append_new_columns` or run with --full-refresh)"
                 )));
             }
@@ -315,7 +316,7 @@ async fn streaming_table(
 ) -> Result<Outcome, ExecError> {
     use deltalake::kernel::Transaction;
     if ctx.streams.is_empty() {
-        return Err(ExecError::Compile(format!(
+        return Err(ExecError::compile(format!(
             "`{}` is a streaming_table but reads no Kafka source and no streaming table: there is nothing to stream from (use `table` or `incremental`)",
             node.node.name
         )));
@@ -325,12 +326,12 @@ async fn streaming_table(
     let mut afters: Vec<Option<i64>> = vec![None; ctx.streams.len()];
     if !full {
         let t = ctx.open(dir).await?;
-        let snapshot = t.snapshot().map_err(|e| storage::delta_err(dir, &e))?;
+        let snapshot = t.snapshot().map_err(|e| ExecError::delta(dir, e))?;
         for (after, s) in afters.iter_mut().zip(&ctx.streams) {
             *after = snapshot
                 .transaction_version(t.log_store().as_ref(), stream_app_id(&s.unique_id))
                 .await
-                .map_err(|e| storage::delta_err(dir, &e))?;
+                .map_err(|e| ExecError::delta(dir, e))?;
         }
         // A table that records no stream position (it was built by another
         // materialization) is rebuilt as on a first run.
@@ -343,7 +344,7 @@ async fn streaming_table(
     for (s, after) in ctx.streams.iter().zip(afters) {
         let up = s.relation.path(&ctx.warehouse);
         if !storage::exists(&up) {
-            return Err(ExecError::Schema(format!(
+            return Err(ExecError::schema(format!(
                 "`{}` streams from `{}.{}`, which has no table yet (ingest or build it first)",
                 node.node.name, s.relation.schema, s.relation.identifier
             )));
@@ -382,7 +383,7 @@ async fn streaming_table(
         let target = ctx.arrow_schema(dir).await?;
         let diff = SchemaDiff::new(&target, &df);
         if diff.changed() {
-            return Err(ExecError::Schema(format!(
+            return Err(ExecError::schema(format!(
                 "{} (a streaming table keeps its columns between runs: run with --full-refresh to rebuild it)",
                 diff.fail_message()
             )));
@@ -514,8 +515,7 @@ fn project_onto(df: DataFrame, target: &SchemaRef, keep_new: bool) -> Result<Dat
             Some((q, n)) => {
                 let c = Expr::Column(Column::new(q, n));
                 let t = c
-                    .get_type(df.schema())
-                    .map_err(|e| ExecError::Sql(super::session::clean(&e)))?;
+                    .get_type(df.schema())?;
                 let e = if normalize(&t) == normalize(f.data_type()) {
                     c
                 } else {
@@ -540,7 +540,7 @@ fn project_onto(df: DataFrame, target: &SchemaRef, keep_new: bool) -> Result<Dat
         }
     }
     df.select(exprs)
-        .map_err(|e| ExecError::Sql(super::session::clean(&e)))
+        .map_err(ExecError::from)
 }
 
 /// The merge condition: keys equal, then each `incremental_predicates` entry (SQL that
@@ -644,15 +644,15 @@ async fn merge(
             }
             u
         })
-        .map_err(|e| storage::delta_err(dir, &e))?
+        .map_err(|e| ExecError::delta(dir, e))?
         .when_not_matched_insert(|mut i| {
             for c in &columns {
                 i = i.set(Column::new_unqualified(c), qualified(SOURCE, c));
             }
             i
         })
-        .map_err(|e| storage::delta_err(dir, &e))?;
-    let (table, metrics) = builder.await.map_err(|e| storage::delta_err(dir, &e))?;
+        .map_err(|e| ExecError::delta(dir, e))?;
+    let (table, metrics) = builder.await.map_err(|e| ExecError::delta(dir, e))?;
     Ok(Outcome {
         message: "OK".into(),
         rows: Some(merge_metrics(&metrics)),
@@ -671,9 +671,6 @@ async fn delete_insert(
     keys: &[String],
     merge_schema: bool,
 ) -> Result<Outcome, ExecError> {
-    let df_err = |e: deltalake::datafusion::error::DataFusionError| {
-        ExecError::Sql(super::session::clean(&e))
-    };
     let fields: Vec<(String, DataType)> = source
         .schema()
         .fields()
@@ -682,17 +679,14 @@ async fn delete_insert(
         .collect();
     let inserts = source
         .clone()
-        .with_column(OP_COLUMN, lit("ins"))
-        .map_err(df_err)?;
+        .with_column(OP_COLUMN, lit("ins"))?;
     let key_exprs: Vec<Expr> = keys
         .iter()
         .map(|k| Expr::Column(Column::new_unqualified(k)))
         .collect();
     let deletes = source
-        .select(key_exprs)
-        .map_err(df_err)?
-        .distinct()
-        .map_err(df_err)?;
+        .select(key_exprs)?
+        .distinct()?;
     let mut del_exprs = Vec::new();
     for (name, t) in &fields {
         if keys.contains(name) {
@@ -708,8 +702,8 @@ async fn delete_insert(
         }
     }
     del_exprs.push(lit("del").alias(OP_COLUMN));
-    let deletes = deletes.select(del_exprs).map_err(df_err)?;
-    let combined = ctx.nullable(inserts.union(deletes).map_err(df_err)?)?;
+    let deletes = deletes.select(del_exprs)?;
+    let combined = ctx.nullable(inserts.union(deletes)?)?;
     let op = format!(
         "{}.{} = 'del'",
         crate::relation::quote_ident(SOURCE),
@@ -726,7 +720,7 @@ async fn delete_insert(
         .with_commit_properties(ctx.commit_properties(dir))
         .with_session_state(ctx.session.state())
         .when_matched_delete(|d| d)
-        .map_err(|e| storage::delta_err(dir, &e))?
+        .map_err(|e| ExecError::delta(dir, e))?
         .when_not_matched_insert(|mut i| {
             i = i.predicate(qualified(SOURCE, OP_COLUMN).eq(lit("ins")));
             for c in &columns {
@@ -734,9 +728,9 @@ async fn delete_insert(
             }
             i
         })
-        .map_err(|e| storage::delta_err(dir, &e))?
+        .map_err(|e| ExecError::delta(dir, e))?
         .await
-        .map_err(|e| storage::delta_err(dir, &e))?;
+        .map_err(|e| ExecError::delta(dir, e))?;
     Ok(Outcome {
         message: "OK".into(),
         rows: Some(merge_metrics(&metrics)),
@@ -753,13 +747,10 @@ async fn insert_overwrite(
 ) -> Result<Outcome, ExecError> {
     let parts = &node.config.partition_by;
     if parts.is_empty() {
-        return Err(ExecError::Schema(
-            "incremental strategy `insert_overwrite` needs `partition_by`".into(),
+        return Err(ExecError::schema(
+            "incremental strategy `insert_overwrite` needs `partition_by`",
         ));
     }
-    let df_err = |e: deltalake::datafusion::error::DataFusionError| {
-        ExecError::Execution(super::session::clean(&e))
-    };
     let keys = source
         .clone()
         .select(
@@ -767,13 +758,10 @@ async fn insert_overwrite(
                 .iter()
                 .map(|p| Expr::Column(Column::new_unqualified(p)))
                 .collect::<Vec<_>>(),
-        )
-        .map_err(df_err)?
-        .distinct()
-        .map_err(df_err)?
+        )?
+        .distinct()?
         .collect()
-        .await
-        .map_err(df_err)?;
+        .await?;
     let mut disjuncts = Vec::new();
     for batch in &keys {
         for row in 0..batch.num_rows() {
@@ -782,8 +770,7 @@ async fn insert_overwrite(
                 let value = deltalake::datafusion::common::ScalarValue::try_from_array(
                     batch.column(i),
                     row,
-                )
-                .map_err(df_err)?;
+                )?;
                 conj.push(if value.is_null() {
                     format!("{} IS NULL", crate::relation::quote_ident(p))
                 } else {
@@ -841,9 +828,6 @@ async fn sync_all_columns(
     strategy: IncrementalStrategy,
     keys: &[String],
 ) -> Result<Outcome, ExecError> {
-    let df_err = |e: deltalake::datafusion::error::DataFusionError| {
-        ExecError::Sql(super::session::clean(&e))
-    };
     // The rewrite reproduces each strategy as "existing rows not replaced, plus the new
     // rows"; options that change which columns or rows a merge touches cannot be.
     let c = &node.config;
@@ -854,7 +838,7 @@ async fn sync_all_columns(
         ("predicates", &c.predicates),
     ] {
         if !set.is_empty() {
-            return Err(ExecError::Schema(format!(
+            return Err(ExecError::schema(format!(
                 "`on_schema_change: sync_all_columns` cannot be combined with `{key}`: use `append_new_columns`, or rebuild with --full-refresh"
             )));
         }
@@ -866,8 +850,8 @@ async fn sync_all_columns(
     };
     let source_schema: SchemaRef = Arc::new(source.schema().as_arrow().clone());
     let table = ctx.open(dir).await?;
-    let provider = table.table_provider().await.map_err(df_err)?;
-    let existing = ctx.session.context().read_table(provider).map_err(df_err)?;
+    let provider = table.table_provider().await?;
+    let existing = ctx.session.context().read_table(provider)?;
     let mut existing = project_onto(existing, &source_schema, false)?;
     if strategy != IncrementalStrategy::Append && !keys.is_empty() {
         let key_cols: Vec<Expr> = keys
@@ -876,10 +860,8 @@ async fn sync_all_columns(
             .collect();
         let new_keys = source
             .clone()
-            .select(key_cols)
-            .map_err(df_err)?
-            .distinct()
-            .map_err(df_err)?;
+            .select(key_cols)?
+            .distinct()?;
         existing = existing
             .join(
                 new_keys,
@@ -887,10 +869,9 @@ async fn sync_all_columns(
                 &keys.iter().map(String::as_str).collect::<Vec<_>>(),
                 &keys.iter().map(String::as_str).collect::<Vec<_>>(),
                 None,
-            )
-            .map_err(df_err)?;
+            )?;
     }
-    let combined = existing.union(source).map_err(df_err)?;
+    let combined = existing.union(source)?;
     let out = replace(ctx, node, dir, combined).await?;
     Ok(Outcome::ok(out))
 }

@@ -5,8 +5,9 @@
 //! fails skips everything downstream of it; each write is one Delta commit, so a failure
 //! leaves the table as it was.
 
-pub mod contract;
 pub mod bronze;
+pub mod contract;
+pub mod error;
 pub mod catalog;
 pub mod data_test;
 pub mod functions;
@@ -22,6 +23,7 @@ pub mod storage;
 pub mod stream;
 pub mod types;
 pub mod unit_test;
+pub mod write;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
@@ -38,55 +40,8 @@ use crate::diagnostic::Diagnostic;
 use crate::graph::Graph;
 use crate::parse::{Materialization, ParsedNode, ParsedProject};
 
+pub use error::{ErrorKind, ExecError};
 pub use session::Session;
-
-/// Something that went wrong while executing a node.
-#[derive(Debug, thiserror::Error)]
-pub enum ExecError {
-    /// The node's SQL does not plan: unknown table or column, type error...
-    #[error("{0}")]
-    Sql(String),
-    /// The query failed while running.
-    #[error("{0}")]
-    Execution(String),
-    /// A Delta operation failed.
-    #[error("{message}")]
-    Delta { table: String, message: String },
-    /// The new data does not fit the existing table (on_schema_change, seeds).
-    #[error("{0}")]
-    Schema(String),
-    /// A seed file could not be read or typed.
-    #[error("{0}")]
-    Seed(String),
-    /// The model's result breaks its enforced contract.
-    #[error("{0}")]
-    Contract(String),
-    /// The model's new data failed its checks and was not published.
-    #[error("{0}")]
-    Audit(String),
-    /// A compile error surfaced at run time (a compiled node is missing).
-    #[error("{0}")]
-    Compile(String),
-    #[error("cannot access `{path}`: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The engine itself failed to start.
-    #[error("DataFusion: {0}")]
-    Engine(String),
-}
-
-impl ExecError {
-    /// dbt's label for the error class, used in console summaries.
-    pub fn label(&self) -> &'static str {
-        match self {
-            ExecError::Compile(_) | ExecError::Contract(_) => "Compilation Error",
-            _ => "Runtime Error",
-        }
-    }
-}
 
 /// dbt's run result statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,14 +234,13 @@ pub async fn query_numbers(session: &Session, sql: &str) -> Result<Vec<u64>, Exe
         .query(sql)
         .await?
         .collect()
-        .await
-        .map_err(|e| ExecError::Execution(session::clean(&e)))?;
+        .await?;
     let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
     for c in b.columns() {
-        let c = deltalake::arrow::compute::cast(c, &DataType::Int64).map_err(|e| ExecError::Execution(e.to_string()))?;
+        let c = deltalake::arrow::compute::cast(c, &DataType::Int64)?;
         let c = c.as_primitive::<Int64Type>();
         out.push(if c.is_null(0) { 0 } else { c.value(0).max(0) as u64 });
     }
@@ -332,7 +286,7 @@ pub fn emote_list(parsed: &ParsedProject) -> Result<Option<crate::enrich::Emotes
         return Ok(None);
     };
     let Some(name) = value.as_str() else {
-        return Err(ExecError::Seed(format!(
+        return Err(ExecError::seed(format!(
             "project.yml: `vars: {{{EMOTES_VAR}: ...}}` must name a seed, not `{value}`"
         )));
     };
@@ -345,16 +299,16 @@ pub fn emote_list(parsed: &ParsedProject) -> Result<Option<crate::enrich::Emotes
     let Some(seed) = seeds.iter().find(|n| n.name == name) else {
         let mut known: Vec<&str> = seeds.iter().map(|n| n.name.as_str()).collect();
         known.sort_unstable();
-        return Err(ExecError::Seed(format!(
+        return Err(ExecError::seed(format!(
             "project.yml: `{EMOTES_VAR}` names the seed `{name}`, which does not exist (seeds: {})",
             if known.is_empty() { "none".to_owned() } else { known.join(", ") }
         )));
     };
     let path = settings.root.join(&seed.original_file_path);
-    let text = std::fs::read_to_string(&path).map_err(|e| ExecError::Seed(format!("{}: {e}", seed.original_file_path)))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| ExecError::seed(format!("{}: {e}", seed.original_file_path)))?;
     crate::enrich::Emotes::from_csv(&text, &seed.original_file_path)
         .map(Some)
-        .map_err(ExecError::Seed)
+        .map_err(|e| ExecError::seed(e.to_string()).with_source(e))
 }
 
 /// Registers the views among `compiled` so queries can read them.
@@ -689,11 +643,11 @@ async fn run_data_test(shared: &Shared, node: &ParsedNode, result: &mut NodeResu
     let sql = match shared.compiled.get(&node.node.unique_id) {
         Some(Ok(c)) => c.sql.clone(),
         Some(Err(d)) => {
-            fail(result, &ExecError::Compile(d.render(false).trim_end().to_owned()));
+            fail(result, &ExecError::compile(d.render(false).trim_end().to_owned()));
             return;
         }
         None => {
-            fail(result, &ExecError::Compile(format!("`{}` was not compiled (this is a bug)", node.node.name)));
+            fail(result, &ExecError::compile(format!("`{}` was not compiled (this is a bug)", node.node.name)));
             return;
         }
     };
@@ -774,7 +728,7 @@ async fn build_node(
         contract::Contract::of(node)?
     };
     if contract.is_some() && node.config.materialized == Materialization::Ephemeral {
-        return Err(ExecError::Contract(format!(
+        return Err(ExecError::contract(format!(
             "`{}` is ephemeral: contracts are enforced on models that produce a relation",
             node.node.name
         )));
@@ -829,8 +783,8 @@ async fn build_node(
             result.compiled_code = Some(c.sql.clone());
             materialize::execute(&ctx, node, c).await
         }
-        (_, Some(Err(d))) => Err(ExecError::Compile(d.render(false).trim_end().to_owned())),
-        (_, None) => Err(ExecError::Compile(format!(
+        (_, Some(Err(d))) => Err(ExecError::compile(d.render(false).trim_end().to_owned())),
+        (_, None) => Err(ExecError::compile(format!(
             "`{}` was not compiled (this is a bug)",
             node.node.name
         ))),
@@ -851,7 +805,7 @@ async fn build_node(
             Some(v) => format!("`{schema}.{name}` stays at version {v}"),
             None => format!("`{schema}.{name}` was not created"),
         };
-        ExecError::Audit(format!("new data not published: {why}; {state}"))
+        ExecError::audit(format!("new data not published: {why}; {state}"))
     };
     // The staged version stands in for the relation while it is checked.
     let provider = match stage.provider().await {

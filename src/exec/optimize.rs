@@ -10,7 +10,7 @@ use deltalake::operations::optimize::OptimizeType;
 
 use super::ExecError;
 use super::session::Session;
-use super::storage::{self, delta_err};
+use super::storage;
 
 /// What to do to each table.
 #[derive(Debug, Clone, Default)]
@@ -46,7 +46,7 @@ pub async fn optimize(
         for c in &req.zorder {
             if schema.field_with_name(c).is_err() {
                 let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-                return Err(ExecError::Schema(format!(
+                return Err(ExecError::schema(format!(
                     "cannot z-order `{}` by `{c}`: no such column (columns: {})",
                     dir.display(),
                     names.join(", ")
@@ -63,12 +63,12 @@ pub async fn optimize(
     if let Some(size) = req.target_size.and_then(NonZeroU64::new) {
         builder = builder.with_target_size(size);
     }
-    let (table, metrics) = builder.await.map_err(|e| delta_err(dir, &e))?;
+    let (table, metrics) = builder.await.map_err(|e| ExecError::delta(dir, e))?;
     out.files_removed = metrics.num_files_removed;
     out.files_added = metrics.num_files_added;
     deltalake::checkpoints::create_checkpoint(&table, None)
         .await
-        .map_err(|e| delta_err(dir, &e))?;
+        .map_err(|e| ExecError::delta(dir, e))?;
     out.checkpoint = true;
     let table = if let Some(retention) = req.vacuum_retention {
         let (table, metrics) = table
@@ -77,7 +77,7 @@ pub async fn optimize(
             // A retention below Delta's default (7 days) is the user's explicit choice.
             .with_enforce_retention_duration(false)
             .await
-            .map_err(|e| delta_err(dir, &e))?;
+            .map_err(|e| ExecError::delta(dir, e))?;
         out.vacuumed = metrics.files_deleted.len();
         table
     } else {

@@ -26,7 +26,7 @@ use deltalake::datafusion::datasource::MemTable;
 
 use super::ExecError;
 use super::materialize::{Context, Outcome, nullable};
-use super::storage::WriteMode;
+use super::write::WriteMode;
 use super::types::{sql_type, type_name};
 use crate::parse::ParsedNode;
 
@@ -207,7 +207,7 @@ fn read_text(
     path: &Path,
     delimiter: u8,
 ) -> Result<(Vec<String>, Vec<Vec<Option<String>>>), ExecError> {
-    let seed_err = |m: String| ExecError::Seed(format!("cannot read `{}`: {m}", path.display()));
+    let seed_err = |m: String| ExecError::seed(format!("cannot read `{}`: {m}", path.display()));
     let open = || std::fs::File::open(path).map_err(|e| seed_err(e.to_string()));
     let (schema, _) = Format::default()
         .with_header(true)
@@ -266,7 +266,7 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
         Some(d) if d.len() == 1 => d.as_bytes()[0],
         Some("\\t") => b'\t',
         Some(d) => {
-            return Err(ExecError::Seed(format!(
+            return Err(ExecError::seed(format!(
                 "`delimiter` must be one character, not `{d}`"
             )));
         }
@@ -276,7 +276,7 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
     for key in column_types.keys() {
         if !names.iter().any(|n| n == key) {
             let d = crate::diagnostic::did_you_mean(key, names.iter().map(String::as_str));
-            return Err(ExecError::Seed(format!(
+            return Err(ExecError::seed(format!(
                 "`column_types` names `{key}`, which is not a column of {}{}",
                 node.node.original_file_path,
                 d.map(|s| format!(" (did you mean `{s}`?)"))
@@ -299,14 +299,12 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
     }
     let schema = Arc::new(Schema::new(fields));
     let batch =
-        RecordBatch::try_new(schema.clone(), arrays).map_err(|e| ExecError::Seed(e.to_string()))?;
-    let table = MemTable::try_new(schema, vec![vec![batch]])
-        .map_err(|e| ExecError::Seed(super::session::clean(&e)))?;
+        RecordBatch::try_new(schema.clone(), arrays).map_err(|e| ExecError::seed(e.to_string()))?;
+    let table = MemTable::try_new(schema, vec![vec![batch]])?;
     let df = ctx
         .session
         .context()
-        .read_table(Arc::new(table))
-        .map_err(|e| ExecError::Seed(super::session::clean(&e)))?;
+        .read_table(Arc::new(table))?;
     let q = crate::relation::quote_ident;
     let df = if column_types.is_empty() {
         df
@@ -325,7 +323,7 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
             .collect();
         let expr_refs: Vec<&str> = exprs.iter().map(String::as_str).collect();
         df.select_exprs(&expr_refs).map_err(|e| {
-            ExecError::Seed(format!("`column_types`: {}", super::session::clean(&e)))
+            ExecError::seed(format!("`column_types`: {}", super::error::clean(&e)))
         })?
     };
     let dir = node.relation.path(ctx.warehouse);
@@ -341,7 +339,7 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
                 .zip(&names)
                 .all(|(f, n)| f.name() == n);
         if !names_match {
-            return Err(ExecError::Schema(format!(
+            return Err(ExecError::schema(format!(
                 "the columns of {} no longer match its table; run `silt seed --full-refresh` to rebuild it",
                 node.node.original_file_path
             )));
@@ -360,8 +358,7 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
             .collect();
         let expr_refs: Vec<&str> = exprs.iter().map(String::as_str).collect();
         let df = df
-            .select_exprs(&expr_refs)
-            .map_err(|e| ExecError::Seed(super::session::clean(&e)))?;
+            .select_exprs(&expr_refs)?;
         (WriteMode::ReplaceData, df)
     } else {
         (WriteMode::Replace, df)

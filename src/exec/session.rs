@@ -69,8 +69,7 @@ impl Session {
             // Silt quotes the relation names it renders, so their case is kept.
             .set_bool("datafusion.sql_parser.enable_ident_normalization", true);
         let runtime = RuntimeEnvBuilder::new()
-            .build_arc()
-            .map_err(|e| ExecError::Engine(clean(&e)))?;
+            .build_arc()?;
         let mut builder = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
@@ -198,35 +197,14 @@ impl Session {
 /// a double), and writers such as Delta's take a table's schema from the plan they are
 /// given, so that plan must already carry the final types.
 pub async fn plan_query(state: &SessionState, sql: &str) -> Result<LogicalPlan, ExecError> {
-    let statement = crate::sql::parse_for_engine(sql).map_err(|e| ExecError::Sql(e.message))?;
+    let statement = crate::sql::parse_for_engine(sql).map_err(|e| ExecError::sql(e.message))?;
     let plan = state
         .statement_to_plan(DfStatement::Statement(Box::new(statement)))
-        .await
-        .map_err(|e| ExecError::Sql(clean(&e)))?;
+        .await?;
     state
         .analyzer()
         .execute_and_check(plan, state.config_options(), |_, _| {})
-        .map_err(|e| ExecError::Sql(clean(&e)))
-}
-
-/// A DataFusion error as a user reads it: the root cause, without the variant prefix.
-pub fn clean(e: &DataFusionError) -> String {
-    let root = e.find_root();
-    if let DataFusionError::External(inner) = root {
-        if let Some(d) = inner.downcast_ref::<deltalake::DeltaTableError>() {
-            return super::storage::clean_delta(d);
-        }
-        return inner.to_string();
-    }
-    let msg = root.message().into_owned();
-    // SQL parser errors come out in Debug form: ParserError("...").
-    match msg
-        .strip_prefix("ParserError(\"")
-        .and_then(|m| m.strip_suffix("\")"))
-    {
-        Some(inner) => inner.replace("\\\"", "\""),
-        None => msg,
-    }
+        .map_err(ExecError::from)
 }
 
 #[derive(Debug)]

@@ -6,7 +6,7 @@ use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use super::ExecError;
-use super::session::{Session, clean};
+use super::session::Session;
 
 /// The rows a preview returned.
 #[derive(Debug, Clone)]
@@ -19,16 +19,14 @@ pub struct Preview {
 pub async fn preview(session: &Session, sql: &str, limit: i64) -> Result<Preview, ExecError> {
     let df = session.query(sql).await?;
     let df = if limit >= 0 {
-        df.limit(0, Some(limit as usize))
-            .map_err(|e| ExecError::Sql(clean(&e)))?
+        df.limit(0, Some(limit as usize))?
     } else {
         df
     };
     let schema: SchemaRef = std::sync::Arc::new(df.schema().as_arrow().clone());
     let batches = df
         .collect()
-        .await
-        .map_err(|e| ExecError::Execution(clean(&e)))?;
+        .await?;
     Ok(Preview { schema, batches })
 }
 
@@ -38,7 +36,7 @@ fn cell_strings(array: &ArrayRef) -> Result<Vec<Option<String>>, ExecError> {
         .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
         .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"));
     let f = ArrayFormatter::try_new(array.as_ref(), &opts)
-        .map_err(|e| ExecError::Execution(e.to_string()))?;
+        .map_err(|e| ExecError::execution(e.to_string()))?;
     Ok((0..array.len())
         .map(|i| (!array.is_null(i)).then(|| f.value(i).to_string()))
         .collect())
@@ -195,11 +193,9 @@ impl Preview {
             .with_explicit_nulls(true)
             .build::<_, JsonArray>(Vec::new());
         for b in &self.batches {
-            w.write(b)
-                .map_err(|e| ExecError::Execution(e.to_string()))?;
+            w.write(b)?;
         }
-        w.finish()
-            .map_err(|e| ExecError::Execution(e.to_string()))?;
+        w.finish()?;
         let bytes = w.into_inner();
         let text = if bytes.is_empty() {
             "[]".to_owned()

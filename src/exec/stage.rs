@@ -29,7 +29,6 @@ use deltalake::{DeltaTable, DeltaTableBuilder};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 
 use super::ExecError;
-use super::storage::delta_err;
 
 /// A table whose next commits are held back until [`Stage::publish`].
 #[derive(Clone)]
@@ -48,27 +47,15 @@ impl fmt::Debug for Stage {
 impl Stage {
     /// A stage for the table in `dir` (which need not exist yet).
     pub fn new(dir: &Path) -> Result<Stage, ExecError> {
-        std::fs::create_dir_all(dir).map_err(|e| ExecError::Io {
-            path: dir.display().to_string(),
-            source: e,
-        })?;
-        let url = deltalake::ensure_table_uri(dir.to_string_lossy()).map_err(|e| delta_err(dir, &e))?;
+        std::fs::create_dir_all(dir).map_err(|e| ExecError::io(dir, e))?;
+        let url = deltalake::ensure_table_uri(dir.to_string_lossy()).map_err(|e| ExecError::delta(dir, e))?;
         let table_path = url
             .to_file_path()
-            .map_err(|()| ExecError::Io {
-                path: dir.display().to_string(),
-                source: std::io::Error::other("not a local path"),
-            })?;
+            .map_err(|()| ExecError::io(dir, std::io::Error::other("not a local path")))?;
         let log_prefix = StorePath::from_absolute_path(table_path.join("_delta_log")).map_err(|e| {
-            ExecError::Io {
-                path: dir.display().to_string(),
-                source: std::io::Error::other(e.to_string()),
-            }
+            ExecError::io(dir, std::io::Error::other(e.to_string()))
         })?;
-        let table_prefix = StorePath::from_absolute_path(&table_path).map_err(|e| ExecError::Io {
-            path: dir.display().to_string(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        let table_prefix = StorePath::from_absolute_path(&table_path).map_err(|e| ExecError::io(dir, std::io::Error::other(e.to_string())))?;
         Ok(Stage {
             dir: dir.to_path_buf(),
             url,
@@ -87,7 +74,7 @@ impl Stage {
 
     fn builder(&self) -> Result<DeltaTableBuilder, ExecError> {
         Ok(DeltaTableBuilder::from_url(self.url.clone())
-            .map_err(|e| delta_err(&self.dir, &e))?
+            .map_err(|e| ExecError::delta(&self.dir, e))?
             .with_storage_backend(self.store.clone(), self.url.clone()))
     }
 
@@ -110,7 +97,7 @@ impl Stage {
         self.builder()?
             .load()
             .await
-            .map_err(|e| delta_err(&self.dir, &e))
+            .map_err(|e| ExecError::delta(&self.dir, e))
     }
 
     /// The table as [`Stage::open`], or an unloaded handle a write will create.
@@ -118,17 +105,17 @@ impl Stage {
         if self.exists().await {
             self.open().await
         } else {
-            self.builder()?.build().map_err(|e| delta_err(&self.dir, &e))
+            self.builder()?.build().map_err(|e| ExecError::delta(&self.dir, e))
         }
     }
 
     /// A provider that reads the staged version.
     pub async fn provider(&self) -> Result<Arc<dyn TableProvider>, ExecError> {
         let table = self.open().await?;
-        table.table_provider().await.map_err(|e| ExecError::Delta {
-            table: self.dir.display().to_string(),
-            message: super::session::clean(&e),
-        })
+        table
+            .table_provider()
+            .await
+            .map_err(|e| ExecError::from(e).on_table(&self.dir))
     }
 
     /// The staged log entries, in version order.
@@ -158,10 +145,7 @@ impl Stage {
     }
 
     fn io(&self, e: object_store::Error) -> ExecError {
-        ExecError::Io {
-            path: self.dir.display().to_string(),
-            source: std::io::Error::other(e.to_string()),
-        }
+        ExecError::io(&self.dir, std::io::Error::other(e.to_string()))
     }
 
     /// Makes the staged commits the table's current version. Each log entry is created
@@ -198,16 +182,15 @@ impl Stage {
                     )
                 };
                 return Err(match e {
-                    object_store::Error::AlreadyExists { .. } => ExecError::Delta {
-                        table: self.dir.display().to_string(),
-                        message: format!(
-                            "another writer committed to the table while its new data was being tested; {what}"
-                        ),
-                    },
-                    other => ExecError::Delta {
-                        table: self.dir.display().to_string(),
-                        message: format!("cannot publish the new data ({other}); {what}"),
-                    },
+                    object_store::Error::AlreadyExists { .. } => ExecError::delta_message(
+                        &self.dir,
+                        format!("another writer committed to the table while its new data was being tested; {what}"),
+                    ),
+                    other => ExecError::delta_message(
+                        &self.dir,
+                        format!("cannot publish the new data ({other}); {what}"),
+                    )
+                    .with_source(other),
                 });
             }
         }
@@ -278,10 +261,7 @@ impl Stage {
                         Ok(()) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                         Err(e) => {
-                            return Err(ExecError::Io {
-                                path: file.display().to_string(),
-                                source: e,
-                            });
+                            return Err(ExecError::io(&file, e));
                         }
                     }
                 }

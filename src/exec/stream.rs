@@ -20,7 +20,7 @@ use deltalake::delta_datafusion::DeltaCdfTableProvider;
 
 use super::ExecError;
 use super::session::Session;
-use super::storage::{self, delta_err};
+use super::storage;
 
 /// The versions of an upstream table a streaming read covers: those after `after` (all
 /// of them when `None`) up to `to`, inclusive.
@@ -59,7 +59,7 @@ pub async fn plan(dir: &Path, after: Option<i64>) -> Result<Stream, ExecError> {
     if let Some(a) = after {
         let mut rows = Some(0u64);
         if a > to {
-            return Err(ExecError::Schema(format!(
+            return Err(ExecError::schema(format!(
                 "`{}` is at version {to}, older than version {a} that was already consumed: the table was recreated; run with --full-refresh",
                 dir.display()
             )));
@@ -69,16 +69,16 @@ pub async fn plan(dir: &Path, after: Option<i64>) -> Result<Stream, ExecError> {
                 .log_store()
                 .read_commit_entry(version as _)
                 .await
-                .map_err(|e| delta_err(dir, &e))?
+                .map_err(|e| ExecError::delta(dir, e))?
                 .ok_or_else(|| {
-                    ExecError::Schema(format!(
+                    ExecError::schema(format!(
                         "`{}`: the log entry of version {version} is gone (log retention), so the versions since {a} cannot be read; run with --full-refresh",
                         dir.display()
                     ))
                 })?;
             match not_an_append(&entry) {
                 Err(why) => {
-                    return Err(ExecError::Schema(format!(
+                    return Err(ExecError::schema(format!(
                         "`{}` version {version} {why}: a streaming read takes only appended rows; run with --full-refresh to rebuild from the whole table",
                         dir.display()
                     )));
@@ -95,15 +95,20 @@ pub async fn plan(dir: &Path, after: Option<i64>) -> Result<Stream, ExecError> {
     })
 }
 
+/// Why a commit is not a pure append: what it did, and the operation that did it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+struct NotAnAppend(String);
+
 /// The rows a commit appended (`None` when a file has no statistics), or why it is not a
 /// pure append (of data, or of rewritten files).
-fn not_an_append(commit: &[u8]) -> Result<Option<u64>, String> {
+fn not_an_append(commit: &[u8]) -> Result<Option<u64>, NotAnAppend> {
     let mut operation = String::from("an unknown operation");
     let mut problem: Option<&str> = None;
     let mut rows = Some(0u64);
     for line in commit.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
-            return Err("has a log entry that is not JSON".into());
+            return Err(NotAnAppend("has a log entry that is not JSON".into()));
         };
         if let Some(add) = v.get("add")
             && add.get("dataChange").and_then(|d| d.as_bool()) != Some(false)
@@ -131,7 +136,7 @@ fn not_an_append(commit: &[u8]) -> Result<Option<u64>, String> {
         }
     }
     match problem {
-        Some(p) => Err(format!("{p} ({operation})")),
+        Some(p) => Err(NotAnAppend(format!("{p} ({operation})"))),
         None => Ok(rows),
     }
 }
@@ -142,19 +147,19 @@ impl Stream {
     pub async fn provider(&self, session: &Session) -> Result<Arc<dyn TableProvider>, ExecError> {
         let (dir, table, range) = (&self.dir, &self.table, self.range);
         let Some(after) = range.after else {
-            return table.table_provider().await.map_err(|e| ExecError::Delta {
-                table: dir.display().to_string(),
-                message: e.to_string(),
-            });
+            return table
+                .table_provider()
+                .await
+                .map_err(|e| ExecError::delta_message(dir, e.to_string()).with_source(e));
         };
         let schema = table
             .snapshot()
-            .map_err(|e| delta_err(dir, &e))?
+            .map_err(|e| ExecError::delta(dir, e))?
             .snapshot()
             .arrow_schema();
         if range.is_empty() {
             let empty = MemTable::try_new(schema, vec![vec![]])
-                .map_err(|e| ExecError::Execution(e.to_string()))?;
+                .map_err(|e| ExecError::execution(e.to_string()))?;
             return Ok(Arc::new(empty));
         }
         let cdf = table
@@ -162,7 +167,7 @@ impl Stream {
             .scan_cdf()
             .with_starting_version((after + 1) as _)
             .with_ending_version(range.to as _);
-        let cdf = DeltaCdfTableProvider::try_new(cdf).map_err(|e| delta_err(dir, &e))?;
+        let cdf = DeltaCdfTableProvider::try_new(cdf).map_err(|e| ExecError::delta(dir, e))?;
         // Inserts only (`plan` checked there is nothing else), in the table's columns.
         let df = session
             .context()
@@ -178,7 +183,7 @@ impl Stream {
                 )
             })
             .map_err(|e| {
-                ExecError::Execution(format!(
+                ExecError::execution(format!(
                     "reading the versions of `{}` after {after}: {e}",
                     dir.display()
                 ))

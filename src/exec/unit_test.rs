@@ -48,10 +48,10 @@ pub async fn run(
         .node
         .unit
         .as_ref()
-        .ok_or_else(|| ExecError::Compile(format!("`{}` is not a unit test (this is a bug)", node.node.name)))?;
+        .ok_or_else(|| ExecError::compile(format!("`{}` is not a unit test (this is a bug)", node.node.name)))?;
     // Errors point at the test's YAML, where the mistake is.
     let at = |span: &Span, message: String| -> ExecError {
-        ExecError::Compile(
+        ExecError::compile(
             Diagnostic::error(message)
                 .with_span(span.clone())
                 .render(false)
@@ -62,7 +62,7 @@ pub async fn run(
     let model_id = parsed
         .names
         .lookup_ref(None, &spec.model)
-        .map_err(|m| at(&spec.model_span, m))?
+        .map_err(|e| at(&spec.model_span, e.to_string()))?
         .to_owned();
     let model = parsed
         .node(&model_id)
@@ -79,7 +79,7 @@ pub async fn run(
     let inputs = resolve_inputs(parsed, model, spec)?;
     let overrides = overrides_of(spec);
     let compiled = compile_with_overrides(parsed, &model_id, overrides)
-        .map_err(|d| ExecError::Compile(d.render(false).trim_end().to_owned()))?;
+        .map_err(|d| ExecError::compile(d.render(false).trim_end().to_owned()))?;
 
     // Every relation the model reads must be given (the rows are the whole world),
     // through ephemeral models too, whose SQL is inlined into the model's.
@@ -146,7 +146,7 @@ pub async fn run(
                     ));
                 }
             }
-            return Err(ExecError::Sql(msg));
+            return Err(ExecError::sql(msg));
         }
     };
     let actual_schema: SchemaRef = Arc::new(actual.schema().as_arrow().clone());
@@ -266,7 +266,7 @@ fn resolve_inputs<'a>(
     let mut out = Vec::new();
     for g in &spec.given {
         let bad = |why: String| {
-            ExecError::Compile(
+            ExecError::compile(
                 Diagnostic::error(format!("`given` input `{}`: {why}", g.input))
                     .with_span(g.span.clone())
                     .render(false)
@@ -282,7 +282,7 @@ fn resolve_inputs<'a>(
             })?;
             match (func.as_str(), args.as_slice()) {
                 ("ref", [name]) | ("ref", [_, name]) => {
-                    let id = parsed.names.lookup_ref(None, name).map_err(bad)?;
+                    let id = parsed.names.lookup_ref(None, name).map_err(|e| bad(e.to_string()))?;
                     let n = parsed.node(id).ok_or_else(|| bad("not found".into()))?;
                     if n.config.materialized == Materialization::Ephemeral {
                         return Err(bad(format!(
@@ -292,7 +292,7 @@ fn resolve_inputs<'a>(
                     n.relation.clone()
                 }
                 ("source", [s, t]) => {
-                    let id = parsed.names.lookup_source(s, t).map_err(bad)?;
+                    let id = parsed.names.lookup_source(s, t).map_err(|e| bad(e.to_string()))?;
                     parsed
                         .source(id)
                         .ok_or_else(|| bad("not found".into()))?
@@ -369,7 +369,7 @@ fn fixture_columns(rows: &FixtureRows) -> Vec<String> {
 
 /// A query producing a fixture's rows. With `columns`, every column is there, in that
 /// order and type (those the rows leave out are null); without, the rows' own columns.
-fn fixture_sql(rows: &FixtureRows, columns: Option<&Vec<(String, DataType)>>) -> Result<String, String> {
+fn fixture_sql(rows: &FixtureRows, columns: Option<&Vec<(String, DataType)>>) -> Result<String, FixtureError> {
     let table: Vec<BTreeMap<String, Cell>> = match rows {
         FixtureRows::Sql(sql) => return Ok(sql.trim().trim_end_matches(';').to_owned()),
         FixtureRows::Dict(rows) => rows
@@ -395,10 +395,10 @@ fn fixture_sql(rows: &FixtureRows, columns: Option<&Vec<(String, DataType)>>) ->
                 for k in r.keys() {
                     if !cols.iter().any(|(c, _)| c.eq_ignore_ascii_case(k)) {
                         let known: Vec<&str> = cols.iter().map(|(c, _)| c.as_str()).collect();
-                        return Err(format!(
+                        return Err(FixtureError(format!(
                             "column `{k}` does not exist (the columns are: {})",
                             known.join(", ")
-                        ));
+                        )));
                     }
                 }
             }
@@ -407,7 +407,7 @@ fn fixture_sql(rows: &FixtureRows, columns: Option<&Vec<(String, DataType)>>) ->
         None => fixture_columns(rows).into_iter().map(|c| (c, None)).collect(),
     };
     if names.is_empty() {
-        return Err("no columns: give at least one column".into());
+        return Err(FixtureError("no columns: give at least one column".into()));
     }
     let value_of = |row: &BTreeMap<String, Cell>, name: &str| -> Option<Cell> {
         row.get(name)
@@ -473,8 +473,14 @@ impl Cell {
     }
 }
 
+/// Rows given to or expected from a unit test that cannot be used; the message says which
+/// cell, row or column is at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+struct FixtureError(String);
+
 /// A small CSV reader for fixtures: header and rows, with quoted cells.
-fn parse_csv(text: &str) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+fn parse_csv(text: &str) -> Result<(Vec<String>, Vec<Vec<String>>), FixtureError> {
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut row: Vec<String> = Vec::new();
     let mut cell = String::new();
@@ -501,7 +507,7 @@ fn parse_csv(text: &str) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
         }
     }
     if quoted {
-        return Err("a quoted CSV cell is not closed".into());
+        return Err(FixtureError("a quoted CSV cell is not closed".into()));
     }
     row.push(cell.trim().to_owned());
     rows.push(row);
@@ -510,16 +516,16 @@ fn parse_csv(text: &str) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
         .filter(|r| !(r.len() == 1 && r[0].is_empty()))
         .collect();
     let mut it = rows.into_iter();
-    let header = it.next().ok_or("the CSV has no header line")?;
+    let header = it.next().ok_or_else(|| FixtureError("the CSV has no header line".into()))?;
     let data: Vec<Vec<String>> = it.collect();
     for (i, r) in data.iter().enumerate() {
         if r.len() != header.len() {
-            return Err(format!(
+            return Err(FixtureError(format!(
                 "CSV row {} has {} cells, the header has {}",
                 i + 1,
                 r.len(),
                 header.len()
-            ));
+            )));
         }
     }
     Ok((header, data))
@@ -530,17 +536,8 @@ async fn collect_rows(
     session: &Session,
     sql: &str,
 ) -> Result<(SchemaRef, Vec<Vec<Option<String>>>), ExecError> {
-    let preview = super::show::preview(session, sql, -1)
-        .await
-        .map_err(|e| match e {
-            ExecError::Sql(m) => ExecError::Sql(clean_msg(m)),
-            other => other,
-        })?;
+    let preview = super::show::preview(session, sql, -1).await?;
     Ok((preview.schema.clone(), rows_of(&preview)?))
-}
-
-fn clean_msg(m: String) -> String {
-    m
 }
 
 fn rows_of(p: &Preview) -> Result<Vec<Vec<Option<String>>>, ExecError> {

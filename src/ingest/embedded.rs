@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 
-use super::{IngestError, kafka_err, produce};
+use super::{IngestError, produce};
 use crate::settings::kafka::EmbeddedSettings;
 
 /// A running embedded cluster.
@@ -21,11 +21,10 @@ pub struct Embedded {
 impl Embedded {
     /// Starts a cluster holding `topics`, each fed with the synthetic sample.
     pub fn start(settings: &EmbeddedSettings, topics: &[String]) -> Result<Embedded, IngestError> {
-        let cluster = MockCluster::new(1).map_err(kafka_err)?;
+        let cluster = MockCluster::new(1)?;
         for t in topics {
             cluster
-                .create_topic(t, settings.partitions, 1)
-                .map_err(kafka_err)?;
+                .create_topic(t, settings.partitions, 1)?;
         }
         let embedded = Embedded { cluster };
         let bootstrap = embedded.bootstrap_servers();
@@ -47,8 +46,7 @@ impl Embedded {
         // the oldest beyond that: a sample that does not fit would lose messages.
         let check: rdkafka::consumer::BaseConsumer = rdkafka::config::ClientConfig::new()
             .set("bootstrap.servers", &bootstrap)
-            .create()
-            .map_err(kafka_err)?;
+            .create()?;
         for t in topics {
             for p in 0..settings.partitions {
                 let (low, _) = rdkafka::consumer::Consumer::fetch_watermarks(
@@ -56,8 +54,7 @@ impl Embedded {
                     t,
                     p,
                     std::time::Duration::from_secs(10),
-                )
-                .map_err(kafka_err)?;
+                )?;
                 if low > 0 {
                     return Err(IngestError::Config(format!(
                         "the embedded sample of {} messages does not fit in {} partitions (the in-process cluster keeps about 5 MB, some 10,000 chat messages, per partition): raise `kafka.embedded.partitions` or lower `messages`",

@@ -75,8 +75,23 @@ pub struct IngestOptions {
 /// What went wrong while ingesting.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
+    /// The Kafka client failed.
     #[error("Kafka: {0}")]
-    Kafka(String),
+    Kafka(#[from] KafkaError),
+    /// Kafka answered, but not as ingestion needs: a topic's error, a failed rebalance,
+    /// messages not delivered, commits that keep conflicting.
+    #[error("Kafka: {0}")]
+    Broker(String),
+    /// A Kafka client could not be created from the profile's properties.
+    #[error("cannot create a Kafka {what}: {source}")]
+    Client {
+        what: &'static str,
+        #[source]
+        source: KafkaError,
+    },
+    /// The runtime that ingestion runs on could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
     #[error(
         "offsets of `{topic}` partition {partition} no longer line up: the bronze table `{table}` has read up to offset {next} (exclusive), but the partition now holds offsets {low} to {high} (exclusive); {why}. Nothing was skipped or re-read: rerun with `--reset-offsets earliest` or `--reset-offsets latest` to go on from there"
     )]
@@ -91,12 +106,12 @@ pub enum IngestError {
     },
     #[error("{0}")]
     Delta(#[from] ExecError),
+    /// The profile, the project or the command's options cannot work.
     #[error("{0}")]
     Config(String),
-}
-
-fn kafka_err(e: KafkaError) -> IngestError {
-    IngestError::Kafka(e.to_string())
+    /// Something that cannot happen did (a thread or task failed).
+    #[error("{0} (this is a bug)")]
+    Bug(String),
 }
 
 /// Progress of one table, reported about once a second and at the end.
@@ -153,7 +168,7 @@ pub fn run(
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| IngestError::Config(format!("cannot start the async runtime: {e}")))?;
+        .map_err(IngestError::Runtime)?;
     let results: Vec<Result<Progress, IngestError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = targets
             .iter()
@@ -169,9 +184,7 @@ pub fn run(
             .into_iter()
             .map(|h| {
                 h.join().unwrap_or_else(|_| {
-                    Err(IngestError::Config(
-                        "an ingester thread failed (this is a bug)".into(),
-                    ))
+                    Err(IngestError::Bug("an ingester thread failed".into()))
                 })
             })
             .collect()
@@ -271,7 +284,7 @@ impl ConsumerContext for IngestContext {
                         }
                         state.assigned_once = true;
                         if let Err(e) = consumer.assign(tpl) {
-                            state.error = Some(kafka_err(e));
+                            state.error = Some(e.into());
                         }
                     }
                     Err(e) => {
@@ -288,7 +301,7 @@ impl ConsumerContext for IngestContext {
                 let _ = consumer.assign(&TopicPartitionList::new());
             }
             other => {
-                state.error = Some(IngestError::Kafka(format!("rebalance failed: {other:?}")));
+                state.error = Some(IngestError::Broker(format!("rebalance failed: {other:?}")));
             }
         }
     }
@@ -314,8 +327,7 @@ impl IngestContext {
                 self.handle
                     .block_on(table.committed(&app_id(&self.target, &topic, partition)))?;
             let (low, high) = consumer
-                .fetch_watermarks(&topic, partition, Duration::from_secs(30))
-                .map_err(kafka_err)?;
+                .fetch_watermarks(&topic, partition, Duration::from_secs(30))?;
             let next = match committed {
                 // Nothing ingested yet: from the beginning of what Kafka holds.
                 None => match self.reset {
@@ -474,7 +486,7 @@ fn ingest_table(
     };
     let consumer: BaseConsumer<IngestContext> = config
         .create_with_context(context)
-        .map_err(|e| IngestError::Config(format!("cannot create a Kafka consumer: {e}")))?;
+        .map_err(|source| IngestError::Client { what: "consumer", source })?;
     let result = read(target, settings, opts, handle, observer, &consumer);
     if !close(consumer) {
         observer.warning(&format!(
@@ -526,11 +538,10 @@ fn read(
     if opts.until_caught_up || opts.exclusive {
         for topic in &topics {
             let md = consumer
-                .fetch_metadata(Some(topic), Duration::from_secs(30))
-                .map_err(kafka_err)?;
+                .fetch_metadata(Some(topic), Duration::from_secs(30))?;
             for t in md.topics() {
                 if let (true, Some(e)) = (opts.until_caught_up, t.error()) {
-                    return Err(IngestError::Kafka(format!("topic `{topic}`: {e:?}")));
+                    return Err(IngestError::Broker(format!("topic `{topic}`: {e:?}")));
                 }
                 partitions.extend(t.partitions().iter().map(|p| (*topic, p.id())));
             }
@@ -541,8 +552,7 @@ fn read(
     if opts.until_caught_up {
         for (topic, partition) in &partitions {
             let (low, high) = consumer
-                .fetch_watermarks(topic, *partition, Duration::from_secs(30))
-                .map_err(kafka_err)?;
+                .fetch_watermarks(topic, *partition, Duration::from_secs(30))?;
             targets_hw.insert(((*topic).to_owned(), *partition), (low, high));
         }
     }
@@ -558,7 +568,7 @@ fn read(
             &mut tpl,
         );
     } else {
-        consumer.subscribe(&topics).map_err(kafka_err)?;
+        consumer.subscribe(&topics)?;
     }
 
     let topic_names = &target.source.topics;
@@ -662,7 +672,7 @@ fn read(
             Some(Err(e)) => {
                 // Transient broker errors are retried by librdkafka; fatal ones end here.
                 if matches!(e, KafkaError::MessageConsumption(code) if is_fatal(code)) {
-                    return Err(kafka_err(e));
+                    return Err(e.into());
                 }
             }
         }
@@ -717,7 +727,7 @@ struct Committer {
 }
 
 fn table_lost() -> IngestError {
-    IngestError::Config("the bronze table is lost (this is a bug)".into())
+    IngestError::Bug("the bronze table is lost".into())
 }
 
 impl Committer {
@@ -770,7 +780,7 @@ impl Committer {
             return Ok(());
         };
         let (t, mut batch, result) = handle.block_on(flight).map_err(|e| {
-            IngestError::Config(format!("a commit task failed: {e} (this is a bug)"))
+            IngestError::Bug(format!("a commit task failed: {e}"))
         })?;
         self.table = Some(t);
         batch.clear();
@@ -781,8 +791,7 @@ impl Committer {
         let mut offsets = TopicPartitionList::new();
         for ((topic, partition), last) in committed.last {
             offsets
-                .add_partition_offset(&topic, partition, Offset::Offset(last + 1))
-                .map_err(kafka_err)?;
+                .add_partition_offset(&topic, partition, Offset::Offset(last + 1))?;
         }
         if offsets.count() > 0 {
             let _ = consumer.commit(&offsets, CommitMode::Async);
@@ -920,7 +929,7 @@ async fn commit_batch(
             Err(CommitError::Failed(e)) => return Err(e.into()),
         }
     }
-    Err(IngestError::Kafka(format!(
+    Err(IngestError::Broker(format!(
         "`{}`: gave up after 20 conflicting commits with other ingesters",
         target.name
     )))

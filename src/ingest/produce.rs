@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-use super::{IngestError, kafka_err, synthetic};
+use super::{IngestError, synthetic};
 
 /// A producer for `bootstrap`, with the profile's librdkafka properties.
 pub fn producer(
@@ -26,7 +26,7 @@ pub fn producer(
     }
     config
         .create()
-        .map_err(|e| IngestError::Config(format!("cannot create a Kafka producer: {e}")))
+        .map_err(|source| IngestError::Client { what: "producer", source })
 }
 
 /// The partition a key goes to when Silt picks it (the embedded cluster): FNV-1a, so the
@@ -78,7 +78,7 @@ fn send(
             ), _)) => {
                 producer.poll(Duration::from_millis(50));
             }
-            Err((e, _)) => return Err(kafka_err(e)),
+            Err((e, _)) => return Err(e.into()),
         }
     }
 }
@@ -187,7 +187,7 @@ pub fn replay(
 pub fn flush(producer: &BaseProducer) -> Result<(), IngestError> {
     producer
         .flush(Duration::from_secs(60))
-        .map_err(|e| IngestError::Kafka(format!("messages were not delivered: {e}")))
+        .map_err(|e| IngestError::Broker(format!("messages were not delivered: {e}")))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use super::{IngestError, irc, kafka_err};
+use super::{IngestError, irc};
 
 /// Where and as whom to connect.
 #[derive(Debug, Clone)]
@@ -59,14 +59,40 @@ impl Connection {
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
-async fn connect(c: &Connection) -> Result<Box<dyn Stream>, String> {
+/// Why a connection to the chat server could not be made (the client retries).
+#[derive(Debug, thiserror::Error)]
+enum ConnectError {
+    #[error("connecting to {0}:{1} timed out")]
+    Timeout(String, u16),
+    #[error("cannot connect to {host}:{port}: {source}")]
+    Tcp {
+        host: String,
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("SILT_TWITCH_CA={path}: {message}")]
+    Ca { path: String, message: String },
+    #[error("no trusted root certificates found on this machine (install ca-certificates)")]
+    NoRoots,
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("TLS handshake with {host} failed: {source}")]
+    Handshake {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+async fn connect(c: &Connection) -> Result<Box<dyn Stream>, ConnectError> {
     let tcp = tokio::time::timeout(
         Duration::from_secs(15),
         TcpStream::connect((c.host.as_str(), c.port)),
     )
     .await
-    .map_err(|_| format!("connecting to {}:{} timed out", c.host, c.port))?
-    .map_err(|e| format!("cannot connect to {}:{}: {e}", c.host, c.port))?;
+    .map_err(|_| ConnectError::Timeout(c.host.clone(), c.port))?
+    .map_err(|source| ConnectError::Tcp { host: c.host.clone(), port: c.port, source })?;
     if !c.tls {
         return Ok(Box::new(tcp));
     }
@@ -79,29 +105,29 @@ async fn connect(c: &Connection) -> Result<Box<dyn Stream>, String> {
         use rustls::pki_types::{CertificateDer, pem::PemObject};
         let certs = CertificateDer::pem_file_iter(&ca)
             .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| format!("SILT_TWITCH_CA={}: {e}", ca.to_string_lossy()))?;
+            .map_err(|e| ConnectError::Ca { path: ca.to_string_lossy().into_owned(), message: e.to_string() })?;
         for cert in certs {
             roots
                 .add(cert)
-                .map_err(|e| format!("SILT_TWITCH_CA={}: {e}", ca.to_string_lossy()))?;
+                .map_err(|e| ConnectError::Ca { path: ca.to_string_lossy().into_owned(), message: e.to_string() })?;
         }
     }
     if roots.is_empty() {
-        return Err("no trusted root certificates found on this machine (install ca-certificates)".into());
+        return Err(ConnectError::NoRoots);
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| format!("TLS: {e}"))?
+    .map_err(|e| ConnectError::Tls(e.to_string()))?
     .with_root_certificates(roots)
     .with_no_client_auth();
     let name = rustls::pki_types::ServerName::try_from(c.host.clone())
-        .map_err(|e| format!("TLS: bad server name {}: {e}", c.host))?;
+        .map_err(|e| ConnectError::Tls(format!("bad server name {}: {e}", c.host)))?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
-        .map_err(|e| format!("TLS handshake with {} failed: {e}", c.host))?;
+        .map_err(|source| ConnectError::Handshake { host: c.host.clone(), source })?;
     Ok(Box::new(tls))
 }
 
@@ -128,7 +154,7 @@ pub fn produce_live(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| IngestError::Config(format!("cannot start the async runtime: {e}")))?;
+        .map_err(IngestError::Runtime)?;
     let mut sent = 0u64;
     let mut backoff = Duration::from_secs(1);
     loop {
@@ -160,7 +186,7 @@ async fn session(
 ) -> Result<Ended, IngestError> {
     let stream = match connect(conn).await {
         Ok(s) => s,
-        Err(e) => return Ok(Ended::Reconnect(e)),
+        Err(e) => return Ok(Ended::Reconnect(e.to_string())),
     };
     let (read, mut write) = tokio::io::split(stream);
     let hello = format!(
@@ -216,7 +242,7 @@ async fn session(
                             ), _)) => {
                                 producer.poll(Duration::from_millis(50));
                             }
-                            Err((e, _)) => return Err(kafka_err(e)),
+                            Err((e, _)) => return Err(e.into()),
                         }
                     }
                     *sent += 1;

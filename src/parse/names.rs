@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::diagnostic::did_you_mean;
 use crate::project::{Project, ResourceType};
 use crate::relation::{Relation, RelationKind};
-use crate::template::Resolver;
+use crate::template::{ResolveError, Resolver};
 
 /// Names that `ref` and `source` can reach.
 #[derive(Clone)]
@@ -44,50 +44,40 @@ impl NameIndex {
         }
     }
 
-    /// The unique id `ref(package, name)` means, or the message explaining why none.
-    pub fn lookup_ref(&self, package: Option<&str>, name: &str) -> Result<&str, String> {
+    /// The unique id `ref(package, name)` means.
+    pub fn lookup_ref(&self, package: Option<&str>, name: &str) -> Result<&str, ResolveError> {
         if let Some(p) = package
-            && p != self.project_name {
-                return Err(format!(
-                    "`ref('{p}', '{name}')` points into package `{p}`, but Silt does not support packages"
-                ));
-            }
+            && p != self.project_name
+        {
+            return Err(ResolveError::Package { package: p.to_owned(), name: name.to_owned() });
+        }
         match self.refs.get(name) {
             Some((id, _)) => Ok(id),
-            None => {
-                let mut msg = format!("`ref` to unknown model `{name}`");
-                if let Some(s) = did_you_mean(name, self.refs.keys().map(String::as_str)) {
-                    msg.push_str(&format!("; did you mean `{s}`?"));
-                }
-                Err(msg)
-            }
+            None => Err(ResolveError::UnknownModel {
+                name: name.to_owned(),
+                suggestion: did_you_mean(name, self.refs.keys().map(String::as_str)).map(str::to_owned),
+            }),
         }
     }
 
-    pub fn lookup_source(&self, source: &str, table: &str) -> Result<&str, String> {
+    /// The unique id `source(source, table)` means.
+    pub fn lookup_source(&self, source: &str, table: &str) -> Result<&str, ResolveError> {
         if let Some(id) = self.sources.get(&(source.to_owned(), table.to_owned())) {
             return Ok(id);
         }
-        let source_known = self.sources.keys().any(|(s, _)| s == source);
-        if source_known {
-            let tables: Vec<&str> = self
-                .sources
-                .keys()
-                .filter(|(s, _)| s == source)
-                .map(|(_, t)| t.as_str())
-                .collect();
-            let mut msg = format!("source `{source}` has no table `{table}`");
-            if let Some(s) = did_you_mean(table, tables.iter().copied()) {
-                msg.push_str(&format!("; did you mean `{s}`?"));
-            }
-            return Err(msg);
+        if self.sources.keys().any(|(s, _)| s == source) {
+            let tables = self.sources.keys().filter(|(s, _)| s == source).map(|(_, t)| t.as_str());
+            return Err(ResolveError::UnknownTable {
+                source_name: source.to_owned(),
+                table: table.to_owned(),
+                suggestion: did_you_mean(table, tables).map(str::to_owned),
+            });
         }
-        let names: Vec<&str> = self.sources.keys().map(|(s, _)| s.as_str()).collect();
-        let mut msg = format!("`source` to unknown source `{source}`");
-        if let Some(s) = did_you_mean(source, names.iter().copied()) {
-            msg.push_str(&format!("; did you mean `{s}`?"));
-        }
-        Err(msg)
+        let names = self.sources.keys().map(|(s, _)| s.as_str());
+        Err(ResolveError::UnknownSource {
+            source_name: source.to_owned(),
+            suggestion: did_you_mean(source, names).map(str::to_owned),
+        })
     }
 }
 
@@ -103,7 +93,7 @@ impl Resolver for ParseResolver {
         package: Option<&str>,
         name: &str,
         _version: Option<&str>,
-    ) -> Result<Relation, String> {
+    ) -> Result<Relation, ResolveError> {
         self.names.lookup_ref(package, name)?;
         Ok(Relation::new(
             &self.database,
@@ -113,7 +103,7 @@ impl Resolver for ParseResolver {
         ))
     }
 
-    fn resolve_source(&self, source: &str, table: &str) -> Result<Relation, String> {
+    fn resolve_source(&self, source: &str, table: &str) -> Result<Relation, ResolveError> {
         self.names.lookup_source(source, table)?;
         Ok(Relation::new(
             &self.database,

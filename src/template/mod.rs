@@ -55,16 +55,37 @@ pub enum Phase {
 
 /// Answers `ref` and `source` for one node.
 pub trait Resolver: Send + Sync {
-    /// `ref(name)`, `ref(package, name)`, `ref(name, version=v)`. The error is the message
-    /// to show (with a suggestion where one exists).
+    /// `ref(name)`, `ref(package, name)`, `ref(name, version=v)`.
     fn resolve_ref(
         &self,
         package: Option<&str>,
         name: &str,
         version: Option<&str>,
-    ) -> Result<Relation, String>;
+    ) -> Result<Relation, ResolveError>;
     /// `source(source_name, table_name)`.
-    fn resolve_source(&self, source: &str, table: &str) -> Result<Relation, String>;
+    fn resolve_source(&self, source: &str, table: &str) -> Result<Relation, ResolveError>;
+}
+
+/// Why a `ref` or `source` call names nothing it can read; the message suggests the
+/// nearest name where there is one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    #[error("`ref('{package}', '{name}')` points into package `{package}`, but Silt does not support packages")]
+    Package { package: String, name: String },
+    #[error("`ref` to unknown model `{name}`{}", suggest(.suggestion))]
+    UnknownModel { name: String, suggestion: Option<String> },
+    #[error("source `{source_name}` has no table `{table}`{}", suggest(.suggestion))]
+    UnknownTable { source_name: String, table: String, suggestion: Option<String> },
+    #[error("`source` to unknown source `{source_name}`{}", suggest(.suggestion))]
+    UnknownSource { source_name: String, suggestion: Option<String> },
+    #[error("`{0}` is disabled")]
+    DisabledModel(String),
+    #[error("source `{source_name}.{table}` is disabled")]
+    DisabledSource { source_name: String, table: String },
+}
+
+fn suggest(suggestion: &Option<String>) -> String {
+    suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default()
 }
 
 /// One `ref` call as written.
@@ -489,7 +510,7 @@ fn install_node(
                 n.resolver
                     .resolve_source(&source, &table)
                     .map(Value::from_object)
-                    .map_err(|m| Error::new(ErrorKind::InvalidOperation, m))
+                    .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
             },
         ),
     );
@@ -591,7 +612,7 @@ fn call_ref(node: &NodeContext, args: &[Value]) -> Result<Value, Error> {
     node.resolver
         .resolve_ref(package.as_deref(), &name, version.as_deref())
         .map(Value::from_object)
-        .map_err(|m| Error::new(ErrorKind::InvalidOperation, m))
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
 }
 
 fn lookup_var(globals: &Globals, name: &str, default: Option<Value>) -> Result<Value, Error> {
@@ -719,7 +740,7 @@ fn install_globals(
     );
     env.add_function("toyaml", |v: Value| -> Result<String, Error> {
         crate::yaml::to_yaml_string(&value_to_json(&v))
-            .map_err(|e| Error::new(ErrorKind::BadSerialization, e))
+            .map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))
     });
     env.add_function(
         "fromyaml",

@@ -12,13 +12,13 @@ impl Resolver for FakeResolver {
         _package: Option<&str>,
         name: &str,
         _version: Option<&str>,
-    ) -> Result<Relation, String> {
+    ) -> Result<Relation, ResolveError> {
         if name == "missing" {
-            return Err("`ref` to unknown model `missing`".into());
+            return Err(ResolveError::UnknownModel { name: "missing".into(), suggestion: None });
         }
         Ok(Relation::new("silt", "main", name, RelationKind::Table))
     }
-    fn resolve_source(&self, source: &str, table: &str) -> Result<Relation, String> {
+    fn resolve_source(&self, source: &str, table: &str) -> Result<Relation, ResolveError> {
         Ok(Relation::new("silt", source, table, RelationKind::Table))
     }
 }
