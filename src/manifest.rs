@@ -413,8 +413,8 @@ fn node_out<'a>(
 fn unit_test_json(node: &ParsedNode) -> Json {
     let n = &node.node;
     let Some(u) = &n.unit else { return Json::Null };
-    let fixture = |rows: &crate::project::unit_tests::FixtureRows| -> Json {
-        use crate::project::unit_tests::FixtureRows;
+    let fixture = |rows: &crate::project::testing::unit::FixtureRows| -> Json {
+        use crate::project::testing::unit::FixtureRows;
         match rows {
             FixtureRows::Dict(r) => json!({"rows": r, "format": "dict", "fixture": null}),
             FixtureRows::Csv(t) => json!({"rows": t, "format": "csv", "fixture": null}),

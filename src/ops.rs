@@ -193,103 +193,6 @@ fn plan(
     (run, to_compile.into_iter().collect())
 }
 
-/// The order a run keeps: dependencies first; in a build, nodes downstream of a test wait
-/// for it (dbt's test edges: a node waits for every test whose tested nodes are all
-/// upstream of it), a model waits for its unit tests, and with `audit` each model's
-/// error-severity tests run on its staged data.
-pub fn schedule(
-    parsed: &ParsedProject,
-    graph: &crate::graph::Graph,
-    run: &[String],
-    audit: bool,
-) -> Schedule {
-    let mut sched = Schedule::new(graph, run);
-    let run_set: HashSet<&str> = run.iter().map(String::as_str).collect();
-    let kind = |id: &str| parsed.node(id).map(|n| n.config.materialized);
-    let is_test = |id: &str| matches!(kind(id), Some(Materialization::Test | Materialization::UnitTest));
-    let builds: Vec<&String> = run.iter().filter(|id| !is_test(id)).collect();
-    if builds.is_empty() {
-        return sched;
-    }
-    // Unit tests run before their model, after what the model reads.
-    let mut units: Vec<(&String, &str)> = Vec::new();
-    for id in run {
-        let Some(node) = parsed.node(id) else { continue };
-        let Some(unit) = &node.node.unit else { continue };
-        let Ok(model) = parsed.names.lookup_ref(None, &unit.model) else { continue };
-        if run_set.contains(model) {
-            let before = sched.waits.get(model).cloned().unwrap_or_default();
-            sched.waits.insert(id.clone(), before);
-            units.push((id, model));
-        }
-    }
-    for (id, model) in units {
-        sched.waits.entry(model.to_owned()).or_default().insert(id.clone());
-    }
-    let mut audited: HashSet<String> = HashSet::new();
-    for id in run {
-        let Some(test) = parsed.node(id) else { continue };
-        if test.config.materialized != Materialization::Test || test.depends_on.is_empty() {
-            continue;
-        }
-        // Audit: the test checks one written model (or seed) whose other inputs are
-        // already built when it runs.
-        if audit {
-            let error = test.config.test.as_ref().is_some_and(|c| c.severity == crate::parse::Severity::Error);
-            let in_run: Vec<&String> = test
-                .depends_on
-                .iter()
-                .filter(|p| run_set.contains(p.as_str()))
-                .collect();
-            let target = in_run.iter().find(|m| {
-                let ancestors = graph.ancestors(m, None);
-                in_run.iter().all(|o| o == *m || ancestors.contains(o.as_str()))
-            });
-            // Everything else the test waits for (looking through what does not run)
-            // must be upstream of the model, so it is built before the model's write.
-            let settled = target.is_some_and(|m| {
-                let ancestors = graph.ancestors(m, None);
-                sched
-                    .waits
-                    .get(id)
-                    .into_iter()
-                    .flatten()
-                    .all(|w| w == *m || ancestors.contains(w.as_str()))
-            });
-            if let Some(m) = target.filter(|_| settled)
-                && error && kind(m).is_some_and(Materialization::writes_table) {
-                    sched.audits.entry((*m).clone()).or_default().push(id.clone());
-                    audited.insert(id.clone());
-                }
-        }
-        // Test edges: the nearest run nodes downstream of everything the test reads wait
-        // for it (what is further downstream waits on those). Walk down from one parent,
-        // stopping at run nodes that are downstream of the other parents too.
-        let mut parents = test.depends_on.iter();
-        let Some(first) = parents.next() else { continue };
-        let others: Vec<&String> = parents.collect();
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut stack: Vec<String> = graph.children(first);
-        while let Some(n) = stack.pop() {
-            if !seen.insert(n.clone()) {
-                continue;
-            }
-            let stop = run_set.contains(n.as_str())
-                && !is_test(&n)
-                && (others.is_empty() || {
-                    let up = graph.ancestors(&n, None);
-                    others.iter().all(|o| up.contains(o.as_str()))
-                });
-            if stop {
-                sched.waits.entry(n.clone()).or_default().insert(id.clone());
-            } else {
-                stack.extend(graph.children(&n));
-            }
-        }
-    }
-    sched
-}
-
 /// Builds the requested models and seeds in dependency order.
 pub async fn run(
     parsed: Arc<ParsedProject>,
@@ -306,10 +209,9 @@ pub async fn run(
     let compiled = compile(&parsed, &to_compile, &opts);
     let session = crate::exec::open_session(&parsed)?;
     crate::exec::register_views(&session, &parsed, &compiled);
-    let sched = schedule(&parsed, graph, &ids, req.audit);
+    let sched = Schedule::new(&parsed, graph, &ids, req.audit);
     let results = crate::exec::run(
         parsed.clone(),
-        graph,
         session,
         sched,
         compiled.clone(),

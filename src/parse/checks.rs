@@ -89,7 +89,7 @@ pub(super) fn check_test_signature(
     project: &Project,
     templates: &Templates,
     node: &ProjectNode,
-    meta: &crate::project::generic_tests::TestMetadata,
+    meta: &crate::project::testing::generic::TestMetadata,
 ) -> Result<(), Diagnostic> {
     // Locating a YAML node re-reads its file: only for an error.
     let span = || project.span(meta.at);
@@ -184,7 +184,7 @@ pub(super) fn check_test_signature(
 /// Where a test's argument `key` is written: beside the test's name, or under `arguments:`.
 fn argument_span(
     project: &Project,
-    meta: &crate::project::generic_tests::TestMetadata,
+    meta: &crate::project::testing::generic::TestMetadata,
     key: &str,
 ) -> Option<Span> {
     let entry = project.yaml_node(meta.at)?;
@@ -204,7 +204,7 @@ pub(super) fn test_render_error(
     project: &Project,
     templates: &Templates,
     node: &ProjectNode,
-    meta: &crate::project::generic_tests::TestMetadata,
+    meta: &crate::project::testing::generic::TestMetadata,
     e: &crate::template::RenderError,
 ) -> Diagnostic {
     let d = e.to_diagnostic(&node.original_file_path, &node.raw_code, &|f| {

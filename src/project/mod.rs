@@ -6,10 +6,9 @@
 //! (`doc()` blocks included). Rendering models is the parse stage's job.
 
 mod discover;
-pub mod generic_tests;
 pub mod kafka;
 mod properties;
-pub mod unit_tests;
+pub mod testing;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -121,9 +120,9 @@ pub struct ProjectNode {
     /// Model-level `constraints:`.
     pub constraints: Vec<Json>,
     /// For a generic data test: what it tests and with which arguments.
-    pub test: Option<Arc<generic_tests::TestMetadata>>,
+    pub test: Option<Arc<testing::generic::TestMetadata>>,
     /// For a unit test: its inputs, expected rows and overrides.
-    pub unit: Option<Arc<unit_tests::UnitTestSpec>>,
+    pub unit: Option<Arc<testing::unit::UnitTestSpec>>,
 }
 
 impl ProjectNode {
@@ -230,8 +229,8 @@ impl Project {
         project.read_docs(&files.docs, &mut diags);
         project.add_sql_nodes(&files, &mut diags);
         properties::apply_yaml(&mut project, &files.yaml, &mut diags);
-        generic_tests::add_generic_tests(&mut project, &mut diags);
-        unit_tests::add_unit_tests(&mut project, &mut diags);
+        testing::generic::add_generic_tests(&mut project, &mut diags);
+        testing::unit::add_unit_tests(&mut project, &mut diags);
         project.check_duplicates(&mut diags);
         project.check_config_paths(&mut diags);
         diags.sort();

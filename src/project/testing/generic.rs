@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 
-use super::{Project, ProjectNode, ResourceType, YamlRef};
+use crate::project::{Project, ProjectNode, ResourceType, YamlRef};
 use crate::config::{ConfigMap, merge_into, string_list};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::yaml::{Node, NodeId, Yaml, YamlDoc};
@@ -99,7 +99,7 @@ struct Target<'a> {
 }
 
 /// Adds a test node for every generic test the project's YAML declares.
-pub(super) fn add_generic_tests(project: &mut Project, diags: &mut Diagnostics) {
+pub(crate) fn add_generic_tests(project: &mut Project, diags: &mut Diagnostics) {
     let mut targets: Vec<Target> = Vec::new();
     for n in &project.nodes {
         let file_key_name = match n.resource_type {
@@ -185,7 +185,7 @@ pub(super) fn add_generic_tests(project: &mut Project, diags: &mut Diagnostics) 
 
 fn entries_of(
     tests: &[YamlRef],
-    columns: &indexmap::IndexMap<String, super::Column>,
+    columns: &indexmap::IndexMap<String, crate::project::Column>,
 ) -> Vec<Entry> {
     let mut out: Vec<Entry> =
         tests.iter().map(|t| (*t, None)).collect();

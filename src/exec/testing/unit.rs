@@ -9,12 +9,12 @@ use std::sync::Arc;
 use deltalake::arrow::datatypes::{DataType, SchemaRef};
 use serde_json::{Map, Value as Json};
 
-use super::session::Session;
-use super::show::Preview;
-use super::{ExecError, Status};
+use crate::exec::session::Session;
+use crate::exec::show::Preview;
+use crate::exec::{ExecError, Status};
 use crate::compile::{RenderOverrides, compile_with_overrides};
 use crate::parse::{Materialization, ParsedNode, ParsedProject};
-use crate::project::unit_tests::{FixtureRows, UnitTestSpec};
+use crate::project::testing::unit::{FixtureRows, UnitTestSpec};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::relation::{Relation, quote_ident};
 
@@ -124,7 +124,7 @@ pub async fn run(
     let target = &parsed.project.settings.target;
     let nowhere = target.warehouse_path.join(".silt-unit-tests-read-no-tables");
     let session = Session::new(&nowhere, &target.schema)?;
-    if let Some(emotes) = super::emote_list(parsed)? {
+    if let Some(emotes) = crate::exec::emote_list(parsed)? {
         session.set_emotes(emotes);
     }
     for input in &inputs {
@@ -209,7 +209,7 @@ pub async fn run(
                     format!(
                         "cast({} as {}) as {}",
                         quote_ident(c),
-                        super::types::type_name(t),
+                        crate::exec::types::type_name(t),
                         quote_ident(c)
                     )
                 })
@@ -424,7 +424,7 @@ fn fixture_sql(rows: &FixtureRows, columns: Option<&Vec<(String, DataType)>>) ->
                 match ty {
                     Some(t) => format!(
                         "cast({lit} as {}) as {}",
-                        super::types::type_name(t),
+                        crate::exec::types::type_name(t),
                         quote_ident(name)
                     ),
                     None => format!("{lit} as {}", quote_ident(name)),
@@ -536,7 +536,7 @@ async fn collect_rows(
     session: &Session,
     sql: &str,
 ) -> Result<(SchemaRef, Vec<Vec<Option<String>>>), ExecError> {
-    let preview = super::show::preview(session, sql, -1).await?;
+    let preview = crate::exec::show::preview(session, sql, -1).await?;
     Ok((preview.schema.clone(), rows_of(&preview)?))
 }
 

@@ -8,10 +8,10 @@ use std::path::Path;
 use deltalake::arrow::array::{Array, AsArray};
 use deltalake::arrow::datatypes::{DataType, Int64Type};
 
-use super::session::Session;
-use super::show::Preview;
-use super::write::{TableWrite, WriteMode};
-use super::{ErrorKind, ExecError, Status};
+use crate::exec::session::Session;
+use crate::exec::show::Preview;
+use crate::exec::write::{TableWrite, WriteMode};
+use crate::exec::{ErrorKind, ExecError, Status};
 use crate::parse::ParsedNode;
 
 /// How many failing rows a failure shows.
@@ -68,7 +68,7 @@ pub async fn run(
                 .limit(0, Some(n as usize))?,
             None => df,
         };
-        TableWrite::new(session, &dir, super::materialize::nullable(df)?)
+        TableWrite::new(session, &dir, crate::exec::materialize::nullable(df)?)
             .with_mode(WriteMode::Replace)
             .run()
             .await?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 
-use super::{Project, ProjectNode, ResourceType, YamlRef};
+use crate::project::{Project, ProjectNode, ResourceType, YamlRef};
 use crate::config::{ConfigMap, merge_into};
 use crate::diagnostic::{Diagnostic, Diagnostics, Span, did_you_mean};
 use crate::yaml::{Node, YamlDoc};
@@ -67,7 +67,7 @@ pub struct UnitTestSpec {
 }
 
 /// Reads every `unit_tests:` entry of the project's properties files into nodes.
-pub(super) fn add_unit_tests(project: &mut Project, diags: &mut Diagnostics) {
+pub(crate) fn add_unit_tests(project: &mut Project, diags: &mut Diagnostics) {
     let refs = std::mem::take(&mut project.unit_tests);
     let mut out = Vec::new();
     for at in &refs {
@@ -192,7 +192,7 @@ fn read_one(
         }
     }
     let project_name = project.settings.project.name.clone();
-    let dirs = super::properties::fqn_dirs(&project.settings, &doc.file);
+    let dirs = crate::project::properties::fqn_dirs(&project.settings, &doc.file);
     let mut fqn = vec![project_name.clone()];
     fqn.extend(dirs.iter().cloned());
     fqn.push(model.clone());
