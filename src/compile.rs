@@ -4,7 +4,6 @@
 //! holds (for `is_incremental()`) comes in as a set of existing relations.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value as Json;
@@ -89,29 +88,6 @@ pub fn compile(
 ) -> BTreeMap<String, Result<CompiledNode, Diagnostic>> {
     let compiler = Compiler::new(parsed, opts);
     let results = parallel_map(ids, |id| (id.clone(), compiler.compile_node(id)));
-    results.into_iter().collect()
-}
-
-/// Writes each compiled node's SQL to its `compiled_path` under `root`. A file that already
-/// holds that SQL is left alone (creating files is the slow part of compiling a large
-/// project), and the writes are spread over a few threads.
-pub fn write_compiled(
-    root: &Path,
-    compiled: &BTreeMap<String, Result<CompiledNode, Diagnostic>>,
-) -> std::io::Result<()> {
-    let nodes: Vec<&CompiledNode> = compiled
-        .values()
-        .flatten()
-        .filter(|n| !n.compiled_path.is_empty() && !n.on_disk)
-        .collect();
-    let dirs: std::collections::BTreeSet<std::path::PathBuf> = nodes
-        .iter()
-        .filter_map(|n| root.join(&n.compiled_path).parent().map(Path::to_path_buf))
-        .collect();
-    for dir in dirs {
-        std::fs::create_dir_all(dir)?;
-    }
-    let results = parallel_map(&nodes, |node| std::fs::write(root.join(&node.compiled_path), &node.sql));
     results.into_iter().collect()
 }
 

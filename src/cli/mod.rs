@@ -2,6 +2,7 @@
 //! [`Printer`], and exit codes (0 success, 1 the project failed, 2 Silt failed).
 
 mod commands;
+mod console;
 mod printer;
 
 use std::path::PathBuf;
@@ -115,8 +116,8 @@ pub enum IndirectArg {
 }
 
 impl IndirectArg {
-    pub fn to_lib(self) -> silt::ops::IndirectSelection {
-        use silt::ops::IndirectSelection as I;
+    pub fn to_lib(self) -> silt::graph::IndirectSelection {
+        use silt::graph::IndirectSelection as I;
         match self {
             IndirectArg::Eager => I::Eager,
             IndirectArg::Cautious => I::Cautious,

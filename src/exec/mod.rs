@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde_json::{Value as Json, json};
 
-use crate::compile::CompiledNode;
+use crate::compile::{CompileOptions, CompiledNode, compile};
 use crate::diagnostic::Diagnostic;
 use crate::parse::{Materialization, ParsedNode, ParsedProject};
 
@@ -180,6 +180,24 @@ pub fn open_session(parsed: &ParsedProject) -> Result<Session, ExecError> {
     if let Some(emotes) = emote_list(parsed)? {
         session.set_emotes(emotes);
     }
+    Ok(session)
+}
+
+/// A session where every enabled view of the project can be read.
+pub fn session_with_views(parsed: &ParsedProject) -> Result<Session, ExecError> {
+    let views: Vec<String> = parsed
+        .nodes
+        .iter()
+        .filter(|n| n.config.enabled && n.config.materialized == Materialization::View)
+        .map(|n| n.node.unique_id.clone())
+        .collect();
+    let opts = CompileOptions {
+        full_refresh: false,
+        existing: existing_relations(parsed),
+    };
+    let compiled = compile(parsed, &views, &opts);
+    let session = open_session(parsed)?;
+    register_views(&session, parsed, &compiled);
     Ok(session)
 }
 

@@ -1,8 +1,11 @@
 //! The dependency graph, with petgraph: nodes and sources, edges from what a node reads to
-//! the node. Cycles are reported whole. Selection (`--select`, `--exclude`) lives in
-//! [`selector`].
+//! the node. Cycles are reported whole. Selection (`--select`, `--exclude`) is parsed in
+//! [`selector`] and resolved to the nodes a command runs in [`select`].
 
+mod select;
 pub mod selector;
+
+pub use select::{IndirectSelection, select, select_with};
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 

@@ -35,6 +35,8 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 
 use crate::exec::ExecError;
+use crate::graph::Graph;
+use crate::parse::ParsedProject;
 use crate::exec::bronze::{BatchBuilder, BronzeTable, CommitError, Message, Payload};
 use crate::project::kafka::KafkaSource;
 use crate::settings::kafka::KafkaSettings;
@@ -114,6 +116,84 @@ pub enum IngestError {
     Bug(String),
 }
 
+/// The Kafka-fed source tables among `ids` (unique ids of sources or of nodes, whose
+/// upstream Kafka sources are then included); every one of them when `ids` is `None`.
+pub fn targets(
+    parsed: &ParsedProject,
+    graph: &Graph,
+    ids: Option<&[String]>,
+) -> Vec<IngestTarget> {
+    let wanted: Option<HashSet<String>> = ids.map(|ids| {
+        let mut set: HashSet<String> = ids.iter().cloned().collect();
+        for id in ids {
+            set.extend(graph.ancestors(id, None));
+        }
+        set
+    });
+    let warehouse = &parsed.project.settings.target.warehouse_path;
+    parsed
+        .sources
+        .iter()
+        .filter(|s| s.enabled)
+        .filter(|s| wanted.as_ref().is_none_or(|w| w.contains(&s.source.unique_id)))
+        .filter_map(|s| {
+            let kafka = s.source.kafka.clone()?;
+            Some(IngestTarget {
+                name: format!("{}.{}", s.source.source_name, s.source.name),
+                unique_id: s.source.unique_id.clone(),
+                dir: s.relation.path(&warehouse),
+                source: kafka,
+            })
+        })
+        .collect()
+}
+
+/// Ingests the targets from the target's Kafka (starting the embedded cluster when the
+/// profile says `embedded`). Blocking: call it outside of an async runtime.
+pub fn ingest_project(
+    parsed: &ParsedProject,
+    targets: &[IngestTarget],
+    opts: &IngestOptions,
+    observer: Arc<dyn IngestObserver>,
+) -> Result<Vec<Progress>, IngestError> {
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let target = &parsed.project.settings.target;
+    let Some(kafka) = &target.kafka else {
+        return Err(IngestError::Config(format!(
+            "source table `{}` is fed from Kafka, but target `{}` of {} has no `kafka:` section (add `kafka: {{bootstrap_servers: embedded}}` to run an in-process cluster)",
+            targets[0].name,
+            target.name,
+            target.profiles_file.display()
+        )));
+    };
+    let mut topics: Vec<String> = targets
+        .iter()
+        .flat_map(|t| t.source.topics.iter().cloned())
+        .collect();
+    topics.sort();
+    topics.dedup();
+    let embedded = if kafka.is_embedded() {
+        Some(embedded::Embedded::start(&kafka.embedded, &topics)?)
+    } else {
+        None
+    };
+    let bootstrap = match &embedded {
+        Some(e) => e.bootstrap_servers(),
+        None => kafka.bootstrap_servers.clone(),
+    };
+    let mut opts = opts.clone();
+    // An embedded cluster lives in this process: no other ingester can share it. A catch-up
+    // (`--until-caught-up`, and every build) assigns itself every partition too, as Spark's
+    // Trigger.AvailableNow does, rather than join the consumer group: it then never waits on
+    // a group that does not form (a broker that waits out dead members' rebalance timeout,
+    // or never completes the rebalance, as tansu did in CI). A continuous ingester running
+    // at the same time costs only reads twice: bronze's `txn` versions decide what is new.
+    opts.exclusive |= embedded.is_some() || opts.until_caught_up;
+    run(targets, kafka, &bootstrap, &opts, observer)
+}
+
 /// Progress of one table, reported about once a second and at the end.
 #[derive(Debug, Clone, Default)]
 pub struct Progress {
@@ -164,11 +244,8 @@ pub fn run(
     opts: &IngestOptions,
     observer: Arc<dyn IngestObserver>,
 ) -> Result<Vec<Progress>, IngestError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(IngestError::Runtime)?;
+    // Two workers: Delta commits run there while each table's thread polls Kafka.
+    let rt = crate::runtime::runtime(Some(2)).map_err(IngestError::Runtime)?;
     let results: Vec<Result<Progress, IngestError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = targets
             .iter()

@@ -151,10 +151,7 @@ pub fn produce_live(
     if conn.channels.is_empty() {
         return Err(IngestError::Config("no channels to join".into()));
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(IngestError::Runtime)?;
+    let rt = crate::runtime::runtime(Some(1)).map_err(IngestError::Runtime)?;
     let mut sent = 0u64;
     let mut backoff = Duration::from_secs(1);
     loop {

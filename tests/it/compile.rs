@@ -16,8 +16,9 @@ fn compile_all(
     loaded: &Loaded,
     opts: &CompileOptions,
 ) -> BTreeMap<String, Result<CompiledNode, Diagnostic>> {
-    let ids = silt::ops::select(
-        loaded,
+    let ids = silt::graph::select(
+        &loaded.parsed,
+        &loaded.graph,
         &[],
         &[],
         &[ResourceType::Model, ResourceType::Analysis],

@@ -14,8 +14,7 @@ fn errors_of(name: &str) -> String {
         Ok(l) => l,
         Err(d) => return d.render(false),
     };
-    let ids = silt::ops::select(
-        &loaded,
+    let ids = silt::graph::select(&loaded.parsed, &loaded.graph,
         &[],
         &[],
         &[

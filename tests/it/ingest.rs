@@ -19,10 +19,10 @@ fn ingest(
     opts: &IngestOptions,
 ) -> Result<Vec<Progress>, IngestError> {
     let loaded = load(d, None);
-    let targets = silt::ops::kafka_targets(&loaded.parsed, &loaded.graph, None);
+    let targets = silt::ingest::targets(&loaded.parsed, &loaded.graph, None);
     assert_eq!(targets.len(), 1);
     match bootstrap {
-        None => silt::ops::ingest(&loaded.parsed, &targets, opts, Arc::new(Quiet)),
+        None => silt::ingest::ingest_project(&loaded.parsed, &targets, opts, Arc::new(Quiet)),
         Some(b) => {
             let settings = loaded.parsed.project.settings.target.kafka.clone().expect("kafka settings");
             silt::ingest::run(&targets, &settings, b, opts, Arc::new(Quiet))
@@ -63,7 +63,7 @@ fn assert_exactly_once(d: &std::path::Path, expected: usize) {
 }
 
 fn table_version(d: &std::path::Path) -> Option<u64> {
-    let rt = silt::ops::runtime().expect("runtime");
+    let rt = silt::runtime::runtime(None).expect("runtime");
     rt.block_on(async {
         silt::exec::storage::open(&d.join("warehouse/bronze/events"))
             .await

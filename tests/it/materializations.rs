@@ -24,7 +24,7 @@ async fn delta_version(dir: &Path, table: &str) -> u64 {
 }
 
 fn version(dir: &Path, table: &str) -> u64 {
-    silt::ops::runtime()
+    silt::runtime::runtime(None)
         .expect("runtime")
         .block_on(delta_version(dir, table))
 }
@@ -50,7 +50,7 @@ fn table_replaces_its_contents_as_a_new_version() {
         strs(&[&["6"]])
     );
     // The previous version is still readable by any Delta reader.
-    let old = silt::ops::runtime().unwrap().block_on(async {
+    let old = silt::runtime::runtime(None).unwrap().block_on(async {
         let url =
             deltalake::ensure_table_uri(dir.path().join("warehouse/main/tbl").to_string_lossy())
                 .unwrap();

@@ -16,7 +16,7 @@ fn names(select: &[&str], exclude: &[&str]) -> Vec<String> {
     let loaded = load(dir.path(), None);
     let s: Vec<String> = select.iter().map(|s| s.to_string()).collect();
     let e: Vec<String> = exclude.iter().map(|s| s.to_string()).collect();
-    let mut out: Vec<String> = silt::ops::select(&loaded, &s, &e, ALL)
+    let mut out: Vec<String> = silt::graph::select(&loaded.parsed, &loaded.graph, &s, &e, ALL)
         .unwrap_or_else(|d| panic!("{}", d.render(false)))
         .into_iter()
         .map(|id| silt::graph::short_name(&id))
@@ -91,14 +91,14 @@ fn unions_intersections_and_exclusions() {
 fn bad_selectors_are_errors() {
     let dir = fixture("selection");
     let loaded = load(dir.path(), None);
-    let err = silt::ops::select(&loaded, &["tags:x".into()], &[], ALL).unwrap_err();
+    let err = silt::graph::select(&loaded.parsed, &loaded.graph, &["tags:x".into()], &[], ALL).unwrap_err();
     assert_eq!(
         err.message,
         "invalid selector `tags:x`: unknown selection method `tags`"
     );
     assert_eq!(err.help.as_deref(), Some("did you mean `tag:`?"));
-    let err = silt::ops::select(&loaded, &["resource_type:modle".into()], &[], ALL).unwrap_err();
+    let err = silt::graph::select(&loaded.parsed, &loaded.graph, &["resource_type:modle".into()], &[], ALL).unwrap_err();
     assert_eq!(err.message, "unknown resource type `modle`");
-    let err = silt::ops::select(&loaded, &["state:modified".into()], &[], ALL).unwrap_err();
+    let err = silt::graph::select(&loaded.parsed, &loaded.graph, &["state:modified".into()], &[], ALL).unwrap_err();
     assert!(err.message.contains("not supported"), "{}", err.message);
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use silt::Loaded;
 use silt::exec::{NodeResult, Status};
-use silt::ops::{RunRequest, Silent};
+use silt::commands::Quiet;
+use silt::exec::RunOptions;
 use silt::parse::ParseOptions;
 use silt::project::ResourceType;
 use silt::settings::LoadOptions;
@@ -142,24 +143,14 @@ pub fn execute_with(
     let loaded = load_with(dir, vars, full_refresh);
     let select: Vec<String> = select.iter().map(|s| s.to_string()).collect();
     let exclude: Vec<String> = exclude.iter().map(|s| s.to_string()).collect();
-    let ids = silt::ops::select(&loaded, &select, &exclude, types).expect("selection");
+    let ids = silt::graph::select(&loaded.parsed, &loaded.graph, &select, &exclude, types).expect("selection");
     let Loaded { parsed, graph, .. } = loaded;
-    let req = RunRequest {
-        ids,
+    let opts = RunOptions {
         threads: 2,
         full_refresh,
         fail_fast: false,
-        audit,
     };
-    let rt = silt::ops::runtime().expect("runtime");
-    rt.block_on(silt::ops::run(
-        Arc::new(parsed),
-        &graph,
-        &req,
-        Arc::new(Silent),
-    ))
-    .expect("run")
-    .results
+    silt::commands::build::run_selected(Arc::new(parsed), &graph, &ids, audit, opts, Arc::new(Quiet)).expect("run")
 }
 
 /// The result for the node whose unique id ends with `suffix` (`.not_null_orders_id.`...).
@@ -203,10 +194,10 @@ pub fn run_ok(
 
 /// A query's rows as text cells (the format the dbt oracle writes), sorted.
 pub fn query(dir: &Path, sql: &str) -> (Vec<String>, Vec<Vec<String>>) {
-    let rt = silt::ops::runtime().expect("runtime");
+    let rt = silt::runtime::runtime(None).expect("runtime");
     let loaded = load(dir, None);
     rt.block_on(async {
-        let session = silt::ops::session_with_views(&loaded.parsed).expect("session");
+        let session = silt::exec::session_with_views(&loaded.parsed).expect("session");
         let preview = silt::exec::show::preview(&session, sql, -1)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));

@@ -5,7 +5,7 @@ use silt::exec::Status;
 use crate::support::{build, build_excluding, fixture, load, query, result_of, run, run_ok, test};
 
 fn delta_version(dir: &std::path::Path, relation: &str) -> Option<u64> {
-    let rt = silt::ops::runtime().expect("runtime");
+    let rt = silt::runtime::runtime(None).expect("runtime");
     rt.block_on(async {
         silt::exec::storage::open(&dir.join("warehouse/main").join(relation))
             .await
@@ -113,7 +113,7 @@ fn tests_select_by_what_they_test_and_by_type() {
     ];
     let names = |select: &[&str]| -> Vec<String> {
         let select: Vec<String> = select.iter().map(|s| s.to_string()).collect();
-        let mut ids = silt::ops::select(&loaded, &select, &[], &types).expect("select");
+        let mut ids = silt::graph::select(&loaded.parsed, &loaded.graph, &select, &[], &types).expect("select");
         ids.sort();
         ids.into_iter()
             .map(|i| i.split('.').nth(2).unwrap_or("").to_owned())
@@ -139,7 +139,7 @@ fn tests_select_by_what_they_test_and_by_type() {
     // A test of an excluded model is excluded with it, however it was selected.
     let select: Vec<String> = vec!["events_t+".into()];
     let exclude: Vec<String> = vec!["user_totals".into()];
-    let ids = silt::ops::select(&loaded, &select, &exclude, &types).expect("select");
+    let ids = silt::graph::select(&loaded.parsed, &loaded.graph, &select, &exclude, &types).expect("select");
     assert!(ids.iter().all(|i| !i.contains("user_totals")), "{ids:?}");
     assert!(ids.iter().any(|i| i.contains("unique_events_t_id")), "{ids:?}");
     assert_eq!(names(&["test_type:unit,tag:failing"]).len(), 1);
@@ -160,7 +160,7 @@ fn contracts_hold_models_to_their_declared_columns() {
     let (header, rows) = query(d, "select * from main.kept");
     assert_eq!(header, vec!["id", "name", "price"]);
     assert_eq!(rows.len(), 4);
-    let rt = silt::ops::runtime().expect("runtime");
+    let rt = silt::runtime::runtime(None).expect("runtime");
     let (config, nullable) = rt.block_on(async {
         let t = silt::exec::storage::open(&d.join("warehouse/main/kept"))
             .await

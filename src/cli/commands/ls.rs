@@ -1,10 +1,14 @@
-//! `silt ls`: list resources, sorted by unique id as dbt does.
+//! `silt ls`: resources printed as selectors, names, paths or JSON.
+
+use std::sync::Arc;
 
 use anyhow::Result;
 use serde_json::json;
+use silt::commands::ls::Options;
 use silt::project::ResourceType;
 
-use super::{Invocation, load, select};
+use super::{exit_without_freeing, fail, header, load_options, selection};
+use crate::cli::console::Console;
 use crate::cli::{Cli, LsFormat, Outcome, Printer, SelectArgs, report_diagnostics};
 
 const DEFAULT_TYPES: &[ResourceType] = &[
@@ -16,13 +20,7 @@ const DEFAULT_TYPES: &[ResourceType] = &[
     ResourceType::UnitTest,
 ];
 
-pub fn run(
-    cli: &Cli,
-    printer: &Printer,
-    args: &SelectArgs,
-    output: LsFormat,
-    resource_types: &[String],
-) -> Result<Outcome> {
+pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, output: LsFormat, resource_types: &[String]) -> Result<Outcome> {
     let mut types: Vec<ResourceType> = Vec::new();
     for t in resource_types.iter().flat_map(|t| t.split_whitespace()) {
         if t == "all" {
@@ -34,9 +32,7 @@ pub fn run(
             Some(rt) => types.push(rt),
             None => {
                 let d = silt::diagnostic::Diagnostic::error(format!("unknown resource type `{t}`"))
-                    .with_help(
-                        "use model, seed, source, test, analysis, snapshot, unit_test or all",
-                    );
+                    .with_help("use model, seed, source, test, analysis, snapshot, unit_test or all");
                 return Ok(report_diagnostics(printer, &d.into()));
             }
         }
@@ -44,19 +40,19 @@ pub fn run(
     if types.is_empty() {
         types.extend(DEFAULT_TYPES);
     }
-    let inv = Invocation::new("list");
-    let loaded = match load(cli, printer, &inv, false)? {
-        Ok(l) => l,
-        Err(outcome) => return Ok(outcome),
+    header(printer);
+    let opts = Options {
+        project: load_options(cli),
+        selection: selection(args),
+        types,
     };
-    let mut ids = match select(printer, &loaded, args, &types) {
-        Ok(ids) => ids,
-        Err(outcome) => return Ok(outcome),
+    let report = match silt::commands::ls(&opts, Arc::new(Console::new(*printer))) {
+        Ok(r) => r,
+        Err(e) => return fail(printer, e),
     };
-    ids.sort();
-    let parsed = &loaded.parsed;
+    let parsed = &report.loaded.parsed;
     let mut out = String::new();
-    for id in &ids {
+    for id in &report.ids {
         let line = if let Some(n) = parsed.node(id) {
             match output {
                 LsFormat::Selector => n.node.fqn.join("."),
@@ -69,7 +65,7 @@ pub fn run(
                     "original_file_path": n.node.original_file_path,
                     "unique_id": n.node.unique_id,
                     "alias": n.relation.identifier,
-                    "config": silt::manifest::node_json(parsed, n, None)["config"],
+                    "config": silt::report::node_json(parsed, n, None)["config"],
                     "tags": n.config.tags,
                     "depends_on": {"macros": n.macros, "nodes": n.depends_on},
                 })
@@ -100,6 +96,6 @@ pub fn run(
         out.push('\n');
     }
     printer.out(&out);
-    super::exit_without_freeing(loaded);
+    exit_without_freeing(report);
     Ok(Outcome::Success)
 }

@@ -1,8 +1,8 @@
-//! Artifacts in dbt's shapes: `target/manifest.json` (schema v12) and
-//! `target/run_results.json` (schema v6), so tools that read dbt's artifacts read Silt's.
+//! `target/manifest.json` in dbt's shape (schema v12), so tools that read dbt's manifest
+//! read Silt's: every node and source with its config, columns, dependencies and, when
+//! compiled, its SQL.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
@@ -10,53 +10,14 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::compile::CompiledNode;
 use crate::diagnostic::Diagnostic;
-use crate::exec::NodeResult;
 use crate::graph::Graph;
 use crate::parse::{Materialization, ParsedNode, ParsedProject, ParsedSource};
 use crate::project::Column;
 
-/// Versions written into artifact metadata.
+use super::{Invocation, metadata};
+
+/// The version written into the manifest's metadata.
 pub const DBT_SCHEMA_MANIFEST: &str = "https://schemas.getdbt.com/dbt/manifest/v12.json";
-pub const DBT_SCHEMA_RUN_RESULTS: &str = "https://schemas.getdbt.com/dbt/run-results/v6.json";
-
-/// Facts about this invocation, shared by every artifact.
-#[derive(Debug, Clone)]
-pub struct Invocation {
-    pub invocation_id: String,
-    pub started_at: chrono::DateTime<chrono::Utc>,
-    /// The command (`run`, `compile`...).
-    pub which: String,
-    /// The arguments, for `run_results.json`'s `args`.
-    pub args: Json,
-}
-
-fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
-fn metadata(parsed: &ParsedProject, inv: &Invocation, schema: &str) -> Json {
-    use md5::Digest;
-    let project = &parsed.project.settings.project.name;
-    json!({
-        "dbt_schema_version": schema,
-        "dbt_version": format!("silt-{}", env!("CARGO_PKG_VERSION")),
-        "generated_at": ts(chrono::Utc::now()),
-        "invocation_id": inv.invocation_id,
-        "invocation_started_at": ts(inv.started_at),
-        "env": {},
-        "project_name": project,
-        "project_id": format!("{:x}", md5::Md5::digest(project.as_bytes())),
-        "user_id": Json::Null,
-        "send_anonymous_usage_stats": false,
-        "adapter_type": "datafusion",
-        "quoting": {"database": true, "schema": true, "identifier": true, "column": Json::Null},
-    })
-}
-
-/// The `metadata` of target/catalog.json.
-pub fn catalog_metadata(parsed: &ParsedProject, inv: &Invocation) -> Json {
-    metadata(parsed, inv, "https://schemas.getdbt.com/dbt/catalog/v1.json")
-}
 
 /// A serde map written from an iterator of entries, without building it in memory.
 struct MapOf<I>(std::cell::RefCell<Option<I>>);
@@ -644,101 +605,3 @@ impl Serialize for Manifest<'_> {
     }
 }
 
-/// `run_results.json` for a run's results.
-pub fn run_results(
-    parsed: &ParsedProject,
-    results: &[NodeResult],
-    inv: &Invocation,
-    elapsed: f64,
-) -> Json {
-    let entries: Vec<Json> = results
-        .iter()
-        .map(|r| {
-            json!({
-                "status": r.status.as_str(),
-                "timing": r.timing.iter().map(|t| json!({"name": t.name, "started_at": ts(t.started_at), "completed_at": ts(t.completed_at)})).collect::<Vec<_>>(),
-                "thread_id": r.thread_id,
-                "execution_time": r.execution_time,
-                "adapter_response": r.adapter_response(),
-                "message": r.message,
-                "failures": r.failures,
-                "unique_id": r.unique_id,
-                "compiled": r.compiled_code.is_some(),
-                "compiled_code": r.compiled_code,
-                "relation_name": r.relation_name.as_ref().and_then(|_| parsed.node(&r.unique_id)).map(|n| n.relation.qualified()),
-                "batch_results": Json::Null,
-            })
-        })
-        .collect();
-    let mut meta = metadata(parsed, inv, DBT_SCHEMA_RUN_RESULTS);
-    if let Json::Object(m) = &mut meta {
-        m.retain(|k, _| {
-            matches!(
-                k.as_str(),
-                "dbt_schema_version"
-                    | "dbt_version"
-                    | "generated_at"
-                    | "invocation_id"
-                    | "invocation_started_at"
-                    | "env"
-            )
-        });
-    }
-    json!({
-        "metadata": meta,
-        "results": entries,
-        "elapsed_time": elapsed,
-        "args": inv.args,
-    })
-}
-
-/// `target/node_status.json`: the last result of every node over all invocations, where
-/// `run_results.json` holds only the last invocation's (a `silt test` after a `silt run`
-/// would otherwise hide the run). The docs show it as each node's last run or test.
-pub fn node_status(previous: Option<Json>, run_results: &Json) -> Json {
-    let mut nodes = previous
-        .and_then(|mut p| p.get_mut("nodes").map(Json::take))
-        .and_then(|n| match n {
-            Json::Object(m) => Some(m),
-            _ => None,
-        })
-        .unwrap_or_default();
-    let meta = &run_results["metadata"];
-    for r in run_results["results"].as_array().into_iter().flatten() {
-        let Some(id) = r["unique_id"].as_str() else { continue };
-        let completed = r["timing"]
-            .as_array()
-            .and_then(|t| t.last())
-            .map(|t| t["completed_at"].clone())
-            .filter(|t| !t.is_null())
-            .unwrap_or_else(|| meta["generated_at"].clone());
-        nodes.insert(
-            id.to_owned(),
-            json!({
-                "status": r["status"],
-                "completed_at": completed,
-                "execution_time": r["execution_time"],
-                "message": r["message"],
-                "failures": r["failures"],
-                "invocation_id": meta["invocation_id"],
-            }),
-        );
-    }
-    json!({"nodes": nodes})
-}
-
-/// Writes `value` as JSON to `path`, creating folders. The file is written beside its
-/// final name and renamed, so a reader never sees half an artifact.
-pub fn write_json(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    {
-        let file = std::fs::File::create(&tmp)?;
-        let mut w = std::io::BufWriter::new(file);
-        serde_json::to_writer(&mut w, value).map_err(std::io::Error::other)?;
-        std::io::Write::flush(&mut w)?;
-    }
-    std::fs::rename(&tmp, path)
-}

@@ -1,0 +1,388 @@
+//! What a command shows while it runs: the [`Events`] of the library, printed as dbt
+//! prints them (progress lines on standard error, timestamped).
+
+use std::collections::BTreeMap;
+
+use silt::Loaded;
+use silt::commands::Events;
+use silt::exec::{NodeDesc, NodeResult, Observer, Status};
+use silt::ingest::{IngestObserver, IngestTarget, Progress};
+use silt::parse::{Materialization, ParsedProject};
+use silt::project::ResourceType;
+
+use super::printer::{Paint, Printer, progress_line};
+
+/// What announces Kafka sources about to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingesting {
+    /// A build catching up its sources first.
+    CatchUp,
+    /// `silt ingest`, until caught up or not.
+    Ingest { until_caught_up: bool },
+}
+
+/// The console's view of a command, shared with worker threads.
+pub struct Console {
+    pub printer: Printer,
+    pub ingesting: Ingesting,
+}
+
+impl Console {
+    pub fn new(printer: Printer) -> Console {
+        Console {
+            printer,
+            ingesting: Ingesting::CatchUp,
+        }
+    }
+}
+
+impl Events for Console {
+    fn loaded(&self, loaded: &Loaded) {
+        for w in &loaded.parsed.project.warnings {
+            if !self.printer.quiet {
+                self.printer.err_raw(&format!("{}\n", w.render(self.printer.color)));
+            }
+        }
+        self.printer.info(&found_line(loaded));
+    }
+
+    fn matched_nothing(&self, select: &[String]) {
+        if !self.printer.quiet {
+            self.printer.info(&format!(
+                "The selection criterion '{}' does not match any enabled nodes",
+                select.join(" ")
+            ));
+        }
+    }
+
+    fn ingesting(&self, targets: &[IngestTarget]) {
+        let names = targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ");
+        self.printer.info(&match self.ingesting {
+            Ingesting::CatchUp => format!("Catching up Kafka sources: {names}"),
+            Ingesting::Ingest { until_caught_up: true } => format!("Ingesting {names} until caught up"),
+            Ingesting::Ingest { until_caught_up: false } => format!("Ingesting {names} (Ctrl-C to stop)"),
+        });
+    }
+
+    fn caught_up(&self, progress: &[Progress]) {
+        for p in progress {
+            self.printer.info(&format!(
+                "{}: {} new messages, {} rows committed ({} parse errors)",
+                p.table, p.messages, p.rows_committed, p.parse_errors
+            ));
+        }
+    }
+
+    fn running(&self, threads: usize, target: &str) {
+        self.printer.info("");
+        self.printer.info(&format!("Concurrency: {threads} threads (target='{target}')"));
+        self.printer.info("");
+    }
+
+    fn ran(&self, parsed: &ParsedProject, results: &[NodeResult], elapsed: f64) {
+        summary(&self.printer, parsed, results, elapsed);
+    }
+
+    fn note(&self, message: &str) {
+        self.printer.info(message);
+    }
+}
+
+impl IngestObserver for Console {
+    fn progress(&self, p: &Progress) {
+        let lag: Vec<String> = p
+            .lag
+            .iter()
+            .map(|((t, part), l)| format!("{t}[{part}] {l}"))
+            .collect();
+        self.printer.info(&format!(
+            "{}: {} messages ({:.0}/s, {:.1} MB/s), {} rows committed in {} commits, {} parse errors; lag: {}",
+            p.table,
+            p.messages,
+            p.rate(),
+            p.bytes as f64 / 1e6 / p.elapsed.as_secs_f64().max(1e-9),
+            p.rows_committed,
+            p.commits,
+            p.parse_errors,
+            if lag.is_empty() { "none assigned".to_owned() } else { lag.join(", ") }
+        ));
+    }
+
+    fn warning(&self, message: &str) {
+        self.printer.err_line(&self.printer.paint(Paint::Yellow, &format!("warning: {message}")));
+    }
+}
+
+/// `Found 3 models, 1 seed, 2 sources, 12 macros`
+fn found_line(loaded: &Loaded) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for n in loaded.parsed.nodes.iter().filter(|n| n.config.enabled) {
+        let label = match n.node.resource_type {
+            ResourceType::Model => "model",
+            ResourceType::Seed => "seed",
+            ResourceType::Test => "data test",
+            ResourceType::UnitTest => "unit test",
+            ResourceType::Analysis => "analysis",
+            _ => "other",
+        };
+        *counts.entry(label).or_default() += 1;
+    }
+    let sources = loaded.parsed.sources.iter().filter(|s| s.enabled).count();
+    let macros = loaded.parsed.templates.macros().count();
+    let mut parts: Vec<String> = Vec::new();
+    for label in ["model", "seed", "data test", "unit test", "analysis"] {
+        if let Some(n) = counts.get(label) {
+            parts.push(plural(*n, label));
+        }
+    }
+    if sources > 0 {
+        parts.push(plural(sources, "source"));
+    }
+    parts.push(plural(macros, "macro"));
+    format!("Found {}", parts.join(", "))
+}
+
+pub fn plural(n: usize, noun: &str) -> String {
+    let word = if n == 1 {
+        noun.to_owned()
+    } else if noun == "analysis" {
+        "analyses".to_owned()
+    } else {
+        format!("{noun}s")
+    };
+    format!("{n} {word}")
+}
+
+fn describe(node: &NodeDesc) -> String {
+    match node.materialized {
+        Materialization::Seed => format!("seed file {}", node.relation),
+        Materialization::Test => format!("test {}", node.name),
+        Materialization::UnitTest => format!("unit_test {}", unit_label(node)),
+        m => format!("sql {} model {}", m.as_str(), node.relation),
+    }
+}
+
+/// `model::test`, as dbt names unit tests in its output.
+fn unit_label(node: &NodeDesc) -> String {
+    // unit_test.<project>.<model>.<name>
+    let mut parts = node.unique_id.splitn(4, '.');
+    let model = parts.nth(2).unwrap_or("");
+    format!("{model}::{}", node.name)
+}
+
+fn is_test(node: &NodeDesc) -> bool {
+    matches!(
+        node.materialized,
+        Materialization::Test | Materialization::UnitTest
+    )
+}
+
+impl Observer for Console {
+    fn started(&self, index: usize, total: usize, node: &NodeDesc) {
+        self.printer.info(&progress_line(
+            index,
+            total,
+            &format!("START {}", describe(node)),
+            "RUN",
+        ));
+    }
+
+    fn finished(&self, index: usize, total: usize, node: &NodeDesc, result: &NodeResult) {
+        let p = &self.printer;
+        let t = format!(" in {:.2}s", result.execution_time);
+        let name = if node.materialized == Materialization::UnitTest {
+            unit_label(node)
+        } else {
+            node.name.clone()
+        };
+        let failures = result.failures.unwrap_or(0);
+        let (msg, status) = match result.status {
+            Status::Success => {
+                let verb = if node.materialized == Materialization::Seed {
+                    "loaded"
+                } else {
+                    "created"
+                };
+                let m = result.message.clone().unwrap_or_else(|| "OK".into());
+                (
+                    format!("OK {verb} {}", describe(node)),
+                    format!("{}{t}", p.paint(Paint::Green, &m)),
+                )
+            }
+            Status::Pass => (
+                format!("PASS {name}"),
+                format!("{}{t}", p.paint(Paint::Green, "PASS")),
+            ),
+            Status::Warn => (
+                format!("WARN {failures} {name}"),
+                format!("{}{t}", p.paint(Paint::Yellow, &format!("WARN {failures}"))),
+            ),
+            Status::Fail => (
+                format!("FAIL {failures} {name}"),
+                format!("{}{t}", p.paint(Paint::Red, &format!("FAIL {failures}"))),
+            ),
+            Status::Skipped if is_test(node) => (
+                format!("SKIP {}", describe(node)),
+                p.paint(Paint::Yellow, "SKIP"),
+            ),
+            Status::Skipped => (
+                format!("SKIP relation {}", node.relation),
+                p.paint(Paint::Yellow, "SKIP"),
+            ),
+            Status::Error if is_test(node) => (
+                format!("ERROR {name}"),
+                format!("{}{t}", p.paint(Paint::Red, "ERROR")),
+            ),
+            Status::Error => {
+                let verb = if node.materialized == Materialization::Seed {
+                    "loading"
+                } else {
+                    "creating"
+                };
+                (
+                    format!("ERROR {verb} {}", describe(node)),
+                    format!("{}{t}", p.paint(Paint::Red, "ERROR")),
+                )
+            }
+        };
+        let line = progress_line(index, total, &msg, &status);
+        if matches!(result.status, Status::Error | Status::Fail) {
+            p.err_line(&line)
+        } else {
+            p.info(&line)
+        }
+    }
+}
+
+fn summary(
+    printer: &Printer,
+    parsed: &ParsedProject,
+    results: &[NodeResult],
+    elapsed: f64,
+) {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for r in results {
+        if let Some(n) = parsed.node(&r.unique_id) {
+            let key = match n.config.materialized {
+                Materialization::Seed => "seed".to_owned(),
+                Materialization::Test => "data test".to_owned(),
+                Materialization::UnitTest => "unit test".to_owned(),
+                m => format!("{} model", m.as_str()),
+            };
+            *counts.entry(key).or_default() += 1;
+        }
+    }
+    let what: Vec<String> = counts.iter().map(|(k, n)| plural(*n, k)).collect();
+    let secs = elapsed;
+    let (h, m) = ((secs / 3600.0) as u64, ((secs % 3600.0) / 60.0) as u64);
+    printer.info("");
+    printer.info(&format!(
+        "Finished running {} in {h} hours {m} minutes and {:.2} seconds ({secs:.2}s).",
+        if what.is_empty() {
+            "0 nodes".to_owned()
+        } else {
+            what.join(", ")
+        },
+        secs % 60.0
+    ));
+    let errors: Vec<&NodeResult> = results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Error | Status::Fail))
+        .collect();
+    let warnings: Vec<&NodeResult> = results.iter().filter(|r| r.status == Status::Warn).collect();
+    let skipped = results
+        .iter()
+        .filter(|r| r.status == Status::Skipped)
+        .count();
+    let passed = results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Success | Status::Pass))
+        .count();
+    printer.info("");
+    if errors.is_empty() {
+        if warnings.is_empty() {
+            printer.info(&printer.paint(Paint::Green, "Completed successfully"));
+        } else {
+            printer.info(&printer.paint(
+                Paint::Yellow,
+                &format!("Completed with {}:", plural(warnings.len(), "warning")),
+            ));
+        }
+    } else {
+        printer.err_line(&printer.paint(
+            Paint::Red,
+            &format!(
+                "Completed with {}, 0 partial successes, and {}:",
+                plural(errors.len(), "error"),
+                plural(warnings.len(), "warning")
+            ),
+        ));
+    }
+    for r in errors.iter().chain(&warnings) {
+        let Some(n) = parsed.node(&r.unique_id) else {
+            continue;
+        };
+        let is_warning = r.status == Status::Warn;
+        let emit = |line: &str| {
+            if is_warning {
+                printer.info(line)
+            } else {
+                printer.err_line(line)
+            }
+        };
+        let kind = n.node.resource_type.as_str();
+        emit("");
+        let head = format!(
+            "{} in {kind} {} ({})",
+            if is_warning { "Warning" } else { "Failure" },
+            n.node.name,
+            n.node.original_file_path
+        );
+        emit(&printer.paint(if is_warning { Paint::Yellow } else { Paint::Red }, &head));
+        let message = r.message.clone().unwrap_or_default();
+        let indented: Vec<String> = message.lines().map(|l| format!("  {l}")).collect();
+        if r.status == Status::Error {
+            let label = r.error_label.unwrap_or("Runtime Error");
+            emit(&format!(
+                "  {label} in {kind} {} ({})",
+                n.node.name, n.node.original_file_path
+            ));
+            // Each line on its own, so each gets its timestamp.
+            for l in message.lines() {
+                emit(&format!("    {l}"));
+            }
+        } else {
+            for l in &indented {
+                emit(l);
+            }
+        }
+        if let Some(detail) = &r.detail {
+            emit("");
+            for l in detail.trim_end().lines() {
+                emit(&format!("  {l}"));
+            }
+        }
+        if r.compiled_code.is_some() && n.config.materialized != Materialization::UnitTest {
+            emit("");
+            let path = format!(
+                "{}/compiled/{}/{}",
+                parsed.project.settings.project.target_path,
+                n.node.package,
+                n.node.compiled_rel_path()
+            );
+            emit(&format!("  compiled code at {path}"));
+        }
+    }
+    printer.info("");
+    let done = format!(
+        "Done. PASS={passed} WARN={} ERROR={} SKIP={skipped} NO-OP=0 TOTAL={}",
+        warnings.len(),
+        errors.len(),
+        results.len()
+    );
+    if errors.is_empty() {
+        printer.info(&done)
+    } else {
+        printer.err_line(&done)
+    }
+}

@@ -1,0 +1,207 @@
+//! Every command as a library function: options in, a report out. The CLI only turns
+//! flags into options and reports into text; a library user calls the same functions.
+//!
+//! Progress reaches the caller as it happens through [`Events`] (nodes starting and
+//! finishing, Kafka progress, the steps of a build); what a command found is in the
+//! report it returns. A [`CommandError`] says why a command could not do its work: the
+//! project is invalid ([`CommandError::Project`]), Kafka failed, or Silt itself did.
+
+pub mod build;
+pub mod compile;
+pub mod debug;
+pub mod docs;
+pub mod ingest;
+pub mod ls;
+pub mod show;
+
+use serde_json::{Value as Json, json};
+
+use crate::Loaded;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::exec::{ExecError, NodeDesc, NodeResult, Observer};
+use crate::graph::IndirectSelection;
+use crate::ingest::{IngestError, IngestObserver, IngestTarget, Progress};
+use crate::parse::{ParseOptions, ParsedProject};
+use crate::project::ResourceType;
+use crate::report::Invocation;
+use crate::settings::LoadOptions;
+
+pub use build::{build, run, seed, test};
+pub use compile::compile;
+pub use debug::debug;
+pub use docs::{docs_generate, docs_serve};
+pub use ingest::{ingest, optimize, produce};
+pub use ls::ls;
+pub use show::show;
+
+/// What happens while a command runs, for a caller that shows progress. Every method has
+/// a default that ignores it but those of [`Observer`] and [`IngestObserver`].
+pub trait Events: Observer + IngestObserver {
+    /// The project loaded; its warnings are in `loaded.parsed.project.warnings`.
+    fn loaded(&self, _loaded: &Loaded) {}
+    /// A selection that names nodes matched none of the kinds the command runs.
+    fn matched_nothing(&self, _select: &[String]) {}
+    /// Kafka sources are about to be read: caught up before a build, or ingested.
+    fn ingesting(&self, _targets: &[IngestTarget]) {}
+    /// The Kafka sources a build caught up, and what each read.
+    fn caught_up(&self, _progress: &[Progress]) {}
+    /// Nodes are about to run on `threads` workers against `target`.
+    fn running(&self, _threads: usize, _target: &str) {}
+    /// Every node has a result (the docs and the summary of a build come after).
+    fn ran(&self, _parsed: &ParsedProject, _results: &[NodeResult], _elapsed: f64) {}
+    /// A line of status from a long-running client (a live chat relay).
+    fn note(&self, _message: &str) {}
+}
+
+/// Events that nobody shows.
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn started(&self, _: usize, _: usize, _: &NodeDesc) {}
+    fn finished(&self, _: usize, _: usize, _: &NodeDesc, _: &NodeResult) {}
+}
+
+impl IngestObserver for Quiet {
+    fn progress(&self, _: &Progress) {}
+}
+
+impl Events for Quiet {}
+
+/// Why a command could not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The project, the profile, the selection or an argument is invalid; the
+    /// diagnostics say where.
+    #[error("{}", .0.render(false).trim_end())]
+    Project(Diagnostics),
+    /// The project cannot run as asked, for a reason that is one line.
+    #[error("{0}")]
+    Failed(String),
+    /// Kafka ingestion failed.
+    #[error("Ingestion failed: {0}")]
+    Ingest(#[from] IngestError),
+    /// The engine failed outside of any one node.
+    #[error("{0}")]
+    Exec(#[from] ExecError),
+    /// A file Silt writes could not be written.
+    #[error("cannot write {what}: {source}")]
+    Write {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A server could not listen.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+impl From<Diagnostic> for CommandError {
+    fn from(d: Diagnostic) -> CommandError {
+        CommandError::Project(d.into())
+    }
+}
+
+impl From<Diagnostics> for CommandError {
+    fn from(d: Diagnostics) -> CommandError {
+        CommandError::Project(d)
+    }
+}
+
+impl CommandError {
+    /// Whether the project is at fault (exit code 1) rather than Silt (exit code 2).
+    pub fn is_project(&self) -> bool {
+        matches!(self, CommandError::Project(_) | CommandError::Failed(_) | CommandError::Ingest(_))
+    }
+}
+
+/// Which nodes a command acts on, in dbt's selection syntax.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub select: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+/// Loads the project for the command `which`.
+fn load(
+    project: &LoadOptions,
+    invocation: &Invocation,
+    full_refresh: bool,
+    store_failures: bool,
+    events: &dyn Events,
+) -> Result<Loaded, CommandError> {
+    let parse = ParseOptions {
+        invocation_id: invocation.invocation_id.clone(),
+        full_refresh,
+        which: invocation.which.clone(),
+        store_failures,
+    };
+    let loaded = crate::load(project, &parse)?;
+    events.loaded(&loaded);
+    Ok(loaded)
+}
+
+/// The selected unique ids of `types`, in graph order; a selection that matches nothing
+/// is told to `events`.
+fn select(
+    loaded: &Loaded,
+    selection: &Selection,
+    types: &[ResourceType],
+    indirect: IndirectSelection,
+    events: &dyn Events,
+) -> Result<Vec<String>, CommandError> {
+    let ids = crate::graph::select_with(
+        &loaded.parsed,
+        &loaded.graph,
+        &selection.select,
+        &selection.exclude,
+        types,
+        indirect,
+    )?;
+    if ids.is_empty() && !selection.select.is_empty() {
+        events.matched_nothing(&selection.select);
+    }
+    Ok(ids)
+}
+
+/// The invocation of `which`, with the arguments `run_results.json` records (as dbt
+/// records the flags it was given).
+fn invocation(which: &str, project: &LoadOptions, selection: &Selection, full_refresh: bool) -> Invocation {
+    let args = json!({
+        "which": which,
+        "select": selection.select,
+        "exclude": selection.exclude,
+        "vars": project.vars.clone().unwrap_or_default(),
+        "full_refresh": full_refresh,
+        "project_dir": project.project_dir.display().to_string(),
+        "profiles_dir": project.profiles_dir.as_ref().map(|p| p.display().to_string()),
+        "target": project.target,
+        "threads": project.threads,
+        "invocation_command": std::env::args().collect::<Vec<_>>().join(" "),
+    });
+    Invocation::new(which, args)
+}
+
+/// A runtime for the engine.
+fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
+    crate::runtime::runtime(None).map_err(CommandError::Runtime)
+}
+
+/// Writes an artifact, naming it in the error.
+fn write_artifact(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), CommandError> {
+    crate::report::write_json(path, value).map_err(|source| CommandError::Write {
+        what: format!("`{}`", path.display()),
+        source,
+    })
+}
+
+/// Reads a JSON file Silt wrote before, if it is there and whole.
+fn read_json(path: &std::path::Path) -> Option<Json> {
+    std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok())
+}
