@@ -599,7 +599,8 @@ fn close(consumer: BaseConsumer<IngestContext>) -> bool {
     true
 }
 
-/// Reads and commits batches until told to stop, caught up or at the message limit.
+/// Reads the target's topics into bronze until asked to stop, caught up, or at the
+/// message limit: join (or assign), then poll, apply what rebalances did, gather, commit.
 fn read(
     target: &IngestTarget,
     settings: &KafkaSettings,
@@ -608,14 +609,79 @@ fn read(
     observer: &dyn IngestObserver,
     consumer: &BaseConsumer<IngestContext>,
 ) -> Result<Progress, IngestError> {
-    let mut committer = Committer::new(target, handle.block_on(BronzeTable::open(&target.dir))?);
+    let table = handle.block_on(BronzeTable::open(&target.dir))?;
+    let watermarks = join(target, opts, consumer)?;
+    let mut r = Reader {
+        target,
+        settings,
+        handle,
+        consumer,
+        committer: Committer::new(target, table),
+        watermarks,
+        pending: Pending::default(),
+        batch_started: Instant::now(),
+        started: Instant::now(),
+        progress: Progress {
+            table: target.name.clone(),
+            ..Progress::default()
+        },
+        epoch: 0,
+    };
+    let mut last_report = Instant::now();
+    let mut stopping = false;
+    loop {
+        stopping |= opts.stop.load(Ordering::Relaxed);
+        let polled = if stopping { None } else { consumer.poll(Duration::from_millis(100)) };
+        let assigned_once = r.after_rebalance()?;
+        let idle = matches!(polled, None | Some(Err(KafkaError::PartitionEOF(_))));
+        match polled {
+            Some(Ok(m)) => r.accept(&m),
+            Some(Err(KafkaError::PartitionEOF(_))) | None => {}
+            Some(Err(e)) => {
+                // Transient broker errors are retried by librdkafka; fatal ones end here.
+                if matches!(e, KafkaError::MessageConsumption(code) if is_fatal(code)) {
+                    return Err(e.into());
+                }
+            }
+        }
+        let max_reached = opts.max_messages.is_some_and(|max| r.progress.messages >= max);
+        // Checked when there is nothing to read, or right after a batch went out (not per
+        // message): the last batch goes as soon as the end is reached, not at its interval.
+        let caught_up = opts.until_caught_up
+            && assigned_once
+            && (idle || r.pending.is_empty())
+            && caught_up_with(&consumer.context().state(), &r.watermarks);
+        r.flush_if(max_reached || stopping || caught_up)?;
+        if last_report.elapsed() >= Duration::from_secs(1) {
+            observer.progress(&r.report());
+            last_report = Instant::now();
+        }
+        if stopping || max_reached || caught_up {
+            break;
+        }
+    }
+    r.committer.land(handle, consumer, &mut r.progress)?;
+    observer.progress(&r.report());
+    if !opts.exclusive {
+        consumer.unsubscribe();
+    }
+    Ok(r.progress)
+}
+
+/// Joins the consumer group, or (exclusive) assigns every partition at the offsets bronze
+/// records, as a rebalance would. Returns each partition's watermarks at the start, for
+/// `--until-caught-up`.
+fn join(
+    target: &IngestTarget,
+    opts: &IngestOptions,
+    consumer: &BaseConsumer<IngestContext>,
+) -> Result<HashMap<(String, i32), (i64, i64)>, IngestError> {
     let topics: Vec<&str> = target.source.topics.iter().map(String::as_str).collect();
     // Each topic's partitions, read once, for --until-caught-up and exclusive assignment.
     let mut partitions: Vec<(&str, i32)> = Vec::new();
     if opts.until_caught_up || opts.exclusive {
         for topic in &topics {
-            let md = consumer
-                .fetch_metadata(Some(topic), Duration::from_secs(30))?;
+            let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
             for t in md.topics() {
                 if let (true, Some(e)) = (opts.until_caught_up, t.error()) {
                     return Err(IngestError::Broker(format!("topic `{topic}`: {e:?}")));
@@ -624,55 +690,53 @@ fn read(
             }
         }
     }
-    // The high watermarks at start, for --until-caught-up.
-    let mut targets_hw: HashMap<(String, i32), (i64, i64)> = HashMap::new();
+    let mut watermarks: HashMap<(String, i32), (i64, i64)> = HashMap::new();
     if opts.until_caught_up {
         for (topic, partition) in &partitions {
-            let (low, high) = consumer
-                .fetch_watermarks(topic, *partition, Duration::from_secs(30))?;
-            targets_hw.insert(((*topic).to_owned(), *partition), (low, high));
+            let (low, high) = consumer.fetch_watermarks(topic, *partition, Duration::from_secs(30))?;
+            watermarks.insert(((*topic).to_owned(), *partition), (low, high));
         }
     }
     if opts.exclusive {
-        // Every partition, at the offsets bronze records: what a rebalance would do.
         let mut tpl = TopicPartitionList::new();
         for (topic, partition) in &partitions {
             tpl.add_partition(topic, *partition);
         }
-        consumer.context().rebalance(
-            consumer,
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS,
-            &mut tpl,
-        );
+        consumer
+            .context()
+            .rebalance(consumer, RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, &mut tpl);
     } else {
         consumer.subscribe(&topics)?;
     }
+    Ok(watermarks)
+}
 
-    let topic_names = &target.source.topics;
+/// The state of one table's read loop.
+struct Reader<'a> {
+    target: &'a IngestTarget,
+    settings: &'a KafkaSettings,
+    handle: &'a tokio::runtime::Handle,
+    consumer: &'a BaseConsumer<IngestContext>,
+    committer: Committer,
+    /// Each partition's (low, high) watermarks at the start.
+    watermarks: HashMap<(String, i32), (i64, i64)>,
+    /// The batch being gathered.
+    pending: Pending,
+    batch_started: Instant,
+    started: Instant,
+    progress: Progress,
+    /// Increases with every commit, so each commit's files are named apart.
+    epoch: i64,
+}
 
-    let mut pending = Pending::default();
-    let mut batch_started = Instant::now();
-    let started = Instant::now();
-    let mut progress = Progress {
-        table: target.name.clone(),
-        ..Progress::default()
-    };
-    let mut last_report = Instant::now();
-    let mut epoch = 0i64;
-    let flush = settings.flush;
-    let mut stopping = false;
-    loop {
-        if opts.stop.load(Ordering::Relaxed) {
-            stopping = true;
-        }
-        let polled = if stopping {
-            None
-        } else {
-            consumer.poll(Duration::from_millis(100))
-        };
-        // What the rebalance callback did.
+impl Reader<'_> {
+    /// Applies what the rebalance callback did since the last poll: an error ends the
+    /// read; partitions reset (`--reset-offsets`) are recorded in one commit with no rows;
+    /// rows of revoked partitions are dropped (their new owner reads them again from what
+    /// bronze holds). Returns whether partitions were ever assigned.
+    fn after_rebalance(&mut self) -> Result<bool, IngestError> {
         let (revoked, error, assigned_once, resets) = {
-            let mut s = consumer.context().state();
+            let mut s = self.consumer.context().state();
             (
                 std::mem::take(&mut s.revoked),
                 s.error.take(),
@@ -684,111 +748,84 @@ fn read(
             return Err(e);
         }
         if !resets.is_empty() {
-            // Record where the partitions now start, with no rows, in one commit.
-            committer.land(handle, consumer, &mut progress)?;
+            self.committer.land(self.handle, self.consumer, &mut self.progress)?;
             let txns: Vec<(String, i64)> = resets
                 .iter()
-                .map(|((t, p), next)| (app_id(target, t, *p), next - 1))
+                .map(|((t, p), next)| (app_id(self.target, t, *p), next - 1))
                 .collect();
-            epoch += 1;
+            self.epoch += 1;
             let empty = BatchBuilder::new().finish(chrono::Utc::now())?;
-            let t = committer.table()?;
-            match handle.block_on(t.commit(empty, &txns, epoch)) {
-                Ok(_) => progress.commits += 1,
-                Err(CommitError::Conflict) => handle.block_on(t.refresh())?,
+            let t = self.committer.table()?;
+            match self.handle.block_on(t.commit(empty, &txns, self.epoch)) {
+                Ok(_) => self.progress.commits += 1,
+                Err(CommitError::Conflict) => self.handle.block_on(t.refresh())?,
                 Err(CommitError::Failed(e)) => return Err(e.into()),
             }
         }
         if !revoked.is_empty() {
-            // Rows of partitions now owned elsewhere are dropped: their new owner reads
-            // them again from what bronze holds.
+            let topics = &self.target.source.topics;
             let gone: HashSet<(usize, i32)> = revoked
                 .iter()
-                .filter_map(|(t, p)| topic_names.iter().position(|n| n == t).map(|i| (i, *p)))
+                .filter_map(|(t, p)| topics.iter().position(|n| n == t).map(|i| (i, *p)))
                 .collect();
-            pending.retain(|m| !gone.contains(&(m.topic, m.partition)));
+            self.pending.retain(|m| !gone.contains(&(m.topic, m.partition)));
         }
-        let idle = matches!(polled, None | Some(Err(KafkaError::PartitionEOF(_))));
-        match polled {
-            Some(Ok(m)) => {
-                let accept = {
-                    let mut s = consumer.context().state();
-                    match s.next.get_mut(m.topic(), m.partition()) {
-                        Some(next) if m.offset() >= *next => {
-                            *next = m.offset() + 1;
-                            true
-                        }
-                        _ => false,
-                    }
-                };
-                if accept {
-                    if let Some(topic) = topic_names.iter().position(|t| t == m.topic()) {
-                        let value = m.payload();
-                        let error = payload::check(value, &target.source, settings.max_value_bytes);
-                        if error.is_some() {
-                            progress.parse_errors += 1;
-                        }
-                        if pending.is_empty() {
-                            batch_started = Instant::now();
-                        }
-                        pending.push(
-                            topic,
-                            m.partition(),
-                            m.offset(),
-                            m.key(),
-                            m.timestamp().to_millis(),
-                            value,
-                            error,
-                        );
-                        progress.messages += 1;
-                        progress.bytes += value.map_or(0, <[u8]>::len) as u64;
-                    }
-                }
-            }
-            Some(Err(KafkaError::PartitionEOF(_))) | None => {}
-            Some(Err(e)) => {
-                // Transient broker errors are retried by librdkafka; fatal ones end here.
-                if matches!(e, KafkaError::MessageConsumption(code) if is_fatal(code)) {
-                    return Err(e.into());
-                }
-            }
-        }
-        let max_reached = opts
-            .max_messages
-            .is_some_and(|max| progress.messages >= max);
-        // Checked when there is nothing to read, or right after a batch went out (not per
-        // message): the last batch goes as soon as the end is reached, not at its interval.
-        let caught_up = opts.until_caught_up
-            && assigned_once
-            && (idle || pending.is_empty())
-            && caught_up_with(&consumer.context().state(), &targets_hw);
-        let due = pending.len() >= flush.messages
-            || pending.size() >= flush.bytes
-            || (!pending.is_empty()
-                && batch_started.elapsed() >= Duration::from_millis(flush.interval_ms));
-        if !pending.is_empty() && (due || max_reached || stopping || caught_up) {
-            epoch += 1;
-            committer.dispatch(handle, consumer, &mut progress, &mut pending, epoch)?;
-            batch_started = Instant::now();
-        }
-        if last_report.elapsed() >= Duration::from_secs(1) {
-            progress.elapsed = started.elapsed();
-            progress.lag = lag(&consumer.context().state(), &targets_hw);
-            observer.progress(&progress);
-            last_report = Instant::now();
-        }
-        if stopping || max_reached || caught_up {
-            break;
-        }
+        Ok(assigned_once)
     }
-    committer.land(handle, consumer, &mut progress)?;
-    progress.elapsed = started.elapsed();
-    progress.lag = lag(&consumer.context().state(), &targets_hw);
-    observer.progress(&progress);
-    if !opts.exclusive {
-        consumer.unsubscribe();
+
+    /// Adds a message to the batch, unless bronze already holds it (a message before the
+    /// partition's next offset is a re-delivery).
+    fn accept(&mut self, m: &rdkafka::message::BorrowedMessage<'_>) {
+        let accept = {
+            let mut s = self.consumer.context().state();
+            match s.next.get_mut(m.topic(), m.partition()) {
+                Some(next) if m.offset() >= *next => {
+                    *next = m.offset() + 1;
+                    true
+                }
+                _ => false,
+            }
+        };
+        let topic = self.target.source.topics.iter().position(|t| t == m.topic());
+        let (true, Some(topic)) = (accept, topic) else {
+            return;
+        };
+        let value = m.payload();
+        let error = payload::check(value, &self.target.source, self.settings.max_value_bytes);
+        if error.is_some() {
+            self.progress.parse_errors += 1;
+        }
+        if self.pending.is_empty() {
+            self.batch_started = Instant::now();
+        }
+        self.pending
+            .push(topic, m.partition(), m.offset(), m.key(), m.timestamp().to_millis(), value, error);
+        self.progress.messages += 1;
+        self.progress.bytes += value.map_or(0, <[u8]>::len) as u64;
     }
-    Ok(progress)
+
+    /// Sends the batch to be committed when it is due (its count, size or age), or when
+    /// `now` (the read is ending).
+    fn flush_if(&mut self, now: bool) -> Result<(), IngestError> {
+        let flush = self.settings.flush;
+        let due = self.pending.len() >= flush.messages
+            || self.pending.size() >= flush.bytes
+            || (!self.pending.is_empty() && self.batch_started.elapsed() >= Duration::from_millis(flush.interval_ms));
+        if !self.pending.is_empty() && (due || now) {
+            self.epoch += 1;
+            self.committer
+                .dispatch(self.handle, self.consumer, &mut self.progress, &mut self.pending, self.epoch)?;
+            self.batch_started = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Progress now, with each partition's lag.
+    fn report(&mut self) -> Progress {
+        self.progress.elapsed = self.started.elapsed();
+        self.progress.lag = lag(&self.consumer.context().state(), &self.watermarks);
+        self.progress.clone()
+    }
 }
 
 /// The Delta side of the loop: the bronze table, the commit in flight (one at a time:

@@ -440,18 +440,88 @@ fn profiles_dirs(root: &Path, opts: &LoadOptions) -> Vec<PathBuf> {
     dirs
 }
 
+/// The profile's target for this project: the `profiles.yml` found, its profile and
+/// target chosen, rendered (`env_var`) and checked.
 fn load_target(
     root: &Path,
     opts: &LoadOptions,
     profile_name: &str,
     vars: &Vars,
 ) -> Result<Target, Vec<Diagnostic>> {
+    let (path, display) = find_profiles(root, opts, profile_name)?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| vec![Diagnostic::error(format!("cannot read `{display}`: {e}"))])?;
+    let doc = YamlDoc::parse(display.clone(), text).map_err(|d| vec![d])?;
+    let mut diags = Vec::new();
+    let profile = profile_of(&doc, profile_name, &mut diags)?;
+    let (target_name, output) = output_of(&doc, profile, profile_name, opts, vars)?;
+    let mut rendered = output.clone();
+    let mut render_diags = Diagnostics::new();
+    render_tree(&doc, &mut rendered, vars, None, &mut render_diags);
+    diags.extend(render_diags);
+    for e in rendered.as_map().unwrap_or(&[]) {
+        if !TARGET_KEYS.contains(&e.key.as_str()) {
+            diags.push(
+                Diagnostic::error(format!("unknown key `{}` in target `{target_name}`", e.key))
+                    .with_span(doc.span(e.key_id))
+                    .with_suggestion(&e.key, TARGET_KEYS.iter().copied()),
+            );
+        }
+    }
+    let out = Output {
+        doc: &doc,
+        node: output,
+        rendered: &rendered,
+        name: &target_name,
+    };
+    let kind = out.kind(&mut diags);
+    let warehouse = out.warehouse(&mut diags);
+    let schema = out.schema(&mut diags);
+    let threads = out.threads(opts.threads, &mut diags);
+    let mut kafka_diags = Diagnostics::new();
+    let kafka = rendered.get("kafka").and_then(|k| kafka::read(&doc, k, &mut kafka_diags));
+    diags.extend(kafka_diags.0);
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    let local = warehouse.strip_prefix("file://").unwrap_or(&warehouse);
+    let warehouse_path = if Path::new(local).is_absolute() {
+        PathBuf::from(local)
+    } else {
+        root.join(local)
+    };
+    let database = out.get("database").unwrap_or_else(|| "silt".to_owned());
+    // What templates see as `target`: the output's keys, resolved ones overriding.
+    let mut jinja = rendered.to_json();
+    if let Json::Object(map) = &mut jinja {
+        map.insert("name".into(), Json::String(target_name.clone()));
+        map.insert("target_name".into(), Json::String(target_name.clone()));
+        map.insert("profile_name".into(), Json::String(profile_name.to_owned()));
+        map.insert("type".into(), Json::String(kind.clone()));
+        map.insert("schema".into(), Json::String(schema.clone()));
+        map.insert("threads".into(), Json::from(threads));
+        map.insert("database".into(), Json::String(database.clone()));
+        map.insert("warehouse".into(), Json::String(warehouse.clone()));
+    }
+    Ok(Target {
+        profile_name: profile_name.to_owned(),
+        name: target_name,
+        kind,
+        warehouse,
+        warehouse_path,
+        schema,
+        database,
+        threads,
+        profiles_file: path,
+        jinja,
+        kafka,
+    })
+}
+
+/// The first `profiles.yml` of the folders searched, and how messages name it.
+fn find_profiles(root: &Path, opts: &LoadOptions, profile_name: &str) -> Result<(PathBuf, String), Vec<Diagnostic>> {
     let dirs = profiles_dirs(root, opts);
-    let Some(path) = dirs
-        .iter()
-        .map(|d| d.join("profiles.yml"))
-        .find(|p| p.is_file())
-    else {
+    let Some(path) = dirs.iter().map(|d| d.join("profiles.yml")).find(|p| p.is_file()) else {
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let looked: Vec<String> = dirs
             .iter()
@@ -478,12 +548,17 @@ fn load_target(
     } else {
         path.display().to_string()
     };
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| vec![Diagnostic::error(format!("cannot read `{display}`: {e}"))])?;
-    let doc = YamlDoc::parse(display.clone(), text).map_err(|d| vec![d])?;
-    let mut diags = Vec::new();
-    let profiles = doc.root.as_map().unwrap_or(&[]);
-    let names: Vec<&str> = profiles
+    Ok((path, display))
+}
+
+/// The project's profile in the file; its keys other than `target` and `outputs` are
+/// reported in `diags`.
+fn profile_of<'a>(doc: &'a YamlDoc, profile_name: &str, diags: &mut Vec<Diagnostic>) -> Result<&'a Node, Vec<Diagnostic>> {
+    let display = &doc.file;
+    let names: Vec<&str> = doc
+        .root
+        .as_map()
+        .unwrap_or(&[])
         .iter()
         .map(|e| e.key.as_str())
         .filter(|k| *k != "config")
@@ -492,9 +567,7 @@ fn load_target(
         let mut d = Diagnostic::error(format!("profile `{profile_name}` not found in `{display}`"))
             .with_span(Span::file(display.clone()));
         if let Some(s) = did_you_mean(profile_name, names.iter().copied()) {
-            d = d.with_help(format!(
-                "did you mean `{s}`? (the project file's `profile:` names it)"
-            ));
+            d = d.with_help(format!("did you mean `{s}`? (the project file's `profile:` names it)"));
         } else if !names.is_empty() {
             d = d.with_note(format!("profiles in that file: {}", names.join(", ")));
         }
@@ -503,34 +576,39 @@ fn load_target(
     for e in profile.as_map().unwrap_or(&[]) {
         if e.key != "target" && e.key != "outputs" {
             diags.push(
-                Diagnostic::error(format!(
-                    "unknown key `{}` in profile `{profile_name}`",
-                    e.key
-                ))
-                .with_span(doc.span(e.key_id))
-                .with_suggestion(&e.key, ["target", "outputs"]),
+                Diagnostic::error(format!("unknown key `{}` in profile `{profile_name}`", e.key))
+                    .with_span(doc.span(e.key_id))
+                    .with_suggestion(&e.key, ["target", "outputs"]),
             );
         }
     }
+    Ok(profile)
+}
+
+/// The target to use (`--target`, else the profile's `target`, else `default`) and its
+/// output.
+fn output_of<'a>(
+    doc: &'a YamlDoc,
+    profile: &'a Node,
+    profile_name: &str,
+    opts: &LoadOptions,
+    vars: &Vars,
+) -> Result<(String, &'a Node), Vec<Diagnostic>> {
+    let display = &doc.file;
     let default_target = profile.get("target").and_then(Node::scalar_text);
     let target_name = match (&opts.target, default_target) {
         (Some(t), _) => t.clone(),
-        (None, Some(t)) => render_settings_value(&display, &t, vars, None)
-            .map_err(|e| vec![Diagnostic::error(e.message)])?,
+        (None, Some(t)) => {
+            render_settings_value(display, &t, vars, None).map_err(|e| vec![Diagnostic::error(e.message)])?
+        }
         (None, None) => "default".to_owned(),
     };
     let outputs = profile.get("outputs");
-    let output_names: Vec<&str> = outputs
-        .and_then(Node::as_map)
-        .unwrap_or(&[])
-        .iter()
-        .map(|e| e.key.as_str())
-        .collect();
     let Some(output) = outputs.and_then(|o| o.get(&target_name)) else {
-        let mut d = Diagnostic::error(format!(
-            "target `{target_name}` not found in profile `{profile_name}`"
-        ))
-        .with_span(outputs.map_or(Span::file(display.clone()), |o| doc.span(o.id)));
+        let output_names: Vec<&str> =
+            outputs.and_then(Node::as_map).unwrap_or(&[]).iter().map(|e| e.key.as_str()).collect();
+        let mut d = Diagnostic::error(format!("target `{target_name}` not found in profile `{profile_name}`"))
+            .with_span(outputs.map_or(Span::file(display.clone()), |o| doc.span(o.id)));
         if let Some(s) = did_you_mean(&target_name, output_names.iter().copied()) {
             d = d.with_help(format!("did you mean `{s}`?"));
         } else {
@@ -538,110 +616,83 @@ fn load_target(
         }
         return Err(vec![d]);
     };
-    let mut rendered = output.clone();
-    let mut render_diags = Diagnostics::new();
-    render_tree(&doc, &mut rendered, vars, None, &mut render_diags);
-    diags.extend(render_diags);
-    for e in rendered.as_map().unwrap_or(&[]) {
-        if !TARGET_KEYS.contains(&e.key.as_str()) {
+    Ok((target_name, output))
+}
+
+/// A target's output, rendered, and what each of its keys resolves to.
+struct Output<'a> {
+    doc: &'a YamlDoc,
+    /// As written (for spans of keys rendering removed).
+    node: &'a Node,
+    rendered: &'a Node,
+    name: &'a str,
+}
+
+impl Output<'_> {
+    fn get(&self, key: &str) -> Option<String> {
+        self.rendered.get(key).and_then(Node::scalar_text)
+    }
+
+    fn kind(&self, diags: &mut Vec<Diagnostic>) -> String {
+        let kind = self.get("type").unwrap_or_default();
+        if kind != "datafusion" {
+            let span = self
+                .rendered
+                .get("type")
+                .map_or(self.doc.span(self.node.id), |n| self.doc.span(n.id));
             diags.push(
-                Diagnostic::error(format!("unknown key `{}` in target `{target_name}`", e.key))
-                    .with_span(doc.span(e.key_id))
-                    .with_suggestion(&e.key, TARGET_KEYS.iter().copied()),
+                Diagnostic::error(if kind.is_empty() {
+                    format!("target `{}` has no `type`", self.name)
+                } else {
+                    format!("target type `{kind}` is not supported: Silt runs on DataFusion")
+                })
+                .with_span(span)
+                .with_help("use `type: datafusion` with a `warehouse` folder and a `schema`"),
             );
         }
+        kind
     }
-    let get = |k: &str| rendered.get(k).and_then(Node::scalar_text);
-    let kind = get("type").unwrap_or_default();
-    if kind != "datafusion" {
-        let span = rendered
-            .get("type")
-            .map_or(doc.span(output.id), |n| doc.span(n.id));
-        diags.push(
-            Diagnostic::error(if kind.is_empty() {
-                format!("target `{target_name}` has no `type`")
-            } else {
-                format!("target type `{kind}` is not supported: Silt runs on DataFusion")
-            })
-            .with_span(span)
-            .with_help("use `type: datafusion` with a `warehouse` folder and a `schema`"),
-        );
-    }
-    let warehouse = get("warehouse").unwrap_or_else(|| "warehouse".to_owned());
-    if warehouse.contains("://") && !warehouse.starts_with("file://") {
-        let span = rendered.get("warehouse").map(|n| doc.span(n.id));
-        diags.push(
-            Diagnostic::error(format!(
-                "warehouse `{warehouse}`: object-store warehouses are not supported yet"
-            ))
-            .with_span_opt(span)
-            .with_help("use a local folder for now"),
-        );
-    }
-    let schema = match get("schema") {
-        Some(s) if !s.is_empty() => s,
-        _ => {
+
+    fn warehouse(&self, diags: &mut Vec<Diagnostic>) -> String {
+        let warehouse = self.get("warehouse").unwrap_or_else(|| "warehouse".to_owned());
+        if warehouse.contains("://") && !warehouse.starts_with("file://") {
+            let span = self.rendered.get("warehouse").map(|n| self.doc.span(n.id));
             diags.push(
-                Diagnostic::error(format!("target `{target_name}` has no `schema`"))
-                    .with_span(doc.span(output.id)),
+                Diagnostic::error(format!("warehouse `{warehouse}`: object-store warehouses are not supported yet"))
+                    .with_span_opt(span)
+                    .with_help("use a local folder for now"),
             );
-            String::new()
         }
-    };
-    let threads = match (opts.threads, rendered.get("threads")) {
-        (Some(t), _) => t,
-        (None, Some(n)) => match n
-            .as_i64()
-            .or_else(|| n.as_str().and_then(|s| s.parse().ok()))
-        {
-            Some(t) if t >= 1 => t as usize,
+        warehouse
+    }
+
+    fn schema(&self, diags: &mut Vec<Diagnostic>) -> String {
+        match self.get("schema") {
+            Some(s) if !s.is_empty() => s,
             _ => {
                 diags.push(
-                    Diagnostic::error("`threads` must be a whole number of at least 1")
-                        .with_span(doc.span(n.id)),
+                    Diagnostic::error(format!("target `{}` has no `schema`", self.name))
+                        .with_span(self.doc.span(self.node.id)),
                 );
-                1
+                String::new()
             }
-        },
-        (None, None) => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    let mut kafka_diags = Diagnostics::new();
-    let kafka = rendered
-        .get("kafka")
-        .and_then(|k| kafka::read(&doc, k, &mut kafka_diags));
-    diags.extend(kafka_diags.0);
-    if !diags.is_empty() {
-        return Err(diags);
+        }
     }
-    let local = warehouse.strip_prefix("file://").unwrap_or(&warehouse);
-    let warehouse_path = if Path::new(local).is_absolute() {
-        PathBuf::from(local)
-    } else {
-        root.join(local)
-    };
-    let database = get("database").unwrap_or_else(|| "silt".to_owned());
-    let mut jinja = rendered.to_json();
-    if let Json::Object(map) = &mut jinja {
-        map.insert("name".into(), Json::String(target_name.clone()));
-        map.insert("target_name".into(), Json::String(target_name.clone()));
-        map.insert("profile_name".into(), Json::String(profile_name.to_owned()));
-        map.insert("type".into(), Json::String(kind.clone()));
-        map.insert("schema".into(), Json::String(schema.clone()));
-        map.insert("threads".into(), Json::from(threads));
-        map.insert("database".into(), Json::String(database.clone()));
-        map.insert("warehouse".into(), Json::String(warehouse.clone()));
+
+    /// `--threads`, else the target's `threads`, else one per core.
+    fn threads(&self, flag: Option<usize>, diags: &mut Vec<Diagnostic>) -> usize {
+        match (flag, self.rendered.get("threads")) {
+            (Some(t), _) => t,
+            (None, Some(n)) => match n.as_i64().or_else(|| n.as_str().and_then(|s| s.parse().ok())) {
+                Some(t) if t >= 1 => t as usize,
+                _ => {
+                    diags.push(
+                        Diagnostic::error("`threads` must be a whole number of at least 1").with_span(self.doc.span(n.id)),
+                    );
+                    1
+                }
+            },
+            (None, None) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
     }
-    Ok(Target {
-        profile_name: profile_name.to_owned(),
-        name: target_name,
-        kind,
-        warehouse,
-        warehouse_path,
-        schema,
-        database,
-        threads,
-        profiles_file: path,
-        jinja,
-        kafka,
-    })
 }

@@ -16,6 +16,7 @@ use crate::compile::{RenderOverrides, compile_with_overrides};
 use crate::parse::{Materialization, ParsedNode, ParsedProject};
 use crate::project::testing::unit::{FixtureRows, UnitTestSpec};
 use crate::diagnostic::{Diagnostic, Span};
+use crate::exec::types::type_name;
 use crate::relation::{Relation, quote_ident};
 
 /// What a unit test found.
@@ -37,6 +38,11 @@ struct Input<'a> {
     span: Span,
 }
 
+/// An error in a unit test's YAML, pointing at where the mistake is.
+fn at(span: &Span, message: String) -> ExecError {
+    ExecError::diagnostic(&Diagnostic::error(message).with_span(span.clone()))
+}
+
 /// Runs the unit test `node` of `parsed`. `schemas` answers the columns of relations that
 /// exist (the run's session, with its views).
 pub async fn run(
@@ -49,114 +55,18 @@ pub async fn run(
         .unit
         .as_ref()
         .ok_or_else(|| ExecError::compile(format!("`{}` is not a unit test (this is a bug)", node.node.name)))?;
-    // Errors point at the test's YAML, where the mistake is.
-    let at = |span: &Span, message: String| -> ExecError {
-        ExecError::compile(
-            Diagnostic::error(message)
-                .with_span(span.clone())
-                .render(false)
-                .trim_end()
-                .to_owned(),
-        )
-    };
-    let model_id = parsed
-        .names
-        .lookup_ref(None, &spec.model)
-        .map_err(|e| at(&spec.model_span, e.to_string()))?
-        .to_owned();
-    let model = parsed
-        .node(&model_id)
-        .ok_or_else(|| at(&spec.model_span, format!("unknown model `{}`", spec.model)))?;
-    if model.config.materialized == Materialization::Ephemeral {
-        return Err(at(
-            &spec.model_span,
-            format!(
-                "`{}` is ephemeral: unit tests run models that produce a relation",
-                spec.model
-            ),
-        ));
-    }
+    let (model_id, model) = model_of(parsed, spec)?;
     let inputs = resolve_inputs(parsed, model, spec)?;
-    let overrides = overrides_of(spec);
-    let compiled = compile_with_overrides(parsed, &model_id, overrides)
-        .map_err(|d| ExecError::compile(d.render(false).trim_end().to_owned()))?;
-
-    // Every relation the model reads must be given (the rows are the whole world),
-    // through ephemeral models too, whose SQL is inlined into the model's.
-    let given: Vec<String> = inputs.iter().map(|i| i.relation.key()).collect();
-    let mut stack: Vec<&String> = model.depends_on.iter().collect();
-    let mut seen: Vec<&String> = Vec::new();
-    while let Some(dep) = stack.pop() {
-        if seen.contains(&dep) {
-            continue;
-        }
-        seen.push(dep);
-        if let Some(n) = parsed.node(dep)
-            && n.config.materialized == Materialization::Ephemeral {
-                stack.extend(n.depends_on.iter());
-                continue;
-            }
-        let rel = parsed
-            .node(dep)
-            .map(|n| (n.relation.clone(), format!("ref('{}')", n.node.name)))
-            .or_else(|| {
-                parsed.source(dep).map(|s| {
-                    (
-                        s.relation.clone(),
-                        format!("source('{}', '{}')", s.source.source_name, s.source.name),
-                    )
-                })
-            });
-        if let Some((rel, label)) = rel
-            && !given.contains(&rel.key()) {
-                return Err(at(
-                    &spec.span,
-                    format!(
-                        "unit test `{}` gives no rows for {label}, which `{}` reads: add `- input: {label}` under `given` (with `rows: []` for none)",
-                        node.node.name, spec.model
-                    ),
-                ));
-            }
-    }
-
-    // A session of its own over an empty warehouse: whatever the model reads that is not
-    // given fails to plan instead of reading real tables.
-    let target = &parsed.project.settings.target;
-    let nowhere = target.warehouse_path.join(".silt-unit-tests-read-no-tables");
-    let session = Session::new(&nowhere, &target.schema)?;
-    if let Some(emotes) = crate::exec::emote_list(parsed)? {
-        session.set_emotes(emotes);
-    }
-    for input in &inputs {
-        let columns = known_columns(schemas, &input.relation).await;
-        let sql = fixture_sql(input.rows, columns.as_ref())
-            .map_err(|m| at(&input.span, format!("in the rows given for {}: {m}", input.label)))?;
-        // A view over the literal rows, standing where the input relation would be.
-        session.register_view(&input.relation.schema, &input.relation.identifier, &sql);
-    }
+    let compiled = compile_with_overrides(parsed, &model_id, overrides_of(spec)).map_err(|d| ExecError::diagnostic(&d))?;
+    check_inputs_cover(parsed, model, spec, &inputs, &node.node.name)?;
+    let session = fixture_session(parsed, schemas, &inputs).await?;
     let actual = match session.query(&compiled.sql).await {
         Ok(df) => df,
-        Err(e) => {
-            let mut msg = format!("the model did not plan on the given rows: {e}");
-            for input in &inputs {
-                if known_columns(schemas, &input.relation).await.is_none() {
-                    msg.push_str(&format!(
-                        "\nnote: {} has not been built, so its columns are only those the test gives; build it first or give every column the model reads",
-                        input.label
-                    ));
-                }
-            }
-            return Err(ExecError::sql(msg));
-        }
+        Err(e) => return Err(not_planned(schemas, &inputs, e).await),
     };
     let actual_schema: SchemaRef = Arc::new(actual.schema().as_arrow().clone());
-    let actual_sql_view = "__silt_actual";
-    session.register_view("__silt_unit", actual_sql_view, &compiled.sql);
-    let actual_from = format!(
-        "{}.{}",
-        quote_ident("__silt_unit"),
-        quote_ident(actual_sql_view)
-    );
+    session.register_view("__silt_unit", "__silt_actual", &compiled.sql);
+    let actual_from = format!("{}.{}", quote_ident("__silt_unit"), quote_ident("__silt_actual"));
     // The columns compared: those the expected rows name (for a SQL fixture, those of its
     // query). No rows and no columns: the model must return no rows.
     let expected_columns = match &spec.expect {
@@ -168,74 +78,167 @@ pub async fn run(
         }
         other => fixture_columns(other),
     };
-    if expected_columns.is_empty() {
+    let difference = if expected_columns.is_empty() {
         let actual_rows = collect_rows(&session, &format!("select * from {actual_from}")).await?;
         let names: Vec<String> = actual_schema.fields().iter().map(|f| f.name().clone()).collect();
-        let difference = diff(&names, &[], &actual_rows.1);
-        return Ok(UnitOutcome {
-            status: if difference.is_none() { Status::Pass } else { Status::Fail },
-            difference,
-            compiled_sql: compiled.sql,
-        });
-    }
-    let mut selected = Vec::new();
-    let mut typed: Vec<(String, DataType)> = Vec::new();
-    for c in &expected_columns {
-        let Some(f) = actual_schema
-            .fields()
-            .iter()
-            .find(|f| f.name() == c)
-            .or_else(|| actual_schema.fields().iter().find(|f| f.name().eq_ignore_ascii_case(c)))
-        else {
-            let names: Vec<&str> = actual_schema.fields().iter().map(|f| f.name().as_str()).collect();
-            return Err(at(
-                &spec.expect_span,
-                format!(
-                    "expected column `{c}` is not in `{}`'s output (its columns: {})",
-                    spec.model,
-                    names.join(", ")
-                ),
-            ));
-        };
-        selected.push(f.name().clone());
-        typed.push((c.clone(), f.data_type().clone()));
-    }
-    let expected_sql = match &spec.expect {
-        // A query's columns, by name and cast to the model's types.
-        FixtureRows::Sql(sql) => {
-            let casts: Vec<String> = typed
-                .iter()
-                .map(|(c, t)| {
-                    format!(
-                        "cast({} as {}) as {}",
-                        quote_ident(c),
-                        crate::exec::types::type_name(t),
-                        quote_ident(c)
-                    )
-                })
-                .collect();
-            format!(
-                "select {} from ({}) expected",
-                casts.join(", "),
-                sql.trim().trim_end_matches(';')
-            )
-        }
-        other => fixture_sql(other, Some(&typed))
-            .map_err(|m| at(&spec.expect_span, format!("in the expected rows: {m}")))?,
+        diff(&names, &[], &actual_rows.1)
+    } else {
+        let typed = compared_columns(spec, &actual_schema, &expected_columns)?;
+        let projection: Vec<String> = typed.iter().map(|(actual, _, _)| quote_ident(actual)).collect();
+        let actual_rows =
+            collect_rows(&session, &format!("select {} from {actual_from}", projection.join(", "))).await?;
+        let expected_rows = collect_rows(&session, &expected_sql(spec, &typed)?).await?;
+        let selected: Vec<String> = typed.into_iter().map(|(actual, _, _)| actual).collect();
+        diff(&selected, &expected_rows.1, &actual_rows.1)
     };
-    let projection: Vec<String> = selected.iter().map(|c| quote_ident(c)).collect();
-    let actual_rows = collect_rows(
-        &session,
-        &format!("select {} from {actual_from}", projection.join(", ")),
-    )
-    .await?;
-    let expected_rows = collect_rows(&session, &expected_sql).await?;
-    let difference = diff(&selected, &expected_rows.1, &actual_rows.1);
     Ok(UnitOutcome {
         status: if difference.is_none() { Status::Pass } else { Status::Fail },
         difference,
         compiled_sql: compiled.sql,
     })
+}
+
+/// The model the test runs, which must produce a relation.
+fn model_of<'a>(parsed: &'a ParsedProject, spec: &UnitTestSpec) -> Result<(String, &'a ParsedNode), ExecError> {
+    let model_id = parsed
+        .names
+        .lookup_ref(None, &spec.model)
+        .map_err(|e| at(&spec.model_span, e.to_string()))?
+        .to_owned();
+    let model = parsed
+        .node(&model_id)
+        .ok_or_else(|| at(&spec.model_span, format!("unknown model `{}`", spec.model)))?;
+    if model.config.materialized == Materialization::Ephemeral {
+        return Err(at(
+            &spec.model_span,
+            format!("`{}` is ephemeral: unit tests run models that produce a relation", spec.model),
+        ));
+    }
+    Ok((model_id, model))
+}
+
+/// Every relation the model reads must be given (the rows are the whole world), through
+/// ephemeral models too, whose SQL is inlined into the model's.
+fn check_inputs_cover(
+    parsed: &ParsedProject,
+    model: &ParsedNode,
+    spec: &UnitTestSpec,
+    inputs: &[Input<'_>],
+    test: &str,
+) -> Result<(), ExecError> {
+    let given: Vec<String> = inputs.iter().map(|i| i.relation.key()).collect();
+    let mut stack: Vec<&String> = model.depends_on.iter().collect();
+    let mut seen: Vec<&String> = Vec::new();
+    while let Some(dep) = stack.pop() {
+        if seen.contains(&dep) {
+            continue;
+        }
+        seen.push(dep);
+        if let Some(n) = parsed.node(dep)
+            && n.config.materialized == Materialization::Ephemeral
+        {
+            stack.extend(n.depends_on.iter());
+            continue;
+        }
+        let rel = parsed
+            .node(dep)
+            .map(|n| (n.relation.clone(), format!("ref('{}')", n.node.name)))
+            .or_else(|| {
+                parsed.source(dep).map(|s| {
+                    (s.relation.clone(), format!("source('{}', '{}')", s.source.source_name, s.source.name))
+                })
+            });
+        if let Some((rel, label)) = rel
+            && !given.contains(&rel.key())
+        {
+            return Err(at(
+                &spec.span,
+                format!(
+                    "unit test `{test}` gives no rows for {label}, which `{}` reads: add `- input: {label}` under `given` (with `rows: []` for none)",
+                    spec.model
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A session of its own over an empty warehouse, with a view of literal rows standing
+/// where each input relation would be: whatever the model reads that is not given fails
+/// to plan instead of reading real tables.
+async fn fixture_session(parsed: &ParsedProject, schemas: &Session, inputs: &[Input<'_>]) -> Result<Session, ExecError> {
+    let target = &parsed.project.settings.target;
+    let nowhere = target.warehouse_path.join(".silt-unit-tests-read-no-tables");
+    let session = Session::new(&nowhere, &target.schema)?;
+    if let Some(emotes) = crate::exec::emote_list(parsed)? {
+        session.set_emotes(emotes);
+    }
+    for input in inputs {
+        let columns = known_columns(schemas, &input.relation).await;
+        let sql = fixture_sql(input.rows, columns.as_ref())
+            .map_err(|m| at(&input.span, format!("in the rows given for {}: {m}", input.label)))?;
+        session.register_view(&input.relation.schema, &input.relation.identifier, &sql);
+    }
+    Ok(session)
+}
+
+/// Why the model did not plan on the given rows, with a note for each input whose
+/// relation is not built (so its columns are only those the test gives).
+async fn not_planned(schemas: &Session, inputs: &[Input<'_>], e: ExecError) -> ExecError {
+    let mut msg = format!("the model did not plan on the given rows: {e}");
+    for input in inputs {
+        if known_columns(schemas, &input.relation).await.is_none() {
+            msg.push_str(&format!(
+                "\nnote: {} has not been built, so its columns are only those the test gives; build it first or give every column the model reads",
+                input.label
+            ));
+        }
+    }
+    ExecError::sql(msg).with_source(e)
+}
+
+/// For each expected column, the model's column it is compared with (matched by name,
+/// else ignoring case) and that column's type: (actual name, expected name, type).
+fn compared_columns(
+    spec: &UnitTestSpec,
+    actual: &SchemaRef,
+    expected: &[String],
+) -> Result<Vec<(String, String, DataType)>, ExecError> {
+    let mut out = Vec::new();
+    for c in expected {
+        let Some(f) = actual
+            .fields()
+            .iter()
+            .find(|f| f.name() == c)
+            .or_else(|| actual.fields().iter().find(|f| f.name().eq_ignore_ascii_case(c)))
+        else {
+            let names: Vec<&str> = actual.fields().iter().map(|f| f.name().as_str()).collect();
+            return Err(at(
+                &spec.expect_span,
+                format!("expected column `{c}` is not in `{}`'s output (its columns: {})", spec.model, names.join(", ")),
+            ));
+        };
+        out.push((f.name().clone(), c.clone(), f.data_type().clone()));
+    }
+    Ok(out)
+}
+
+/// The expected rows as a query, in the compared columns' types.
+fn expected_sql(spec: &UnitTestSpec, typed: &[(String, String, DataType)]) -> Result<String, ExecError> {
+    match &spec.expect {
+        // A query's columns, by name and cast to the model's types.
+        FixtureRows::Sql(sql) => {
+            let casts: Vec<String> = typed
+                .iter()
+                .map(|(_, c, t)| format!("cast({} as {}) as {}", quote_ident(c), type_name(t), quote_ident(c)))
+                .collect();
+            Ok(format!("select {} from ({}) expected", casts.join(", "), sql.trim().trim_end_matches(';')))
+        }
+        other => {
+            let columns: Vec<(String, DataType)> = typed.iter().map(|(_, c, t)| (c.clone(), t.clone())).collect();
+            fixture_sql(other, Some(&columns)).map_err(|m| at(&spec.expect_span, format!("in the expected rows: {m}")))
+        }
+    }
 }
 
 fn overrides_of(spec: &UnitTestSpec) -> RenderOverrides {
