@@ -15,15 +15,15 @@
 //! The `silt` binary is a thin command-line layer over this library.
 
 pub mod compile;
-pub mod config;
+pub(crate) mod config;
 pub mod diagnostic;
 pub mod docs;
-pub mod enrich;
+pub(crate) mod enrich;
 pub mod exec;
 pub mod graph;
 pub mod ingest;
 pub mod commands;
-pub mod par;
+pub(crate) mod par;
 pub mod parse;
 pub mod project;
 pub mod relation;

@@ -83,7 +83,6 @@ pub struct BatchBuilder {
     parse_status: StringBuilder,
     parse_error: StringBuilder,
     rows: usize,
-    bytes: usize,
 }
 
 impl BatchBuilder {
@@ -105,7 +104,6 @@ impl BatchBuilder {
             parse_status: StringBuilder::with_capacity(rows, rows * 2),
             parse_error: StringBuilder::with_capacity(rows, 0),
             rows: 0,
-            bytes: 0,
         }
     }
 
@@ -120,23 +118,20 @@ impl BatchBuilder {
         }
         self.kafka_ts
             .append_option(m.timestamp_ms.and_then(|t| t.checked_mul(1000)));
-        let size = match m.payload {
+        match m.payload {
             Payload::Null => {
                 self.payload.append_null();
                 self.payload_raw.append_null();
-                0
             }
             Payload::Text(t) => {
                 self.payload.append_value(t);
                 self.payload_raw.append_null();
-                t.len()
             }
             Payload::Raw(b) => {
                 self.payload.append_null();
                 self.payload_raw.append_value(b);
-                b.len()
             }
-        };
+        }
         match error {
             None => {
                 self.parse_status.append_value("OK");
@@ -148,16 +143,6 @@ impl BatchBuilder {
             }
         }
         self.rows += 1;
-        self.bytes += size + m.key.map_or(0, <[u8]>::len) + 64;
-    }
-
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Roughly the memory the rows take.
-    pub fn bytes(&self) -> usize {
-        self.bytes
     }
 
     /// The rows as a record batch, stamped with the time they are written.
@@ -181,7 +166,6 @@ impl BatchBuilder {
             Arc::new(self.parse_error.finish()),
         ];
         self.rows = 0;
-        self.bytes = 0;
         RecordBatch::try_new(schema(), columns)
             .map_err(|e| ExecError::execution(format!("bronze batch: {e}")))
     }
@@ -250,10 +234,6 @@ impl BronzeTable {
             txns: Default::default(),
             txns_at,
         })
-    }
-
-    pub fn version(&self) -> Option<i64> {
-        self.table.version().map(|v| v as i64)
     }
 
     /// Reloads the table's latest version.

@@ -5,27 +5,27 @@
 //! fails skips everything downstream of it; each write is one Delta commit, so a failure
 //! leaves the table as it was.
 
-pub mod bronze;
+pub(crate) mod bronze;
 mod build;
-pub mod contract;
-pub mod error;
-pub mod catalog;
-pub mod functions;
-pub mod json;
-pub mod lineage;
-pub mod materialize;
+pub(crate) mod catalog;
+pub(crate) mod contract;
+mod error;
+pub(crate) mod functions;
+pub(crate) mod json;
+pub(crate) mod lineage;
+pub(crate) mod materialize;
 pub mod optimize;
 mod runner;
-pub mod schedule;
+mod schedule;
 pub mod seed;
 pub mod session;
 pub mod show;
-pub mod stage;
+pub(crate) mod stage;
 pub mod storage;
-pub mod stream;
-pub mod testing;
-pub mod types;
-pub mod write;
+pub(crate) mod stream;
+pub(crate) mod testing;
+pub(crate) mod types;
+pub(crate) mod write;
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -36,7 +36,7 @@ use crate::compile::{CompileOptions, CompiledNode, compile};
 use crate::diagnostic::Diagnostic;
 use crate::parse::{Materialization, ParsedNode, ParsedProject};
 
-pub use error::{ErrorKind, ExecError};
+pub use error::{ErrorKind, ExecError, clean, clean_delta};
 pub use runner::run;
 pub use schedule::Schedule;
 pub use session::Session;

@@ -3,7 +3,6 @@
 //! leaves the table at its previous version.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use deltalake::datafusion::dataframe::DataFrame;
 use deltalake::datafusion::logical_expr::LogicalPlan;
@@ -120,9 +119,4 @@ impl<'a> TableWrite<'a> {
         let table = builder.await.map_err(|e| ExecError::delta(self.dir, e))?;
         outcome(&table, "num_added_rows").await
     }
-}
-
-/// The session state as Delta operations want it.
-pub fn state_for(session: &Session) -> Arc<dyn deltalake::datafusion::catalog::Session> {
-    session.state()
 }

@@ -13,12 +13,12 @@
 //! that were never read, or the topic was recreated below the next offset, ingestion stops
 //! with an error naming the partition, unless `--reset-offsets` says where to go.
 
-pub mod embedded;
-pub mod irc;
-pub mod payload;
+pub(crate) mod embedded;
+pub(crate) mod irc;
+pub(crate) mod payload;
 pub mod produce;
-pub mod synthetic;
-pub mod twitch;
+pub(crate) mod synthetic;
+pub(crate) mod twitch;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;

@@ -19,7 +19,7 @@ use crate::relation::{Relation, RelationKind};
 use crate::template::{Globals, Resolver, Templates};
 
 mod checks;
-pub mod config;
+mod config;
 mod deps;
 mod names;
 mod naming;
@@ -27,7 +27,7 @@ mod node;
 mod render;
 
 pub use checks::config_error;
-pub use config::{IncrementalStrategy, Materialization, NodeConfig, OnSchemaChange, Severity, TestConfig};
+pub use config::{ConfigError, IncrementalStrategy, Materialization, NodeConfig, OnSchemaChange, Severity, TestConfig};
 pub use deps::call_span;
 pub use names::NameIndex;
 pub use node::{ParsedNode, ParsedProject, ParsedSource, model_json};

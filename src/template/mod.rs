@@ -13,7 +13,7 @@
 
 mod macros;
 mod objects;
-pub mod relation;
+mod relation;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};

@@ -6,7 +6,7 @@ use silt::diagnostic::Diagnostics;
 use silt::parse::ParseOptions;
 use silt::project::ResourceType;
 
-use crate::support::{fixture, fixtures, options};
+use crate::support::{fixture, options};
 
 fn errors_of(name: &str) -> String {
     let dir = fixture(name);
@@ -41,15 +41,13 @@ fn errors_of(name: &str) -> String {
 
 #[test]
 fn error_fixtures_render_their_diagnostics() {
-    let mut names: Vec<String> = std::fs::read_dir(fixtures())
-        .expect("fixtures")
-        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .filter(|n| n.starts_with("err_"))
-        .collect();
-    names.sort();
-    assert!(names.len() >= 15, "error fixtures are missing: {names:?}");
-    for name in names {
-        let rendered = errors_of(&name);
-        insta::assert_snapshot!(name.as_str(), rendered);
-    }
+    // One snapshot per fixture; a failing case does not hide the others (insta reports
+    // every mismatch of the glob at the end).
+    let mut seen = 0;
+    insta::glob!("../fixtures", "err_*/project.yml", |path| {
+        let name = path.parent().and_then(|p| p.file_name()).expect("fixture folder");
+        insta::assert_snapshot!(errors_of(&name.to_string_lossy()));
+        seen += 1;
+    });
+    assert!(seen >= 15, "error fixtures are missing: {seen} found");
 }

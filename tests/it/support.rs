@@ -1,7 +1,7 @@
 //! Helpers: copying fixtures to temporary folders, running them, reading tables back.
 
 use std::cmp::Ordering;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use silt::Loaded;
@@ -12,33 +12,7 @@ use silt::parse::ParseOptions;
 use silt::project::ResourceType;
 use silt::settings::LoadOptions;
 
-pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-/// A fixture copied into a fresh temporary folder (tests never write into the repository).
-pub fn fixture(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    copy_dir(&fixtures().join(name), dir.path());
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create dir");
-    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
-        let entry = entry.expect("dir entry");
-        let name = entry.file_name();
-        if ["target", "warehouse", "expected"].contains(&name.to_string_lossy().as_ref()) {
-            continue;
-        }
-        let path = entry.path();
-        if path.is_dir() {
-            copy_dir(&path, &to.join(&name));
-        } else {
-            std::fs::copy(&path, to.join(&name)).expect("copy file");
-        }
-    }
-}
+pub use crate::common::{fixture, fixtures};
 
 pub fn options(dir: &Path, vars: Option<&str>) -> LoadOptions {
     LoadOptions {
