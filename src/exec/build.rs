@@ -63,7 +63,7 @@ pub(super) async fn build_node(
                 Some(v) => format!("`{schema}.{name}` stays at version {v}"),
                 None => format!("`{schema}.{name}` was not created"),
             };
-            Err(ExecError::audit(format!("new data not published: {why}; {state}")))
+            Err(ExecError::audit(format!("new data not published: {why}; {state}")).with_source(why))
         }
     };
     shared.session.remove_override(schema, name);
@@ -126,14 +126,14 @@ async fn check(
     thread: usize,
     observer: &dyn Observer,
     extra: &mut Vec<NodeResult>,
-) -> Result<(), String> {
+) -> Result<(), ExecError> {
     if let Some(c) = contract {
         let dir = stage.stage.dir();
         let added = async {
             contract::verify(&shared.session, &node.relation.render(), c).await?;
             contract::add_constraints(stage.stage.open().await?, c, &shared.session, staged_commit(), dir).await
         };
-        added.await.map_err(|e| e.to_string())?;
+        added.await?;
     }
     let mut failed: Vec<String> = Vec::new();
     for t in audits {
@@ -151,7 +151,7 @@ async fn check(
         }
         extra.push(r);
     }
-    if failed.is_empty() { Ok(()) } else { Err(failed.join(", ")) }
+    if failed.is_empty() { Ok(()) } else { Err(ExecError::audit(failed.join(", "))) }
 }
 
 /// One audited test, announced and reported like any node.

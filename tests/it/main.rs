@@ -3,6 +3,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod commands;
 mod compile;
 mod dbt_compare;
 mod errors;
