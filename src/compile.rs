@@ -65,19 +65,7 @@ pub fn compile_with_overrides(
     let node = parsed
         .node(id)
         .ok_or_else(|| Diagnostic::error(format!("unknown node `{id}` (this is a bug)")))?;
-    let (rendered, ephemerals, is_incremental) = compiler.render(node)?;
-    let extra_ctes = compiler.ctes_for(&ephemerals, &mut vec![id.to_owned()])?;
-    let cte_sql: Vec<String> = extra_ctes.iter().map(|(_, s)| s.clone()).collect();
-    let sql = crate::sql::inject_ctes(&rendered, &cte_sql);
-    Ok(CompiledNode {
-        unique_id: id.to_owned(),
-        sql,
-        rendered,
-        extra_ctes,
-        is_incremental,
-        compiled_path: String::new(),
-        on_disk: false,
-    })
+    compiler.assemble(node)
 }
 
 /// Compiles the nodes `ids` (and the ephemerals they need). Every node gets a result.
@@ -290,10 +278,8 @@ impl Compiler<'_> {
             .parsed
             .node(id)
             .ok_or_else(|| Diagnostic::error(format!("unknown node `{id}` (this is a bug)")))?;
-        let (rendered, ephemerals, is_incremental) = self.render(node)?;
-        let extra_ctes = self.ctes_for(&ephemerals, &mut vec![id.to_owned()])?;
-        let cte_sql: Vec<String> = extra_ctes.iter().map(|(_, s)| s.clone()).collect();
-        let sql = crate::sql::inject_ctes(&rendered, &cte_sql);
+        let compiled = self.assemble(node)?;
+        let sql = &compiled.sql;
         let compiled_path = format!(
             "{}/compiled/{}/{}",
             self.parsed.project.settings.project.target_path,
@@ -305,10 +291,10 @@ impl Compiler<'_> {
         // compiling an unchanged large project).
         let unchanged = std::fs::read(self.parsed.project.settings.root.join(&compiled_path)).is_ok_and(|old| old == sql.as_bytes());
         if node.config.materialized != Materialization::Seed && !unchanged
-            && let Err(e) = crate::sql::check_query(&sql) {
+            && let Err(e) = crate::sql::check_query(sql) {
                 let span = match (e.line, e.column) {
-                    (Some(l), Some(c)) => Span::at(compiled_path.clone(), &sql, l, c, 1),
-                    (Some(l), None) => Span::line(compiled_path.clone(), &sql, l),
+                    (Some(l), Some(c)) => Span::at(compiled_path.clone(), sql, l, c, 1),
+                    (Some(l), None) => Span::line(compiled_path.clone(), sql, l),
                     _ => Span::file(node.node.original_file_path.clone()),
                 };
                 return Err(Diagnostic::error(format!(
@@ -324,13 +310,27 @@ impl Compiler<'_> {
                 )));
             }
         Ok(CompiledNode {
-            unique_id: id.to_owned(),
+            compiled_path,
+            on_disk: unchanged,
+            ..compiled
+        })
+    }
+
+    /// A node's SQL: its render, with the ephemerals it reads spliced in as CTEs.
+    fn assemble(&self, node: &ParsedNode) -> Result<CompiledNode, Diagnostic> {
+        let id = &node.node.unique_id;
+        let (rendered, ephemerals, is_incremental) = self.render(node)?;
+        let extra_ctes = self.ctes_for(&ephemerals, &mut vec![id.clone()])?;
+        let cte_sql: Vec<String> = extra_ctes.iter().map(|(_, s)| s.clone()).collect();
+        let sql = crate::sql::inject_ctes(&rendered, &cte_sql);
+        Ok(CompiledNode {
+            unique_id: id.clone(),
             sql,
             rendered,
             extra_ctes,
             is_incremental,
-            compiled_path,
-            on_disk: unchanged,
+            compiled_path: String::new(),
+            on_disk: false,
         })
     }
 }
@@ -352,18 +352,7 @@ pub fn compile_inline(
         original_file_path: "<inline>".into(),
         fqn: vec![project.name.clone(), "inline_query".into()],
         raw_code: Arc::from(sql),
-        checksum: String::new(),
-        config: Default::default(),
-        unrendered_config: Default::default(),
-        description: String::new(),
-        columns: Default::default(),
-        meta: Json::Null,
-        patch_path: None,
-        yaml: None,
-        tests: Vec::new(),
-        constraints: Vec::new(),
-        test: None,
-        unit: None,
+        ..Default::default()
     };
     let parsed_node = ParsedNode {
         config: Default::default(),
@@ -379,18 +368,5 @@ pub fn compile_inline(
         macros: Vec::new(),
         node,
     };
-    let compiler = Compiler::new(parsed, opts);
-    let (rendered, ephemerals, _) = compiler.render(&parsed_node)?;
-    let extra_ctes = compiler.ctes_for(&ephemerals, &mut Vec::new())?;
-    let cte_sql: Vec<String> = extra_ctes.iter().map(|(_, s)| s.clone()).collect();
-    let sql = crate::sql::inject_ctes(&rendered, &cte_sql);
-    Ok(CompiledNode {
-        unique_id: parsed_node.node.unique_id.clone(),
-        sql,
-        rendered,
-        extra_ctes,
-        is_incremental: false,
-        compiled_path: String::new(),
-        on_disk: false,
-    })
+    Compiler::new(parsed, opts).assemble(&parsed_node)
 }

@@ -180,8 +180,14 @@ pub fn execute(kind: Kind, opts: &Options, events: Arc<dyn Events>) -> Result<Re
         full_refresh: opts.full_refresh,
     };
     let clock = Instant::now();
-    let (results, compiled) =
-        rt.block_on(run_nodes(parsed.clone(), &graph, &ids, kind == Kind::Build, run_opts, events.clone()))?;
+    let selected = Selected {
+        parsed: parsed.clone(),
+        graph: &graph,
+        ids: &ids,
+        audit: kind == Kind::Build,
+        opts: run_opts,
+    };
+    let (results, compiled) = rt.block_on(run_nodes(selected, events.clone()))?;
     let elapsed = clock.elapsed().as_secs_f64();
     write_artifacts(&parsed, &graph, &compiled, &results, &inv, elapsed)?;
     events.ran(&parsed, &results, elapsed);
@@ -204,30 +210,33 @@ pub fn execute(kind: Kind, opts: &Options, events: Arc<dyn Events>) -> Result<Re
 
 type Compiled = BTreeMap<String, Result<CompiledNode, Diagnostic>>;
 
-/// Runs the nodes `ids` of a loaded project, as `run`, `seed`, `test` and `build` do once
-/// they have selected them (`audit`: as a build, each model's tests on its staged data),
-/// without writing artifacts. For callers that select nodes their own way.
-pub fn run_selected(
-    parsed: Arc<ParsedProject>,
-    graph: &Graph,
-    ids: &[String],
-    audit: bool,
-    opts: RunOptions,
-    events: Arc<dyn Events>,
-) -> Result<Vec<NodeResult>, CommandError> {
-    let (results, _) = runtime()?.block_on(run_nodes(parsed, graph, ids, audit, opts, events))?;
+/// Nodes chosen to run, and how.
+pub struct Selected<'a> {
+    pub parsed: Arc<ParsedProject>,
+    pub graph: &'a Graph,
+    /// The nodes, in graph order.
+    pub ids: &'a [String],
+    /// As a build: each model's error-severity tests run on its staged data.
+    pub audit: bool,
+    pub opts: RunOptions,
+}
+
+/// Runs nodes of a loaded project as `run`, `seed`, `test` and `build` do once they have
+/// selected them, without writing artifacts: for callers that select nodes their own way.
+pub fn run_selected(selected: Selected<'_>, events: Arc<dyn Events>) -> Result<Vec<NodeResult>, CommandError> {
+    let (results, _) = runtime()?.block_on(run_nodes(selected, events))?;
     Ok(results)
 }
 
 /// Compiles what the run needs and runs its schedule.
-async fn run_nodes(
-    parsed: Arc<ParsedProject>,
-    graph: &Graph,
-    ids: &[String],
-    audit: bool,
-    opts: RunOptions,
-    events: Arc<dyn Events>,
-) -> Result<(Vec<NodeResult>, Compiled), CommandError> {
+async fn run_nodes(selected: Selected<'_>, events: Arc<dyn Events>) -> Result<(Vec<NodeResult>, Compiled), CommandError> {
+    let Selected {
+        parsed,
+        graph,
+        ids,
+        audit,
+        opts,
+    } = selected;
     let (ids, to_compile) = plan(&parsed, graph, ids);
     let compile_opts = CompileOptions {
         full_refresh: opts.full_refresh,

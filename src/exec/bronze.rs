@@ -380,7 +380,7 @@ impl BronzeTable {
             Err(e) => {
                 // Nothing refers to the files of a commit that failed.
                 for p in &paths {
-                    let file = self.dir.join(percent_decode(p));
+                    let file = self.dir.join(super::storage::percent_decode(p));
                     let _ = std::fs::remove_file(file);
                 }
                 Err(Attempt::classify(e))
@@ -452,25 +452,6 @@ impl Attempt {
 
 fn tracing_warn(message: &str) {
     eprintln!("warning: {message}");
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-            if let Ok(v) = u8::from_str_radix(hex, 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

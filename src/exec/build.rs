@@ -3,16 +3,14 @@
 //! drop), the write goes to a [`StagedWrite`]: checked, then published, or discarded.
 
 use std::path::Path;
-use std::time::Instant;
 
-use chrono::Utc;
 use deltalake::kernel::transaction::CommitProperties;
 
 use super::contract::{self, Contract};
 use super::materialize::{self, Outcome};
-use super::runner::{Shared, run_data_test, start_result};
+use super::runner::{Shared, Stopwatch, run_data_test, start_result};
 use super::stage::Stage;
-use super::{ExecError, NodeDesc, NodeResult, Observer, Status, Timing, seed, storage, streamed_upstreams};
+use super::{ExecError, NodeDesc, NodeResult, Observer, Status, seed, storage, streamed_upstreams};
 use crate::parse::{Materialization, ParsedNode};
 
 /// Builds a model or seed; the tests audited with it run on its staged data and their
@@ -159,16 +157,10 @@ async fn run_audited_test(shared: &Shared, test: &ParsedNode, thread: usize, obs
     let desc = NodeDesc::of(test);
     let index = shared.take_index();
     observer.started(index, shared.total, &desc);
-    let clock = Instant::now();
+    let watch = Stopwatch::start();
     let mut r = start_result(test, thread);
-    let started = Utc::now();
     run_data_test(shared, test, &mut r).await;
-    r.timing.push(Timing {
-        name: "execute",
-        started_at: started,
-        completed_at: Utc::now(),
-    });
-    r.execution_time = clock.elapsed().as_secs_f64();
+    watch.stop(&mut r);
     observer.finished(index, shared.total, &desc, &r);
     r
 }

@@ -54,6 +54,18 @@ pub struct ExecError {
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
+/// `ExecError::sql(message)` and the like: an error of one kind with its message.
+macro_rules! kinds {
+    ($($name:ident => $kind:ident,)*) => {
+        $(
+            #[doc = concat!("An error of kind [`ErrorKind::", stringify!($kind), "`].")]
+            pub fn $name(message: impl Into<String>) -> ExecError {
+                ExecError::new(ErrorKind::$kind, message)
+            }
+        )*
+    };
+}
+
 impl ExecError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> ExecError {
         ExecError {
@@ -66,36 +78,15 @@ impl ExecError {
         }
     }
 
-    pub fn sql(message: impl Into<String>) -> ExecError {
-        ExecError::new(ErrorKind::Sql, message)
-    }
-
-    pub fn execution(message: impl Into<String>) -> ExecError {
-        ExecError::new(ErrorKind::Execution, message)
-    }
-
-    pub fn schema(message: impl Into<String>) -> ExecError {
-        ExecError::new(ErrorKind::Schema, message)
-    }
-
-    pub fn seed(message: impl Into<String>) -> ExecError {
-        ExecError::new(ErrorKind::Seed, message)
-    }
-
-    pub fn contract(message: impl Into<String>) -> ExecError {
-        ExecError::new(ErrorKind::Contract, message)
-    }
-
-    pub fn audit(message: impl Into<String>) -> ExecError {
-        ExecError::new(ErrorKind::Audit, message)
-    }
-
-    pub fn compile(message: impl Into<String>) -> ExecError {
-        ExecError::new(ErrorKind::Compile, message)
-    }
-
-    pub fn engine(message: impl Into<String>) -> ExecError {
-        ExecError::new(ErrorKind::Engine, message)
+    kinds! {
+        sql => Sql,
+        execution => Execution,
+        schema => Schema,
+        seed => Seed,
+        contract => Contract,
+        audit => Audit,
+        compile => Compile,
+        engine => Engine,
     }
 
     /// A compile-time diagnostic met at run time: its rendering is the message, its span

@@ -41,7 +41,7 @@ use crate::enrich::{self, Emotes};
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(DateDiff::new()));
     ctx.register_udf(ScalarUDF::from(DateAdd::new()));
-    ctx.register_udf(ScalarUDF::from(Nullable::new()));
+    ctx.register_udf((*nullable_udf()).clone());
     super::json::register(ctx);
     register_chat(ctx, Arc::new(Emotes::new()));
 }
@@ -146,62 +146,33 @@ pub fn install_rules(builder: SessionStateBuilder) -> SessionStateBuilder {
 
 /// The identity function that makes its result nullable.
 pub fn nullable_udf() -> Arc<ScalarUDF> {
-    Arc::new(ScalarUDF::from(Nullable::new()))
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct Nullable {
-    signature: Signature,
-}
-
-impl Nullable {
-    fn new() -> Nullable {
-        Nullable {
-            signature: Signature::any(1, Volatility::Immutable),
-        }
-    }
-}
-
-impl ScalarUDFImpl for Nullable {
-    fn name(&self) -> &str {
-        "__silt_nullable"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        Ok(arg_types[0].clone())
-    }
-    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        Ok(Arc::new(Field::new(
-            self.name(),
-            args.arg_fields[0].data_type().clone(),
-            true,
-        )))
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        Ok(args.args[0].clone())
-    }
+    Arc::new(ScalarUDF::from(Nullness {
+        signature: Signature::any(1, Volatility::Immutable),
+        not_null: None,
+    }))
 }
 
 /// An identity that declares its result not null and fails the query at the first null:
 /// how a contract's `not_null` constraint is enforced while the data streams into Delta.
 pub fn not_null_udf(column: &str) -> Arc<ScalarUDF> {
-    Arc::new(ScalarUDF::from(NotNull {
+    Arc::new(ScalarUDF::from(Nullness {
         signature: Signature::any(1, Volatility::Immutable),
-        column: column.to_owned(),
+        not_null: Some(column.to_owned()),
     }))
 }
 
+/// An identity function that only changes what the plan says of its result's nulls.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct NotNull {
+struct Nullness {
     signature: Signature,
-    column: String,
+    /// `None`: the result may hold nulls. `Some(column)`: it holds none, and a null fails
+    /// the query naming the column.
+    not_null: Option<String>,
 }
 
-impl ScalarUDFImpl for NotNull {
+impl ScalarUDFImpl for Nullness {
     fn name(&self) -> &str {
-        "__silt_not_null"
+        if self.not_null.is_some() { "__silt_not_null" } else { "__silt_nullable" }
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -213,19 +184,20 @@ impl ScalarUDFImpl for NotNull {
         Ok(Arc::new(Field::new(
             self.name(),
             args.arg_fields[0].data_type().clone(),
-            false,
+            self.not_null.is_none(),
         )))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let has_null = match &args.args[0] {
-            ColumnarValue::Array(a) => a.null_count() > 0,
-            ColumnarValue::Scalar(s) => s.is_null(),
-        };
-        if has_null {
-            return Err(DataFusionError::Execution(format!(
-                "contract violated: column `{}` has a `not_null` constraint, but the model returned a null in it",
-                self.column
-            )));
+        if let Some(column) = &self.not_null {
+            let has_null = match &args.args[0] {
+                ColumnarValue::Array(a) => a.null_count() > 0,
+                ColumnarValue::Scalar(s) => s.is_null(),
+            };
+            if has_null {
+                return Err(DataFusionError::Execution(format!(
+                    "contract violated: column `{column}` has a `not_null` constraint, but the model returned a null in it"
+                )));
+            }
         }
         Ok(args.args[0].clone())
     }

@@ -25,6 +25,7 @@ use super::stage::Stage;
 use super::storage;
 use super::write::{TableWrite, WriteMode, WriteOutcome};
 use deltalake::kernel::transaction::CommitProperties;
+use deltalake::operations::merge::{InsertBuilder, MergeBuilder, MergeMetrics};
 use crate::compile::CompiledNode;
 use crate::parse::{IncrementalStrategy, Materialization, OnSchemaChange, ParsedNode};
 
@@ -603,8 +604,47 @@ fn extra_predicates(node: &ParsedNode) -> Vec<String> {
     c.incremental_predicates.iter().chain(&c.predicates).cloned().collect()
 }
 
-fn merge_metrics(m: &deltalake::operations::merge::MergeMetrics) -> u64 {
-    (m.num_target_rows_inserted + m.num_target_rows_updated + m.num_target_rows_deleted) as u64
+/// MERGEs `source` into the table in `dir` on `predicate` (with the aliases dbt's
+/// predicates use), as `clauses` says, in one commit.
+async fn merge_into(
+    ctx: &Context<'_>,
+    dir: &Path,
+    source: DataFrame,
+    predicate: String,
+    merge_schema: bool,
+    clauses: impl FnOnce(MergeBuilder) -> deltalake::DeltaResult<MergeBuilder>,
+) -> Result<Outcome, ExecError> {
+    let builder = ctx
+        .open(dir)
+        .await?
+        .merge(source, predicate)
+        .with_source_alias(SOURCE)
+        .with_target_alias(DEST)
+        .with_merge_schema(merge_schema)
+        .with_commit_properties(ctx.commit_properties(dir))
+        .with_session_state(ctx.session.state());
+    let (table, metrics) = clauses(builder)
+        .map_err(|e| ExecError::delta(dir, e))?
+        .await
+        .map_err(|e| ExecError::delta(dir, e))?;
+    Ok(merged(&table, &metrics))
+}
+
+/// Inserts every one of `columns` from the source.
+fn insert_all(mut i: InsertBuilder, columns: &[String]) -> InsertBuilder {
+    for c in columns {
+        i = i.set(Column::new_unqualified(c), qualified(SOURCE, c));
+    }
+    i
+}
+
+/// What a MERGE did: the rows it inserted, updated or deleted.
+fn merged(table: &deltalake::DeltaTable, m: &MergeMetrics) -> Outcome {
+    Outcome {
+        message: "OK".into(),
+        rows: Some((m.num_target_rows_inserted + m.num_target_rows_updated + m.num_target_rows_deleted) as u64),
+        version: table.version(),
+    }
 }
 
 async fn merge(
@@ -629,35 +669,16 @@ async fn merge(
         .cloned()
         .collect();
     let predicate = merge_predicate(node, keys, None);
-    let table = ctx.open(dir).await?;
-    let mut builder = table
-        .merge(ctx.nullable(source)?, predicate)
-        .with_source_alias(SOURCE)
-        .with_target_alias(DEST)
-        .with_merge_schema(merge_schema)
-        .with_commit_properties(ctx.commit_properties(dir))
-        .with_session_state(ctx.session.state());
-    builder = builder
-        .when_matched_update(|mut u| {
+    merge_into(ctx, dir, ctx.nullable(source)?, predicate, merge_schema, |b| {
+        b.when_matched_update(|mut u| {
             for c in &updated {
                 u = u.update(Column::new_unqualified(c), qualified(SOURCE, c));
             }
             u
-        })
-        .map_err(|e| ExecError::delta(dir, e))?
-        .when_not_matched_insert(|mut i| {
-            for c in &columns {
-                i = i.set(Column::new_unqualified(c), qualified(SOURCE, c));
-            }
-            i
-        })
-        .map_err(|e| ExecError::delta(dir, e))?;
-    let (table, metrics) = builder.await.map_err(|e| ExecError::delta(dir, e))?;
-    Ok(Outcome {
-        message: "OK".into(),
-        rows: Some(merge_metrics(&metrics)),
-        version: table.version(),
+        })?
+        .when_not_matched_insert(|i| insert_all(i, &columns))
     })
+    .await
 }
 
 /// delete+insert as one MERGE: the source holds each distinct key once, marked `del`
@@ -711,31 +732,11 @@ async fn delete_insert(
     );
     let predicate = merge_predicate(node, keys, Some(&op));
     let columns: Vec<String> = fields.iter().map(|(n, _)| n.clone()).collect();
-    let table = ctx.open(dir).await?;
-    let (table, metrics) = table
-        .merge(combined, predicate)
-        .with_source_alias(SOURCE)
-        .with_target_alias(DEST)
-        .with_merge_schema(merge_schema)
-        .with_commit_properties(ctx.commit_properties(dir))
-        .with_session_state(ctx.session.state())
-        .when_matched_delete(|d| d)
-        .map_err(|e| ExecError::delta(dir, e))?
-        .when_not_matched_insert(|mut i| {
-            i = i.predicate(qualified(SOURCE, OP_COLUMN).eq(lit("ins")));
-            for c in &columns {
-                i = i.set(Column::new_unqualified(c), qualified(SOURCE, c));
-            }
-            i
-        })
-        .map_err(|e| ExecError::delta(dir, e))?
-        .await
-        .map_err(|e| ExecError::delta(dir, e))?;
-    Ok(Outcome {
-        message: "OK".into(),
-        rows: Some(merge_metrics(&metrics)),
-        version: table.version(),
+    merge_into(ctx, dir, combined, predicate, merge_schema, |b| {
+        b.when_matched_delete(|d| d)?
+            .when_not_matched_insert(|i| insert_all(i.predicate(qualified(SOURCE, OP_COLUMN).eq(lit("ins"))), &columns))
     })
+    .await
 }
 
 /// Replaces the partitions that the new rows touch (Delta's `replaceWhere`).

@@ -97,6 +97,25 @@ pub struct NodeResult {
 }
 
 impl NodeResult {
+    /// A result with only its node and status.
+    pub fn new(unique_id: &str, status: Status) -> NodeResult {
+        NodeResult {
+            unique_id: unique_id.to_owned(),
+            status,
+            message: None,
+            error_label: None,
+            rows_affected: None,
+            failures: None,
+            timing: Vec::new(),
+            execution_time: 0.0,
+            thread_id: String::new(),
+            compiled_code: None,
+            relation_name: None,
+            version: None,
+            detail: None,
+        }
+    }
+
     pub fn adapter_response(&self) -> Json {
         match (&self.status, &self.message) {
             (Status::Success, Some(m)) => {

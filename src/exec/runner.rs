@@ -106,10 +106,7 @@ pub async fn run(
                 // A panic inside a worker is a bug: report it against its node.
                 let (id, thread) = running.remove(&e.id()).unwrap_or_default();
                 free_threads.push(thread.max(1));
-                let r = NodeResult {
-                    unique_id: id,
-                    ..internal_failure(&format!("the worker failed: {e} (this is a bug)"))
-                };
+                let r = internal_failure(&id, &format!("the worker failed: {e} (this is a bug)"));
                 if let Some(node) = shared.parsed.node(&r.unique_id) {
                     observer.finished(0, total, &NodeDesc::of(node), &r);
                 }
@@ -165,42 +162,22 @@ pub async fn run(
     results
 }
 
-fn internal_failure(message: &str) -> NodeResult {
+fn internal_failure(id: &str, message: &str) -> NodeResult {
     NodeResult {
-        unique_id: String::new(),
-        status: Status::Error,
         message: Some(message.to_owned()),
         error_label: Some("Runtime Error"),
-        rows_affected: None,
-        failures: None,
-        timing: Vec::new(),
-        execution_time: 0.0,
-        thread_id: String::new(),
-        compiled_code: None,
-        relation_name: None,
-        version: None,
-        detail: None,
+        ..NodeResult::new(id, Status::Error)
     }
 }
 
 fn skip_result(parsed: &ParsedProject, id: &str, message: Option<String>) -> NodeResult {
     NodeResult {
-        unique_id: id.to_owned(),
-        status: Status::Skipped,
         message,
-        error_label: None,
-        rows_affected: None,
-        failures: None,
-        timing: Vec::new(),
-        execution_time: 0.0,
-        thread_id: String::new(),
-        compiled_code: None,
         relation_name: parsed
             .node(id)
-            .filter(|n| n.config.materialized.writes_table() || n.config.materialized == Materialization::View)
+            .filter(|n| n.config.materialized.builds_relation())
             .map(|n| n.relation.render()),
-        version: None,
-        detail: None,
+        ..NodeResult::new(id, Status::Skipped)
     }
 }
 
@@ -208,25 +185,38 @@ fn skip_result(parsed: &ParsedProject, id: &str, message: Option<String>) -> Nod
 pub(super) fn start_result(node: &ParsedNode, thread: usize) -> NodeResult {
     let now = Utc::now();
     NodeResult {
-        unique_id: node.node.unique_id.clone(),
-        status: Status::Success,
-        message: None,
-        error_label: None,
-        rows_affected: None,
-        failures: None,
         timing: vec![Timing {
             name: "compile",
             started_at: now,
             completed_at: now,
         }],
-        execution_time: 0.0,
         thread_id: format!("Thread-{thread}"),
-        compiled_code: None,
-        relation_name: (node.config.materialized.writes_table()
-            || node.config.materialized == Materialization::View)
-            .then(|| node.relation.render()),
-        version: None,
-        detail: None,
+        relation_name: node.config.materialized.builds_relation().then(|| node.relation.render()),
+        ..NodeResult::new(&node.node.unique_id, Status::Success)
+    }
+}
+
+/// When a node's execution began: its `execute` timing and its duration when it ends.
+pub(super) struct Stopwatch {
+    started_at: chrono::DateTime<Utc>,
+    clock: Instant,
+}
+
+impl Stopwatch {
+    pub(super) fn start() -> Stopwatch {
+        Stopwatch {
+            started_at: Utc::now(),
+            clock: Instant::now(),
+        }
+    }
+
+    pub(super) fn stop(self, result: &mut NodeResult) {
+        result.timing.push(Timing {
+            name: "execute",
+            started_at: self.started_at,
+            completed_at: Utc::now(),
+        });
+        result.execution_time = self.clock.elapsed().as_secs_f64();
     }
 }
 
@@ -239,16 +229,12 @@ async fn run_one(
     observer: &dyn Observer,
 ) -> Vec<NodeResult> {
     let Some(node) = shared.parsed.node(id) else {
-        return vec![NodeResult {
-            unique_id: id.to_owned(),
-            ..internal_failure(&format!("unknown node `{id}` (this is a bug)"))
-        }];
+        return vec![internal_failure(id, &format!("unknown node `{id}` (this is a bug)"))];
     };
     let desc = NodeDesc::of(node);
-    let clock = Instant::now();
+    let watch = Stopwatch::start();
     let mut result = start_result(node, thread);
     let mut extra = Vec::new();
-    let exec_start = Utc::now();
     match node.config.materialized {
         Materialization::Test => run_data_test(shared, node, &mut result).await,
         Materialization::UnitTest => run_unit_test(shared, node, &mut result).await,
@@ -264,12 +250,7 @@ async fn run_one(
             }
         }
     }
-    result.timing.push(Timing {
-        name: "execute",
-        started_at: exec_start,
-        completed_at: Utc::now(),
-    });
-    result.execution_time = clock.elapsed().as_secs_f64();
+    watch.stop(&mut result);
     observer.finished(index, shared.total, &desc, &result);
     let mut out = vec![result];
     out.extend(extra);

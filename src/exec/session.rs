@@ -216,23 +216,8 @@ struct SiltCatalog {
 
 impl CatalogProvider for SiltCatalog {
     fn schema_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.warehouse)
-            .map(|rd| {
-                rd.filter_map(Result::ok)
-                    .filter(|e| e.path().is_dir())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        for (s, _) in self
-            .registry
-            .views
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-        {
-            names.push(s.clone());
-        }
+        let mut names = folders(&self.warehouse, |p| p.is_dir());
+        names.extend(self.registry.views.read().unwrap_or_else(|e| e.into_inner()).keys().map(|(s, _)| s.clone()));
         names.sort();
         names.dedup();
         names
@@ -248,6 +233,18 @@ impl CatalogProvider for SiltCatalog {
     }
 }
 
+/// The names of the folders in `dir` that `keep` accepts (none when it cannot be read).
+fn folders(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| keep(&e.path()))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[derive(Debug)]
 struct SiltSchema {
     name: String,
@@ -259,25 +256,9 @@ struct SiltSchema {
 #[async_trait]
 impl SchemaProvider for SiltSchema {
     fn table_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.dir)
-            .map(|rd| {
-                rd.filter_map(Result::ok)
-                    .filter(|e| e.path().join("_delta_log").is_dir())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        for (s, n) in self
-            .registry
-            .views
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-        {
-            if *s == self.name {
-                names.push(n.clone());
-            }
-        }
+        let mut names = folders(&self.dir, super::storage::exists);
+        let views = self.registry.views.read().unwrap_or_else(|e| e.into_inner());
+        names.extend(views.keys().filter(|(s, _)| *s == self.name).map(|(_, n)| n.clone()));
         names.sort();
         names.dedup();
         names

@@ -252,7 +252,7 @@ impl Stage {
                 }
                 for path in paths {
                     // Paths are relative to the table and URL-encoded.
-                    let decoded = percent_decode(&path);
+                    let decoded = super::storage::percent_decode(&path);
                     if decoded.contains("..") || decoded.starts_with('/') || decoded.contains("://") {
                         continue;
                     }
@@ -304,25 +304,6 @@ fn z85_decode(s: &str) -> Option<Vec<u8>> {
         out.extend_from_slice(&(v as u32).to_be_bytes());
     }
     Some(out)
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-            if let Ok(v) = u8::from_str_radix(hex, 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Removes `dir` and the empty folders under it, if they hold no files.

@@ -63,3 +63,23 @@ pub async fn arrow_schema(dir: &Path) -> Result<deltalake::arrow::datatypes::Sch
     let snapshot = table.snapshot().map_err(|e| ExecError::delta(dir, e))?;
     Ok(snapshot.snapshot().arrow_schema())
 }
+
+/// A path as the Delta log writes it (URL-encoded), decoded.
+pub(crate) fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(v) = u8::from_str_radix(hex, 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -152,10 +152,18 @@ pub fn produce_live(
         return Err(IngestError::Config("no channels to join".into()));
     }
     let rt = crate::runtime::runtime(Some(1)).map_err(IngestError::Runtime)?;
+    let relay = Relay {
+        producer,
+        topic,
+        conn,
+        max,
+        stop,
+        log,
+    };
     let mut sent = 0u64;
     let mut backoff = Duration::from_secs(1);
     loop {
-        let ended = rt.block_on(session(producer, topic, conn, max, stop, log, &mut sent))?;
+        let ended = rt.block_on(relay.session(&mut sent))?;
         match ended {
             Ended::Stopped => break,
             Ended::Reconnect(why) => {
@@ -172,81 +180,94 @@ pub fn produce_live(
     Ok(sent)
 }
 
-async fn session(
-    producer: &BaseProducer,
-    topic: &str,
-    conn: &Connection,
+/// Where chat goes, and when the relay ends.
+struct Relay<'a> {
+    producer: &'a BaseProducer,
+    topic: &'a str,
+    conn: &'a Connection,
     max: Option<u64>,
-    stop: &AtomicBool,
-    log: &dyn Fn(&str),
-    sent: &mut u64,
-) -> Result<Ended, IngestError> {
-    let stream = match connect(conn).await {
-        Ok(s) => s,
-        Err(e) => return Ok(Ended::Reconnect(e.to_string())),
-    };
-    let (read, mut write) = tokio::io::split(stream);
-    let hello = format!(
-        "CAP REQ :twitch.tv/tags twitch.tv/commands\r\nPASS SCHMOOPIIE\r\nNICK {}\r\nJOIN {}\r\n",
-        conn.nick,
-        conn.channels
-            .iter()
-            .map(|c| format!("#{c}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
-    if let Err(e) = write.write_all(hello.as_bytes()).await {
-        return Ok(Ended::Reconnect(format!("cannot send to {}: {e}", conn.host)));
-    }
-    log(&format!(
-        "connected to {}:{} as {}, joining {}",
-        conn.host,
-        conn.port,
-        conn.nick,
-        conn.channels.join(", ")
-    ));
-    let mut lines = BufReader::new(read).lines();
-    loop {
-        if stop.load(Ordering::Relaxed) || max.is_some_and(|m| *sent >= m) {
-            let _ = write.write_all(b"QUIT\r\n").await;
-            return Ok(Ended::Stopped);
-        }
-        let line = match tokio::time::timeout(Duration::from_millis(500), lines.next_line()).await {
-            Err(_) => continue,
-            Ok(Ok(Some(l))) => l,
-            Ok(Ok(None)) => return Ok(Ended::Reconnect("the server closed the connection".into())),
-            Ok(Err(e)) => return Ok(Ended::Reconnect(format!("reading from the server failed: {e}"))),
+    stop: &'a AtomicBool,
+    log: &'a dyn Fn(&str),
+}
+
+impl Relay<'_> {
+    /// One connection: join, then relay until stopped, at `max`, or the connection ends.
+    async fn session(&self, sent: &mut u64) -> Result<Ended, IngestError> {
+        let Relay {
+            producer,
+            topic,
+            conn,
+            max,
+            stop,
+            log,
+        } = *self;
+        let stream = match connect(conn).await {
+            Ok(s) => s,
+            Err(e) => return Ok(Ended::Reconnect(e.to_string())),
         };
-        let Some(msg) = irc::parse_line(&line) else { continue };
-        match msg.command.as_str() {
-            "PING" => {
-                let reply = format!("PONG :{}\r\n", msg.params.first().map_or("", String::as_str));
-                if let Err(e) = write.write_all(reply.as_bytes()).await {
-                    return Ok(Ended::Reconnect(format!("cannot answer PING: {e}")));
-                }
+        let (read, mut write) = tokio::io::split(stream);
+        let hello = format!(
+            "CAP REQ :twitch.tv/tags twitch.tv/commands\r\nPASS SCHMOOPIIE\r\nNICK {}\r\nJOIN {}\r\n",
+            conn.nick,
+            conn.channels
+                .iter()
+                .map(|c| format!("#{c}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        if let Err(e) = write.write_all(hello.as_bytes()).await {
+            return Ok(Ended::Reconnect(format!("cannot send to {}: {e}", conn.host)));
+        }
+        log(&format!(
+            "connected to {}:{} as {}, joining {}",
+            conn.host,
+            conn.port,
+            conn.nick,
+            conn.channels.join(", ")
+        ));
+        let mut lines = BufReader::new(read).lines();
+        loop {
+            if stop.load(Ordering::Relaxed) || max.is_some_and(|m| *sent >= m) {
+                let _ = write.write_all(b"QUIT\r\n").await;
+                return Ok(Ended::Stopped);
             }
-            "RECONNECT" => return Ok(Ended::Reconnect("the server asked to reconnect".into())),
-            "NOTICE" if msg.params.get(1).is_some_and(|t| t.contains("Login authentication failed")) => {
-                return Err(IngestError::Config(format!("Twitch refused the login: {}", msg.params[1])));
-            }
-            "PRIVMSG" => {
-                if let Some((channel, json)) = irc::chat_json(&msg) {
-                    loop {
-                        match producer.send(BaseRecord::to(topic).key(&channel).payload(&json)) {
-                            Ok(()) => break,
-                            Err((rdkafka::error::KafkaError::MessageProduction(
-                                rdkafka::types::RDKafkaErrorCode::QueueFull,
-                            ), _)) => {
-                                producer.poll(Duration::from_millis(50));
-                            }
-                            Err((e, _)) => return Err(e.into()),
-                        }
+            let line = match tokio::time::timeout(Duration::from_millis(500), lines.next_line()).await {
+                Err(_) => continue,
+                Ok(Ok(Some(l))) => l,
+                Ok(Ok(None)) => return Ok(Ended::Reconnect("the server closed the connection".into())),
+                Ok(Err(e)) => return Ok(Ended::Reconnect(format!("reading from the server failed: {e}"))),
+            };
+            let Some(msg) = irc::parse_line(&line) else { continue };
+            match msg.command.as_str() {
+                "PING" => {
+                    let reply = format!("PONG :{}\r\n", msg.params.first().map_or("", String::as_str));
+                    if let Err(e) = write.write_all(reply.as_bytes()).await {
+                        return Ok(Ended::Reconnect(format!("cannot answer PING: {e}")));
                     }
-                    *sent += 1;
-                    producer.poll(Duration::ZERO);
                 }
+                "RECONNECT" => return Ok(Ended::Reconnect("the server asked to reconnect".into())),
+                "NOTICE" if msg.params.get(1).is_some_and(|t| t.contains("Login authentication failed")) => {
+                    return Err(IngestError::Config(format!("Twitch refused the login: {}", msg.params[1])));
+                }
+                "PRIVMSG" => {
+                    if let Some((channel, json)) = irc::chat_json(&msg) {
+                        loop {
+                            match producer.send(BaseRecord::to(topic).key(&channel).payload(&json)) {
+                                Ok(()) => break,
+                                Err((rdkafka::error::KafkaError::MessageProduction(
+                                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                                ), _)) => {
+                                    producer.poll(Duration::from_millis(50));
+                                }
+                                Err((e, _)) => return Err(e.into()),
+                            }
+                        }
+                        *sent += 1;
+                        producer.poll(Duration::ZERO);
+                    }
+                }
+                _ => {}
             }
-            _ => {}
         }
     }
 }

@@ -60,6 +60,11 @@ impl Materialization {
         )
     }
 
+    /// Whether running the node leaves a relation to read: a table, or a view.
+    pub fn builds_relation(self) -> bool {
+        self.writes_table() || self == Materialization::View
+    }
+
     /// Whether the node is a data test or a unit test.
     pub fn is_test(self) -> bool {
         matches!(self, Materialization::Test | Materialization::UnitTest)

@@ -115,8 +115,7 @@ pub(super) fn name_relation(
 pub(super) fn check_relation_clashes(nodes: &[ParsedNode], diags: &mut Diagnostics) {
     let mut seen: HashMap<(String, String), &ParsedNode> = HashMap::new();
     for n in nodes.iter().filter(|n| {
-        n.config.enabled && n.config.materialized.writes_table()
-            || n.config.enabled && n.config.materialized == Materialization::View
+        n.config.enabled && n.config.materialized.builds_relation()
     }) {
         let key = (n.relation.schema.clone(), n.relation.identifier.clone());
         if let Some(first) = seen.insert(key, n) {

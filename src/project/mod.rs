@@ -25,8 +25,9 @@ use crate::yaml::{Node, NodeId, YamlDoc};
 pub use discover::SourceFile;
 
 /// The kinds of things a project holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum ResourceType {
+    #[default]
     Model,
     Seed,
     Source,
@@ -90,8 +91,9 @@ pub struct Column {
     pub at: Option<YamlRef>,
 }
 
-/// A model, seed, analysis or singular test file.
-#[derive(Debug, Clone)]
+/// A model, seed, analysis or singular test file. (`Default` is an empty model, for
+/// constructions that set what they know and leave the rest.)
+#[derive(Debug, Clone, Default)]
 pub struct ProjectNode {
     pub unique_id: String,
     pub resource_type: ResourceType,
@@ -329,15 +331,8 @@ impl Project {
                     checksum: file.checksum.clone(),
                     config,
                     unrendered_config: unrendered,
-                    description: String::new(),
-                    columns: IndexMap::new(),
                     meta: Json::Object(Default::default()),
-                    patch_path: None,
-                    yaml: None,
-                    tests: Vec::new(),
-                    constraints: Vec::new(),
-                    test: None,
-                    unit: None,
+                    ..ProjectNode::default()
                 });
             }
         }

@@ -18,17 +18,20 @@ pub struct SqlError {
     pub column: Option<usize>,
 }
 
+/// A parser error, with the line and column it names.
+fn parser_error(e: deltalake::datafusion::sql::sqlparser::parser::ParserError) -> SqlError {
+    let text = e.to_string();
+    let (message, line, column) = split_location(&text);
+    SqlError {
+        message: message.trim_start_matches("sql parser error: ").to_owned(),
+        line,
+        column,
+    }
+}
+
 /// Checks that `sql` parses as exactly one query (a SELECT, possibly with a WITH).
 pub fn check_query(sql: &str) -> Result<(), SqlError> {
-    let statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(|e| {
-        let text = e.to_string();
-        let (message, line, column) = split_location(&text);
-        SqlError {
-            message: message.trim_start_matches("sql parser error: ").to_owned(),
-            line,
-            column,
-        }
-    })?;
+    let statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(parser_error)?;
     match statements.as_slice() {
         [Statement::Query(_)] => Ok(()),
         [] => Err(SqlError {
@@ -57,16 +60,7 @@ pub fn check_query(sql: &str) -> Result<(), SqlError> {
 /// `count_if`, `len`, `strftime`, `epoch`, `last_day`, Spark's two-argument
 /// `datediff`/`date_add`/`date_sub`, `nvl`-style helpers DataFusion lacks.
 pub fn parse_for_engine(sql: &str) -> Result<Statement, SqlError> {
-    let to_err = |e: deltalake::datafusion::sql::sqlparser::parser::ParserError| {
-        let text = e.to_string();
-        let (message, line, column) = split_location(&text);
-        SqlError {
-            message: message.trim_start_matches("sql parser error: ").to_owned(),
-            line,
-            column,
-        }
-    };
-    let mut statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(to_err)?;
+    let mut statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(parser_error)?;
     if statements.len() != 1 {
         return Err(SqlError {
             message: format!("expected one SQL statement, found {}", statements.len()),

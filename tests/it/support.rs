@@ -124,7 +124,14 @@ pub fn execute_with(
         full_refresh,
         fail_fast: false,
     };
-    silt::commands::build::run_selected(Arc::new(parsed), &graph, &ids, audit, opts, Arc::new(Quiet)).expect("run")
+    let selected = silt::commands::build::Selected {
+        parsed: Arc::new(parsed),
+        graph: &graph,
+        ids: &ids,
+        audit,
+        opts,
+    };
+    silt::commands::build::run_selected(selected, Arc::new(Quiet)).expect("run")
 }
 
 /// The result for the node whose unique id ends with `suffix` (`.not_null_orders_id.`...).

@@ -451,18 +451,13 @@ fn build_node(
         original_file_path: doc.file.clone(),
         fqn,
         raw_code: Arc::from(raw_code),
-        checksum: String::new(),
         config,
         unrendered_config: unrendered,
         description: entry.description,
-        columns: Default::default(),
         meta,
-        patch_path: None,
         yaml: Some(at),
-        tests: Vec::new(),
-        constraints: Vec::new(),
         test: Some(Arc::new(metadata)),
-        unit: None,
+        ..ProjectNode::default()
     })
 }
 

@@ -219,8 +219,6 @@ fn read_one(
         path: rel_path,
         original_file_path: doc.file.clone(),
         fqn,
-        raw_code: Arc::from(""),
-        checksum: String::new(),
         meta: config
             .get("meta")
             .cloned()
@@ -228,12 +226,7 @@ fn read_one(
         config,
         unrendered_config: unrendered,
         description: str_at(doc, node, "description")?.unwrap_or_default(),
-        columns: Default::default(),
-        patch_path: None,
         yaml: Some(at),
-        tests: Vec::new(),
-        constraints: Vec::new(),
-        test: None,
         unit: Some(Arc::new(UnitTestSpec {
             model,
             given,
@@ -243,6 +236,7 @@ fn read_one(
             span: doc.span(node.id),
             model_span,
         })),
+        ..ProjectNode::default()
     })
 }
 
