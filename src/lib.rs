@@ -3,16 +3,26 @@
 //! The library is a one-way pipeline; each stage depends only on the ones before it:
 //!
 //! ```text
-//! load      settings (project.yml, profiles.yml), project (files, YAML)  -> Project
-//! parse     template: Jinja per node, capturing ref/source/config       -> nodes with deps
-//! graph     petgraph DAG, cycle check, selection                        -> ordered nodes
-//! compile   SQL rendered with relations resolved, ephemerals inlined    -> CompiledProject
-//! execute   exec: DataFusion over Delta, materializations, N workers    -> results
-//! report    manifest: target/manifest.json, run_results.json
-//! docs      docs: the static site in target/docs/ from those artifacts
+//! settings  project.yml and profiles.yml, resolved                     -> Settings
+//! project   files discovered, YAML properties, tests declared in YAML  -> Project
+//! parse     Jinja per node: refs, sources, config() captured; configs
+//!           typed (NodeConfig); relations named; dependencies         -> ParsedProject
+//! graph     petgraph DAG, cycle check, selection                        -> Graph, ids
+//! compile   SQL rendered with relations resolved, ephemerals inlined    -> CompiledNode
+//! exec      DataFusion over Delta: the scheduler, materializations,
+//!           tests, on N workers                                        -> NodeResult
+//! report    target/: manifest, run_results, node_status, compiled SQL
 //! ```
 //!
-//! The `silt` binary is a thin command-line layer over this library.
+//! Beside it: `ingest` (Kafka into bronze Delta tables, exactly once) and `docs` (the static
+//! site from the artifacts). Under it, used by every stage: `diagnostic` (errors with their
+//! source), `yaml`, `relation` (where data lives, and quoting), `config` (dbt's config-merge
+//! rules), `template` (minijinja: settings, YAML values and nodes are rendered with it),
+//! `sql` (sqlparser) and `runtime` (the async runtime and stop signals).
+//!
+//! [`commands`] strings the stages into what a user runs: each command takes options and
+//! returns a report, with progress through [`commands::Events`]. The `silt` binary only
+//! turns flags into options and reports into text.
 
 pub mod compile;
 pub(crate) mod config;

@@ -193,14 +193,8 @@ struct Relay<'a> {
 impl Relay<'_> {
     /// One connection: join, then relay until stopped, at `max`, or the connection ends.
     async fn session(&self, sent: &mut u64) -> Result<Ended, IngestError> {
-        let Relay {
-            producer,
-            topic,
-            conn,
-            max,
-            stop,
-            log,
-        } = *self;
+        let (producer, topic, conn) = (self.producer, self.topic, self.conn);
+        let (max, stop, log) = (self.max, self.stop, self.log);
         let stream = match connect(conn).await {
             Ok(s) => s,
             Err(e) => return Ok(Ended::Reconnect(e.to_string())),
