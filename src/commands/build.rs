@@ -375,7 +375,7 @@ async fn layer_rows(
         .iter()
         .filter_map(|id| parsed.node(id))
         .filter(|n| n.config.materialized.writes_table())
-        .filter(|n| crate::exec::storage::exists(&n.relation.path(&warehouse)))
+        .filter(|n| crate::exec::storage::exists(&n.relation.path(warehouse)))
         .collect();
     let layer = |n: &ParsedNode| -> String {
         if n.config.materialized == Materialization::Seed {
@@ -400,7 +400,7 @@ async fn layer_rows(
     let mut rows = Vec::new();
     for n in &built {
         // From the Delta log's statistics; counted only when a file has none.
-        let dir = n.relation.path(&warehouse);
+        let dir = n.relation.path(warehouse);
         let table = crate::exec::storage::open(&dir).await?;
         let count = match crate::exec::catalog::table_stats(&table, &dir)?.rows {
             Some(n) => n,

@@ -220,14 +220,14 @@ fn table_dirs(parsed: &ParsedProject, ids: &[String]) -> Vec<(String, std::path:
             if n.config.enabled && n.config.materialized.writes_table() {
                 out.push((
                     n.relation.key(),
-                    n.relation.path(&warehouse),
+                    n.relation.path(warehouse),
                 ));
             }
         } else if let Some(s) = parsed.source(id) {
             if s.enabled && s.source.kafka.is_some() {
                 out.push((
                     s.relation.key(),
-                    s.relation.path(&warehouse),
+                    s.relation.path(warehouse),
                 ));
             }
         }

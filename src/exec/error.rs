@@ -44,14 +44,22 @@ pub enum ErrorKind {
 pub struct ExecError {
     kind: ErrorKind,
     message: String,
+    /// Where it happened, when known (boxed: most errors never learn it, and results
+    /// carrying the error stay small).
+    place: Option<Box<Place>>,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+/// Where an execution error happened.
+#[derive(Debug, Default)]
+struct Place {
     /// The node it happened in, once the runner knows it.
     node: Option<String>,
     /// The Delta table concerned.
     table: Option<PathBuf>,
     /// Where in the project the cause is written.
     span: Option<Span>,
-    #[source]
-    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 /// `ExecError::sql(message)` and the like: an error of one kind with its message.
@@ -71,9 +79,7 @@ impl ExecError {
         ExecError {
             kind,
             message: message.into(),
-            node: None,
-            table: None,
-            span: None,
+            place: None,
             source: None,
         }
     }
@@ -92,9 +98,11 @@ impl ExecError {
     /// A compile-time diagnostic met at run time: its rendering is the message, its span
     /// is kept.
     pub fn diagnostic(d: &Diagnostic) -> ExecError {
-        let mut e = ExecError::compile(d.render(false).trim_end());
-        e.span = d.span.clone();
-        e
+        let e = ExecError::compile(d.render(false).trim_end());
+        match &d.span {
+            Some(span) => e.with_span(span.clone()),
+            None => e,
+        }
     }
 
     /// A file or folder that could not be used.
@@ -119,18 +127,22 @@ impl ExecError {
 
     /// The node the error happened in (kept when one is already set).
     pub fn for_node(mut self, unique_id: &str) -> ExecError {
-        self.node.get_or_insert_with(|| unique_id.to_owned());
+        self.place_mut().node.get_or_insert_with(|| unique_id.to_owned());
         self
     }
 
     pub fn with_span(mut self, span: Span) -> ExecError {
-        self.span = Some(span);
+        self.place_mut().span = Some(span);
         self
     }
 
     pub fn on_table(mut self, dir: &Path) -> ExecError {
-        self.table = Some(dir.to_path_buf());
+        self.place_mut().table = Some(dir.to_path_buf());
         self
+    }
+
+    fn place_mut(&mut self) -> &mut Place {
+        self.place.get_or_insert_with(Box::default)
     }
 
     /// The same error with another message (the kind, node, place and cause kept).
@@ -148,15 +160,15 @@ impl ExecError {
     }
 
     pub fn node(&self) -> Option<&str> {
-        self.node.as_deref()
+        self.place.as_ref()?.node.as_deref()
     }
 
     pub fn span(&self) -> Option<&Span> {
-        self.span.as_ref()
+        self.place.as_ref()?.span.as_ref()
     }
 
     pub fn table(&self) -> Option<&Path> {
-        self.table.as_deref()
+        self.place.as_ref()?.table.as_deref()
     }
 
     /// dbt's label for the error class, used in console summaries.

@@ -343,7 +343,7 @@ async fn streaming_table(
     let mut read: Option<u64> = Some(0);
     let mut anything_new = full;
     for (s, after) in ctx.streams.iter().zip(afters) {
-        let up = s.relation.path(&ctx.warehouse);
+        let up = s.relation.path(ctx.warehouse);
         if !storage::exists(&up) {
             return Err(ExecError::schema(format!(
                 "`{}` streams from `{}.{}`, which has no table yet (ingest or build it first)",

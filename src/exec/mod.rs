@@ -36,7 +36,7 @@ use crate::compile::{CompileOptions, CompiledNode, compile};
 use crate::diagnostic::Diagnostic;
 use crate::parse::{Materialization, ParsedNode, ParsedProject};
 
-pub use error::{ErrorKind, ExecError, clean, clean_delta};
+pub use error::{ErrorKind, ExecError};
 pub use runner::run;
 pub use schedule::Schedule;
 pub use session::Session;
@@ -185,7 +185,7 @@ pub fn existing_relations(parsed: &ParsedProject) -> HashSet<String> {
         .filter(|n| n.config.enabled && n.config.materialized.writes_table())
         .filter(|n| {
             storage::exists(
-                &n.relation.path(&warehouse),
+                &n.relation.path(warehouse),
             )
         })
         .map(|n| n.relation.key())

@@ -141,7 +141,7 @@ pub fn targets(
             Some(IngestTarget {
                 name: format!("{}.{}", s.source.source_name, s.source.name),
                 unique_id: s.source.unique_id.clone(),
-                dir: s.relation.path(&warehouse),
+                dir: s.relation.path(warehouse),
                 source: kafka,
             })
         })
@@ -675,7 +675,7 @@ fn join(
     target: &IngestTarget,
     opts: &IngestOptions,
     consumer: &BaseConsumer<IngestContext>,
-) -> Result<HashMap<(String, i32), (i64, i64)>, IngestError> {
+) -> Result<Watermarks, IngestError> {
     let topics: Vec<&str> = target.source.topics.iter().map(String::as_str).collect();
     // Each topic's partitions, read once, for --until-caught-up and exclusive assignment.
     let mut partitions: Vec<(&str, i32)> = Vec::new();
@@ -690,7 +690,7 @@ fn join(
             }
         }
     }
-    let mut watermarks: HashMap<(String, i32), (i64, i64)> = HashMap::new();
+    let mut watermarks = Watermarks::new();
     if opts.until_caught_up {
         for (topic, partition) in &partitions {
             let (low, high) = consumer.fetch_watermarks(topic, *partition, Duration::from_secs(30))?;
@@ -711,6 +711,9 @@ fn join(
     Ok(watermarks)
 }
 
+/// (topic, partition) -> its (low, high) watermarks.
+type Watermarks = HashMap<(String, i32), (i64, i64)>;
+
 /// The state of one table's read loop.
 struct Reader<'a> {
     target: &'a IngestTarget,
@@ -718,8 +721,8 @@ struct Reader<'a> {
     handle: &'a tokio::runtime::Handle,
     consumer: &'a BaseConsumer<IngestContext>,
     committer: Committer,
-    /// Each partition's (low, high) watermarks at the start.
-    watermarks: HashMap<(String, i32), (i64, i64)>,
+    /// Each partition's watermarks at the start.
+    watermarks: Watermarks,
     /// The batch being gathered.
     pending: Pending,
     batch_started: Instant,
