@@ -1,7 +1,9 @@
 //! The compile stage: each selected node rendered again with every `ref` and `source`
 //! resolved to its relation, ephemeral models spliced in as CTEs, the result checked to be
-//! one query and written to `target/compiled/`. Pure and synchronous: what the warehouse
-//! holds (for `is_incremental()`) comes in as a set of existing relations.
+//! one query. Synchronous and without DataFusion: what the warehouse holds (for
+//! `is_incremental()`) comes in as a set of existing relations. It writes nothing (the
+//! report stage writes `target/compiled/`), but it reads what is there, to skip checking
+//! SQL that is unchanged since it was last checked.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};

@@ -4,35 +4,38 @@
 use std::collections::BTreeMap;
 
 use silt::Loaded;
-use silt::commands::Events;
-use silt::exec::{NodeDesc, NodeResult, Observer, Status};
+use silt::commands::{DocsReport, Events};
+use silt::exec::optimize::OptimizeOutcome;
+use silt::exec::{ExecError, NodeDesc, NodeResult, Observer, Status};
 use silt::ingest::{IngestObserver, IngestTarget, Progress};
 use silt::parse::{Materialization, ParsedProject};
 use silt::project::ResourceType;
 
 use super::printer::{Paint, Printer, progress_line};
 
-/// What announces Kafka sources about to be read.
+/// The command whose events are printed, where that changes how they read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ingesting {
-    /// A build catching up its sources first.
-    CatchUp,
+pub enum Mode {
+    /// `run`, `seed`, `test`, `build`: Kafka sources are caught up first, and the docs
+    /// come after the run's summary.
+    Build,
     /// `silt ingest`, until caught up or not.
     Ingest { until_caught_up: bool },
+    /// `silt optimize`, with or without vacuuming.
+    Optimize { vacuum: bool },
+    /// Any other command.
+    Other,
 }
 
 /// The console's view of a command, shared with worker threads.
 pub struct Console {
     pub printer: Printer,
-    pub ingesting: Ingesting,
+    pub mode: Mode,
 }
 
 impl Console {
-    pub fn new(printer: Printer) -> Console {
-        Console {
-            printer,
-            ingesting: Ingesting::CatchUp,
-        }
+    pub fn new(printer: Printer, mode: Mode) -> Console {
+        Console { printer, mode }
     }
 }
 
@@ -57,10 +60,10 @@ impl Events for Console {
 
     fn ingesting(&self, targets: &[IngestTarget]) {
         let names = targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ");
-        self.printer.info(&match self.ingesting {
-            Ingesting::CatchUp => format!("Catching up Kafka sources: {names}"),
-            Ingesting::Ingest { until_caught_up: true } => format!("Ingesting {names} until caught up"),
-            Ingesting::Ingest { until_caught_up: false } => format!("Ingesting {names} (Ctrl-C to stop)"),
+        self.printer.info(&match self.mode {
+            Mode::Ingest { until_caught_up: true } => format!("Ingesting {names} until caught up"),
+            Mode::Ingest { until_caught_up: false } => format!("Ingesting {names} (Ctrl-C to stop)"),
+            _ => format!("Catching up Kafka sources: {names}"),
         });
     }
 
@@ -81,6 +84,41 @@ impl Events for Console {
 
     fn ran(&self, parsed: &ParsedProject, results: &[NodeResult], elapsed: f64) {
         summary(&self.printer, parsed, results, elapsed);
+    }
+
+    fn docs_written(&self, docs: &DocsReport) {
+        let p = &self.printer;
+        if self.mode == Mode::Build {
+            p.info("");
+        }
+        for w in &docs.warnings {
+            p.info(&format!("warning: {w}"));
+        }
+        p.info(&format!(
+            "Catalog written to {} ({} nodes and {} sources that exist in the warehouse)",
+            docs.catalog.display(),
+            docs.nodes,
+            docs.sources
+        ));
+        p.info(&format!("Docs site written to {} ({} nodes)", docs.site.display(), docs.site_nodes));
+    }
+
+    fn optimized(&self, table: &str, outcome: &Result<OptimizeOutcome, ExecError>) {
+        let p = &self.printer;
+        match outcome {
+            Ok(o) => p.info(&format!(
+                "{table}: {} files compacted into {}, checkpoint written{}, now at version {}",
+                o.files_removed,
+                o.files_added,
+                if self.mode == (Mode::Optimize { vacuum: true }) {
+                    format!(", {} files vacuumed", o.vacuumed)
+                } else {
+                    String::new()
+                },
+                o.version.unwrap_or_default()
+            )),
+            Err(e) => p.err_line(&p.paint(Paint::Red, &format!("{table}: {e}"))),
+        }
     }
 
     fn note(&self, message: &str) {

@@ -5,11 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use super::docs::{self, DocsReport};
-use super::{CommandError, Events, Selection, invocation, load, read_json, runtime, select, write_artifact};
+use super::{CommandError, Events, Selectors, Stop, invocation, load, read_json, runtime, select, write_artifact};
 use crate::compile::{CompileOptions, CompiledNode, compile};
 use crate::diagnostic::Diagnostic;
 use crate::exec::{ExecError, NodeResult, RunOptions, Schedule, Status};
@@ -56,7 +55,7 @@ impl Kind {
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub project: LoadOptions,
-    pub selection: Selection,
+    pub selection: Selectors,
     /// Rebuild incremental models and seeds from scratch.
     pub full_refresh: bool,
     /// Stop at the first failure.
@@ -66,8 +65,8 @@ pub struct Options {
     pub indirect: IndirectSelection,
     /// Write the docs after a build (`silt build` unless `--no-docs`).
     pub docs: bool,
-    /// Set to stop catching up Kafka (Ctrl-C); the batch in hand is committed first.
-    pub stop: Arc<AtomicBool>,
+    /// When to stop catching up Kafka early (the batch in hand is committed first).
+    pub stop: Stop,
 }
 
 /// What a run, seed, test or build did.
@@ -76,7 +75,7 @@ pub struct Report {
     pub graph: Graph,
     /// Every selected node's result, in completion order.
     pub results: Vec<NodeResult>,
-    /// Seconds the nodes took, all together.
+    /// Seconds from the start of compiling to the last node's end.
     pub elapsed: f64,
     /// What each Kafka source a build caught up read.
     pub caught_up: Vec<Progress>,
@@ -162,7 +161,7 @@ pub fn execute(kind: Kind, opts: &Options, events: Arc<dyn Events>) -> Result<Re
             events.ingesting(&caught);
             let ingest = IngestOptions {
                 until_caught_up: true,
-                stop: opts.stop.clone(),
+                stop: opts.stop.flag(),
                 ..Default::default()
             };
             caught_up = crate::ingest::ingest_project(&loaded.parsed, &caught, &ingest, events.clone())?;
@@ -193,7 +192,7 @@ pub fn execute(kind: Kind, opts: &Options, events: Arc<dyn Events>) -> Result<Re
     events.ran(&parsed, &results, elapsed);
     // Docs after the run, so they show its results; a failing run still gets them.
     let docs = match &documented {
-        Some(ids) => Some(docs::write_docs(&parsed, &graph, ids, &inv)?),
+        Some(ids) => Some(docs::write_docs(&parsed, &graph, ids, &inv, events.as_ref())?),
         None => None,
     };
     let layers = (kind == Kind::Build).then(|| rt.block_on(layer_rows(&parsed, &caught, &ids)));

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{CommandError, Events, Selection, invocation, load, select, write_artifact};
+use super::{CommandError, Events, Selectors, invocation, load, select, write_artifact};
 use crate::Loaded;
 use crate::compile::{CompileOptions, CompiledNode, compile as compile_nodes, compile_inline};
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -17,7 +17,7 @@ use crate::settings::LoadOptions;
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub project: LoadOptions,
-    pub selection: Selection,
+    pub selection: Selectors,
     /// Compile this SQL (with Jinja) instead of the project's nodes.
     pub inline: Option<String>,
     pub full_refresh: bool,

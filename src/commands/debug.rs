@@ -4,7 +4,8 @@
 use crate::diagnostic::Diagnostics;
 use crate::settings::{LoadOptions, Settings};
 
-/// What `silt debug` found. Each check runs only when the one before it passed.
+/// What `silt debug` found. The project and warehouse checks run once the project and
+/// profile files resolve.
 pub struct Report {
     /// The project and profile files, resolved.
     pub settings: Result<Settings, Diagnostics>,

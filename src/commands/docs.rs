@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{CommandError, Events, Selection, invocation, load, read_json, runtime, select, write_artifact};
+use super::{CommandError, Events, Selectors, invocation, load, read_json, runtime, select, write_artifact};
 use crate::Loaded;
 use crate::compile::{CompileOptions, compile};
 use crate::graph::{Graph, IndirectSelection};
@@ -33,10 +33,10 @@ pub struct DocsReport {
 
 /// `silt docs generate` for the project `project`.
 pub fn docs_generate(project: &LoadOptions, events: Arc<dyn Events>) -> Result<DocsReport, CommandError> {
-    let inv = invocation("generate", project, &Selection::default(), false);
+    let inv = invocation("generate", project, &Selectors::default(), false);
     let loaded = load(project, &inv, false, false, events.as_ref())?;
     let ids = documented(&loaded)?;
-    write_docs(&loaded.parsed, &loaded.graph, &ids, &inv)
+    write_docs(&loaded.parsed, &loaded.graph, &ids, &inv, events.as_ref())
 }
 
 /// What the docs cover: every enabled model, test and analysis (seeds, sources and unit
@@ -44,19 +44,21 @@ pub fn docs_generate(project: &LoadOptions, events: Arc<dyn Events>) -> Result<D
 pub(super) fn documented(loaded: &Loaded) -> Result<Vec<String>, CommandError> {
     select(
         loaded,
-        &Selection::default(),
+        &Selectors::default(),
         &[ResourceType::Model, ResourceType::Test, ResourceType::Analysis],
         IndirectSelection::Eager,
         &super::Quiet,
     )
 }
 
-/// Compiles `ids` and writes manifest.json, catalog.json, column_lineage.json and the site.
+/// Compiles `ids` and writes manifest.json, catalog.json, column_lineage.json and the site;
+/// `events` hears when they are written.
 pub(super) fn write_docs(
     parsed: &ParsedProject,
     graph: &Graph,
     ids: &[String],
     invocation: &Invocation,
+    events: &dyn Events,
 ) -> Result<DocsReport, CommandError> {
     let opts = CompileOptions {
         full_refresh: false,
@@ -118,14 +120,16 @@ pub(super) fn write_docs(
         what: format!("the docs site under `{}`", site_dir.display()),
         source,
     })?;
-    Ok(DocsReport {
+    let report = DocsReport {
         nodes: count("nodes"),
         sources: count("sources"),
         catalog: catalog_path,
         warnings,
         site: site.index,
         site_nodes: site.nodes,
-    })
+    };
+    events.docs_written(&report);
+    Ok(report)
 }
 
 /// `silt docs serve`: the server of the project's site (returned with the site's folder),
@@ -136,14 +140,11 @@ pub fn docs_serve(
     port: u16,
     events: Arc<dyn Events>,
 ) -> Result<(crate::docs::serve::Server, PathBuf), CommandError> {
-    let inv = invocation("serve", project, &Selection::default(), false);
+    let inv = invocation("serve", project, &Selectors::default(), false);
     let loaded = load(project, &inv, false, false, events.as_ref())?;
     let site = loaded.parsed.project.settings.target_dir().join("docs");
     if !site.join("index.html").is_file() {
-        return Err(CommandError::Failed(format!(
-            "there is no docs site in `{}`: run `silt docs generate` first",
-            site.display()
-        )));
+        return Err(CommandError::NoDocsSite(site));
     }
     let server = crate::docs::serve::Server::bind(&site, host, port).map_err(|source| CommandError::Listen {
         address: format!("{host}:{port}"),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{CommandError, Events, Selection, invocation, load, select};
+use super::{CommandError, Events, Selectors, invocation, load, select};
 use crate::Loaded;
 use crate::graph::IndirectSelection;
 use crate::project::ResourceType;
@@ -13,7 +13,7 @@ use crate::settings::LoadOptions;
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub project: LoadOptions,
-    pub selection: Selection,
+    pub selection: Selectors,
     /// The resource types listed.
     pub types: Vec<ResourceType>,
 }

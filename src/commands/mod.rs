@@ -12,12 +12,19 @@ pub mod debug;
 pub mod docs;
 pub mod ingest;
 pub mod ls;
+pub mod optimize;
+pub mod produce;
 pub mod show;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use serde_json::{Value as Json, json};
 
 use crate::Loaded;
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::exec::optimize::OptimizeOutcome;
 use crate::exec::{ExecError, NodeDesc, NodeResult, Observer};
 use crate::graph::IndirectSelection;
 use crate::ingest::{IngestError, IngestObserver, IngestTarget, Progress};
@@ -29,8 +36,10 @@ use crate::settings::LoadOptions;
 pub use build::{build, run, seed, test};
 pub use compile::compile;
 pub use debug::debug;
-pub use docs::{docs_generate, docs_serve};
-pub use ingest::{ingest, optimize, produce};
+pub use docs::{DocsReport, docs_generate, docs_serve};
+pub use ingest::ingest;
+pub use optimize::optimize;
+pub use produce::produce;
 pub use ls::ls;
 pub use show::show;
 
@@ -49,6 +58,10 @@ pub trait Events: Observer + IngestObserver {
     fn running(&self, _threads: usize, _target: &str) {}
     /// Every node has a result (the docs and the summary of a build come after).
     fn ran(&self, _parsed: &ParsedProject, _results: &[NodeResult], _elapsed: f64) {}
+    /// The docs were written (after a build's run, or by `docs generate`).
+    fn docs_written(&self, _docs: &DocsReport) {}
+    /// One table of `silt optimize` is done.
+    fn optimized(&self, _table: &str, _outcome: &Result<OptimizeOutcome, ExecError>) {}
     /// A line of status from a long-running client (a live chat relay).
     fn note(&self, _message: &str) {}
 }
@@ -77,6 +90,9 @@ pub enum CommandError {
     /// The project cannot run as asked, for a reason that is one line.
     #[error("{0}")]
     Failed(String),
+    /// `silt docs serve` before `silt docs generate`.
+    #[error("there is no docs site in `{}`: run `silt docs generate` first", .0.display())]
+    NoDocsSite(PathBuf),
     /// Kafka ingestion failed.
     #[error("Ingestion failed: {0}")]
     Ingest(#[from] IngestError),
@@ -117,15 +133,43 @@ impl From<Diagnostics> for CommandError {
 impl CommandError {
     /// Whether the project is at fault (exit code 1) rather than Silt (exit code 2).
     pub fn is_project(&self) -> bool {
-        matches!(self, CommandError::Project(_) | CommandError::Failed(_) | CommandError::Ingest(_))
+        matches!(
+            self,
+            CommandError::Project(_) | CommandError::Failed(_) | CommandError::NoDocsSite(_) | CommandError::Ingest(_)
+        )
     }
 }
 
-/// Which nodes a command acts on, in dbt's selection syntax.
+/// Which nodes a command acts on: dbt's `--select` and `--exclude` selectors.
 #[derive(Debug, Clone, Default)]
-pub struct Selection {
+pub struct Selectors {
     pub select: Vec<String>,
     pub exclude: Vec<String>,
+}
+
+/// How a long step (a Kafka catch-up, an ingestion, a relay) is told to stop. When it is,
+/// the work in hand (an ingester's batch) is committed first.
+#[derive(Debug, Clone, Default)]
+pub enum Stop {
+    /// Never: the step runs to its end.
+    #[default]
+    Never,
+    /// On Ctrl-C or SIGTERM: the process's handlers are installed when the step starts,
+    /// and only then (before it, the signals end the process as usual).
+    OnSignals,
+    /// When this flag is set.
+    Flag(Arc<AtomicBool>),
+}
+
+impl Stop {
+    /// The flag the step watches, installing the signal handlers if asked.
+    fn flag(&self) -> Arc<AtomicBool> {
+        match self {
+            Stop::Never => Arc::new(AtomicBool::new(false)),
+            Stop::OnSignals => crate::runtime::stop_on_signals(),
+            Stop::Flag(f) => f.clone(),
+        }
+    }
 }
 
 /// Loads the project for the command `which`.
@@ -151,7 +195,7 @@ fn load(
 /// is told to `events`.
 fn select(
     loaded: &Loaded,
-    selection: &Selection,
+    selection: &Selectors,
     types: &[ResourceType],
     indirect: IndirectSelection,
     events: &dyn Events,
@@ -164,7 +208,9 @@ fn select(
         types,
         indirect,
     )?;
-    if ids.is_empty() && !selection.select.is_empty() {
+    // "Names nodes": the selection as parsed, so that blank selectors name none.
+    let names_nodes = !crate::graph::selector::Selection::parse(&selection.select, &selection.exclude)?.is_empty();
+    if ids.is_empty() && names_nodes {
         events.matched_nothing(&selection.select);
     }
     Ok(ids)
@@ -172,7 +218,7 @@ fn select(
 
 /// The invocation of `which`, with the arguments `run_results.json` records (as dbt
 /// records the flags it was given).
-fn invocation(which: &str, project: &LoadOptions, selection: &Selection, full_refresh: bool) -> Invocation {
+fn invocation(which: &str, project: &LoadOptions, selection: &Selectors, full_refresh: bool) -> Invocation {
     let args = json!({
         "which": which,
         "select": selection.select,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{CommandError, Events, Selection, invocation, load, runtime, select};
+use super::{CommandError, Events, Selectors, invocation, load, runtime, select};
 use crate::compile::{CompileOptions, compile, compile_inline};
 use crate::diagnostic::Diagnostic;
 use crate::exec::show::Preview;
@@ -16,7 +16,7 @@ use crate::settings::LoadOptions;
 pub struct Options {
     pub project: LoadOptions,
     /// One model, seed or analysis.
-    pub selection: Selection,
+    pub selection: Selectors,
     /// SQL (with Jinja) to preview instead.
     pub inline: Option<String>,
     /// Rows to show; -1 for all.

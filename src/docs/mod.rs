@@ -33,7 +33,7 @@ pub struct Inputs<'a> {
     pub catalog: &'a Json,
     /// `column_lineage.json`: model -> column -> upstream `{node, column}`s.
     pub lineage: &'a Json,
-    /// The last result of each node, as [`crate::manifest::node_status`] keeps them.
+    /// The last result of each node, as [`crate::report::node_status`] keeps them.
     pub status: &'a Json,
 }
 

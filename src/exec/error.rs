@@ -92,7 +92,11 @@ impl ExecError {
         contract => Contract,
         audit => Audit,
         compile => Compile,
-        engine => Engine,
+    }
+
+    /// The engine itself failed to start.
+    pub fn engine(message: impl Into<String>) -> ExecError {
+        ExecError::new(ErrorKind::Engine, format!("DataFusion: {}", message.into()))
     }
 
     /// A compile-time diagnostic met at run time: its rendering is the message, its span

@@ -110,11 +110,6 @@ impl Schedule {
         &self.audits
     }
 
-    /// The tests audited inside `model`'s write.
-    pub fn audits(&self, model: &str) -> &[String] {
-        self.audits.get(model).map(Vec::as_slice).unwrap_or_default()
-    }
-
     /// The nodes that wait for `id`.
     pub fn dependents(&self, id: &str) -> &[String] {
         self.dependents.get(id).map(Vec::as_slice).unwrap_or_default()

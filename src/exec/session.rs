@@ -26,6 +26,7 @@ use deltalake::delta_datafusion::DeltaSessionConfig;
 use deltalake::delta_datafusion::planner::DeltaPlanner;
 
 use super::ExecError;
+use super::error::clean;
 
 /// The catalog name relations resolve in.
 pub const CATALOG: &str = "silt";
@@ -69,7 +70,8 @@ impl Session {
             // Silt quotes the relation names it renders, so their case is kept.
             .set_bool("datafusion.sql_parser.enable_ident_normalization", true);
         let runtime = RuntimeEnvBuilder::new()
-            .build_arc()?;
+            .build_arc()
+            .map_err(|e| ExecError::engine(clean(&e)).with_source(e))?;
         let mut builder = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
@@ -198,13 +200,17 @@ impl Session {
 /// given, so that plan must already carry the final types.
 pub async fn plan_query(state: &SessionState, sql: &str) -> Result<LogicalPlan, ExecError> {
     let statement = crate::sql::parse_for_engine(sql).map_err(|e| ExecError::sql(e.message))?;
+    // Whatever its cause, a query that does not plan is the query's error (a data test
+    // adds its configs to the message of such an error).
+    let not_planned = |e: DataFusionError| ExecError::sql(clean(&e)).with_source(e);
     let plan = state
         .statement_to_plan(DfStatement::Statement(Box::new(statement)))
-        .await?;
+        .await
+        .map_err(not_planned)?;
     state
         .analyzer()
         .execute_and_check(plan, state.config_options(), |_, _| {})
-        .map_err(ExecError::from)
+        .map_err(not_planned)
 }
 
 #[derive(Debug)]

@@ -1,7 +1,8 @@
 //! The report stage: what a command leaves in `target/` for people and tools. dbt's
 //! artifacts (`manifest.json`, `run_results.json`, `catalog.json`), Silt's own
 //! (`column_lineage.json`, `node_status.json`), and the SQL of each node under
-//! `target/compiled/` and `target/run/`. Every file is written whole or not at all.
+//! `target/compiled/` and `target/run/`. The JSON artifacts are written whole or not at all
+//! (beside their final name, then renamed).
 
 mod files;
 mod lineage;

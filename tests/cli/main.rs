@@ -377,6 +377,59 @@ fn debug_reports_the_resolved_target() {
     assert!(out.stderr.contains("target type `duckdb` is not supported"));
 }
 
+/// Regression: `silt run` installed Ctrl-C and SIGTERM handlers for every run (a build's
+/// Kafka catch-up watches them), so the signals no longer ended a run whose model was
+/// running. They must end it, as they did: only a catch-up or an ingestion waits for its
+/// batch.
+#[test]
+fn a_run_ends_on_sigterm_and_sigint_while_a_model_runs() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+    for signal in ["TERM", "INT"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("models")).unwrap();
+        std::fs::write(dir.path().join("project.yml"), "name: slow\nprofile: slow\n").unwrap();
+        std::fs::write(
+            dir.path().join("profiles.yml"),
+            "slow:\n  target: dev\n  outputs:\n    dev:\n      type: datafusion\n      warehouse: warehouse\n      schema: main\n",
+        )
+        .unwrap();
+        // Minutes of work if nothing stops it.
+        std::fs::write(
+            dir.path().join("models/slow.sql"),
+            "{{ config(materialized='table') }}\nselect count(*) as n from generate_series(1, 100000000000)",
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_silt"))
+            .args(["run"])
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn silt");
+        // Signal once the model has started (the handlers, if any, are installed by then).
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("START sql table model main.slow") {
+                break;
+            }
+        }
+        assert!(seen.contains("START sql table model main.slow"), "the model did not start:\n{seen}");
+        let pid = child.id().to_string();
+        assert!(Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success());
+        std::thread::spawn(move || lines.for_each(drop));
+        let out = wait_within(child, std::time::Duration::from_secs(120), &format!("silt run after SIG{signal}"));
+        let expected = if signal == "TERM" { 15 } else { 2 };
+        assert_eq!(out.status.signal(), Some(expected), "SIG{signal} did not end the run: {:?}", out.status);
+        assert!(!dir.path().join("warehouse/main/slow/_delta_log").exists(), "nothing was written");
+    }
+}
+
 #[test]
 fn exit_codes() {
     let dir = fixture("err_missing_ref");

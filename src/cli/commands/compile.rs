@@ -7,7 +7,7 @@ use anyhow::Result;
 use silt::commands::compile::Options;
 
 use super::{exit_without_freeing, fail, header, load_options, selection};
-use crate::cli::console::Console;
+use crate::cli::console::{Console, Mode};
 use crate::cli::{Cli, Outcome, Printer, SelectArgs, report_diagnostics};
 
 pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, inline: Option<&str>, full_refresh: bool) -> Result<Outcome> {
@@ -18,7 +18,7 @@ pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, inline: Option<&str>
         inline: inline.map(str::to_owned),
         full_refresh,
     };
-    let report = match silt::commands::compile(&opts, Arc::new(Console::new(*printer))) {
+    let report = match silt::commands::compile(&opts, Arc::new(Console::new(*printer, Mode::Other))) {
         Ok(r) => r,
         Err(e) => return fail(printer, e),
     };

@@ -3,41 +3,24 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use silt::commands::docs::DocsReport;
 
 use super::{fail, header, load_options};
-use crate::cli::console::Console;
+use crate::cli::console::{Console, Mode};
 use crate::cli::{Cli, Outcome, Printer};
 
 pub fn generate(cli: &Cli, printer: &Printer) -> Result<Outcome> {
     header(printer);
-    match silt::commands::docs_generate(&load_options(cli), Arc::new(Console::new(*printer))) {
-        Ok(docs) => {
-            print_docs(printer, &docs);
-            Ok(Outcome::Success)
-        }
+    // What was written is printed as it is written (`Events::docs_written`).
+    match silt::commands::docs_generate(&load_options(cli), Arc::new(Console::new(*printer, Mode::Other))) {
+        Ok(_) => Ok(Outcome::Success),
         Err(e) => fail(printer, e),
     }
-}
-
-/// What writing the docs did.
-pub fn print_docs(printer: &Printer, docs: &DocsReport) {
-    for w in &docs.warnings {
-        printer.info(&format!("warning: {w}"));
-    }
-    printer.info(&format!(
-        "Catalog written to {} ({} nodes and {} sources that exist in the warehouse)",
-        docs.catalog.display(),
-        docs.nodes,
-        docs.sources
-    ));
-    printer.info(&format!("Docs site written to {} ({} nodes)", docs.site.display(), docs.site_nodes));
 }
 
 /// Serves target/docs/ until the process is stopped.
 pub fn serve(cli: &Cli, printer: &Printer, host: &str, port: u16) -> Result<Outcome> {
     header(printer);
-    let (server, site) = match silt::commands::docs_serve(&load_options(cli), host, port, Arc::new(Console::new(*printer))) {
+    let (server, site) = match silt::commands::docs_serve(&load_options(cli), host, port, Arc::new(Console::new(*printer, Mode::Other))) {
         Ok(s) => s,
         Err(e) => return fail(printer, e),
     };

@@ -4,12 +4,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Result;
-use silt::commands::ingest::{IngestArgs, OptimizeArgs, Produce, ProduceArgs};
+use silt::commands::Stop;
+use silt::commands::produce::Produce;
 use silt::exec::optimize::OptimizeRequest;
 use silt::ingest::Reset;
 
 use super::{fail, header, load_options, selection};
-use crate::cli::console::{Console, Ingesting};
+use crate::cli::console::{Console, Mode};
 use crate::cli::printer::Paint;
 use crate::cli::{Cli, Outcome, Printer, ResetArg, SelectArgs};
 
@@ -22,7 +23,7 @@ pub fn run(
     reset: Option<ResetArg>,
 ) -> Result<Outcome> {
     header(printer);
-    let opts = IngestArgs {
+    let opts = silt::commands::ingest::Options {
         project: load_options(cli),
         selection: selection(args),
         until_caught_up,
@@ -31,12 +32,9 @@ pub fn run(
             ResetArg::Earliest => Reset::Earliest,
             ResetArg::Latest => Reset::Latest,
         }),
-        stop: silt::runtime::stop_on_signals(),
+        stop: Stop::OnSignals,
     };
-    let console = Console {
-        printer: *printer,
-        ingesting: Ingesting::Ingest { until_caught_up },
-    };
+    let console = Console::new(*printer, Mode::Ingest { until_caught_up });
     let report = match silt::commands::ingest(&opts, Arc::new(console)) {
         Ok(r) => r,
         Err(e) => return fail(printer, e),
@@ -83,15 +81,15 @@ pub fn produce(cli: &Cli, printer: &Printer, flags: &ProduceFlags) -> Result<Out
     } else {
         None
     };
-    let opts = ProduceArgs {
+    let opts = silt::commands::produce::Options {
         project: load_options(cli),
         topic: flags.topic.clone(),
         what,
         rate: flags.rate,
         max_messages: flags.max_messages,
-        stop: silt::runtime::stop_on_signals(),
+        stop: Stop::OnSignals,
     };
-    let report = match silt::commands::produce(&opts, Arc::new(Console::new(*printer))) {
+    let report = match silt::commands::produce(&opts, Arc::new(Console::new(*printer, Mode::Other))) {
         Ok(r) => r,
         Err(e) => return fail(printer, e),
     };
@@ -119,7 +117,7 @@ pub fn optimize(
     vacuum: Option<chrono::Duration>,
 ) -> Result<Outcome> {
     header(printer);
-    let opts = OptimizeArgs {
+    let opts = silt::commands::optimize::Options {
         project: load_options(cli),
         selection: selection(args),
         request: OptimizeRequest {
@@ -128,7 +126,9 @@ pub fn optimize(
             vacuum_retention: vacuum,
         },
     };
-    let report = match silt::commands::optimize(&opts, Arc::new(Console::new(*printer))) {
+    // Each table is printed as it is done (`Events::optimized`).
+    let console = Console::new(*printer, Mode::Optimize { vacuum: vacuum.is_some() });
+    let report = match silt::commands::optimize(&opts, Arc::new(console)) {
         Ok(r) => r,
         Err(e) => return fail(printer, e),
     };
@@ -136,21 +136,6 @@ pub fn optimize(
         printer.info("No tables to optimize (build them first).");
         return Ok(Outcome::Success);
     }
-    let mut failed = false;
-    for (name, outcome) in &report.tables {
-        match outcome {
-            Ok(o) => printer.info(&format!(
-                "{name}: {} files compacted into {}, checkpoint written{}, now at version {}",
-                o.files_removed,
-                o.files_added,
-                if vacuum.is_some() { format!(", {} files vacuumed", o.vacuumed) } else { String::new() },
-                o.version.unwrap_or_default()
-            )),
-            Err(e) => {
-                failed = true;
-                printer.err_line(&printer.paint(Paint::Red, &format!("{name}: {e}")));
-            }
-        }
-    }
+    let failed = report.tables.iter().any(|(_, outcome)| outcome.is_err());
     Ok(if failed { Outcome::Failure } else { Outcome::Success })
 }

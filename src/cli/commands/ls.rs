@@ -8,7 +8,7 @@ use silt::commands::ls::Options;
 use silt::project::ResourceType;
 
 use super::{exit_without_freeing, fail, header, load_options, selection};
-use crate::cli::console::Console;
+use crate::cli::console::{Console, Mode};
 use crate::cli::{Cli, LsFormat, Outcome, Printer, SelectArgs, report_diagnostics};
 
 const DEFAULT_TYPES: &[ResourceType] = &[
@@ -46,7 +46,7 @@ pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, output: LsFormat, re
         selection: selection(args),
         types,
     };
-    let report = match silt::commands::ls(&opts, Arc::new(Console::new(*printer))) {
+    let report = match silt::commands::ls(&opts, Arc::new(Console::new(*printer, Mode::Other))) {
         Ok(r) => r,
         Err(e) => return fail(printer, e),
     };

@@ -11,7 +11,7 @@ mod show;
 
 use anyhow::Result;
 use silt::commands::build::Kind;
-use silt::commands::{CommandError, Selection};
+use silt::commands::{CommandError, Selectors};
 use silt::settings::LoadOptions;
 
 use super::printer::Paint;
@@ -112,8 +112,8 @@ fn load_options(cli: &Cli) -> LoadOptions {
     cli.global.load_options()
 }
 
-fn selection(args: &SelectArgs) -> Selection {
-    Selection {
+fn selection(args: &SelectArgs) -> Selectors {
+    Selectors {
         select: args.select.clone(),
         exclude: args.exclude.clone(),
     }
@@ -122,15 +122,16 @@ fn selection(args: &SelectArgs) -> Selection {
 /// How a command that could not do its work ends: the project's problems are printed and
 /// exit with 1; Silt's own failures go up to exit with 2.
 fn fail(printer: &Printer, e: CommandError) -> Result<Outcome> {
-    match e {
-        CommandError::Project(diags) => Ok(report_diagnostics(printer, &diags)),
-        e @ (CommandError::Failed(_) | CommandError::Ingest(_)) => {
-            printer.err_line(&printer.paint(Paint::Red, &e.to_string()));
-            Ok(Outcome::Failure)
-        }
+    if !e.is_project() {
         // The message already holds its cause: only the text goes up.
-        other => Err(anyhow::anyhow!("{other}")),
+        return Err(anyhow::anyhow!("{e}"));
     }
+    match e {
+        CommandError::Project(diags) => return Ok(report_diagnostics(printer, &diags)),
+        CommandError::NoDocsSite(_) => printer.err_line(&e.to_string()),
+        _ => printer.err_line(&printer.paint(Paint::Red, &e.to_string())),
+    }
+    Ok(Outcome::Failure)
 }
 
 /// Leaves a loaded project to the operating system instead of freeing it node by node:

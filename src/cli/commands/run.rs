@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use anyhow::Result;
+use silt::commands::Stop;
 use silt::commands::build::{Kind, Options, Report};
 
 use super::{fail, header, load_options, selection};
-use crate::cli::console::Console;
+use crate::cli::console::{Console, Mode};
 use crate::cli::{BuildArgs, Cli, Outcome, Printer, SelectArgs, TestArgs};
 
 pub fn run(
@@ -28,16 +29,12 @@ pub fn run(
         store_failures: tests.store_failures,
         indirect: tests.indirect_selection.to_lib(),
         docs,
-        stop: silt::runtime::stop_on_signals(),
+        stop: Stop::OnSignals,
     };
-    let report = match silt::commands::build::execute(kind, &opts, Arc::new(Console::new(*printer))) {
+    let report = match silt::commands::build::execute(kind, &opts, Arc::new(Console::new(*printer, Mode::Build))) {
         Ok(r) => r,
         Err(e) => return fail(printer, e),
     };
-    if let Some(docs) = &report.docs {
-        printer.info("");
-        super::docs::print_docs(printer, docs);
-    }
     if let Some(layers) = &report.layers {
         pipeline_summary(printer, &report, layers);
     }

@@ -6,7 +6,7 @@ use anyhow::Result;
 use silt::commands::show::Options;
 
 use super::{fail, header, load_options, selection};
-use crate::cli::console::Console;
+use crate::cli::console::{Console, Mode};
 use crate::cli::{Cli, Outcome, Printer, SelectArgs, ShowFormat};
 
 pub fn run(
@@ -26,7 +26,7 @@ pub fn run(
     if opts.inline.is_some() || !opts.selection.select.is_empty() {
         header(printer);
     }
-    let report = match silt::commands::show(&opts, Arc::new(Console::new(*printer))) {
+    let report = match silt::commands::show(&opts, Arc::new(Console::new(*printer, Mode::Other))) {
         Ok(r) => r,
         Err(e) => return fail(printer, e),
     };
