@@ -33,6 +33,7 @@ pub mod exec;
 pub mod graph;
 pub mod ingest;
 pub mod commands;
+pub mod packages;
 pub(crate) mod par;
 pub mod parse;
 pub mod project;

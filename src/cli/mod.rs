@@ -226,6 +226,16 @@ pub enum Command {
     },
     /// Check the project and profile, and print the resolved target.
     Debug,
+    /// Install the packages of packages.yml (or dependencies.yml) into dbt_packages/,
+    /// locked in package-lock.yml.
+    Deps {
+        /// Resolve the packages again even if the lock matches their declarations.
+        #[arg(long)]
+        upgrade: bool,
+        /// Only resolve and write package-lock.yml; install nothing.
+        #[arg(long)]
+        lock: bool,
+    },
     /// Documentation artifacts.
     Docs {
         #[command(subcommand)]

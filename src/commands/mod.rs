@@ -9,6 +9,7 @@
 pub mod build;
 pub mod compile;
 pub mod debug;
+pub mod deps;
 pub mod docs;
 pub mod ingest;
 pub mod ls;
@@ -36,6 +37,7 @@ use crate::settings::LoadOptions;
 pub use build::{build, run, seed, test};
 pub use compile::compile;
 pub use debug::debug;
+pub use deps::deps;
 pub use docs::{DocsReport, docs_generate, docs_serve};
 pub use ingest::ingest;
 pub use optimize::optimize;

@@ -56,6 +56,8 @@ pub struct ProjectSettings {
     pub snapshot_paths: Vec<String>,
     pub docs_paths: Option<Vec<String>>,
     pub target_path: String,
+    /// Where `silt deps` installs packages (`packages-install-path`, default `dbt_packages`).
+    pub packages_install_path: String,
     pub clean_targets: Vec<String>,
     /// Config trees by resource kind (`models`, `seeds`, `data_tests`, `sources`...), with
     /// their Jinja rendered.
@@ -91,49 +93,17 @@ const PROJECT_FILES: [&str; 2] = ["project.yml", "dbt_project.yml"];
 impl Settings {
     /// Loads and resolves the project and profile. Every problem found is returned.
     pub fn load(opts: &LoadOptions) -> Result<Settings, Diagnostics> {
-        let root = opts.project_dir.clone();
-        let mut diags = Diagnostics::new();
-        let mut vars = Vars::default();
-        if let Some(text) = &opts.vars {
-            match crate::yaml::parse_inline(text) {
-                Ok(Json::Object(map)) => vars.cli = map,
-                Ok(Json::Null) => {}
-                Ok(other) => {
-                    return Err(Diagnostic::error(format!(
-                        "`--vars` must be a mapping, not `{other}`"
-                    ))
-                    .with_help("for example --vars '{start_date: 2024-01-01, limit: 10}'")
-                    .into());
-                }
-                Err(e) => {
-                    return Err(Diagnostic::error(format!(
-                        "`--vars` is neither YAML nor JSON: {e}"
-                    ))
-                    .into());
-                }
-            }
-        }
-        let Some(file_name) = PROJECT_FILES.iter().find(|f| root.join(f).is_file()) else {
-            return Err(Diagnostic::error(format!(
-                "no `project.yml` or `dbt_project.yml` in `{}`",
-                root.display()
-            ))
-            .with_help("run silt from a project folder or pass --project-dir")
-            .into());
-        };
-        let doc = read_yaml(&root, file_name)?;
+        let ProjectFile {
+            root,
+            file_name,
+            doc,
+            raw,
+            vars,
+            key_diags,
+            config_paths,
+            mut diags,
+        } = ProjectFile::read(opts)?;
         let mut warnings = Vec::new();
-        // Unknown keys do not stop loading: the project loader reports them with everything
-        // else it finds (such as config paths that match no folder).
-        let mut key_diags = Vec::new();
-        let config_paths = schema::check_project_file(&doc, &mut key_diags);
-        let raw = RawProject::read(&doc, &vars, &mut diags);
-        let Some(raw) = raw else {
-            return Err(diags);
-        };
-        if let Some(Json::Object(project_vars)) = raw.vars.clone() {
-            vars.project = project_vars;
-        }
         for key in ["on-run-start", "on-run-end"] {
             if let Some(e) = doc.root.entry(key) {
                 warnings.push(
@@ -179,6 +149,7 @@ impl Settings {
             snapshot_paths: raw.snapshot_paths,
             docs_paths: raw.docs_paths,
             target_path: raw.target_path,
+            packages_install_path: raw.packages_install_path,
             clean_targets: raw.clean_targets,
             config_trees,
             config_paths,
@@ -201,6 +172,104 @@ impl Settings {
     /// The folder artifacts go to (`target/` by default).
     pub fn target_dir(&self) -> PathBuf {
         self.root.join(&self.project.target_path)
+    }
+}
+
+/// The project file read (with `--vars`): what loading needs before the profile.
+struct ProjectFile {
+    root: PathBuf,
+    file_name: &'static str,
+    doc: YamlDoc,
+    raw: RawProject,
+    vars: Vars,
+    /// Unknown keys: they do not stop loading (the project loader reports them with the
+    /// rest it finds).
+    key_diags: Vec<Diagnostic>,
+    config_paths: Vec<ConfigPath>,
+    diags: Diagnostics,
+}
+
+impl ProjectFile {
+    fn read(opts: &LoadOptions) -> Result<ProjectFile, Diagnostics> {
+        let root = opts.project_dir.clone();
+        let mut diags = Diagnostics::new();
+        let mut vars = Vars::default();
+        if let Some(text) = &opts.vars {
+            match crate::yaml::parse_inline(text) {
+                Ok(Json::Object(map)) => vars.cli = map,
+                Ok(Json::Null) => {}
+                Ok(other) => {
+                    return Err(Diagnostic::error(format!(
+                        "`--vars` must be a mapping, not `{other}`"
+                    ))
+                    .with_help("for example --vars '{start_date: 2024-01-01, limit: 10}'")
+                    .into());
+                }
+                Err(e) => {
+                    return Err(Diagnostic::error(format!(
+                        "`--vars` is neither YAML nor JSON: {e}"
+                    ))
+                    .into());
+                }
+            }
+        }
+        let Some(file_name) = PROJECT_FILES.iter().find(|f| root.join(f).is_file()) else {
+            return Err(Diagnostic::error(format!(
+                "no `project.yml` or `dbt_project.yml` in `{}`",
+                root.display()
+            ))
+            .with_help("run silt from a project folder or pass --project-dir")
+            .into());
+        };
+        let doc = read_yaml(&root, file_name)?;
+        // Unknown keys do not stop loading: the project loader reports them with everything
+        // else it finds (such as config paths that match no folder).
+        let mut key_diags = Vec::new();
+        let config_paths = schema::check_project_file(&doc, &mut key_diags);
+        let raw = RawProject::read(&doc, &vars, &mut diags);
+        let Some(raw) = raw else {
+            return Err(diags);
+        };
+        if let Some(Json::Object(project_vars)) = raw.vars.clone() {
+            vars.project = project_vars;
+        }
+        Ok(ProjectFile {
+            root,
+            file_name,
+            doc,
+            raw,
+            vars,
+            key_diags,
+            config_paths,
+            diags,
+        })
+    }
+}
+
+/// What `silt deps` needs of the project, read without a profile.
+#[derive(Debug, Clone)]
+pub struct PackagesSettings {
+    pub root: PathBuf,
+    /// The root project's name (a package may not have it).
+    pub project_name: String,
+    /// Where packages are installed (`packages-install-path`), under the root.
+    pub install_path: PathBuf,
+    /// `--vars` and the project's vars, for rendering `packages.yml`.
+    pub vars: Vars,
+}
+
+impl PackagesSettings {
+    pub fn load(opts: &LoadOptions) -> Result<PackagesSettings, Diagnostics> {
+        let file = ProjectFile::read(opts)?;
+        if file.diags.has_errors() {
+            return Err(file.diags);
+        }
+        Ok(PackagesSettings {
+            install_path: file.root.join(&file.raw.packages_install_path),
+            project_name: file.raw.name,
+            root: file.root,
+            vars: file.vars,
+        })
     }
 }
 
@@ -283,6 +352,7 @@ struct RawProject {
     snapshot_paths: Vec<String>,
     docs_paths: Option<Vec<String>>,
     target_path: String,
+    packages_install_path: String,
     clean_targets: Vec<String>,
     vars: Option<Json>,
 }
@@ -321,6 +391,7 @@ impl RawProject {
         let version = string("version");
         let profile = string("profile");
         let target_path = string("target-path").unwrap_or_else(|| "target".to_owned());
+        let packages_install_path = string("packages-install-path").unwrap_or_else(|| "dbt_packages".to_owned());
         if let Some(cv) = root.get("config-version")
             && cv.as_i64() != Some(2) {
                 diags.push(
@@ -391,6 +462,7 @@ impl RawProject {
             snapshot_paths,
             docs_paths,
             target_path,
+            packages_install_path,
             clean_targets,
         })
     }

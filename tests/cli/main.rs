@@ -1587,3 +1587,117 @@ fn catch_ups_beside_a_continuous_ingester_stay_exactly_once() {
     assert_eq!(last.code, 0, "{}", last.stderr);
     assert_exactly_once(d, &env, total);
 }
+
+/// A git repository in `dir` holding a package named `name` (in `sub/` when given), with
+/// a first commit tagged `v1` (its model selects 1) and a second on the default branch
+/// (selects 2). Returns the file URL and the two commits.
+fn git_package(dir: &Path, name: &str, sub: Option<&str>) -> (String, String, String) {
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .expect("git");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let pkg = sub.map_or(dir.to_path_buf(), |s| dir.join(s));
+    std::fs::create_dir_all(pkg.join("models")).unwrap();
+    std::fs::write(pkg.join("dbt_project.yml"), format!("name: {name}\nversion: '1.0.0'\nconfig-version: 2\n")).unwrap();
+    git(&["init", "-q", "-b", "main"]);
+    std::fs::write(pkg.join("models/g.sql"), "select 1 as v\n").unwrap();
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "one"]);
+    git(&["tag", "v1"]);
+    let first = git(&["rev-parse", "HEAD"]);
+    std::fs::write(pkg.join("models/g.sql"), "select 2 as v\n").unwrap();
+    git(&["commit", "-qam", "two"]);
+    let second = git(&["rev-parse", "HEAD"]);
+    (format!("file://{}", dir.display()), first, second)
+}
+
+#[test]
+fn deps_locks_and_installs_local_and_git_packages_as_dbt_does() {
+    let dir = fixture("packages");
+    let d = dir.path();
+    // Local packages (one also declared by the other): the lock is byte for byte the one
+    // dbt-core 1.11 wrote for the same packages.yml.
+    let out = silt(d, &["deps"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("Updating lock file in file path:"), "{}", out.stderr);
+    assert!(out.stderr.contains("Installing local_packages/marts\n[time]  Installed from <local @ local_packages/marts>"), "{}", out.stderr);
+    let lock = std::fs::read_to_string(d.join("package-lock.yml")).unwrap();
+    let dbt = std::fs::read_to_string(common::fixtures().join("packages/expected/package-lock.yml")).unwrap();
+    assert_eq!(lock, dbt);
+    let installed = d.join("dbt_packages/marts/models/base_orders.sql");
+    assert!(std::fs::symlink_metadata(d.join("dbt_packages/marts")).unwrap().file_type().is_symlink());
+    assert!(installed.is_file(), "{}", installed.display());
+    // The lock matches the declarations: it is used as it is.
+    let out = silt(d, &["deps"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("Updating lock file"), "{}", out.stderr);
+
+    // Git packages: at a tag (pinned to its commit), and a folder of a repository at its
+    // default branch.
+    let repos = tempfile::tempdir().unwrap();
+    let (one, two) = (repos.path().join("one"), repos.path().join("two"));
+    std::fs::create_dir_all(&one).unwrap();
+    std::fs::create_dir_all(&two).unwrap();
+    let (url_one, v1, _) = git_package(&one, "git_one", None);
+    let (url_two, _, head_two) = git_package(&two, "git_two", Some("pkg"));
+    let declared = format!(
+        "packages:\n  - local: local_packages/marts\n  - git: \"{url_one}\"\n    revision: v1\n  - git: \"{url_two}\"\n    subdirectory: pkg\n    warn-unpinned: false\n"
+    );
+    std::fs::write(d.join("packages.yml"), &declared).unwrap();
+    let out = silt(d, &["deps"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("Updating lock file"), "changed declarations are locked again: {}", out.stderr);
+    assert!(out.stderr.contains(&format!("Installed from revision {v1}")), "{}", out.stderr);
+    assert!(out.stderr.contains("and subdirectory pkg"), "{}", out.stderr);
+    let lock = std::fs::read_to_string(d.join("package-lock.yml")).unwrap();
+    assert!(lock.contains(&format!("  - git: {url_one}\n    name: git_one\n    revision: {v1}\n")), "{lock}");
+    assert!(lock.contains(&format!("    name: git_two\n    revision: {head_two}\n    subdirectory: pkg\n")), "{lock}");
+    assert!(lock.contains("    name: helpers\n"), "marts' own package is locked too: {lock}");
+    let read = |p: &str| std::fs::read_to_string(d.join("dbt_packages").join(p)).unwrap();
+    assert_eq!(read("git_one/models/g.sql"), "select 1 as v\n", "the tag's content, not the branch's");
+    assert_eq!(read("git_two/models/g.sql"), "select 2 as v\n");
+    assert!(d.join("dbt_packages/git_two/dbt_project.yml").is_file());
+    // The lock pins the commit: a new commit on the branch is not taken until --upgrade.
+    std::fs::write(two.join("pkg/models/g.sql"), "select 3 as v\n").unwrap();
+    let commit = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "three"])
+        .current_dir(&two)
+        .status()
+        .unwrap();
+    assert!(commit.success());
+    assert_eq!(silt(d, &["deps"]).code, 0);
+    assert_eq!(read("git_two/models/g.sql"), "select 2 as v\n");
+    assert_eq!(silt(d, &["deps", "--upgrade"]).code, 0);
+    assert_eq!(read("git_two/models/g.sql"), "select 3 as v\n");
+    // --lock writes the lock only.
+    std::fs::remove_dir_all(d.join("dbt_packages")).unwrap();
+    std::fs::write(d.join("packages.yml"), format!("{declared}  - local: local_packages/helpers\n")).unwrap();
+    let out = silt(d, &["deps", "--lock"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("Updating lock file") && !d.join("dbt_packages").exists(), "{}", out.stderr);
+
+    // What cannot be installed is the project's error, naming the declaration.
+    for (packages, message) in [
+        ("packages:\n  - git: x\n    revison: v1\n", "unknown key `revison` in a `git` package"),
+        ("packages:\n  - local: no_such_folder\n", "local package `no_such_folder` is not a folder"),
+        ("packages:\n  - package: dbt-labs/dbt_utils\n    version: 1.3.0\n", "`dbt-labs/dbt_utils` is a dbt Hub package"),
+        (
+            &format!("packages:\n  - git: \"{url_one}\"\n    revision: v9\n"),
+            "cannot check out revision `v9`",
+        ),
+    ] {
+        std::fs::write(d.join("packages.yml"), packages).unwrap();
+        let out = silt(d, &["deps", "--upgrade"]);
+        assert_eq!(out.code, 1, "{packages}: {}", out.stderr);
+        assert!(out.stderr.contains(message), "{packages}: {}", out.stderr);
+    }
+}

@@ -3,6 +3,7 @@
 
 mod compile;
 mod debug;
+mod deps;
 mod docs;
 mod ingest;
 mod ls;
@@ -55,6 +56,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             output,
         } => show::run(cli, printer, select, inline.as_deref(), *limit, *output),
         Command::Debug => debug::run(cli, printer),
+        Command::Deps { upgrade, lock } => deps::run(cli, printer, *upgrade, *lock),
         Command::Docs { action: crate::cli::DocsCommand::Generate } => docs::generate(cli, printer),
         Command::Docs { action: crate::cli::DocsCommand::Serve { port, host } } => docs::serve(cli, printer, host, *port),
         Command::Ingest {
