@@ -123,19 +123,20 @@ struct CompileResolver {
 impl Resolver for CompileResolver {
     fn resolve_ref(
         &self,
+        from: &str,
         package: Option<&str>,
         name: &str,
         _version: Option<&str>,
     ) -> Result<Relation, ResolveError> {
-        let id = self.names.lookup_ref(package, name)?;
+        let id = self.names.lookup_ref(from, package, name)?;
         self.relations
             .get(id)
             .cloned()
             .ok_or_else(|| ResolveError::DisabledModel(name.to_owned()))
     }
 
-    fn resolve_source(&self, source: &str, table: &str) -> Result<Relation, ResolveError> {
-        let id = self.names.lookup_source(source, table)?;
+    fn resolve_source(&self, from: &str, source: &str, table: &str) -> Result<Relation, ResolveError> {
+        let id = self.names.lookup_source(from, source, table)?;
         self.relations
             .get(id)
             .cloned()
@@ -196,7 +197,7 @@ impl Compiler<'_> {
         let captured = ctx.take_captured();
         let mut ephemerals = Vec::new();
         for r in &captured.refs {
-            if let Ok(id) = self.names.lookup_ref(r.package.as_deref(), &r.name)
+            if let Ok(id) = self.names.lookup_ref(&node.node.package, r.package.as_deref(), &r.name)
                 && self
                     .parsed
                     .node(id)

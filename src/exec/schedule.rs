@@ -177,8 +177,9 @@ impl Plan<'_> {
         let (parsed, waits) = (self.parsed, &mut self.waits);
         let mut units: Vec<(&String, &str)> = Vec::new();
         for id in ids {
-            let Some(unit) = parsed.node(id).and_then(|n| n.node.unit.as_ref()) else { continue };
-            let Ok(model) = parsed.names.lookup_ref(None, &unit.model) else { continue };
+            let Some(node) = parsed.node(id) else { continue };
+            let Some(unit) = node.node.unit.as_ref() else { continue };
+            let Ok(model) = parsed.names.lookup_ref(&node.node.package, None, &unit.model) else { continue };
             if self.run_set.contains(model) {
                 let before = waits.get(model).cloned().unwrap_or_default();
                 waits.insert(id.clone(), before);

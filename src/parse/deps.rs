@@ -27,7 +27,7 @@ pub(super) fn resolve_dependencies(
     for node in nodes.iter_mut() {
         let attached = match (&node.node.test, &node.node.unit) {
             (Some(meta), _) => Some(meta.attached_node.clone()),
-            (_, Some(unit)) => names.lookup_ref(None, &unit.model).ok().map(str::to_owned),
+            (_, Some(unit)) => names.lookup_ref(&node.node.package, None, &unit.model).ok().map(str::to_owned),
             _ => None,
         };
         if let Some(a) = attached
@@ -41,12 +41,12 @@ pub(super) fn resolve_dependencies(
         }
         let mut deps: Vec<String> = Vec::new();
         if let Some(unit) = &node.node.unit
-            && let Ok(id) = names.lookup_ref(None, &unit.model) {
+            && let Ok(id) = names.lookup_ref(&node.node.package, None, &unit.model) {
                 deps.push(id.to_owned());
             }
         for r in &node.refs {
             // The parse render already rejected unknown names.
-            let Ok(id) = names.lookup_ref(r.package.as_deref(), &r.name) else {
+            let Ok(id) = names.lookup_ref(&node.node.package, r.package.as_deref(), &r.name) else {
                 continue;
             };
             if !enabled.get(id).copied().unwrap_or(false) || !index.contains_key(id) {
@@ -64,7 +64,7 @@ pub(super) fn resolve_dependencies(
             }
         }
         for (s, t) in &node.sources {
-            let Ok(id) = names.lookup_source(s, t) else {
+            let Ok(id) = names.lookup_source(&node.node.package, s, t) else {
                 continue;
             };
             if sources

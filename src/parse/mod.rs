@@ -53,6 +53,8 @@ pub fn parse(mut project: Project, opts: &ParseOptions) -> Result<ParsedProject,
     let settings = &project.settings;
     let globals = Globals {
         project_name: settings.project.name.clone(),
+        packages: settings.packages.iter().map(|p| p.name.clone()).collect(),
+        dispatch: settings.project.dispatch.clone(),
         target: settings.target.jinja.clone(),
         vars: settings.vars.clone(),
         invocation_id: opts.invocation_id.clone(),

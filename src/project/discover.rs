@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Span, display_path};
-use crate::settings::Settings;
+use crate::settings::{ProjectSettings, Settings};
 
 /// A file found in a resource folder.
 #[derive(Debug, Clone)]
@@ -23,6 +23,8 @@ pub struct SourceFile {
     pub text: Arc<str>,
     /// sha256 of the text (computed while reading, on the reading threads).
     pub checksum: String,
+    /// The project it belongs to: the root project's name, or an installed package's.
+    pub package: Arc<str>,
 }
 
 impl SourceFile {
@@ -61,16 +63,53 @@ enum Role {
     Yaml,
 }
 
+/// Finds the files of the root project and of every installed package.
 pub fn discover(settings: &Settings, diags: &mut Diagnostics) -> Files {
     let root = &settings.root;
-    let p = &settings.project;
+    let mut found: Vec<(Role, PathBuf, String, Arc<str>)> = Vec::new();
+    for p in settings.projects() {
+        find_files(root, p, &mut found, diags);
+    }
+    // Reading (and hashing, later) thousands of files is the slow part: spread it.
+    let read_all = crate::par::map(&found, |(role, path, rel, package)| {
+        if *role == Role::Seed {
+            // Seeds are read when loaded; only their checksum is needed here.
+            let small = std::fs::metadata(path).is_ok_and(|m| m.len() <= SEED_CHECKSUM_LIMIT);
+            if !small {
+                return (source_file(root, path, rel, package), None);
+            }
+        }
+        read(root, path, rel, package)
+    });
+    let mut files = Files::default();
+    for ((role, _, _, _), (file, problem)) in found.iter().zip(read_all) {
+        if let Some(d) = problem {
+            diags.push(d);
+        }
+        let list = match role {
+            Role::Model => &mut files.models,
+            Role::Seed => &mut files.seeds,
+            Role::Macro => &mut files.macros,
+            Role::Analysis => &mut files.analyses,
+            Role::SingularTest => &mut files.singular_tests,
+            Role::Doc => &mut files.docs,
+            Role::Yaml => &mut files.yaml,
+        };
+        list.push(file);
+    }
+    files
+}
+
+/// The files of one project (`p.dir` under `root`), by role.
+fn find_files(root: &Path, p: &ProjectSettings, found: &mut Vec<(Role, PathBuf, String, Arc<str>)>, diags: &mut Diagnostics) {
+    let base = root.join(&p.dir);
+    let package: Arc<str> = Arc::from(p.name.as_str());
     let docs_from_resources = p.docs_paths.is_none();
-    let mut found: Vec<(Role, PathBuf, String)> = Vec::new();
     let mut seen_yaml = std::collections::BTreeSet::new();
-    let mut push = |found: &mut Vec<(Role, PathBuf, String)>, role: Role, path: PathBuf, rel: String| {
+    let mut push = |found: &mut Vec<(Role, PathBuf, String, Arc<str>)>, role: Role, path: PathBuf, rel: String| {
         // A properties file under two configured paths is read once.
         if role != Role::Yaml || seen_yaml.insert(path.clone()) {
-            found.push((role, path, rel));
+            found.push((role, path, rel, package.clone()));
         }
     };
     let groups: [(&[String], Role); 5] = [
@@ -82,7 +121,7 @@ pub fn discover(settings: &Settings, diags: &mut Diagnostics) -> Files {
     ];
     for (dirs, role) in groups {
         for dir in dirs {
-            for (path, rel) in walk(root, dir) {
+            for (path, rel) in walk(&base, dir) {
                 let kind = match (ext(&path), role) {
                     ("sql", Role::Model) => Some(Role::Model),
                     ("py", Role::Model) => {
@@ -106,67 +145,39 @@ pub fn discover(settings: &Settings, diags: &mut Diagnostics) -> Files {
                     _ => None,
                 };
                 if let Some(kind) = kind {
-                    push(&mut found, kind, path, rel);
+                    push(found, kind, path, rel);
                 }
             }
         }
     }
     for dir in &p.snapshot_paths {
-        for (path, rel) in walk(root, dir) {
+        for (path, rel) in walk(&base, dir) {
             match ext(&path) {
                 "sql" => diags.push(
                     Diagnostic::warning("snapshots are not supported yet; this file is skipped")
                         .with_span(Span::file(display_path(root, &path))),
                 ),
-                "yml" | "yaml" => push(&mut found, Role::Yaml, path, rel),
+                "yml" | "yaml" => push(found, Role::Yaml, path, rel),
                 _ => {}
             }
         }
     }
     if let Some(docs_paths) = &p.docs_paths {
         for dir in docs_paths {
-            for (path, rel) in walk(root, dir) {
+            for (path, rel) in walk(&base, dir) {
                 if ext(&path) == "md" {
-                    push(&mut found, Role::Doc, path, rel);
+                    push(found, Role::Doc, path, rel);
                 }
             }
         }
     }
-    // Reading (and hashing, later) thousands of files is the slow part: spread it.
-    let read_all = crate::par::map(&found, |(role, path, rel)| {
-        if *role == Role::Seed {
-            // Seeds are read when loaded; only their checksum is needed here.
-            let small = std::fs::metadata(path).is_ok_and(|m| m.len() <= SEED_CHECKSUM_LIMIT);
-            if !small {
-                return (source_file(root, path, rel), None);
-            }
-        }
-        read(root, path, rel)
-    });
-    let mut files = Files::default();
-    for ((role, _, _), (file, problem)) in found.iter().zip(read_all) {
-        if let Some(d) = problem {
-            diags.push(d);
-        }
-        let list = match role {
-            Role::Model => &mut files.models,
-            Role::Seed => &mut files.seeds,
-            Role::Macro => &mut files.macros,
-            Role::Analysis => &mut files.analyses,
-            Role::SingularTest => &mut files.singular_tests,
-            Role::Doc => &mut files.docs,
-            Role::Yaml => &mut files.yaml,
-        };
-        list.push(file);
-    }
-    files
 }
 
 fn ext(path: &Path) -> &str {
     path.extension().and_then(|e| e.to_str()).unwrap_or("")
 }
 
-fn source_file(root: &Path, path: &Path, rel: &str) -> SourceFile {
+fn source_file(root: &Path, path: &Path, rel: &str, package: &Arc<str>) -> SourceFile {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -177,11 +188,12 @@ fn source_file(root: &Path, path: &Path, rel: &str) -> SourceFile {
         stem,
         text: Arc::from(""),
         checksum: String::new(),
+        package: package.clone(),
     }
 }
 
-fn read(root: &Path, path: &Path, rel: &str) -> (SourceFile, Option<Diagnostic>) {
-    let mut file = source_file(root, path, rel);
+fn read(root: &Path, path: &Path, rel: &str, package: &Arc<str>) -> (SourceFile, Option<Diagnostic>) {
+    let mut file = source_file(root, path, rel, package);
     match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(mut text) => {

@@ -19,7 +19,7 @@ use serde_json::Value as Json;
 
 use crate::config::{ConfigMap, merge_into};
 use crate::diagnostic::{Diagnostic, Diagnostics, Span};
-use crate::settings::Settings;
+use crate::settings::{ProjectSettings, Settings};
 use crate::yaml::{Node, NodeId, YamlDoc};
 
 pub use discover::SourceFile;
@@ -101,8 +101,12 @@ pub struct ProjectNode {
     pub package: String,
     /// Path relative to its resource folder (`staging/orders.sql`).
     pub path: String,
-    /// Path relative to the project root (`models/staging/orders.sql`).
+    /// Path relative to the root project (`models/staging/orders.sql`;
+    /// `dbt_packages/<package>/models/...` for a package's file): where the file is read
+    /// from and how messages name it. dbt's `original_file_path` is [`Self::package_path`].
     pub original_file_path: String,
+    /// The folder of its package relative to the root project (empty for the root project).
+    pub package_dir: String,
     pub fqn: Vec<String>,
     pub raw_code: Arc<str>,
     /// sha256 of the file's contents, as dbt records it.
@@ -133,10 +137,21 @@ impl ProjectNode {
     /// (`models/schema.yml/not_null_orders_id.sql`).
     pub fn compiled_rel_path(&self) -> String {
         if self.test.is_some() {
-            format!("{}/{}", self.original_file_path, self.path)
+            format!("{}/{}", self.package_path(), self.path)
         } else {
-            self.original_file_path.clone()
+            self.package_path().to_owned()
         }
+    }
+
+    /// Its file's path relative to its own project (dbt's `original_file_path`).
+    pub fn package_path(&self) -> &str {
+        if self.package_dir.is_empty() {
+            return &self.original_file_path;
+        }
+        self.original_file_path
+            .strip_prefix(self.package_dir.as_str())
+            .and_then(|p| p.strip_prefix('/'))
+            .unwrap_or(&self.original_file_path)
     }
 }
 
@@ -191,12 +206,14 @@ pub struct Project {
     /// Models, seeds, analyses and singular tests, in path order.
     pub nodes: Vec<ProjectNode>,
     pub sources: Vec<SourceTable>,
-    /// Macro files (display path, text), for the template environment.
-    pub macro_files: Vec<(String, String)>,
+    /// Macro files (display path, text, package), for the template environment.
+    pub macro_files: Vec<(String, String, String)>,
     pub docs: BTreeMap<String, DocBlock>,
     pub macro_docs: HashMap<String, MacroDocs>,
     /// Every YAML properties file, for locating what they declare.
     pub yaml_files: Vec<YamlDoc>,
+    /// The project each of `yaml_files` belongs to (the root project or a package).
+    pub yaml_packages: Vec<String>,
     /// Unit tests declared in YAML (checked and run by `silt test`).
     pub unit_tests: Vec<YamlRef>,
     pub warnings: Vec<Diagnostic>,
@@ -214,11 +231,12 @@ impl Project {
             macro_files: files
                 .macros
                 .iter()
-                .map(|f| (f.display.clone(), f.text.to_string()))
+                .map(|f| (f.display.clone(), f.text.to_string(), f.package.to_string()))
                 .collect(),
             docs: BTreeMap::new(),
             macro_docs: HashMap::new(),
             yaml_files: Vec::new(),
+            yaml_packages: Vec::new(),
             unit_tests: Vec::new(),
             warnings: settings
                 .warnings
@@ -293,7 +311,6 @@ impl Project {
     }
 
     fn add_sql_nodes(&mut self, files: &discover::Files, diags: &mut Diagnostics) {
-        let project = self.settings.project.name.clone();
         let groups: [(&[SourceFile], ResourceType); 4] = [
             (&files.models, ResourceType::Model),
             (&files.seeds, ResourceType::Seed),
@@ -302,6 +319,8 @@ impl Project {
         ];
         for (list, kind) in groups {
             for file in list {
+                let project = file.package.to_string();
+                let package_dir = self.settings.project_named(&project).map(|p| p.dir.clone()).unwrap_or_default();
                 let name = file.stem.clone();
                 let mut fqn = vec![project.clone()];
                 fqn.extend(file.rel_dir_parts());
@@ -323,6 +342,7 @@ impl Project {
                     resource_type: kind,
                     name,
                     package: project.clone(),
+                    package_dir,
                     path: file.rel_path.clone(),
                     original_file_path: file.display.clone(),
                     fqn,
@@ -345,7 +365,9 @@ impl Project {
     }
 
     fn check_duplicates(&self, diags: &mut Diagnostics) {
-        let mut seen: HashMap<(ResourceType, &str), &ProjectNode> = HashMap::new();
+        // Names are unique within a project; packages may reuse them (`ref` looks in the
+        // calling node's package first).
+        let mut seen: HashMap<(ResourceType, &str, &str), &ProjectNode> = HashMap::new();
         for node in &self.nodes {
             // Models, seeds and snapshots share one namespace for `ref`.
             let kind = match node.resource_type {
@@ -354,7 +376,7 @@ impl Project {
                 }
                 other => other,
             };
-            if let Some(first) = seen.insert((kind, node.name.as_str()), node) {
+            if let Some(first) = seen.insert((kind, node.package.as_str(), node.name.as_str()), node) {
                 diags.push(
                     Diagnostic::error(format!("two resources are named `{}`", node.name))
                         .with_span(Span::file(node.original_file_path.clone()))
@@ -415,7 +437,7 @@ impl Project {
                 d = d.with_help(format!("did you mean `{s}`?"));
             } else if depth == 0 {
                 d = d.with_help(format!(
-                    "the first level under `{}:` is the project name (`{}`); packages are not supported",
+                    "the first level under `{}:` is the project name (`{}`) or an installed package's",
                     cp.tree, self.settings.project.name
                 ));
             }
@@ -437,22 +459,33 @@ fn singular(tree: &str) -> &str {
 /// The config a resource gets from the project file's tree of kind `tree` (`models`,
 /// `seeds`...), walking from the root down its fqn: deeper levels win. Also returns the
 /// same configs unrendered (dbt's `unrendered_config`).
+///
+/// A package's resources take its own project file's tree first, then the root project's
+/// (whose `models: <package>:` level applies to them), as dbt does.
 pub fn tree_config(settings: &Settings, tree: &str, fqn: &[String]) -> (ConfigMap, ConfigMap) {
     let mut config = ConfigMap::new();
     let mut unrendered = ConfigMap::new();
-    let raw_tree = settings.project.doc.root.get(
-        if tree == "data_tests" && settings.project.doc.root.get("data_tests").is_none() {
+    let package = fqn.first().and_then(|p| settings.packages.iter().find(|s| s.name == *p));
+    for project in package.into_iter().chain(std::iter::once(&settings.project)) {
+        let (c, u) = tree_config_of(project, tree, fqn);
+        merge_into(&mut config, &c);
+        merge_into(&mut unrendered, &u);
+    }
+    (config, unrendered)
+}
+
+/// The config one project file's tree of kind `tree` gives the resource at `fqn`.
+fn tree_config_of(project: &ProjectSettings, tree: &str, fqn: &[String]) -> (ConfigMap, ConfigMap) {
+    let mut config = ConfigMap::new();
+    let mut unrendered = ConfigMap::new();
+    let raw_tree = project.doc.root.get(
+        if tree == "data_tests" && project.doc.root.get("data_tests").is_none() {
             "tests"
         } else {
             tree
         },
     );
-    let Some((_, tree_node)) = settings
-        .project
-        .config_trees
-        .iter()
-        .find(|(k, _)| k == tree)
-    else {
+    let Some((_, tree_node)) = project.config_trees.iter().find(|(k, _)| k == tree) else {
         return (config, unrendered);
     };
     let mut level = Some(tree_node);

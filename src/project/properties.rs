@@ -43,10 +43,11 @@ pub fn apply_yaml(project: &mut Project, files: &[SourceFile], diags: &mut Diagn
         let doc = prepare_file(settings, file, &mut found);
         (doc, found)
     });
-    for (doc, found) in prepared {
+    for ((doc, found), file) in prepared.into_iter().zip(files) {
         diags.extend(found);
         if let Some(doc) = doc {
             project.yaml_files.push(doc);
+            project.yaml_packages.push(file.package.to_string());
         }
     }
     // Each file's entries patch nodes; the files are only read, the nodes written.
@@ -57,14 +58,16 @@ pub fn apply_yaml(project: &mut Project, files: &[SourceFile], diags: &mut Diagn
         macro_docs,
         unit_tests,
         yaml_files,
+        yaml_packages,
         ..
     } = project;
     let mut patcher = Patcher {
         settings,
+        package: String::new(),
         node_index: nodes
             .iter()
             .enumerate()
-            .map(|(i, n)| ((n.resource_type, n.name.clone()), i))
+            .map(|(i, n)| ((n.resource_type, n.package.clone(), n.name.clone()), i))
             .collect(),
         nodes,
         sources,
@@ -73,7 +76,9 @@ pub fn apply_yaml(project: &mut Project, files: &[SourceFile], diags: &mut Diagn
         described: HashMap::new(),
     };
     for (index, doc) in yaml_files.iter().enumerate() {
-        let fqn_dirs = fqn_dirs(patcher.settings, &doc.file);
+        let package = yaml_packages[index].as_str();
+        patcher.package = package.to_owned();
+        let fqn_dirs = fqn_dirs(patcher.settings, package, &doc.file);
         for entry in doc.root.as_map().unwrap_or(&[]) {
             let items = match &entry.value.value {
                 Yaml::Seq(items) => items.as_slice(),
@@ -114,8 +119,14 @@ pub fn apply_yaml(project: &mut Project, files: &[SourceFile], diags: &mut Diagn
 
 /// The folders of a properties file below the resource path it sits in (dbt's
 /// `get_fqn_prefix`): `models/staging/sources.yml` gives `[staging]`.
-pub(super) fn fqn_dirs(settings: &crate::settings::Settings, file: &str) -> Vec<String> {
-    let p = &settings.project;
+pub(super) fn fqn_dirs(settings: &crate::settings::Settings, package: &str, file: &str) -> Vec<String> {
+    let p = settings.project_named(package).unwrap_or(&settings.project);
+    // A package's files are named from the root project: its folder comes first.
+    let file = if p.dir.is_empty() {
+        file
+    } else {
+        file.strip_prefix(p.dir.as_str()).and_then(|f| f.strip_prefix('/')).unwrap_or(file)
+    };
     let roots = p
         .model_paths
         .iter()
@@ -138,13 +149,15 @@ pub(super) fn fqn_dirs(settings: &crate::settings::Settings, file: &str) -> Vec<
 /// What YAML entries write into: the project's nodes, sources and macro docs.
 struct Patcher<'a> {
     settings: &'a crate::settings::Settings,
+    /// The project of the file being applied: its entries describe that project's nodes.
+    package: String,
     nodes: &'a mut Vec<super::ProjectNode>,
-    node_index: HashMap<(ResourceType, String), usize>,
+    node_index: HashMap<(ResourceType, String, String), usize>,
     sources: &'a mut Vec<SourceTable>,
     macro_docs: &'a mut HashMap<String, super::MacroDocs>,
     unit_tests: &'a mut Vec<YamlRef>,
     /// Which file described each node first.
-    described: HashMap<(ResourceType, String), String>,
+    described: HashMap<(ResourceType, String, String), String>,
 }
 
 /// Parses a properties file, checks its keys and renders its values; `None` when there is
@@ -274,11 +287,11 @@ impl Patcher<'_> {
             );
             return;
         }
-        let Some(&pos) = self.node_index.get(&(kind, name.clone())) else {
+        let Some(&pos) = self.node_index.get(&(kind, self.package.clone(), name.clone())) else {
             let candidates: Vec<&str> = self
                 .nodes
                 .iter()
-                .filter(|n| n.resource_type == kind)
+                .filter(|n| n.resource_type == kind && n.package == self.package)
                 .map(|n| n.name.as_str())
                 .collect();
             let name_node = item.get("name").map_or(item.id, |n| n.id);
@@ -295,7 +308,7 @@ impl Patcher<'_> {
         };
         if let Some(first) = self
             .described
-            .insert((kind, name.clone()), doc.file.clone())
+            .insert((kind, self.package.clone(), name.clone()), doc.file.clone())
         {
             let name_node = item.get("name").map_or(item.id, |n| n.id);
             diags.push(
@@ -387,7 +400,7 @@ impl Patcher<'_> {
                 }
             },
         };
-        let package = self.settings.project.name.clone();
+        let package = self.package.clone();
         for table in &tables {
             let Some(name) = str_of(doc, table, "name", diags) else {
                 diags.push(

@@ -32,6 +32,8 @@ pub struct Settings {
     /// The project's root folder.
     pub root: PathBuf,
     pub project: ProjectSettings,
+    /// The packages installed under `packages-install-path`, in name order.
+    pub packages: Vec<ProjectSettings>,
     pub target: Target,
     pub vars: Vars,
     /// Findings that do not stop loading: warnings, and errors (such as unknown keys) that
@@ -64,6 +66,11 @@ pub struct ProjectSettings {
     pub config_trees: Vec<(String, Node)>,
     /// The folder/resource keys of the config trees, checked against the project's files.
     pub config_paths: Vec<ConfigPath>,
+    /// `dispatch:`: for a macro namespace, the packages `adapter.dispatch` searches in order.
+    pub dispatch: Vec<(String, Vec<String>)>,
+    /// The project's folder, relative to the root project: empty for the root project,
+    /// `dbt_packages/<name>` for an installed package.
+    pub dir: String,
 }
 
 /// The profile target a command runs against.
@@ -124,40 +131,18 @@ impl Settings {
             return Err(diags);
         }
         let target = target.expect("errors returned above");
+        let mut vars = vars;
+        let packages = load_packages(&root, &raw, &mut vars, &target.jinja, &mut diags);
         // Config trees can use `target` and vars; render them now that both are known.
-        let mut config_trees = Vec::new();
-        for entry in doc.root.as_map().unwrap_or(&[]) {
-            if is_config_tree(&entry.key) && !entry.value.is_null() {
-                let mut tree = entry.value.clone();
-                render_tree(&doc, &mut tree, &vars, Some(&target.jinja), &mut diags);
-                config_trees.push((tree_kind(&entry.key).to_owned(), tree));
-            }
-        }
+        let config_trees = render_trees(&doc, &vars, &target.jinja, &mut diags);
         if diags.has_errors() {
             return Err(diags);
         }
-        let project = ProjectSettings {
-            file_name: (*file_name).to_owned(),
-            name: raw.name,
-            version: raw.version,
-            profile: raw.profile,
-            model_paths: raw.model_paths,
-            seed_paths: raw.seed_paths,
-            macro_paths: raw.macro_paths,
-            test_paths: raw.test_paths,
-            analysis_paths: raw.analysis_paths,
-            snapshot_paths: raw.snapshot_paths,
-            docs_paths: raw.docs_paths,
-            target_path: raw.target_path,
-            packages_install_path: raw.packages_install_path,
-            clean_targets: raw.clean_targets,
-            config_trees,
-            config_paths,
-            doc,
-        };
+        let project = ProjectSettings::of(file_name, doc, raw, config_trees, config_paths, String::new());
         Ok(Settings {
             root,
             project,
+            packages,
             target,
             vars,
             warnings: diags
@@ -172,6 +157,161 @@ impl Settings {
     /// The folder artifacts go to (`target/` by default).
     pub fn target_dir(&self) -> PathBuf {
         self.root.join(&self.project.target_path)
+    }
+
+    /// The root project, then each installed package.
+    pub fn projects(&self) -> impl Iterator<Item = &ProjectSettings> {
+        std::iter::once(&self.project).chain(&self.packages)
+    }
+
+    /// The project (the root, or an installed package) named `name`.
+    pub fn project_named(&self, name: &str) -> Option<&ProjectSettings> {
+        self.projects().find(|p| p.name == name)
+    }
+}
+
+impl ProjectSettings {
+    fn of(
+        file_name: &str,
+        doc: YamlDoc,
+        raw: RawProject,
+        config_trees: Vec<(String, Node)>,
+        config_paths: Vec<ConfigPath>,
+        dir: String,
+    ) -> ProjectSettings {
+        ProjectSettings {
+            file_name: file_name.to_owned(),
+            name: raw.name,
+            version: raw.version,
+            profile: raw.profile,
+            model_paths: raw.model_paths,
+            seed_paths: raw.seed_paths,
+            macro_paths: raw.macro_paths,
+            test_paths: raw.test_paths,
+            analysis_paths: raw.analysis_paths,
+            snapshot_paths: raw.snapshot_paths,
+            docs_paths: raw.docs_paths,
+            target_path: raw.target_path,
+            packages_install_path: raw.packages_install_path,
+            clean_targets: raw.clean_targets,
+            dispatch: raw.dispatch,
+            config_trees,
+            config_paths,
+            doc,
+            dir,
+        }
+    }
+
+    /// Whether this is an installed package (not the root project).
+    pub fn is_package(&self) -> bool {
+        !self.dir.is_empty()
+    }
+}
+
+/// The config trees of a project file, with their Jinja rendered.
+fn render_trees(doc: &YamlDoc, vars: &Vars, target: &Json, diags: &mut Diagnostics) -> Vec<(String, Node)> {
+    let mut trees = Vec::new();
+    for entry in doc.root.as_map().unwrap_or(&[]) {
+        if is_config_tree(&entry.key) && !entry.value.is_null() {
+            let mut tree = entry.value.clone();
+            render_tree(doc, &mut tree, vars, Some(target), diags);
+            trees.push((tree_kind(&entry.key).to_owned(), tree));
+        }
+    }
+    trees
+}
+
+/// The packages installed under the root project's `packages-install-path`, each read as a
+/// project (its own vars go into `vars.packages`). A package `package-lock.yml` names, or
+/// more declared packages than are installed, is an error asking for `silt deps`.
+fn load_packages(
+    root: &Path,
+    raw: &RawProject,
+    vars: &mut Vars,
+    target: &Json,
+    diags: &mut Diagnostics,
+) -> Vec<ProjectSettings> {
+    let install = root.join(&raw.packages_install_path);
+    let mut dirs: Vec<(String, PathBuf)> = std::fs::read_dir(&install)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+                .filter(|(_, p)| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    let mut packages = Vec::new();
+    for (folder, path) in dirs {
+        let Some(file_name) = PROJECT_FILES.iter().find(|f| path.join(f).is_file()) else {
+            continue;
+        };
+        let dir = format!("{}/{folder}", raw.packages_install_path.trim_end_matches('/'));
+        let shown = format!("{dir}/{file_name}");
+        let doc = match std::fs::read_to_string(path.join(file_name)) {
+            Ok(text) => match YamlDoc::parse(shown.clone(), text) {
+                Ok(doc) => doc,
+                Err(d) => {
+                    diags.push(d);
+                    continue;
+                }
+            },
+            Err(e) => {
+                diags.push(Diagnostic::error(format!("cannot read `{shown}`: {e}")));
+                continue;
+            }
+        };
+        // A package's files are not the user's to fix: its unknown keys are not reported.
+        let config_paths = schema::check_project_file(&doc, &mut Vec::new());
+        let Some(package) = RawProject::read(&doc, vars, diags) else { continue };
+        if let Some(Json::Object(own)) = package.vars.clone() {
+            vars.packages.insert(package.name.clone(), own);
+        }
+        let trees = render_trees(&doc, vars, target, diags);
+        packages.push(ProjectSettings::of(file_name, doc, package, trees, config_paths, dir));
+    }
+    check_installed(root, raw, &packages, vars, diags);
+    packages
+}
+
+/// Every package the project declares must be installed.
+fn check_installed(root: &Path, raw: &RawProject, packages: &[ProjectSettings], vars: &Vars, diags: &mut Diagnostics) {
+    let installed: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+    let run_deps = "run `silt deps` to install the project's packages";
+    match crate::packages::Lock::read(root) {
+        Ok(Some(lock)) => {
+            for p in &lock.packages {
+                if !installed.contains(&p.name.as_str()) {
+                    diags.push(
+                        Diagnostic::error(format!(
+                            "package `{}` ({}) is not installed in `{}`",
+                            p.name,
+                            p.pinned.key(),
+                            raw.packages_install_path
+                        ))
+                        .with_span(Span::file(crate::packages::LOCK_FILE))
+                        .with_help(run_deps),
+                    );
+                }
+            }
+        }
+        // Without a lock, declared packages are counted, as dbt does.
+        _ => {
+            let declared = crate::packages::read_specs(root, vars).map(|(s, f)| (s.len(), f));
+            if let Ok((n, Some(file))) = declared
+                && n > installed.len()
+            {
+                diags.push(
+                    Diagnostic::error(format!(
+                        "{n} package(s) are declared in {file}, but {} are installed in `{}`",
+                        installed.len(),
+                        raw.packages_install_path
+                    ))
+                    .with_span(Span::file(file))
+                    .with_help(run_deps),
+                );
+            }
+        }
     }
 }
 
@@ -355,6 +495,7 @@ struct RawProject {
     packages_install_path: String,
     clean_targets: Vec<String>,
     vars: Option<Json>,
+    dispatch: Vec<(String, Vec<String>)>,
 }
 
 impl RawProject {
@@ -449,7 +590,21 @@ impl RawProject {
             }
         };
         let profile = profile.unwrap_or_else(|| name.clone());
+        let mut dispatch = Vec::new();
+        for entry in root.get("dispatch").and_then(Node::as_seq).unwrap_or(&[]) {
+            let namespace = entry.get("macro_namespace").and_then(Node::scalar_text);
+            let order = entry.get("search_order").map(|o| string_list(doc, o));
+            match (namespace, order) {
+                (Some(ns), Some(Ok(order))) => dispatch.push((ns, order)),
+                (_, Some(Err(d))) => diags.push(d),
+                _ => diags.push(
+                    Diagnostic::error("a `dispatch` entry needs `macro_namespace` and `search_order`")
+                        .with_span(doc.span(entry.id)),
+                ),
+            }
+        }
         Some(RawProject {
+            dispatch,
             vars: root.get("vars").map(Node::to_json),
             name,
             version,

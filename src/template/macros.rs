@@ -296,43 +296,45 @@ fn parse_params(sig: &str) -> Vec<(String, bool)> {
         .collect()
 }
 
-/// Every macro, by name, with the text of each file.
+/// Every macro, by package and name, with the text of each file.
+///
+/// dbt's resolution (`MacroResolver`): an unqualified name is looked up in the package of
+/// the node being rendered, then among every macro by name, where the root project's win
+/// over installed packages', and those over the built-in `dbt` ones. `package.name` looks
+/// in that package only.
 pub struct MacroIndex {
-    by_name: HashMap<String, MacroDef>,
+    /// Package -> name -> definition.
+    packages: HashMap<String, HashMap<String, MacroDef>>,
+    /// Name -> the package whose macro an unqualified name finds anywhere.
+    global: HashMap<String, String>,
+    /// Names in the order they were first defined, for registering globals.
     order: Vec<String>,
     sources: HashMap<String, Arc<str>>,
     globals: Arc<super::Globals>,
 }
 
 impl MacroIndex {
-    /// Loads the built-in macros, then the project's (which override built-ins of the same
-    /// name), into `env`, and registers each name as a global.
+    /// Loads the built-in macros, then each project's (root and packages), into `env`.
+    /// `files` are (display path, text, package).
     pub fn build(
         globals: &Arc<super::Globals>,
-        project: Vec<(String, String)>,
+        files: Vec<(String, String, String)>,
         env: &mut Environment<'static>,
     ) -> Result<MacroIndex, Vec<Diagnostic>> {
         let mut index = MacroIndex {
-            by_name: HashMap::new(),
+            packages: HashMap::new(),
+            global: HashMap::new(),
             order: Vec::new(),
             sources: HashMap::new(),
             globals: globals.clone(),
         };
         let mut diags = Vec::new();
-        let mut files = vec![
+        let mut all = vec![
             (BUILTIN_FILE.to_owned(), BUILTINS.to_owned(), "dbt".to_owned()),
-            (
-                BUILTIN_TESTS_FILE.to_owned(),
-                BUILTIN_TESTS.to_owned(),
-                "dbt".to_owned(),
-            ),
+            (BUILTIN_TESTS_FILE.to_owned(), BUILTIN_TESTS.to_owned(), "dbt".to_owned()),
         ];
-        files.extend(
-            project
-                .into_iter()
-                .map(|(f, s)| (f, s, globals.project_name.clone())),
-        );
-        for (file, source, package) in files {
+        all.extend(files);
+        for (file, source, package) in all {
             match scan_macros(&file, &source, &package) {
                 Ok((_, defs)) => {
                     let text: Arc<str> = Arc::from(source.as_str());
@@ -348,29 +350,21 @@ impl MacroIndex {
                     if failed {
                         continue;
                     }
-                    index
-                        .sources
-                        .insert(file.clone(), Arc::from(source.as_str()));
+                    index.sources.insert(file.clone(), text);
                     for def in defs {
-                        if let Some(existing) = index.by_name.get(&def.name) {
-                            if existing.package == def.package {
-                                diags.push(
-                                    Diagnostic::error(format!(
-                                        "macro `{}` is defined twice",
-                                        def.name
-                                    ))
+                        let own = index.packages.entry(def.package.clone()).or_default();
+                        if let Some(existing) = own.get(&def.name) {
+                            diags.push(
+                                Diagnostic::error(format!("macro `{}` is defined twice", def.name))
                                     .with_span(Span::line(def.file.clone(), &source, def.line))
-                                    .with_note(format!(
-                                        "first defined at {}:{}",
-                                        existing.file, existing.line
-                                    )),
-                                );
-                                continue;
-                            }
-                        } else {
+                                    .with_note(format!("first defined at {}:{}", existing.file, existing.line)),
+                            );
+                            continue;
+                        }
+                        if !index.global.contains_key(&def.name) {
                             index.order.push(def.name.clone());
                         }
-                        index.by_name.insert(def.name.clone(), def);
+                        own.insert(def.name.clone(), def);
                     }
                 }
                 Err(d) => diags.push(d),
@@ -379,39 +373,105 @@ impl MacroIndex {
         if !diags.is_empty() {
             return Err(diags);
         }
+        index.resolve_globals();
         Ok(index)
+    }
+
+    /// Which package each unqualified name finds: `dbt`, then installed packages in name
+    /// order, then the root project, each overriding the one before.
+    fn resolve_globals(&mut self) {
+        let root = &self.globals.project_name;
+        let mut packages: Vec<&String> = self.packages.keys().filter(|p| *p != "dbt" && *p != root).collect();
+        packages.sort();
+        let order = std::iter::once("dbt")
+            .chain(packages.into_iter().map(String::as_str))
+            .chain(std::iter::once(root.as_str()));
+        let mut global = HashMap::new();
+        for package in order {
+            for name in self.packages.get(package).into_iter().flat_map(HashMap::keys) {
+                global.insert(name.clone(), package.to_owned());
+            }
+        }
+        self.global = global;
     }
 
     /// Registers every macro name as a global of `env`.
     pub fn install(self: &Arc<Self>, env: &mut Environment<'static>) {
         for name in &self.order {
-            env.add_global(
-                name.clone(),
-                Value::from_object(MacroRef::new(name.clone(), self.clone())),
-            );
+            env.add_global(name.clone(), Value::from_object(MacroRef::new(name.clone(), self.clone())));
         }
     }
 
+    /// The macro an unqualified `name` finds from anywhere.
     pub fn find(&self, name: &str) -> Option<&MacroDef> {
-        self.by_name.get(name)
+        self.find_in(self.global.get(name)?, name)
+    }
+
+    /// The macro an unqualified `name` finds in a node of `local`: its own package's first.
+    pub fn find_local(&self, local: &str, name: &str) -> Option<&MacroDef> {
+        self.find_in(local, name).or_else(|| self.find(name))
+    }
+
+    /// The macro `name` of `package`.
+    pub fn find_in(&self, package: &str, name: &str) -> Option<&MacroDef> {
+        self.packages.get(package)?.get(name)
+    }
+
+    /// The packages `adapter.dispatch(name, macro_namespace)` searches, in order, as dbt
+    /// does: the project's `dispatch:` search order for the namespace; else, for an
+    /// installed package, the root project then the package; else every macro by name.
+    pub fn dispatch_packages(&self, namespace: &str) -> Vec<Option<String>> {
+        let g = &self.globals;
+        if let Some((_, order)) = g.dispatch.iter().find(|(ns, _)| ns == namespace) {
+            return order.iter().cloned().map(Some).collect();
+        }
+        if g.packages.iter().any(|p| p == namespace) {
+            return vec![Some(g.project_name.clone()), Some(namespace.to_owned())];
+        }
+        vec![None]
     }
 
     pub fn source(&self, file: &str) -> Option<Arc<str>> {
         self.sources.get(file).cloned()
     }
 
+    /// Every macro: the projects' first, by name, then the built-in ones.
     pub fn all(&self) -> impl Iterator<Item = &MacroDef> {
-        let mut defs: Vec<&MacroDef> = self.by_name.values().collect();
-        defs.sort_by(|a, b| (a.package == "dbt", &a.name).cmp(&(b.package == "dbt", &b.name)));
+        let mut defs: Vec<&MacroDef> = self.packages.values().flat_map(HashMap::values).collect();
+        defs.sort_by(|a, b| (a.package == "dbt", &a.name, &a.package).cmp(&(b.package == "dbt", &b.name, &b.package)));
         defs.into_iter()
     }
 
-    /// The implementation `adapter.dispatch(name)` picks: `datafusion__name`,
-    /// then `default__name`, then `name` itself.
+    /// The implementation `adapter.dispatch(name)` picks among every macro by name:
+    /// `datafusion__name`, then `default__name`, then `name` itself.
     pub fn dispatch(&self, name: &str) -> Option<&MacroDef> {
         ["datafusion__", "default__", ""]
             .iter()
             .find_map(|prefix| self.find(&format!("{prefix}{name}")))
+    }
+
+    /// `adapter.dispatch(name, macro_namespace)`: the packages are searched in order (a
+    /// `None` entry is every macro by name), each for `datafusion__name` then
+    /// `default__name`. Returns the macro, or every name tried.
+    pub fn dispatch_in(&self, name: &str, packages: &[Option<String>]) -> Result<&MacroDef, Vec<String>> {
+        let mut tried = Vec::new();
+        for package in packages {
+            for prefix in ["datafusion__", "default__"] {
+                let wanted = format!("{prefix}{name}");
+                let found = match package {
+                    None => self.find(&wanted),
+                    Some(p) => self.find_in(p, &wanted),
+                };
+                match found {
+                    Some(def) => return Ok(def),
+                    None => tried.push(match package {
+                        None => wanted,
+                        Some(p) => format!("{p}.{wanted}"),
+                    }),
+                }
+            }
+        }
+        Err(tried)
     }
 }
 
@@ -444,22 +504,33 @@ pub fn return_value(value: Option<Value>) -> Result<Value, Error> {
     Err(Error::new(ErrorKind::InvalidOperation, RETURN_SENTINEL))
 }
 
-/// A macro, callable from any template.
+/// A macro, callable from any template: by its name alone (resolved for the node being
+/// rendered), or in one package (`package.name`).
 #[derive(Debug)]
 pub struct MacroRef {
     name: String,
+    package: Option<String>,
     index: Arc<MacroIndex>,
 }
 
 impl std::fmt::Debug for MacroIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "MacroIndex({} macros)", self.by_name.len())
+        write!(f, "MacroIndex({} macros)", self.global.len())
     }
 }
 
 impl MacroRef {
     pub fn new(name: String, index: Arc<MacroIndex>) -> MacroRef {
-        MacroRef { name, index }
+        MacroRef { name, package: None, index }
+    }
+
+    /// The macro `name` of `package`, whatever node calls it.
+    pub fn in_package(package: &str, name: String, index: Arc<MacroIndex>) -> MacroRef {
+        MacroRef {
+            name,
+            package: Some(package.to_owned()),
+            index,
+        }
     }
 }
 
@@ -476,13 +547,21 @@ impl Object for MacroRef {
     }
 
     fn call(self: &Arc<Self>, state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
-        let def = self.index.find(&self.name).ok_or_else(|| {
-            Error::new(
-                ErrorKind::UnknownFunction,
-                format!("macro `{}` is not defined", self.name),
-            )
-        })?;
         let node = super::state_node(state);
+        let def = match &self.package {
+            Some(p) => self.index.find_in(p, &self.name),
+            None => match &node {
+                Some(n) => self.index.find_local(n.package(&self.index.globals), &self.name),
+                None => self.index.find(&self.name),
+            },
+        };
+        let def = def.ok_or_else(|| {
+            let shown = match &self.package {
+                Some(p) => format!("{p}.{}", self.name),
+                None => self.name.clone(),
+            };
+            Error::new(ErrorKind::UnknownFunction, format!("macro `{shown}` is not defined"))
+        })?;
         if let Some(node) = &node {
             node.capture().macros.insert(def.unique_id());
             // A unit test's `overrides.macros` fixes what the macro returns.

@@ -55,22 +55,23 @@ pub enum Phase {
 
 /// Answers `ref` and `source` for one node.
 pub trait Resolver: Send + Sync {
-    /// `ref(name)`, `ref(package, name)`, `ref(name, version=v)`.
+    /// `ref(name)`, `ref(package, name)`, `ref(name, version=v)` in a node of package `from`.
     fn resolve_ref(
         &self,
+        from: &str,
         package: Option<&str>,
         name: &str,
         version: Option<&str>,
     ) -> Result<Relation, ResolveError>;
-    /// `source(source_name, table_name)`.
-    fn resolve_source(&self, source: &str, table: &str) -> Result<Relation, ResolveError>;
+    /// `source(source_name, table_name)` in a node of package `from`.
+    fn resolve_source(&self, from: &str, source: &str, table: &str) -> Result<Relation, ResolveError>;
 }
 
 /// Why a `ref` or `source` call names nothing it can read; the message suggests the
 /// nearest name where there is one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
-    #[error("`ref('{package}', '{name}')` points into package `{package}`, but Silt does not support packages")]
+    #[error("`ref('{package}', '{name}')` points into package `{package}`, which is not installed (declare it in packages.yml and run `silt deps`)")]
     Package { package: String, name: String },
     #[error("`ref` to unknown model `{name}`{}", suggest(.suggestion))]
     UnknownModel { name: String, suggestion: Option<String> },
@@ -147,6 +148,12 @@ impl NodeContext {
         }
     }
 
+    /// The project the node belongs to (the root project, or an installed package): where
+    /// its unqualified macro names and its `var()`s are looked up first.
+    pub fn package<'a>(&'a self, globals: &'a Globals) -> &'a str {
+        self.model.get("package_name").and_then(Json::as_str).unwrap_or(&globals.project_name)
+    }
+
     /// What was captured, leaving the context empty.
     pub fn take_captured(&self) -> Captured {
         std::mem::take(&mut *self.captured.lock().unwrap_or_else(|e| e.into_inner()))
@@ -170,6 +177,10 @@ impl NodeContext {
 #[derive(Debug, Clone)]
 pub struct Globals {
     pub project_name: String,
+    /// The installed packages' names: each is a macro namespace (`dbt_utils.star`).
+    pub packages: Vec<String>,
+    /// The project's `dispatch:` search orders: macro namespace -> packages to search.
+    pub dispatch: Vec<(String, Vec<String>)>,
     /// `target`: name, schema, type, threads, profile_name, database...
     pub target: Json,
     pub vars: Vars,
@@ -183,33 +194,49 @@ pub struct Globals {
 #[derive(Debug, Clone, Default)]
 pub struct Vars {
     pub cli: serde_json::Map<String, Json>,
+    /// The root project's `vars`.
     pub project: serde_json::Map<String, Json>,
+    /// Each installed package's own `vars`, by package name.
+    pub packages: BTreeMap<String, serde_json::Map<String, Json>>,
 }
 
 impl Vars {
-    /// Looks a variable up as dbt does for a node of `package`.
+    /// Looks a variable up as dbt does for a node of `package`: `--vars`, then the root
+    /// project's vars (scoped to the package, then global), then the package's own
+    /// (scoped, then global).
     pub fn get(&self, package: &str, name: &str) -> Option<Json> {
         if let Some(v) = self.cli.get(name) {
             return Some(v.clone());
         }
-        if let Some(Json::Object(scoped)) = self.project.get(package)
-            && let Some(v) = scoped.get(name) {
+        let in_project = |vars: &serde_json::Map<String, Json>| -> Option<Json> {
+            if let Some(Json::Object(scoped)) = vars.get(package)
+                && let Some(v) = scoped.get(name)
+            {
                 return Some(v.clone());
             }
-        self.project.get(name).cloned()
+            vars.get(name).cloned()
+        };
+        in_project(&self.project).or_else(|| self.packages.get(package).and_then(in_project))
     }
 
     /// Every variable visible to `package`, for error messages.
     pub fn visible(&self, package: &str) -> BTreeMap<String, Json> {
         let mut out: BTreeMap<String, Json> = BTreeMap::new();
-        for (k, v) in &self.project {
-            if k != package {
-                out.insert(k.clone(), v.clone());
+        let mut add = |vars: &serde_json::Map<String, Json>| {
+            for (k, v) in vars {
+                if k != package {
+                    out.insert(k.clone(), v.clone());
+                }
             }
+            if let Some(Json::Object(scoped)) = vars.get(package) {
+                out.extend(scoped.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        };
+        // Lowest precedence first: the package's own, then the root project's.
+        if let Some(own) = self.packages.get(package) {
+            add(own);
         }
-        if let Some(Json::Object(scoped)) = self.project.get(package) {
-            out.extend(scoped.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
+        add(&self.project);
         out.extend(self.cli.iter().map(|(k, v)| (k.clone(), v.clone())));
         out
     }
@@ -272,10 +299,11 @@ pub struct Templates {
 impl Templates {
     /// Builds the environment with the project's macros (already read from macro-paths)
     /// and Silt's built-in ones.
-    /// `project_macros` are the project's macro files as (display path, text).
+    /// `project_macros` are the macro files of the root project and of installed packages,
+    /// as (display path, text, package).
     pub fn new(
         globals: Globals,
-        project_macros: Vec<(String, String)>,
+        project_macros: Vec<(String, String, String)>,
     ) -> Result<Templates, Vec<Diagnostic>> {
         let globals = Arc::new(globals);
         let mut env = Environment::new();
@@ -494,21 +522,21 @@ fn install_node(
     node: &Arc<NodeContext>,
     globals: &Arc<Globals>,
 ) {
-    let n = node.clone();
+    let (n, g) = (node.clone(), globals.clone());
     ctx.insert(
         "ref",
         Value::from_function(move |args: Rest<Value>| -> Result<Value, Error> {
-            call_ref(&n, &args)
+            call_ref(&n, n.package(&g), &args)
         }),
     );
-    let n = node.clone();
+    let (n, g) = (node.clone(), globals.clone());
     ctx.insert(
         "source",
         Value::from_function(
             move |source: String, table: String| -> Result<Value, Error> {
                 n.capture().sources.push((source.clone(), table.clone()));
                 n.resolver
-                    .resolve_source(&source, &table)
+                    .resolve_source(n.package(&g), &source, &table)
                     .map(Value::from_object)
                     .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
             },
@@ -550,19 +578,18 @@ fn install_node(
                     return Ok(Value::from(minijinja::value::Serde(v.clone())));
                 }
                 // dbt's parse pass treats a missing var as none; the compile pass reports it.
-                if n.phase == Phase::Parse
-                    && default.is_none()
-                    && g.vars.get(&g.project_name, &name).is_none()
-                {
+                let package = n.package(&g);
+                if n.phase == Phase::Parse && default.is_none() && g.vars.get(package, &name).is_none() {
                     return Ok(Value::from(()));
                 }
-                lookup_var(&g, &name, default)
+                lookup_var(&g, package, &name, default)
             },
         ),
     );
 }
 
-fn call_ref(node: &NodeContext, args: &[Value]) -> Result<Value, Error> {
+/// `ref(...)` in a node of package `from`.
+fn call_ref(node: &NodeContext, from: &str, args: &[Value]) -> Result<Value, Error> {
     let (positional, kwargs): (Vec<&Value>, Option<Kwargs>) = match args.last() {
         Some(last) if last.is_kwargs() => (
             args[..args.len() - 1].iter().collect(),
@@ -610,13 +637,14 @@ fn call_ref(node: &NodeContext, args: &[Value]) -> Result<Value, Error> {
         version: version.clone(),
     });
     node.resolver
-        .resolve_ref(package.as_deref(), &name, version.as_deref())
+        .resolve_ref(from, package.as_deref(), &name, version.as_deref())
         .map(Value::from_object)
         .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
 }
 
-fn lookup_var(globals: &Globals, name: &str, default: Option<Value>) -> Result<Value, Error> {
-    match globals.vars.get(&globals.project_name, name) {
+/// `var(name)` for a node of `package`.
+fn lookup_var(globals: &Globals, package: &str, name: &str, default: Option<Value>) -> Result<Value, Error> {
+    match globals.vars.get(package, name) {
         // String values are templates themselves, rendered when read (as dbt does).
         Some(Json::String(s)) if s.contains("{{") || s.contains("{%") => {
             let target = (!globals.target.is_null()).then_some(&globals.target);
@@ -633,7 +661,7 @@ fn lookup_var(globals: &Globals, name: &str, default: Option<Value>) -> Result<V
         None => match default {
             Some(d) => Ok(d),
             None => {
-                let visible = globals.vars.visible(&globals.project_name);
+                let visible = globals.vars.visible(package);
                 let names: Vec<&str> = visible.keys().map(String::as_str).collect();
                 let mut msg = format!("required var `{name}` not found");
                 if let Some(s) = did_you_mean(name, names.iter().copied()) {
@@ -666,7 +694,7 @@ fn install_globals(
 ) {
     let g = globals.clone();
     env.add_function("var", move |name: String, default: Option<Value>| {
-        lookup_var(&g, &name, default)
+        lookup_var(&g, &g.project_name, &name, default)
     });
     env.add_function("env_var", env_var);
     env.add_global(
@@ -690,15 +718,17 @@ fn install_globals(
         Value::from_object(Namespace::builtin(macros.clone())),
     );
     // dbt_utils' tests are built in, so `dbt_utils.accepted_range` in YAML works without
-    // the package; its other macros are not, and saying so beats an undefined name.
-    env.add_global(
-        "dbt_utils",
-        Value::from_object(Namespace::package("dbt_utils", DBT_UTILS_TESTS, macros.clone())),
-    );
-    env.add_global(
-        globals.project_name.clone(),
-        Value::from_object(Namespace::project(macros.clone())),
-    );
+    // the package; its other macros are not, and saying so beats an undefined name. An
+    // installed dbt_utils replaces the stand-in.
+    if !globals.packages.iter().any(|p| p == "dbt_utils") {
+        env.add_global(
+            "dbt_utils",
+            Value::from_object(Namespace::stand_in("dbt_utils", DBT_UTILS_TESTS, macros.clone())),
+        );
+    }
+    for project in std::iter::once(&globals.project_name).chain(&globals.packages) {
+        env.add_global(project.clone(), Value::from_object(Namespace::project(project, macros.clone())));
+    }
     env.add_global("builtins", Value::from_object(objects::Builtins));
     env.add_function(
         "log",
@@ -1008,6 +1038,8 @@ fn render_simple(
     env.set_debug(true);
     let globals = Arc::new(Globals {
         project_name: String::new(),
+        packages: Vec::new(),
+        dispatch: Vec::new(),
         target: target.cloned().unwrap_or(Json::Null),
         vars: vars.clone(),
         invocation_id: String::new(),
@@ -1016,7 +1048,7 @@ fn render_simple(
     });
     let g = globals.clone();
     env.add_function("var", move |name: String, default: Option<Value>| {
-        lookup_var(&g, &name, default)
+        lookup_var(&g, &g.project_name, &name, default)
     });
     env.add_function("env_var", |name: String, default: Option<Value>| -> Result<Value, Error> {
         match std::env::var(&name) {

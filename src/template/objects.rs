@@ -195,6 +195,30 @@ impl Object for AdapterObject {
                         "`adapter.dispatch` takes a macro name",
                     )
                 })?;
+                let kwargs = args.last().and_then(|a| Kwargs::try_from(a.clone()).ok());
+                let namespace = args
+                    .get(1)
+                    .filter(|a| a.as_str().is_some())
+                    .cloned()
+                    .or_else(|| kwargs.as_ref().and_then(|k| k.get::<Option<Value>>("macro_namespace").ok().flatten()))
+                    .filter(|v| !v.is_none());
+                if let Some(ns) = namespace.as_ref().and_then(Value::as_str) {
+                    let search = self.0.dispatch_packages(ns);
+                    return match self.0.dispatch_in(name, &search) {
+                        Ok(def) => Ok(Value::from_object(MacroRef::in_package(
+                            &def.package,
+                            def.name.clone(),
+                            self.0.clone(),
+                        ))),
+                        Err(tried) => Err(Error::new(
+                            ErrorKind::UnknownFunction,
+                            format!(
+                                "in dispatch: no macro named `{name}` found within namespace `{ns}` (searched for {})",
+                                tried.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+                            ),
+                        )),
+                    };
+                }
                 let def = self.0.dispatch(name).ok_or_else(|| {
                     Error::new(
                         ErrorKind::UnknownFunction,
@@ -229,39 +253,44 @@ impl Object for AdapterObject {
     }
 }
 
-/// A macro namespace: `dbt.<macro>` for built-ins, `<project>.<macro>` for the project's.
+/// A macro namespace: `dbt.<macro>` for built-ins, `<project>.<macro>` for the root
+/// project's or an installed package's.
 pub struct Namespace {
     index: Arc<MacroIndex>,
-    builtin: bool,
-    /// For a package Silt stands in for (`dbt_utils`): its name and the tests it has.
-    package: Option<(&'static str, &'static [&'static str])>,
+    kind: NamespaceKind,
+}
+
+enum NamespaceKind {
+    /// `dbt`: Silt's built-in macros, dispatched (`dbt.datediff` is `default__datediff`).
+    Builtin,
+    /// A project's macros: the root project's or an installed package's.
+    Package(String),
+    /// A package that is not installed but whose tests Silt has built in (`dbt_utils`); its
+    /// other macros fail with a clear error.
+    StandIn(&'static str, &'static [&'static str]),
 }
 
 impl Namespace {
     pub fn builtin(index: Arc<MacroIndex>) -> Namespace {
         Namespace {
             index,
-            builtin: true,
-            package: None,
+            kind: NamespaceKind::Builtin,
         }
     }
-    pub fn project(index: Arc<MacroIndex>) -> Namespace {
+
+    /// The macros of the project (root or package) named `name`.
+    pub fn project(name: &str, index: Arc<MacroIndex>) -> Namespace {
         Namespace {
             index,
-            builtin: false,
-            package: None,
+            kind: NamespaceKind::Package(name.to_owned()),
         }
     }
+
     /// A package whose tests Silt has built in; its other macros fail with a clear error.
-    pub fn package(
-        name: &'static str,
-        tests: &'static [&'static str],
-        index: Arc<MacroIndex>,
-    ) -> Namespace {
+    pub fn stand_in(name: &'static str, tests: &'static [&'static str], index: Arc<MacroIndex>) -> Namespace {
         Namespace {
             index,
-            builtin: true,
-            package: Some((name, tests)),
+            kind: NamespaceKind::StandIn(name, tests),
         }
     }
 }
@@ -279,35 +308,31 @@ impl Object for Namespace {
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let name = key.as_str()?;
-        if let Some((package, tests)) = self.package {
-            let known = name
-                .strip_prefix("test_")
-                .is_some_and(|t| tests.contains(&t));
-            if !known {
-                let message = format!(
-                    "`{package}.{name}` is not available: Silt does not install packages; it has these {package} tests built in: {}",
-                    tests.join(", ")
-                );
-                return Some(Value::from_function(move |_: minijinja::value::Rest<Value>| -> Result<Value, Error> {
-                    Err(Error::new(ErrorKind::InvalidOperation, message.clone()))
-                }));
+        match &self.kind {
+            NamespaceKind::StandIn(package, tests) => {
+                let known = name.strip_prefix("test_").is_some_and(|t| tests.contains(&t));
+                if !known {
+                    let message = format!(
+                        "`{package}.{name}` is not available: package `{package}` is not installed (declare it in packages.yml and run `silt deps`); Silt has these {package} tests built in: {}",
+                        tests.join(", ")
+                    );
+                    return Some(Value::from_function(move |_: minijinja::value::Rest<Value>| -> Result<Value, Error> {
+                        Err(Error::new(ErrorKind::InvalidOperation, message.clone()))
+                    }));
+                }
+                // The test as the project defines it, else Silt's built-in one.
+                let def = self.index.find(name)?;
+                Some(Value::from_object(MacroRef::new(def.name.clone(), self.index.clone())))
             }
-            // The test as the project defines it, else Silt's built-in one.
-            let def = self.index.find(name)?;
-            return Some(Value::from_object(MacroRef::new(def.name.clone(), self.index.clone())));
+            NamespaceKind::Builtin => {
+                let def = self.index.dispatch(name)?;
+                Some(Value::from_object(MacroRef::in_package(&def.package, def.name.clone(), self.index.clone())))
+            }
+            NamespaceKind::Package(package) => {
+                let def = self.index.find_in(package, name)?;
+                Some(Value::from_object(MacroRef::in_package(package, def.name.clone(), self.index.clone())))
+            }
         }
-        let def = if self.builtin {
-            self.index.dispatch(name)
-        } else {
-            self.index.find(name)
-        }?;
-        if !self.builtin && def.package == "dbt" {
-            return None;
-        }
-        Some(Value::from_object(MacroRef::new(
-            def.name.clone(),
-            self.index.clone(),
-        )))
     }
 }
 

@@ -9,6 +9,7 @@ struct FakeResolver;
 impl Resolver for FakeResolver {
     fn resolve_ref(
         &self,
+        _from: &str,
         _package: Option<&str>,
         name: &str,
         _version: Option<&str>,
@@ -18,7 +19,7 @@ impl Resolver for FakeResolver {
         }
         Ok(Relation::new("silt", "main", name, RelationKind::Table))
     }
-    fn resolve_source(&self, source: &str, table: &str) -> Result<Relation, ResolveError> {
+    fn resolve_source(&self, _from: &str, source: &str, table: &str) -> Result<Relation, ResolveError> {
         Ok(Relation::new("silt", source, table, RelationKind::Table))
     }
 }
@@ -31,6 +32,8 @@ fn templates(macros: &[(&str, &str)]) -> Templates {
     vars.cli.insert("cli".into(), serde_json::json!("c"));
     let globals = Globals {
         project_name: "shop".into(),
+        packages: Vec::new(),
+        dispatch: Vec::new(),
         target: serde_json::json!({"name": "dev", "schema": "main", "type": "datafusion", "threads": 4, "database": "silt"}),
         vars,
         invocation_id: "id".into(),
@@ -41,7 +44,7 @@ fn templates(macros: &[(&str, &str)]) -> Templates {
         globals,
         macros
             .iter()
-            .map(|(f, s)| (f.to_string(), s.to_string()))
+            .map(|(f, s)| (f.to_string(), s.to_string(), "shop".to_owned()))
             .collect(),
     )
     .unwrap()

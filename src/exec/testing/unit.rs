@@ -55,7 +55,7 @@ pub async fn run(
         .unit
         .as_ref()
         .ok_or_else(|| ExecError::compile(format!("`{}` is not a unit test (this is a bug)", node.node.name)))?;
-    let (model_id, model) = model_of(parsed, spec)?;
+    let (model_id, model) = model_of(parsed, &node.node.package, spec)?;
     let inputs = resolve_inputs(parsed, model, spec)?;
     let compiled = compile_with_overrides(parsed, &model_id, overrides_of(spec)).map_err(|d| ExecError::diagnostic(&d))?;
     check_inputs_cover(parsed, model, spec, &inputs, &node.node.name)?;
@@ -99,10 +99,14 @@ pub async fn run(
 }
 
 /// The model the test runs, which must produce a relation.
-fn model_of<'a>(parsed: &'a ParsedProject, spec: &UnitTestSpec) -> Result<(String, &'a ParsedNode), ExecError> {
+fn model_of<'a>(
+    parsed: &'a ParsedProject,
+    package: &str,
+    spec: &UnitTestSpec,
+) -> Result<(String, &'a ParsedNode), ExecError> {
     let model_id = parsed
         .names
-        .lookup_ref(None, &spec.model)
+        .lookup_ref(package, None, &spec.model)
         .map_err(|e| at(&spec.model_span, e.to_string()))?
         .to_owned();
     let model = parsed
@@ -285,7 +289,7 @@ fn resolve_inputs<'a>(
             })?;
             match (func.as_str(), args.as_slice()) {
                 ("ref", [name]) | ("ref", [_, name]) => {
-                    let id = parsed.names.lookup_ref(None, name).map_err(|e| bad(e.to_string()))?;
+                    let id = parsed.names.lookup_ref(&model.node.package, None, name).map_err(|e| bad(e.to_string()))?;
                     let n = parsed.node(id).ok_or_else(|| bad("not found".into()))?;
                     if n.config.materialized == Materialization::Ephemeral {
                         return Err(bad(format!(
@@ -295,7 +299,7 @@ fn resolve_inputs<'a>(
                     n.relation.clone()
                 }
                 ("source", [s, t]) => {
-                    let id = parsed.names.lookup_source(s, t).map_err(|e| bad(e.to_string()))?;
+                    let id = parsed.names.lookup_source(&model.node.package, s, t).map_err(|e| bad(e.to_string()))?;
                     parsed
                         .source(id)
                         .ok_or_else(|| bad("not found".into()))?

@@ -133,16 +133,24 @@ pub(crate) fn add_generic_tests(project: &mut Project, diags: &mut Diagnostics) 
     let mut indexes: HashMap<usize, HashMap<NodeId, &Node>> = HashMap::new();
     let mut new_nodes: Vec<ProjectNode> = Vec::new();
     let mut seen: HashMap<String, YamlRef> = HashMap::new();
-    let project_name = project.settings.project.name.clone();
     for target in &targets {
         let Some(file) = target.file else { continue };
         if target.entries.is_empty() {
             continue;
         }
         let doc = &project.yaml_files[file];
+        // The test belongs to the project of the file that declares it.
+        let project_name = project.yaml_packages[file].clone();
+        let in_project = project
+            .settings
+            .project_named(&project_name)
+            .filter(|p| p.is_package())
+            .and_then(|p| doc.file.strip_prefix(p.dir.as_str()))
+            .and_then(|f| f.strip_prefix('/'))
+            .unwrap_or(&doc.file);
         let index = indexes.entry(file).or_insert_with(|| index_doc(doc));
         // dbt's fqn of a generic test: the YAML file's folders below the first one.
-        let parts: Vec<&str> = doc.file.split('/').collect();
+        let parts: Vec<&str> = in_project.split('/').collect();
         let dirs: Vec<String> = if parts.len() > 2 {
             parts[1..parts.len() - 1].iter().map(|s| (*s).to_owned()).collect()
         } else {
@@ -447,6 +455,7 @@ fn build_node(
         resource_type: ResourceType::Test,
         name: full_name,
         package: project_name.to_owned(),
+        package_dir: project.settings.project_named(project_name).map(|p| p.dir.clone()).unwrap_or_default(),
         path: format!("{short_name}.sql"),
         original_file_path: doc.file.clone(),
         fqn,

@@ -191,8 +191,8 @@ fn read_one(
             }
         }
     }
-    let project_name = project.settings.project.name.clone();
-    let dirs = crate::project::properties::fqn_dirs(&project.settings, &doc.file);
+    let project_name = project.yaml_packages[at.file].clone();
+    let dirs = crate::project::properties::fqn_dirs(&project.settings, &project_name, &doc.file);
     let mut fqn = vec![project_name.clone()];
     fqn.extend(dirs.iter().cloned());
     fqn.push(model.clone());
@@ -215,6 +215,7 @@ fn read_one(
         unique_id: format!("unit_test.{project_name}.{model}.{name}"),
         resource_type: ResourceType::UnitTest,
         name: name.clone(),
+        package_dir: project.settings.project_named(&project_name).map(|p| p.dir.clone()).unwrap_or_default(),
         package: project_name,
         path: rel_path,
         original_file_path: doc.file.clone(),
