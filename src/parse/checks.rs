@@ -97,43 +97,65 @@ pub(super) fn check_test_signature(
         Some(ns) => format!("{ns}.{}", meta.name),
         None => meta.name.clone(),
     };
+    let installed = |ns: &str| project.settings.project_named(ns).is_some();
     match meta.namespace.as_deref() {
         None | Some("dbt") => {}
-        Some(ns) if ns == project.settings.project.name => {}
+        Some(ns) if installed(ns) => {}
         Some("dbt_utils") => {
             if !crate::template::DBT_UTILS_TESTS.contains(&meta.name.as_str()) {
                 return Err(Diagnostic::error(format!(
-                    "test `{shown}` is not available: Silt does not install packages"
+                    "test `{shown}` is not available: package `dbt_utils` is not installed"
                 ))
                 .with_span(span())
                 .with_help(format!(
-                    "Silt has these dbt_utils tests built in: {}; or define `{{% test {} %}}` in the project",
+                    "declare dbt_utils in packages.yml and run `silt deps`; without it, Silt has these dbt_utils tests built in: {}",
                     crate::template::DBT_UTILS_TESTS.join(", "),
-                    meta.name
                 )));
             }
         }
         Some(ns) => {
             return Err(Diagnostic::error(format!(
-                "test `{shown}` comes from package `{ns}`, and Silt does not install packages"
+                "test `{shown}` comes from package `{ns}`, which is not installed"
             ))
             .with_span(span())
             .with_help(format!(
-                "define `{{% test {} %}}` in the project (macros/ or tests/generic/) and use it as `{}`",
+                "declare `{ns}` in packages.yml and run `silt deps`, or define `{{% test {} %}}` in the project and use it as `{}`",
                 meta.name, meta.name
             )));
         }
     }
     let macro_name = format!("test_{}", meta.name);
-    let Some((params, any_keyword)) = templates.macro_params(&macro_name) else {
+    // Found as the test node's own render finds it: a bare name in the package declaring
+    // the test, then the root project, then the built-in tests.
+    let def = match meta.namespace.as_deref() {
+        Some(ns) if installed(ns) || ns == "dbt" => templates.macro_in(ns, &macro_name),
+        Some(_) => templates.macro_in(project.settings.project.name.as_str(), &macro_name)
+            .or_else(|| templates.macro_in("dbt", &macro_name)),
+        None => templates.macro_for(&node.package, &macro_name),
+    };
+    let Some((params, any_keyword)) = def.map(|d| (d.params.clone(), d.body.contains("kwargs"))) else {
+        let mut d = Diagnostic::error(format!("unknown data test `{shown}`")).with_span(span());
+        let elsewhere = templates.packages_defining(&macro_name);
+        if meta.namespace.is_none() && let Some(p) = elsewhere.first() {
+            return Err(d.with_help(format!(
+                "package `{p}` defines it; a test from another package is named with its package: `{p}.{}`",
+                meta.name
+            )));
+        }
         let known: Vec<String> = templates
             .macros()
             .filter(|m| m.kind == crate::template::MacroKind::Test)
+            .filter(|m| match meta.namespace.as_deref() {
+                Some(ns) => m.package == ns,
+                None => m.package == *node.package || m.package == project.settings.project.name || m.package == "dbt",
+            })
             .filter_map(|m| m.name.strip_prefix("test_").map(str::to_owned))
             .collect();
-        let mut d = Diagnostic::error(format!("unknown data test `{shown}`")).with_span(span());
         d = match did_you_mean(&meta.name, known.iter().map(String::as_str)) {
-            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+            Some(s) => match &meta.namespace {
+                Some(ns) => d.with_help(format!("did you mean `{ns}.{s}`?")),
+                None => d.with_help(format!("did you mean `{s}`?")),
+            },
             None => d.with_help(
                 "define it with `{% test name(model, column_name) %}` in macros/ or tests/generic/",
             ),

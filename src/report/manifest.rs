@@ -289,7 +289,7 @@ fn node_out<'a>(
         resource_type: n.resource_type.as_str(),
         package_name: &n.package,
         path: &n.path,
-        original_file_path: &n.original_file_path,
+        original_file_path: n.package_path(),
         unique_id: &n.unique_id,
         fqn: &n.fqn,
         alias: if node.config.materialized == Materialization::Ephemeral {
@@ -399,7 +399,7 @@ fn unit_test_json(node: &ParsedNode) -> Json {
         "resource_type": "unit_test",
         "package_name": n.package,
         "path": n.path,
-        "original_file_path": n.original_file_path,
+        "original_file_path": n.package_path(),
         "unique_id": n.unique_id,
         "fqn": n.fqn,
         "description": n.description,
@@ -423,16 +423,17 @@ pub fn node_json(
     serde_json::to_value(node_out(parsed, node, compiled)).unwrap_or(Json::Null)
 }
 
-fn source_json(s: &ParsedSource) -> Json {
+fn source_json(settings: &crate::settings::Settings, s: &ParsedSource) -> Json {
     let t = &s.source;
+    let path = settings.package_relative(&t.package, &t.original_file_path);
     json!({
         "database": t.database,
         "schema": t.schema,
         "name": t.name,
         "resource_type": "source",
         "package_name": t.package,
-        "path": t.original_file_path,
-        "original_file_path": t.original_file_path,
+        "path": path,
+        "original_file_path": path,
         "unique_id": t.unique_id,
         "fqn": t.fqn,
         "source_name": t.source_name,
@@ -511,7 +512,7 @@ impl Serialize for Manifest<'_> {
                     .sources
                     .iter()
                     .filter(|s| s.enabled)
-                    .map(|s| (&s.source.unique_id, source_json(s))),
+                    .map(|s| (&s.source.unique_id, source_json(&parsed.project.settings, s))),
             ),
         )?;
         let project_name = &parsed.project.settings.project.name;
@@ -520,9 +521,9 @@ impl Serialize for Manifest<'_> {
             &MapOf::new(parsed.templates.macros().map(|mac| {
                 let docs = parsed.project.macro_docs.get(&mac.name);
                 let path = if mac.package == "dbt" {
-                    "macros/silt_builtins.sql".to_owned()
+                    "macros/silt_builtins.sql"
                 } else {
-                    mac.file.clone()
+                    parsed.project.settings.package_relative(&mac.package, &mac.file)
                 };
                 (
                     mac.unique_id(),
@@ -575,7 +576,7 @@ impl Serialize for Manifest<'_> {
             .sources
             .iter()
             .filter(|s| !s.enabled)
-            .map(|s| (s.source.unique_id.clone(), json!([source_json(s)])));
+            .map(|s| (s.source.unique_id.clone(), json!([source_json(&parsed.project.settings, s)])));
         m.serialize_entry(
             "disabled",
             &MapOf::new(disabled_nodes.chain(disabled_sources)),

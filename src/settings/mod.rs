@@ -168,6 +168,18 @@ impl Settings {
     pub fn project_named(&self, name: &str) -> Option<&ProjectSettings> {
         self.projects().find(|p| p.name == name)
     }
+
+    /// A path relative to the root project, made relative to its own `package`'s folder
+    /// (dbt's `original_file_path`): `dbt_packages/marts/models/a.sql` is `models/a.sql`.
+    pub fn package_relative<'a>(&self, package: &str, path: &'a str) -> &'a str {
+        match self.project_named(package) {
+            Some(p) if p.is_package() => path
+                .strip_prefix(p.dir.as_str())
+                .and_then(|rest| rest.strip_prefix('/'))
+                .unwrap_or(path),
+            _ => path,
+        }
+    }
 }
 
 impl ProjectSettings {
@@ -303,8 +315,13 @@ fn check_installed(root: &Path, raw: &RawProject, packages: &[ProjectSettings], 
             {
                 diags.push(
                     Diagnostic::error(format!(
-                        "{n} package(s) are declared in {file}, but {} are installed in `{}`",
-                        installed.len(),
+                        "{file} declares {}, but {} installed in `{}`",
+                        plural(n, "package"),
+                        match installed.len() {
+                            0 => "none is".to_owned(),
+                            1 => "1 is".to_owned(),
+                            k => format!("{k} are"),
+                        },
                         raw.packages_install_path
                     ))
                     .with_span(Span::file(file))
@@ -922,4 +939,9 @@ impl Output<'_> {
             (None, None) => std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
+}
+
+/// `1 package`, `2 packages`.
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
 }

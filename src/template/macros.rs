@@ -298,15 +298,14 @@ fn parse_params(sig: &str) -> Vec<(String, bool)> {
 
 /// Every macro, by package and name, with the text of each file.
 ///
-/// dbt's resolution (`MacroResolver`): an unqualified name is looked up in the package of
-/// the node being rendered, then among every macro by name, where the root project's win
-/// over installed packages', and those over the built-in `dbt` ones. `package.name` looks
-/// in that package only.
+/// dbt's resolution (its `MacroNamespace`): an unqualified name is looked up in the
+/// package of the node being rendered, then in the root project, then among the built-in
+/// `dbt` macros; another installed package's macros are reached only as `package.name`.
+/// The node decides, not the macro: a package macro calling a sibling by its bare name
+/// from a root project's model does not find it (dbt says it is undefined too).
 pub struct MacroIndex {
     /// Package -> name -> definition.
     packages: HashMap<String, HashMap<String, MacroDef>>,
-    /// Name -> the package whose macro an unqualified name finds anywhere.
-    global: HashMap<String, String>,
     /// Names in the order they were first defined, for registering globals.
     order: Vec<String>,
     sources: HashMap<String, Arc<str>>,
@@ -323,12 +322,12 @@ impl MacroIndex {
     ) -> Result<MacroIndex, Vec<Diagnostic>> {
         let mut index = MacroIndex {
             packages: HashMap::new(),
-            global: HashMap::new(),
             order: Vec::new(),
             sources: HashMap::new(),
             globals: globals.clone(),
         };
         let mut diags = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut all = vec![
             (BUILTIN_FILE.to_owned(), BUILTINS.to_owned(), "dbt".to_owned()),
             (BUILTIN_TESTS_FILE.to_owned(), BUILTIN_TESTS.to_owned(), "dbt".to_owned()),
@@ -361,7 +360,7 @@ impl MacroIndex {
                             );
                             continue;
                         }
-                        if !index.global.contains_key(&def.name) {
+                        if seen.insert(def.name.clone()) {
                             index.order.push(def.name.clone());
                         }
                         own.insert(def.name.clone(), def);
@@ -373,26 +372,7 @@ impl MacroIndex {
         if !diags.is_empty() {
             return Err(diags);
         }
-        index.resolve_globals();
         Ok(index)
-    }
-
-    /// Which package each unqualified name finds: `dbt`, then installed packages in name
-    /// order, then the root project, each overriding the one before.
-    fn resolve_globals(&mut self) {
-        let root = &self.globals.project_name;
-        let mut packages: Vec<&String> = self.packages.keys().filter(|p| *p != "dbt" && *p != root).collect();
-        packages.sort();
-        let order = std::iter::once("dbt")
-            .chain(packages.into_iter().map(String::as_str))
-            .chain(std::iter::once(root.as_str()));
-        let mut global = HashMap::new();
-        for package in order {
-            for name in self.packages.get(package).into_iter().flat_map(HashMap::keys) {
-                global.insert(name.clone(), package.to_owned());
-            }
-        }
-        self.global = global;
     }
 
     /// Registers every macro name as a global of `env`.
@@ -402,14 +382,40 @@ impl MacroIndex {
         }
     }
 
-    /// The macro an unqualified `name` finds from anywhere.
-    pub fn find(&self, name: &str) -> Option<&MacroDef> {
-        self.find_in(self.global.get(name)?, name)
+    /// The root project's name.
+    pub fn root(&self) -> &str {
+        &self.globals.project_name
     }
 
-    /// The macro an unqualified `name` finds in a node of `local`: its own package's first.
-    pub fn find_local(&self, local: &str, name: &str) -> Option<&MacroDef> {
-        self.find_in(local, name).or_else(|| self.find(name))
+    /// The package bare macro names are looked up in first: the node's, else the root's.
+    pub fn local<'a>(&'a self, node: Option<&'a super::NodeContext>) -> &'a str {
+        node.map_or(self.root(), |n| n.package(&self.globals))
+    }
+
+    /// The macro an unqualified `name` finds outside any package's node: the root
+    /// project's, else the built-in one.
+    pub fn find(&self, name: &str) -> Option<&MacroDef> {
+        self.find_for(&self.globals.project_name, name)
+    }
+
+    /// The macro an unqualified `name` finds in a node of package `local`: its own
+    /// package's, then the root project's, then the built-in one.
+    pub fn find_for(&self, local: &str, name: &str) -> Option<&MacroDef> {
+        self.find_in(local, name)
+            .or_else(|| self.find_in(&self.globals.project_name, name))
+            .or_else(|| self.find_in("dbt", name))
+    }
+
+    /// The installed packages defining `name`, for a hint when a bare name finds nothing.
+    pub fn packages_defining(&self, name: &str) -> Vec<&str> {
+        let mut found: Vec<&str> = self
+            .packages
+            .iter()
+            .filter(|(p, defs)| *p != "dbt" && defs.contains_key(name))
+            .map(|(p, _)| p.as_str())
+            .collect();
+        found.sort_unstable();
+        found
     }
 
     /// The macro `name` of `package`.
@@ -442,24 +448,30 @@ impl MacroIndex {
         defs.into_iter()
     }
 
-    /// The implementation `adapter.dispatch(name)` picks among every macro by name:
-    /// `datafusion__name`, then `default__name`, then `name` itself.
-    pub fn dispatch(&self, name: &str) -> Option<&MacroDef> {
+    /// The implementation `adapter.dispatch(name)` picks in a node of package `local`:
+    /// `datafusion__name`, then `default__name`, then `name` itself, each found as a bare
+    /// name is.
+    pub fn dispatch(&self, local: &str, name: &str) -> Option<&MacroDef> {
         ["datafusion__", "default__", ""]
             .iter()
-            .find_map(|prefix| self.find(&format!("{prefix}{name}")))
+            .find_map(|prefix| self.find_for(local, &format!("{prefix}{name}")))
     }
 
-    /// `adapter.dispatch(name, macro_namespace)`: the packages are searched in order (a
-    /// `None` entry is every macro by name), each for `datafusion__name` then
-    /// `default__name`. Returns the macro, or every name tried.
-    pub fn dispatch_in(&self, name: &str, packages: &[Option<String>]) -> Result<&MacroDef, Vec<String>> {
+    /// `adapter.dispatch(name, macro_namespace)` in a node of package `local`: the
+    /// packages are searched in order (a `None` entry finds a bare name), each for
+    /// `datafusion__name` then `default__name`. Returns the macro, or every name tried.
+    pub fn dispatch_in(
+        &self,
+        local: &str,
+        name: &str,
+        packages: &[Option<String>],
+    ) -> Result<&MacroDef, Vec<String>> {
         let mut tried = Vec::new();
         for package in packages {
             for prefix in ["datafusion__", "default__"] {
                 let wanted = format!("{prefix}{name}");
                 let found = match package {
-                    None => self.find(&wanted),
+                    None => self.find_for(local, &wanted),
                     Some(p) => self.find_in(p, &wanted),
                 };
                 match found {
@@ -515,7 +527,7 @@ pub struct MacroRef {
 
 impl std::fmt::Debug for MacroIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "MacroIndex({} macros)", self.global.len())
+        write!(f, "MacroIndex({} macro names)", self.order.len())
     }
 }
 
@@ -550,17 +562,23 @@ impl Object for MacroRef {
         let node = super::state_node(state);
         let def = match &self.package {
             Some(p) => self.index.find_in(p, &self.name),
-            None => match &node {
-                Some(n) => self.index.find_local(n.package(&self.index.globals), &self.name),
-                None => self.index.find(&self.name),
-            },
+            None => self.index.find_for(self.index.local(node.as_deref()), &self.name),
         };
         let def = def.ok_or_else(|| {
-            let shown = match &self.package {
-                Some(p) => format!("{p}.{}", self.name),
-                None => self.name.clone(),
+            let message = match &self.package {
+                Some(p) => format!("macro `{p}.{}` is not defined", self.name),
+                None => {
+                    let mut m = format!("macro `{}` is not defined", self.name);
+                    if let Some(p) = self.index.packages_defining(&self.name).first() {
+                        m.push_str(&format!(
+                            " here: package `{p}` defines it, and another package's macros are called by their package name, as `{p}.{}`",
+                            self.name
+                        ));
+                    }
+                    m
+                }
             };
-            Error::new(ErrorKind::UnknownFunction, format!("macro `{shown}` is not defined"))
+            Error::new(ErrorKind::InvalidOperation, message)
         })?;
         if let Some(node) = &node {
             node.capture().macros.insert(def.unique_id());

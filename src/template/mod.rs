@@ -433,11 +433,19 @@ impl Templates {
         }
     }
 
-    /// The parameters of a macro (name, whether it has a default), and whether its body
-    /// reads `kwargs` (and so takes any keyword).
-    pub fn macro_params(&self, name: &str) -> Option<(Vec<(String, bool)>, bool)> {
-        let def = self.macros.find(name)?;
-        Some((def.params.clone(), def.body.contains("kwargs")))
+    /// The macro `name` of `package` (a project, or `dbt` for the built-in ones).
+    pub fn macro_in(&self, package: &str, name: &str) -> Option<&MacroDef> {
+        self.macros.find_in(package, name)
+    }
+
+    /// The macro a bare `name` finds in a node of package `local`.
+    pub fn macro_for(&self, local: &str, name: &str) -> Option<&MacroDef> {
+        self.macros.find_for(local, name)
+    }
+
+    /// The installed packages defining macro `name`.
+    pub fn packages_defining(&self, name: &str) -> Vec<&str> {
+        self.macros.packages_defining(name)
     }
 
     /// Calls a macro by name with positional arguments, returning its value (what it

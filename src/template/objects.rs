@@ -183,12 +183,14 @@ impl Object for AdapterObject {
 
     fn call_method(
         self: &Arc<Self>,
-        _state: &mut State<'_, '_>,
+        state: &mut State<'_, '_>,
         method: &str,
         args: &[Value],
     ) -> Result<Value, Error> {
         match method {
             "dispatch" => {
+                let node = super::state_node(state);
+                let local = self.0.local(node.as_deref());
                 let name = args.first().and_then(Value::as_str).ok_or_else(|| {
                     Error::new(
                         ErrorKind::InvalidOperation,
@@ -204,14 +206,14 @@ impl Object for AdapterObject {
                     .filter(|v| !v.is_none());
                 if let Some(ns) = namespace.as_ref().and_then(Value::as_str) {
                     let search = self.0.dispatch_packages(ns);
-                    return match self.0.dispatch_in(name, &search) {
+                    return match self.0.dispatch_in(local, name, &search) {
                         Ok(def) => Ok(Value::from_object(MacroRef::in_package(
                             &def.package,
                             def.name.clone(),
                             self.0.clone(),
                         ))),
                         Err(tried) => Err(Error::new(
-                            ErrorKind::UnknownFunction,
+                            ErrorKind::InvalidOperation,
                             format!(
                                 "in dispatch: no macro named `{name}` found within namespace `{ns}` (searched for {})",
                                 tried.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
@@ -219,13 +221,14 @@ impl Object for AdapterObject {
                         )),
                     };
                 }
-                let def = self.0.dispatch(name).ok_or_else(|| {
+                let def = self.0.dispatch(local, name).ok_or_else(|| {
                     Error::new(
-                        ErrorKind::UnknownFunction,
+                        ErrorKind::InvalidOperation,
                         format!("no implementation of macro `{name}` for dispatch (looked for `datafusion__{name}` and `default__{name}`)"),
                     )
                 })?;
-                Ok(Value::from_object(MacroRef::new(
+                Ok(Value::from_object(MacroRef::in_package(
+                    &def.package,
                     def.name.clone(),
                     self.0.clone(),
                 )))
@@ -325,7 +328,7 @@ impl Object for Namespace {
                 Some(Value::from_object(MacroRef::new(def.name.clone(), self.index.clone())))
             }
             NamespaceKind::Builtin => {
-                let def = self.index.dispatch(name)?;
+                let def = self.index.dispatch(self.index.root(), name)?;
                 Some(Value::from_object(MacroRef::in_package(&def.package, def.name.clone(), self.index.clone())))
             }
             NamespaceKind::Package(package) => {

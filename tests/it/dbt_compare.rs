@@ -77,24 +77,7 @@ fn dbt_tests_report_what_dbt_build_reports() {
     let d = dir.path();
     run_ok(d, &["resource_type:seed"], None, false);
     let results = crate::support::build(d, &[], None);
-    let text = std::fs::read_to_string(fixtures().join("dbt_tests/expected/run_results.json"))
-        .expect("expected run results");
-    let expected: Vec<serde_json::Value> = serde_json::from_str(&text).expect("json");
-    let mut got: Vec<(String, String, Option<u64>)> = results
-        .iter()
-        .map(|r| (r.unique_id.clone(), r.status.as_str().to_owned(), r.failures))
-        .collect();
-    got.sort();
-    let mut want: Vec<(String, String, Option<u64>)> = expected
-        .iter()
-        .map(|e| {
-            (
-                e["unique_id"].as_str().unwrap_or_default().to_owned(),
-                e["status"].as_str().unwrap_or_default().to_owned(),
-                e["failures"].as_u64(),
-            )
-        })
-        .collect();
+    let mut want = expected_results(&fixtures().join("dbt_tests/expected/run_results.json"));
     // The one deliberate difference: dbt publishes `customers` and then finds its failing
     // test; Silt tests the new data first and does not publish it.
     for w in &mut want {
@@ -104,5 +87,64 @@ fn dbt_tests_report_what_dbt_build_reports() {
         }
     }
     want.sort();
-    assert_eq!(got, want);
+    assert_eq!(got_results(&results), want);
+}
+
+type Outcome = (String, String, Option<u64>);
+
+/// (unique id, status, failures) of each node, sorted.
+fn got_results(results: &[silt::exec::NodeResult]) -> Vec<Outcome> {
+    let mut got: Vec<Outcome> = results
+        .iter()
+        .map(|r| (r.unique_id.clone(), r.status.as_str().to_owned(), r.failures))
+        .collect();
+    got.sort();
+    got
+}
+
+/// What make_expected.py kept of dbt's run_results.json, sorted.
+fn expected_results(path: &Path) -> Vec<Outcome> {
+    let text = std::fs::read_to_string(path).expect("expected run results");
+    let expected: Vec<serde_json::Value> = serde_json::from_str(&text).expect("json");
+    let mut want: Vec<Outcome> = expected
+        .iter()
+        .map(|e| {
+            (
+                e["unique_id"].as_str().unwrap_or_default().to_owned(),
+                e["status"].as_str().unwrap_or_default().to_owned(),
+                e["failures"].as_u64(),
+            )
+        })
+        .collect();
+    want.sort();
+    want
+}
+
+/// The packages fixture: a root project using two installed local packages (one a
+/// dependency of the other). `deps`, `seed` then `build` give dbt's nodes, statuses and
+/// tables: package models and seeds with their own ids; a package's vars, overridden by
+/// the root project's scoped ones; the root's `models: marts:` config over the package's
+/// own; qualified package macros and tests; `adapter.dispatch` with the root's
+/// `dispatch:` search order picking the root's implementation.
+#[test]
+fn packages_build_what_dbt_builds() {
+    let dir = crate::support::fixture("packages");
+    let d = dir.path();
+    let expected = fixtures().join("packages/expected");
+    let opts = silt::commands::deps::Options {
+        project: crate::support::options(d, None),
+        ..Default::default()
+    };
+    silt::commands::deps::deps(&opts).unwrap_or_else(|e| panic!("deps: {e}"));
+    run_ok(d, &["resource_type:seed"], None, false);
+    let results = crate::support::build(d, &[], None);
+    assert_eq!(got_results(&results), expected_results(&expected.join("run_results.json")));
+    for relation in ["raw_orders", "base_orders", "orders", "order_totals"] {
+        assert_matches(d, relation, &expected.join(format!("{relation}.csv")));
+    }
+    // The root's config reached the package's model: a table, tagged.
+    let loaded = crate::support::load(d, None);
+    let base = loaded.parsed.node("model.marts.base_orders").expect("the package's model");
+    assert_eq!(base.config.materialized, silt::parse::Materialization::Table);
+    assert_eq!(base.config.tags, ["from_root"]);
 }

@@ -57,12 +57,12 @@ pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, output: LsFormat, re
             match output {
                 LsFormat::Selector => n.node.fqn.join("."),
                 LsFormat::Name => n.node.name.clone(),
-                LsFormat::Path => n.node.original_file_path.clone(),
+                LsFormat::Path => n.node.package_path().to_owned(),
                 LsFormat::Json => json!({
                     "name": n.node.name,
                     "resource_type": n.node.resource_type.as_str(),
                     "package_name": n.node.package,
-                    "original_file_path": n.node.original_file_path,
+                    "original_file_path": n.node.package_path(),
                     "unique_id": n.node.unique_id,
                     "alias": n.relation.identifier,
                     "config": silt::report::node_json(parsed, n, None)["config"],
@@ -73,15 +73,16 @@ pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, output: LsFormat, re
             }
         } else if let Some(s) = parsed.source(id) {
             let t = &s.source;
+            let path = parsed.project.settings.package_relative(&t.package, &t.original_file_path);
             match output {
                 LsFormat::Selector => format!("source:{}.{}.{}", t.package, t.source_name, t.name),
                 LsFormat::Name => format!("{}.{}", t.source_name, t.name),
-                LsFormat::Path => t.original_file_path.clone(),
+                LsFormat::Path => path.to_owned(),
                 LsFormat::Json => json!({
                     "name": t.name,
                     "resource_type": "source",
                     "package_name": t.package,
-                    "original_file_path": t.original_file_path,
+                    "original_file_path": path,
                     "unique_id": t.unique_id,
                     "source_name": t.source_name,
                     "config": {"enabled": s.enabled, "meta": t.meta, "tags": t.tags},
