@@ -188,6 +188,8 @@ pub struct DocBlock {
     pub name: String,
     pub contents: String,
     pub original_file_path: String,
+    /// The project (root or installed package) whose docs path holds it.
+    pub package: String,
 }
 
 /// Documentation for a macro, from a properties file.
@@ -208,7 +210,8 @@ pub struct Project {
     pub sources: Vec<SourceTable>,
     /// Macro files (display path, text, package), for the template environment.
     pub macro_files: Vec<(String, String, String)>,
-    pub docs: BTreeMap<String, DocBlock>,
+    /// Doc blocks by (package, name): each package has its own names, as in dbt.
+    pub docs: BTreeMap<(String, String), DocBlock>,
     pub macro_docs: HashMap<String, MacroDocs>,
     /// Every YAML properties file, for locating what they declare.
     pub yaml_files: Vec<YamlDoc>,
@@ -287,8 +290,10 @@ impl Project {
         for file in files {
             match parse_doc_blocks(&file.display, &file.text) {
                 Ok(blocks) => {
-                    for block in blocks {
-                        if let Some(existing) = self.docs.get(&block.name) {
+                    for mut block in blocks {
+                        block.package = file.package.to_string();
+                        let key = (block.package.clone(), block.name.clone());
+                        if let Some(existing) = self.docs.get(&key) {
                             diags.push(
                                 Diagnostic::error(format!(
                                     "doc block `{}` is defined twice",
@@ -302,7 +307,7 @@ impl Project {
                             );
                             continue;
                         }
-                        self.docs.insert(block.name.clone(), block);
+                        self.docs.insert(key, block);
                     }
                 }
                 Err(d) => diags.push(d),
@@ -572,6 +577,7 @@ pub fn parse_doc_blocks(file: &str, text: &str) -> Result<Vec<DocBlock>, Diagnos
                 name: name.to_owned(),
                 contents,
                 original_file_path: file.to_owned(),
+                package: String::new(),
             });
             let consumed = after + close.1;
             offset += consumed;

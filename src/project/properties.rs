@@ -569,13 +569,32 @@ fn read_columns(
     columns
 }
 
-/// Renders descriptions, resolving `doc('name')` against the project's doc blocks.
+/// Renders descriptions, resolving `doc('name')` against the project's doc blocks as dbt
+/// does: a bare name is the root project's block, else the one of the package whose YAML
+/// file it is, else any package's; `doc('package', 'name')` is that package's.
 fn resolve_descriptions(project: &mut Project, diags: &mut Diagnostics) {
-    let docs: BTreeMap<String, String> = project
-        .docs
-        .iter()
-        .map(|(k, v)| (k.clone(), v.contents.clone()))
-        .collect();
+    let root = project.settings.project.name.clone();
+    let mut by_package: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+    for package in project.yaml_packages.iter().cloned().chain([root.clone()]) {
+        if by_package.contains_key(&package) {
+            continue;
+        }
+        let mut docs = BTreeMap::new();
+        // Lowest precedence first: later inserts win.
+        for ((p, name), block) in project.docs.iter().rev() {
+            docs.insert(format!("{p}.{name}"), block.contents.clone());
+            docs.insert(name.clone(), block.contents.clone());
+        }
+        for wanted in [&package, &root] {
+            for ((p, name), block) in &project.docs {
+                if p == wanted {
+                    docs.insert(name.clone(), block.contents.clone());
+                }
+            }
+        }
+        by_package.insert(package, docs);
+    }
+    let packages = project.yaml_packages.clone();
     let vars = project.settings.vars.clone();
     let target = project.settings.target.jinja.clone();
     let files = std::mem::take(&mut project.yaml_files);
@@ -584,7 +603,9 @@ fn resolve_descriptions(project: &mut Project, diags: &mut Diagnostics) {
             return;
         }
         let file = at.map_or(String::new(), |a| files[a.file].file.clone());
-        match render_description(&file, text, &vars, Some(&target), &docs) {
+        let package = at.map_or(root.as_str(), |a| packages[a.file].as_str());
+        let Some(docs) = by_package.get(package) else { return };
+        match render_description(&file, text, &vars, Some(&target), docs) {
             Ok(r) => *text = r,
             Err(e) => {
                 let span = at.map(|a| description_span(&files[a.file], a.node));

@@ -515,7 +515,6 @@ impl Serialize for Manifest<'_> {
                     .map(|s| (&s.source.unique_id, source_json(&parsed.project.settings, s))),
             ),
         )?;
-        let project_name = &parsed.project.settings.project.name;
         m.serialize_entry(
             "macros",
             &MapOf::new(parsed.templates.macros().map(|mac| {
@@ -550,13 +549,14 @@ impl Serialize for Manifest<'_> {
         m.serialize_entry(
             "docs",
             &MapOf::new(parsed.project.docs.values().map(|d| {
-                let id = format!("doc.{project_name}.{}", d.name);
+                let id = format!("doc.{}.{}", d.package, d.name);
+                let path = parsed.project.settings.package_relative(&d.package, &d.original_file_path);
                 let doc = json!({
                     "name": d.name,
                     "resource_type": "doc",
-                    "package_name": project_name,
-                    "path": d.original_file_path.rsplit('/').next().unwrap_or(&d.original_file_path),
-                    "original_file_path": d.original_file_path,
+                    "package_name": d.package,
+                    "path": path.rsplit('/').next().unwrap_or(path),
+                    "original_file_path": path,
                     "unique_id": id,
                     "block_contents": d.contents,
                 });

@@ -1076,7 +1076,8 @@ fn render_simple(
         let docs = docs.clone();
         env.add_function("doc", move |args: Rest<String>| -> Result<String, Error> {
             let doc_name = match args.as_slice() {
-                [n] | [_, n] => n.clone(),
+                [n] => n.clone(),
+                [p, n] => format!("{p}.{n}"),
                 _ => {
                     return Err(Error::new(
                         ErrorKind::InvalidOperation,
@@ -1086,7 +1087,7 @@ fn render_simple(
             };
             docs.get(&doc_name).cloned().ok_or_else(|| {
                 let mut msg = format!("doc block `{doc_name}` is not defined");
-                if let Some(s) = did_you_mean(&doc_name, docs.keys().map(String::as_str)) {
+                if let Some(s) = did_you_mean(&doc_name, docs.keys().map(String::as_str).filter(|k| !k.contains('.'))) {
                     msg.push_str(&format!(" (did you mean `{s}`?)"));
                 }
                 Error::new(ErrorKind::InvalidOperation, msg)

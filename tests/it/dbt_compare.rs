@@ -142,8 +142,23 @@ fn packages_build_what_dbt_builds() {
     for relation in ["raw_orders", "base_orders", "orders", "order_totals"] {
         assert_matches(d, relation, &expected.join(format!("{relation}.csv")));
     }
-    // The root's config reached the package's model: a table, tagged.
+    // Descriptions with doc blocks: a bare `doc()` prefers the root project's block.
     let loaded = crate::support::load(d, None);
+    let text = std::fs::read_to_string(expected.join("descriptions.json")).expect("descriptions");
+    let want: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).expect("json");
+    for (key, description) in &want {
+        let (id, column) = match key.matches('.').count() {
+            2 => (key.as_str(), None),
+            _ => key.rsplit_once('.').map(|(id, c)| (id, Some(c))).expect("id.column"),
+        };
+        let node = loaded.parsed.node(id).unwrap_or_else(|| panic!("no node {id}"));
+        let got = match column {
+            None => &node.node.description,
+            Some(c) => &node.node.columns.get(c).unwrap_or_else(|| panic!("no column {key}")).description,
+        };
+        assert_eq!(Some(got.as_str()), description.as_str(), "description of {key}");
+    }
+    // The root's config reached the package's model: a table, tagged.
     let base = loaded.parsed.node("model.marts.base_orders").expect("the package's model");
     assert_eq!(base.config.materialized, silt::parse::Materialization::Table);
     assert_eq!(base.config.tags, ["from_root"]);
