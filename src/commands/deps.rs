@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::CommandError;
-use crate::packages::{self, Lock, Locked, PackageError};
+use crate::packages::{self, Lock, Locked, PackageError, Pinned};
 use crate::settings::{LoadOptions, PackagesSettings};
 
 /// How to install.
@@ -26,6 +26,8 @@ pub struct Report {
     pub lock_written: Option<PathBuf>,
     /// The packages installed (none with `--lock`), in the lock's order.
     pub installed: Vec<Locked>,
+    /// For each Hub package installed, the newest compatible release on the Hub.
+    pub latest: std::collections::HashMap<String, String>,
 }
 
 /// `silt deps`.
@@ -33,6 +35,7 @@ pub fn deps(opts: &Options) -> Result<Report, CommandError> {
     let settings = PackagesSettings::load(&opts.project)?;
     let (specs, declared_in) = packages::read_specs(&settings.root, &settings.vars).map_err(package_error)?;
     let downloads = Downloads::new()?;
+    let mut remote = packages::remote::Remote::new();
     let mut lock_written = None;
     let lock = match Lock::read(&settings.root).map_err(package_error)? {
         Some(lock) if !opts.upgrade && lock.sha1_hash == packages::sha1_hash(&specs) => lock,
@@ -42,7 +45,7 @@ pub fn deps(opts: &Options) -> Result<Report, CommandError> {
         },
         _ => {
             let lock = Lock {
-                packages: packages::resolve(&settings, &specs, &downloads.0).map_err(package_error)?,
+                packages: packages::resolve(&settings, &specs, &downloads.0, &mut remote).map_err(package_error)?,
                 sha1_hash: packages::sha1_hash(&specs),
             };
             let path = std::path::absolute(settings.root.join(packages::LOCK_FILE))
@@ -60,13 +63,23 @@ pub fn deps(opts: &Options) -> Result<Report, CommandError> {
             declared_in,
             lock_written,
             installed: Vec::new(),
+            latest: Default::default(),
         });
     }
-    packages::install(&settings, &lock, &downloads.0).map_err(package_error)?;
+    packages::install(&settings, &lock, &downloads.0, &mut remote).map_err(package_error)?;
+    let mut latest = std::collections::HashMap::new();
+    for p in &lock.packages {
+        if let Pinned::Hub { package, .. } = &p.pinned
+            && let Some(v) = remote.latest(package).map_err(package_error)?
+        {
+            latest.insert(package.clone(), v);
+        }
+    }
     Ok(Report {
         declared_in,
         lock_written,
         installed: lock.packages,
+        latest,
     })
 }
 

@@ -1,14 +1,17 @@
 //! Packages, as `dbt deps` handles them: `packages.yml` (or `dependencies.yml`) read and
 //! rendered, each package and what it depends on resolved (local folders, git repositories
-//! at a revision pinned to its commit), the result locked in `package-lock.yml` with dbt's
-//! hash of the declarations, and installed into `dbt_packages/` (or `packages-install-path`)
-//! under each package's project name.
+//! at a revision pinned to its commit, dbt Hub packages at the highest version every
+//! declaration's range admits, tarballs), the result locked in `package-lock.yml` with
+//! dbt's hash of the declarations, and installed into `dbt_packages/` (or
+//! `packages-install-path`) under each package's project name.
 //!
 //! The lock is dbt's: a lock written by dbt with the same declarations is used as it is, and
 //! dbt uses Silt's. While the declarations hash to the lock's `sha1_hash`, `deps` installs
 //! what the lock names without resolving again (`--upgrade` resolves anew).
 
 pub mod git;
+pub mod remote;
+pub mod semver;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +22,7 @@ use crate::diagnostic::{Diagnostic, Diagnostics, Span};
 use crate::settings::PackagesSettings;
 use crate::template::{Vars, render_settings_value};
 use crate::yaml::{Node, YamlDoc};
+use remote::Remote;
 
 /// The lock file, beside the project file.
 pub const LOCK_FILE: &str = "package-lock.yml";
@@ -102,13 +106,15 @@ pub enum PackageError {
     Invalid(Diagnostics),
     #[error("cannot check out revision `{revision}` of `{url}`: {message}")]
     Git { url: String, revision: String, message: String },
+    #[error("cannot download `{url}`: {message}")]
+    Network { url: String, message: String },
     #[error("cannot use `{}`: {source}", .path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    /// What Silt does not install yet.
+    /// A package that cannot be resolved or installed as declared.
     #[error("{0}")]
     Unsupported(String),
 }
@@ -199,7 +205,7 @@ fn spec_of(doc: &YamlDoc, item: &Node, vars: &Vars) -> Result<Spec, Diagnostic> 
     let allowed: &[&str] = match kind {
         Some(&"local") => &["local"],
         Some(&"git") => &["git", "revision", "subdirectory", "warn-unpinned"],
-        Some(&"package") => &["package", "version", "install-prerelease"],
+        Some(&"package") => &["package", "version", "install_prerelease"],
         Some(&"tarball") => &["tarball", "name"],
         Some(_) => {
             return Err(Diagnostic::error(
@@ -232,17 +238,51 @@ fn spec_of(doc: &YamlDoc, item: &Node, vars: &Vars) -> Result<Spec, Diagnostic> 
             subdirectory: text("subdirectory")?,
             warn_unpinned: item.get("warn-unpinned").and_then(Node::as_bool),
         },
-        "package" => Source::Hub {
-            package: text("package")?.unwrap_or_default(),
-            version: item.get("version").map(Node::to_json).unwrap_or(Json::Null),
-            install_prerelease: item.get("install-prerelease").and_then(Node::as_bool).unwrap_or(false),
-        },
+        "package" => {
+            let version = match item.get("version") {
+                Some(v) => render_json(doc, v, vars)?,
+                None => {
+                    return Err(Diagnostic::error("a Hub package needs a `version` (such as `[\">=1.0.0\", \"<2.0.0\"]`)").with_span(span));
+                }
+            };
+            Source::Hub {
+                package: text("package")?.unwrap_or_default(),
+                version,
+                install_prerelease: item.get("install_prerelease").and_then(Node::as_bool).unwrap_or(false),
+            }
+        }
         _ => Source::Tarball {
             url: text("tarball")?.unwrap_or_default(),
-            name: text("name")?.unwrap_or_default(),
+            name: text("name")?.ok_or_else(|| Diagnostic::error("a tarball package needs a `name`").with_span(span.clone()))?,
         },
     };
     Ok(Spec { source, unrendered, span })
+}
+
+/// A `version:` rendered: a string, or a list of strings.
+fn render_json(doc: &YamlDoc, node: &Node, vars: &Vars) -> Result<Json, Diagnostic> {
+    let one = |n: &Node| -> Result<Json, Diagnostic> {
+        match n.scalar_text() {
+            Some(s) => render_settings_value(&doc.file, &s, vars, None)
+                .map(Json::String)
+                .map_err(|e| Diagnostic::error(e.message).with_span(doc.span(n.id))),
+            None => Err(Diagnostic::error(format!("a version must be a string, not {}", n.kind())).with_span(doc.span(n.id))),
+        }
+    };
+    match node.as_seq() {
+        Some(items) => items.iter().map(one).collect::<Result<Vec<_>, _>>().map(Json::Array),
+        None => one(node),
+    }
+}
+
+/// The version specifiers of a Hub declaration's `version:`.
+fn version_list(version: &Json) -> Vec<String> {
+    match version {
+        Json::Array(items) => items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned)).collect(),
+        Json::Null => Vec::new(),
+        Json::String(s) => vec![s.clone()],
+        other => vec![other.to_string()],
+    }
 }
 
 /// dbt's hash of a project's declarations (`_create_sha1_hash`): each entry's dict as
@@ -302,7 +342,8 @@ fn python_string(s: &str) -> String {
     out
 }
 
-/// A package resolved to what is installed: a folder, or a repository at a commit.
+/// A package resolved to what is installed: a folder, a repository at a commit, a Hub
+/// package at a version, or a tarball.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Pinned {
     Local { path: String },
@@ -311,6 +352,8 @@ pub enum Pinned {
         commit: String,
         subdirectory: Option<String>,
     },
+    Hub { package: String, version: String },
+    Tarball { url: String },
 }
 
 impl Pinned {
@@ -322,6 +365,8 @@ impl Pinned {
                 Some(s) => format!("{url}/{s}"),
                 None => url.clone(),
             },
+            Pinned::Hub { package, .. } => package.clone(),
+            Pinned::Tarball { url } => url.clone(),
         }
     }
 
@@ -330,6 +375,8 @@ impl Pinned {
         match self {
             Pinned::Local { path } => format!("<local @ {path}>"),
             Pinned::Git { commit, .. } => format!("revision {commit}"),
+            Pinned::Hub { version, .. } => format!("version {version}"),
+            Pinned::Tarball { url } => format!("tarball (url: {url})"),
         }
     }
 }
@@ -372,8 +419,15 @@ impl Lock {
                     commit: get("revision").ok_or_else(|| bad(item, "a git package has no `revision`"))?,
                     subdirectory: get("subdirectory"),
                 }
+            } else if let Some(package) = get("package") {
+                Pinned::Hub {
+                    package,
+                    version: get("version").ok_or_else(|| bad(item, "a Hub package has no `version`"))?,
+                }
+            } else if let Some(url) = get("tarball") {
+                Pinned::Tarball { url }
             } else {
-                return Err(bad(item, "Silt installs `local` and `git` packages; this lock holds another kind").into());
+                return Err(bad(item, "a package is none of `local`, `git`, `package` or `tarball`").into());
             };
             packages.push(Locked { pinned, name });
         }
@@ -396,6 +450,11 @@ impl Lock {
                         entry.push(("subdirectory", s.clone()));
                     }
                 }
+                Pinned::Hub { package, version } => {
+                    entry.push(("package", package.clone()));
+                    entry.push(("version", version.clone()));
+                }
+                Pinned::Tarball { url } => entry.push(("tarball", url.clone())),
             }
             entry.sort_by(|a, b| a.0.cmp(b.0));
             for (i, (k, v)) in entry.iter().enumerate() {
@@ -421,19 +480,52 @@ fn yaml_scalar(s: &str) -> String {
 }
 
 /// Resolves the declarations and what they depend on, breadth first as dbt does: each
-/// package is fetched (a git repository is checked out under `downloads`), its project
-/// name read, and its own declarations added. Local paths, at every depth, are relative to
-/// the root project.
-pub fn resolve(settings: &PackagesSettings, specs: &[Spec], downloads: &Path) -> Result<Vec<Locked>, PackageError> {
+/// package is fetched (a git repository checked out, a tarball unpacked, under
+/// `downloads`), its project name read, and its own declarations added. A Hub package's
+/// version ranges from every declaration are intersected, and the Hub says what each
+/// version depends on. Local paths, at every depth, are relative to the root project.
+pub fn resolve(
+    settings: &PackagesSettings,
+    specs: &[Spec],
+    downloads: &Path,
+    remote: &mut Remote,
+) -> Result<Vec<Locked>, PackageError> {
     let mut order: Vec<String> = Vec::new();
     let mut done: HashMap<String, Locked> = HashMap::new();
     // The revision each git package was first declared at.
     let mut asked: HashMap<String, String> = HashMap::new();
+    // Each Hub package's version specifiers, whether prereleases may be installed, and
+    // the versions whose dependencies were read.
+    let mut hub: HashMap<String, (Vec<String>, bool)> = HashMap::new();
+    let mut expanded: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
     let mut pending: Vec<Spec> = specs.to_vec();
     while !pending.is_empty() {
         let mut next = Vec::new();
         for spec in pending {
             let key = spec.key();
+            if let Source::Hub { package, version, install_prerelease } = &spec.source {
+                if done.contains_key(&key) || (!hub.contains_key(&key) && order.contains(&key)) {
+                    return Err(mixed_kinds(&key));
+                }
+                let want = hub.entry(key.clone()).or_default();
+                want.0.extend(version_list(version));
+                want.1 |= *install_prerelease;
+                if !order.contains(&key) {
+                    order.push(key.clone());
+                }
+                let (wanted, prerelease) = want.clone();
+                let picked = remote.pick(package, &wanted, prerelease)?;
+                if expanded.insert((package.clone(), picked.clone())) {
+                    let meta = remote.version(package, &picked)?;
+                    for dep in &meta.packages {
+                        next.push(spec_from_hub(dep, package, &spec.span)?);
+                    }
+                }
+                continue;
+            }
+            if hub.contains_key(&key) {
+                return Err(mixed_kinds(&key));
+            }
             if let Source::Git { revision, .. } = &spec.source {
                 let revision = revision.clone().unwrap_or_else(|| "HEAD".into());
                 let first = asked.entry(key.clone()).or_insert_with(|| revision.clone());
@@ -446,7 +538,7 @@ pub fn resolve(settings: &PackagesSettings, specs: &[Spec], downloads: &Path) ->
             if done.contains_key(&key) {
                 continue;
             }
-            let (pinned, dir) = fetch(settings, &spec, downloads)?;
+            let (pinned, dir) = fetch(settings, &spec, downloads, remote)?;
             let name = project_name(&dir, &spec)?;
             let (deps, _) = read_specs(&dir, &settings.vars)?;
             next.extend(deps);
@@ -455,7 +547,19 @@ pub fn resolve(settings: &PackagesSettings, specs: &[Spec], downloads: &Path) ->
         }
         pending = next;
     }
-    let packages: Vec<Locked> = order.into_iter().filter_map(|k| done.remove(&k)).collect();
+    let mut packages = Vec::new();
+    for key in order {
+        if let Some((wanted, prerelease)) = hub.get(&key) {
+            let version = remote.pick(&key, wanted, *prerelease)?;
+            let meta = remote.version(&key, &version)?;
+            packages.push(Locked {
+                pinned: Pinned::Hub { package: key, version },
+                name: meta.name,
+            });
+        } else if let Some(locked) = done.remove(&key) {
+            packages.push(locked);
+        }
+    }
     let mut names: HashMap<&str, &Locked> = HashMap::new();
     for p in &packages {
         if p.name == settings.project_name {
@@ -477,8 +581,46 @@ pub fn resolve(settings: &PackagesSettings, specs: &[Spec], downloads: &Path) ->
     Ok(packages)
 }
 
-/// Fetches a declared package: where its project is now, and what pins it.
-fn fetch(settings: &PackagesSettings, spec: &Spec, downloads: &Path) -> Result<(Pinned, PathBuf), PackageError> {
+fn mixed_kinds(key: &str) -> PackageError {
+    PackageError::Unsupported(format!(
+        "package `{key}` is declared both as a Hub package and as another kind: declare it one way"
+    ))
+}
+
+/// A dependency the Hub lists for a package version, as a declaration.
+fn spec_from_hub(dep: &Json, parent: &str, span: &Span) -> Result<Spec, PackageError> {
+    let text = |k: &str| dep.get(k).and_then(Json::as_str).map(str::to_owned);
+    let unrendered = dep.as_object().cloned().unwrap_or_default();
+    let source = if let Some(package) = text("package") {
+        Source::Hub {
+            package,
+            version: dep.get("version").cloned().unwrap_or(Json::Null),
+            install_prerelease: dep.get("install_prerelease").and_then(Json::as_bool).unwrap_or(false),
+        }
+    } else if let Some(url) = text("git") {
+        Source::Git {
+            url,
+            revision: text("revision"),
+            subdirectory: text("subdirectory"),
+            warn_unpinned: None,
+        }
+    } else if let Some(url) = text("tarball") {
+        Source::Tarball { url, name: text("name").unwrap_or_default() }
+    } else {
+        return Err(PackageError::Unsupported(format!(
+            "the Hub lists a dependency of `{parent}` Silt cannot install: {dep}"
+        )));
+    };
+    Ok(Spec { source, unrendered, span: span.clone() })
+}
+
+/// Fetches a declared package (not a Hub one): where its project is now, and what pins it.
+fn fetch(
+    settings: &PackagesSettings,
+    spec: &Spec,
+    downloads: &Path,
+    remote: &mut Remote,
+) -> Result<(Pinned, PathBuf), PackageError> {
     match &spec.source {
         Source::Local { path } => {
             let dir = settings.root.join(path);
@@ -503,12 +645,39 @@ fn fetch(settings: &PackagesSettings, spec: &Spec, downloads: &Path) -> Result<(
             };
             Ok((pinned, git::package_dir(&checkout, subdirectory.as_deref())))
         }
-        Source::Hub { package, .. } => Err(PackageError::Unsupported(format!(
-            "`{package}` is a dbt Hub package, which Silt does not install yet: declare its repository with `git:` and a `revision:` (for example `- git: \"https://github.com/{package}.git\"`)"
+        Source::Tarball { url, .. } => {
+            let dir = tarball_dir(url, downloads, remote)?;
+            Ok((Pinned::Tarball { url: url.clone() }, dir))
+        }
+        Source::Hub { package, .. } => Err(PackageError::Unsupported(format!("`{package}` is resolved through the Hub (this is a bug)"))),
+    }
+}
+
+/// A tarball package downloaded and unpacked under `downloads`: the one folder it holds.
+fn tarball_dir(url: &str, downloads: &Path, remote: &mut Remote) -> Result<PathBuf, PackageError> {
+    let dest = downloads.join(format!("{:x}", md5_of(url)));
+    let top = match std::fs::read_dir(&dest) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(_) => remote::untar(&remote.get(url)?, &dest, url)?,
+    };
+    match top.as_slice() {
+        [one] if one.is_dir() => Ok(one.clone()),
+        _ => Err(PackageError::Unsupported(format!(
+            "tarball package `{url}` should contain exactly one folder, and holds {} entries",
+            top.len()
         ))),
-        Source::Tarball { url, .. } => Err(PackageError::Unsupported(format!(
-            "`{url}` is a tarball package, which Silt does not install yet: declare a `git:` or `local:` package instead"
-        ))),
+    }
+}
+
+/// A Hub package version downloaded and unpacked under `downloads`: its folder.
+fn hub_dir(package: &str, version: &str, downloads: &Path, remote: &mut Remote) -> Result<PathBuf, PackageError> {
+    let meta = remote.version(package, version)?;
+    let dest = downloads.join(format!("{:x}", md5_of(&format!("{package}@{version}"))));
+    let top = remote::untar(&remote.get(&meta.tarball)?, &dest, &meta.tarball)?;
+    // dbt takes the entries' common prefix: GitHub's archives hold one folder.
+    match top.as_slice() {
+        [one] if one.is_dir() => Ok(one.clone()),
+        _ => Ok(dest),
     }
 }
 
@@ -539,8 +708,8 @@ fn project_name(dir: &Path, spec: &Spec) -> Result<String, PackageError> {
 
 /// Installs the locked packages into the install path, replacing what is there: a local
 /// package as a link to its folder (a copy where links are not available), a git package
-/// checked out at its commit.
-pub fn install(settings: &PackagesSettings, lock: &Lock, downloads: &Path) -> Result<(), PackageError> {
+/// checked out at its commit, a Hub or tarball package unpacked.
+pub fn install(settings: &PackagesSettings, lock: &Lock, downloads: &Path, remote: &mut Remote) -> Result<(), PackageError> {
     let dest_root = &settings.install_path;
     if dest_root.exists() || dest_root.is_symlink() {
         std::fs::remove_dir_all(dest_root).map_err(|e| PackageError::io(dest_root, e))?;
@@ -563,6 +732,8 @@ pub fn install(settings: &PackagesSettings, lock: &Lock, downloads: &Path) -> Re
                 let src = git::package_dir(&checkout, subdirectory.as_deref());
                 move_dir(&src, &dest)?;
             }
+            Pinned::Hub { package, version } => move_dir(&hub_dir(package, version, downloads, remote)?, &dest)?,
+            Pinned::Tarball { url } => move_dir(&tarball_dir(url, downloads, remote)?, &dest)?,
         }
     }
     Ok(())
@@ -611,6 +782,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("packages.yml"), text).unwrap();
         read_specs(dir.path(), &Vars::default()).unwrap().0
+    }
+
+    #[test]
+    fn hashes_hub_and_tarball_declarations_as_dbt_does() {
+        // dbt-core 1.11.16's `_create_sha1_hash` of the same declarations.
+        let s = specs(
+            "packages:\n  - package: acme/base_hub\n    version: 0.5.0\n  - package: acme/helpers_hub\n    version: [\">=1.0.0\", \"<2.0.0\"]\n    install_prerelease: true\n  - tarball: https://example.com/tb.tar.gz\n    name: tb\n",
+        );
+        assert_eq!(sha1_hash(&s), "0a437fc8be5c564f0708aed78ac9870340ec15e9");
     }
 
     #[test]

@@ -1620,6 +1620,173 @@ fn git_package(dir: &Path, name: &str, sub: Option<&str>) -> (String, String, St
     (format!("file://{}", dir.display()), first, second)
 }
 
+/// A package's code as a gzipped tarball with one top folder, as GitHub serves them.
+fn package_tarball(top: &str, files: &[(&str, &str)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default()));
+    for (path, text) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, format!("{top}/{path}"), text.as_bytes()).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+type Pages = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>;
+
+/// A stand-in for dbt Hub (hub.getdbt.com cannot be reached here): an HTTP server on
+/// localhost answering the Hub API's paths from `pages`, recording each path asked for.
+fn serve(pages: Pages) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = asked.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            if reader.read_line(&mut request).is_err() {
+                continue;
+            }
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).map_or(true, |n| n == 0) || line == "\r\n" {
+                    break;
+                }
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("").to_owned();
+            log.lock().unwrap().push(path.clone());
+            let page = pages.lock().unwrap().get(&path).cloned();
+            let (status, body) = match page {
+                Some(b) => ("200 OK", b),
+                None => ("404 Not Found", b"not found".to_vec()),
+            };
+            let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    (base, asked)
+}
+
+#[test]
+fn deps_installs_hub_and_tarball_packages_as_dbt_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let helpers = |version: &str| {
+        package_tarball(
+            &format!("acme-helpers-{version}"),
+            &[
+                ("dbt_project.yml", "name: helpers_hub\nversion: '1.0.0'\nconfig-version: 2\n"),
+                ("macros/v.sql", &format!("{{% macro version() %}}'{version}'{{% endmacro %}}")),
+            ],
+        )
+    };
+    let shared = Pages::default();
+    let (base, asked) = serve(shared.clone());
+    let tarball = |name: &str| format!("{base}/tarballs/{name}.tar.gz");
+    let version = |name: &str, tb: &str, packages: serde_json::Value, dbt: serde_json::Value| {
+        serde_json::json!({"name": name, "packages": packages, "downloads": {"tarball": tarball(tb)}, "require_dbt_version": dbt})
+    };
+    let none = || serde_json::json!([]);
+    let mut pages = std::collections::HashMap::new();
+    pages.insert("/api/v1/index.json".to_owned(), br#"["acme/helpers_hub", "acme/base_hub"]"#.to_vec());
+    let helpers_versions = serde_json::json!({"name": "helpers_hub", "versions": {
+        "1.0.0": version("helpers_hub", "helpers-1.0.0", none(), serde_json::Value::Null),
+        "1.2.0": version("helpers_hub", "helpers-1.2.0", none(), serde_json::json!([">=1.3.0", "<2.0.0"])),
+        "1.3.0-b1": version("helpers_hub", "helpers-1.3.0-b1", none(), serde_json::Value::Null),
+        "1.9.0": version("helpers_hub", "helpers-1.9.0", none(), serde_json::json!([">=2.0.0"])),
+        "2.0.0": version("helpers_hub", "helpers-2.0.0", none(), serde_json::Value::Null),
+    }});
+    pages.insert("/api/v1/acme/helpers_hub.json".to_owned(), helpers_versions.to_string().into_bytes());
+    let needs_helpers = serde_json::json!([{"package": "acme/helpers_hub", "version": [">=1.1.0", "<3.0.0"]}]);
+    let base_versions = serde_json::json!({"name": "base_hub", "versions": {
+        "0.5.0": version("base_hub", "base-0.5.0", needs_helpers, serde_json::Value::Null),
+    }});
+    pages.insert("/api/v1/acme/base_hub.json".to_owned(), base_versions.to_string().into_bytes());
+    for v in ["1.0.0", "1.2.0", "1.3.0-b1", "1.9.0", "2.0.0"] {
+        pages.insert(format!("/tarballs/helpers-{v}.tar.gz"), helpers(v));
+    }
+    pages.insert(
+        "/tarballs/base-0.5.0.tar.gz".to_owned(),
+        package_tarball("acme-base-0.5.0", &[("dbt_project.yml", "name: base_hub\nversion: '0.5.0'\nconfig-version: 2\n")]),
+    );
+    pages.insert(
+        "/tarballs/tb.tar.gz".to_owned(),
+        package_tarball(
+            "tb-main",
+            &[
+                ("dbt_project.yml", "name: tarred\nversion: '1.0.0'\nconfig-version: 2\n"),
+                ("models/from_tarball.sql", "select 7 as n\n"),
+            ],
+        ),
+    );
+    shared.lock().unwrap().extend(pages);
+    std::fs::create_dir_all(d.join("models")).unwrap();
+    std::fs::write(d.join("dbt_project.yml"), "name: hubbed\nprofile: hubbed\n").unwrap();
+    std::fs::write(
+        d.join("profiles.yml"),
+        "hubbed:\n  target: dev\n  outputs:\n    dev:\n      type: datafusion\n      warehouse: warehouse\n      schema: main\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("models/which.sql"), "select {{ helpers_hub.version() }} as v, n from {{ ref('from_tarball') }}\n").unwrap();
+    let declared = format!(
+        "packages:\n  - package: acme/base_hub\n    version: 0.5.0\n  - package: acme/helpers_hub\n    version: [\">=1.0.0\", \"<2.0.0\"]\n  - tarball: {base}/tarballs/tb.tar.gz\n    name: tb\n"
+    );
+    std::fs::write(d.join("packages.yml"), &declared).unwrap();
+    let hub = [("DBT_PACKAGE_HUB_URL", format!("{base}/")), ("NO_PROXY", "127.0.0.1".to_owned())];
+    let env: Vec<(&str, &str)> = hub.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = silt_env(d, &["deps"], &env);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The highest version both ranges admit that is no prerelease and whose
+    // require_dbt_version admits dbt 1.11: 1.2.0 (1.9.0 needs dbt 2, 2.0.0 is out of range).
+    assert!(out.stderr.contains("Installing acme/helpers_hub\n[time]  Installed from version 1.2.0\n[time]  Updated version available: 2.0.0"), "{}", out.stderr);
+    assert!(out.stderr.contains("Installed from version 0.5.0\n[time]  Up to date!"), "{}", out.stderr);
+    assert!(out.stderr.contains("Updates available for packages: acme/helpers_hub"), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("Installed from tarball (url: {base}/tarballs/tb.tar.gz)")), "{}", out.stderr);
+    let lock = std::fs::read_to_string(d.join("package-lock.yml")).unwrap();
+    // The hash dbt-core 1.11.16's `_create_sha1_hash` gives these declarations.
+    let expected_lock = format!(
+        "packages:\n  - name: base_hub\n    package: acme/base_hub\n    version: 0.5.0\n  - name: helpers_hub\n    package: acme/helpers_hub\n    version: 1.2.0\n  - name: tarred\n    tarball: {base}/tarballs/tb.tar.gz\n"
+    );
+    assert!(lock.starts_with(&expected_lock), "{lock}");
+    assert_eq!(std::fs::read_to_string(d.join("dbt_packages/helpers_hub/macros/v.sql")).unwrap(), "{% macro version() %}'1.2.0'{% endmacro %}");
+    assert!(d.join("dbt_packages/tarred/models/from_tarball.sql").is_file());
+    assert!(!asked.lock().unwrap().iter().any(|p| p.contains("helpers-2.0.0") || p.contains("helpers-1.9.0")), "only what is installed is downloaded");
+    // The installed packages build.
+    let out = silt(d, &["run"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = silt(d, &["show", "--inline", "select * from which"]);
+    assert!(out.stdout.contains("1.2.0") && out.stdout.contains('7'), "{}", out.stdout);
+
+    // The lock is used as it is: the same versions, even once the Hub has a newer one.
+    std::fs::remove_dir_all(d.join("dbt_packages")).unwrap();
+    let out = silt_env(d, &["deps"], &env);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("Installed from version 1.2.0"), "{}", out.stderr);
+
+    // What cannot be resolved is an error naming the package and what was asked.
+    for (packages, message) in [
+        ("packages:\n  - package: acme/helpers_hub\n    version: \">=3.0.0\"\n", "could not find a matching compatible version for package `acme/helpers_hub`"),
+        ("packages:\n  - package: acme/helpers_hub\n    version: [\"1.0.0\", \"1.2.0\"]\n", "version error for package `acme/helpers_hub`"),
+        ("packages:\n  - package: acme/helper_hub\n    version: 1.0.0\n", "package `acme/helper_hub` was not found in the package index"),
+        ("packages:\n  - package: acme/helpers_hub\n", "a Hub package needs a `version`"),
+    ] {
+        std::fs::write(d.join("packages.yml"), packages).unwrap();
+        let out = silt_env(d, &["deps", "--upgrade"], &env);
+        assert_eq!(out.code, 1, "{packages}: {}", out.stderr);
+        assert!(out.stderr.contains(message), "{packages}: {}", out.stderr);
+    }
+    // An unreachable Hub says which address failed.
+    std::fs::write(d.join("packages.yml"), "packages:\n  - package: acme/helpers_hub\n    version: 1.0.0\n").unwrap();
+    let out = silt_env(d, &["deps", "--upgrade"], &[("DBT_PACKAGE_HUB_URL", "http://127.0.0.1:9/")]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("cannot download `http://127.0.0.1:9/api/v1/index.json`"), "{}", out.stderr);
+}
+
 #[test]
 fn deps_locks_and_installs_local_and_git_packages_as_dbt_does() {
     let dir = fixture("packages");
@@ -1689,7 +1856,6 @@ fn deps_locks_and_installs_local_and_git_packages_as_dbt_does() {
     for (packages, message) in [
         ("packages:\n  - git: x\n    revison: v1\n", "unknown key `revison` in a `git` package"),
         ("packages:\n  - local: no_such_folder\n", "local package `no_such_folder` is not a folder"),
-        ("packages:\n  - package: dbt-labs/dbt_utils\n    version: 1.3.0\n", "`dbt-labs/dbt_utils` is a dbt Hub package"),
         (
             &format!("packages:\n  - git: \"{url_one}\"\n    revision: v9\n"),
             "cannot check out revision `v9`",

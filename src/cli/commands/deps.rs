@@ -25,12 +25,25 @@ pub fn run(cli: &Cli, printer: &Printer, upgrade: bool, lock: bool) -> Result<Ou
         printer.info("Warning: No packages were found in packages.yml");
         return Ok(Outcome::Success);
     }
+    let mut outdated = Vec::new();
     for p in &report.installed {
         printer.info(&format!("Installing {}", p.pinned.key()));
         printer.info(&format!("Installed from {}", p.pinned.version()));
-        if let Pinned::Git { subdirectory: Some(sub), .. } = &p.pinned {
-            printer.info(&format!("and subdirectory {sub}"));
+        match &p.pinned {
+            Pinned::Git { subdirectory: Some(sub), .. } => printer.info(&format!("and subdirectory {sub}")),
+            Pinned::Hub { package, version } => match report.latest.get(package) {
+                Some(latest) if latest != version => {
+                    printer.info(&format!("Updated version available: {latest}"));
+                    outdated.push(package.clone());
+                }
+                _ => printer.info("Up to date!"),
+            },
+            _ => {}
         }
+    }
+    if !outdated.is_empty() {
+        printer.info(&format!("Updates available for packages: {}", outdated.join(", ")));
+        printer.info("Update your versions in packages.yml, then run `silt deps`");
     }
     Ok(Outcome::Success)
 }
