@@ -147,6 +147,9 @@ impl Resolver for CompileResolver {
 impl Compiler<'_> {
     /// Renders a node with relations resolved; returns the SQL and the ephemerals it read.
     fn render(&self, node: &ParsedNode) -> Result<(String, Vec<String>, bool), Diagnostic> {
+        if let Some(e) = &node.error {
+            return Err(e.clone());
+        }
         let templates = &self.parsed.templates;
         let resolver = Arc::new(CompileResolver {
             names: self.names.clone(),
@@ -370,6 +373,7 @@ pub fn compile_inline(
         depends_on: Vec::new(),
         macros: Vec::new(),
         node,
+        error: None,
     };
     Compiler::new(parsed, opts).assemble(&parsed_node)
 }

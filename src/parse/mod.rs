@@ -35,7 +35,7 @@ pub use node::{ParsedNode, ParsedProject, ParsedSource, model_json};
 use deps::resolve_dependencies;
 use names::ParseResolver;
 use naming::{check_relation_clashes, name_relation};
-use render::render_node;
+use render::{Failure, render_node};
 
 /// Options that change how nodes parse.
 #[derive(Debug, Clone, Default)]
@@ -95,14 +95,18 @@ pub fn parse(mut project: Project, opts: &ParseOptions) -> Result<ParsedProject,
     let mut nodes = Vec::with_capacity(owned.len());
     for (node, result) in owned.into_iter().zip(rendered) {
         match result {
-            Ok(parts) => nodes.push(parts.into_node(node)),
-            Err(d) => diags.push(d),
+            Ok(parts) => nodes.push(parts.into_node(node, None)),
+            Err(Failure { diagnostic, fallback: Some(parts) }) => nodes.push(parts.into_node(node, Some(diagnostic))),
+            Err(Failure { diagnostic, fallback: None }) => diags.push(diagnostic),
         }
     }
     let custom_names = templates.has_macro_override();
     for parsed in &mut nodes {
         if let Err(d) = name_relation(&templates, parsed, &project, custom_names) {
-            diags.push(d);
+            // A name the node's own config gives: that node's error alone.
+            if parsed.error.is_none() {
+                parsed.error = Some(d);
+            }
         }
     }
     let sources: Vec<ParsedSource> = project

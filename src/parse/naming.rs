@@ -115,7 +115,7 @@ pub(super) fn name_relation(
 pub(super) fn check_relation_clashes(nodes: &[ParsedNode], diags: &mut Diagnostics) {
     let mut seen: HashMap<(String, String), &ParsedNode> = HashMap::new();
     for n in nodes.iter().filter(|n| {
-        n.config.enabled && n.config.materialized.builds_relation()
+        n.config.enabled && n.config.materialized.builds_relation() && n.error.is_none()
     }) {
         let key = (n.relation.schema.clone(), n.relation.identifier.clone());
         if let Some(first) = seen.insert(key, n) {

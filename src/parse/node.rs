@@ -25,6 +25,10 @@ pub struct ParsedNode {
     /// Unique ids of the nodes and sources it reads, in first-use order.
     pub depends_on: Vec<String>,
     pub macros: Vec<String>,
+    /// Why the node cannot run: an error in its own Jinja or config found while parsing.
+    /// As in dbt, the node stays in the project and fails when it runs (its descendants are
+    /// skipped); the rest of the project runs.
+    pub error: Option<crate::diagnostic::Diagnostic>,
 }
 
 /// A source table with its relation.

@@ -9,7 +9,7 @@ use crate::config::merge_into;
 use crate::diagnostic::Diagnostic;
 use crate::project::{Project, ProjectNode, ResourceType};
 use crate::relation::{Relation, RelationKind};
-use crate::template::{NodeContext, Phase, RefCall, Resolver, Templates};
+use crate::template::{Captured, NodeContext, Phase, RefCall, Resolver, Templates};
 
 use super::checks::{check_contract, check_inline_config_keys, check_test_signature, config_error, test_render_error};
 use super::config::NodeConfig;
@@ -26,7 +26,7 @@ pub(super) struct Parts {
 impl Parts {
     /// The node with what its render found; its relation is named and its dependencies
     /// resolved afterwards, once every node is known.
-    pub(super) fn into_node(self, node: ProjectNode) -> ParsedNode {
+    pub(super) fn into_node(self, node: ProjectNode, error: Option<Diagnostic>) -> ParsedNode {
         ParsedNode {
             node,
             config: self.config,
@@ -35,6 +35,123 @@ impl Parts {
             sources: self.sources,
             depends_on: Vec::new(),
             macros: self.macros,
+            error,
+        }
+    }
+}
+
+/// A node whose parse failed.
+pub(super) struct Failure {
+    pub diagnostic: Diagnostic,
+    /// When the error is the node's alone (its Jinja or config): what is known of it, so it
+    /// stays in the project and fails when it runs, as in dbt. `None`: the project's error
+    /// (a generic test's YAML, a `ref` to nothing), which stops parsing.
+    pub fallback: Option<Parts>,
+}
+
+impl From<Diagnostic> for Failure {
+    fn from(diagnostic: Diagnostic) -> Failure {
+        Failure { diagnostic, fallback: None }
+    }
+}
+
+/// What is known of a node whose render or config failed: the config from the project
+/// file and YAML, and what it reads from the calls captured before the error and the
+/// literal `ref(...)` / `source(...)` calls in its code.
+fn fallback(node: &ProjectNode, resolver: &dyn Resolver, captured: Captured) -> Option<Parts> {
+    let own_error = matches!(
+        node.resource_type,
+        ResourceType::Model | ResourceType::Seed | ResourceType::Analysis | ResourceType::Snapshot
+    ) || (node.resource_type == ResourceType::Test && node.test.is_none());
+    if !own_error {
+        return None;
+    }
+    let (mut refs, mut sources) = (captured.refs, captured.sources);
+    // A `ref` or `source` naming nothing is the project's error, as in dbt.
+    let from = node.package.as_str();
+    if refs.iter().any(|r| resolver.resolve_ref(from, r.package.as_deref(), &r.name, None).is_err())
+        || sources.iter().any(|(s, t)| resolver.resolve_source(from, s, t).is_err())
+    {
+        return None;
+    }
+    let (static_refs, static_sources) = literal_calls(&node.raw_code);
+    for r in static_refs {
+        if !refs.contains(&r) && resolver.resolve_ref(from, r.package.as_deref(), &r.name, None).is_ok() {
+            refs.push(r);
+        }
+    }
+    for s in static_sources {
+        if !sources.contains(&s) && resolver.resolve_source(from, &s.0, &s.1).is_ok() {
+            sources.push(s);
+        }
+    }
+    // The config as far as it is valid: each key at fault is dropped in turn.
+    let mut raw = node.config.clone();
+    for inline in &captured.configs {
+        merge_into(&mut raw, inline);
+    }
+    let mut config = None;
+    for _ in 0..16 {
+        match NodeConfig::resolve(raw.clone(), node.resource_type) {
+            Ok(c) => {
+                config = Some(c);
+                break;
+            }
+            Err(e) if raw.shift_remove(&e.key).is_some() => {}
+            Err(_) => break,
+        }
+    }
+    let mut config = config.unwrap_or_default();
+    if let Some(enabled) = raw.get("enabled").and_then(crate::config::as_bool) {
+        config.enabled = enabled;
+    }
+    Some(Parts {
+        config,
+        refs,
+        sources,
+        macros: captured.macros.into_iter().collect(),
+    })
+}
+
+/// The `ref('...')` and `source('...', '...')` calls of a template whose arguments are
+/// string literals.
+fn literal_calls(code: &str) -> (Vec<RefCall>, Vec<(String, String)>) {
+    let (mut refs, mut sources) = (Vec::new(), Vec::new());
+    for func in ["ref", "source"] {
+        let pattern = format!("{func}(");
+        let mut from = 0;
+        while let Some(at) = code[from..].find(&pattern) {
+            let start = from + at;
+            from = start + pattern.len();
+            let before = code[..start].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                continue;
+            }
+            let Some(args) = literal_args(&code[from..]) else { continue };
+            match (func, args.as_slice()) {
+                ("ref", [name]) => refs.push(RefCall { package: None, name: name.clone(), version: None }),
+                ("ref", [package, name]) => refs.push(RefCall { package: Some(package.clone()), name: name.clone(), version: None }),
+                ("source", [s, t]) => sources.push((s.clone(), t.clone())),
+                _ => {}
+            }
+        }
+    }
+    (refs, sources)
+}
+
+/// `'a', "b")` -> `["a", "b"]`: string literals separated by commas up to `)`.
+fn literal_args(text: &str) -> Option<Vec<String>> {
+    let mut args = Vec::new();
+    let mut rest = text.trim_start();
+    loop {
+        let quote = rest.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+        let end = rest[1..].find(quote)? + 1;
+        args.push(rest[1..end].to_owned());
+        rest = rest[end + 1..].trim_start();
+        match rest.chars().next()? {
+            ',' => rest = rest[1..].trim_start(),
+            ')' => return Some(args),
+            _ => return None,
         }
     }
 }
@@ -48,8 +165,8 @@ pub(super) fn render_node(
     resolver: Arc<dyn Resolver>,
     this: Relation,
     store_failures: bool,
-) -> Result<Parts, Diagnostic> {
-    let mut ctx = NodeContext::new(Phase::Parse, resolver);
+) -> Result<Parts, Failure> {
+    let mut ctx = NodeContext::new(Phase::Parse, resolver.clone());
     // As in dbt's parse pass, `this` is a stand-in until the node's config is known.
     ctx.this = Some(this);
     ctx.config = node.config.clone();
@@ -60,16 +177,34 @@ pub(super) fn render_node(
         templates
             .render_test(&node.original_file_path, &node.raw_code, ctx.clone(), &meta.kwargs)
             .map_err(|e| test_render_error(project, templates, node, meta, &e))?;
-    } else if !matches!(node.resource_type, ResourceType::Seed | ResourceType::UnitTest) {
-        templates
-            .render(&node.original_file_path, &node.raw_code, Some(ctx.clone()))
-            .map_err(|e| {
-                e.to_diagnostic(&node.original_file_path, &node.raw_code, &|f| {
-                    templates.macro_source(f)
-                })
-            })?;
+    } else if !matches!(node.resource_type, ResourceType::Seed | ResourceType::UnitTest)
+        && let Err(e) = templates.render(&node.original_file_path, &node.raw_code, Some(ctx.clone()))
+    {
+        let diagnostic = e.to_diagnostic(&node.original_file_path, &node.raw_code, &|f| templates.macro_source(f));
+        return Err(Failure {
+            diagnostic,
+            fallback: fallback(node, resolver.as_ref(), ctx.take_captured()),
+        });
     }
     let captured = ctx.take_captured();
+    let parts = configure(project, node, &captured, store_failures);
+    match parts {
+        Ok(config) => Ok(Parts {
+            config,
+            refs: captured.refs,
+            sources: captured.sources,
+            macros: captured.macros.into_iter().collect(),
+        }),
+        Err(diagnostic) => Err(Failure {
+            diagnostic,
+            fallback: fallback(node, resolver.as_ref(), captured),
+        }),
+    }
+}
+
+/// The node's config: the project file's and YAML's, then its `config()` calls, typed and
+/// checked.
+fn configure(project: &Project, node: &ProjectNode, captured: &Captured, store_failures: bool) -> Result<NodeConfig, Diagnostic> {
     check_inline_config_keys(project, node, &captured.configs)?;
     let mut config = node.config.clone();
     for inline in &captured.configs {
@@ -98,10 +233,5 @@ pub(super) fn render_node(
         }
     })?;
     check_contract(project, node, &config)?;
-    Ok(Parts {
-        config,
-        refs: captured.refs,
-        sources: captured.sources,
-        macros: captured.macros.into_iter().collect(),
-    })
+    Ok(config)
 }

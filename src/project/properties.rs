@@ -295,8 +295,10 @@ impl Patcher<'_> {
                 .map(|n| n.name.as_str())
                 .collect();
             let name_node = item.get("name").map_or(item.id, |n| n.id);
-            let mut d = Diagnostic::error(format!(
-                "`{name}` is described here but there is no {} file of that name",
+            // dbt warns and ignores the entry (its tests too): a stale entry does not stop
+            // the project.
+            let mut d = Diagnostic::warning(format!(
+                "`{name}` is described here but there is no {} file of that name; the entry is ignored",
                 kind.as_str()
             ))
             .with_span(doc.span(name_node));

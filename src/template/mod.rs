@@ -925,6 +925,7 @@ fn convert_error(e: &Error, name: &str, sources: &dyn Fn(&str) -> Option<Arc<str
             let what = detail
                 .trim_start_matches("unknown function")
                 .trim()
+                .trim_end_matches(" is unknown")
                 .trim_matches('`')
                 .to_owned();
             if what.is_empty() {

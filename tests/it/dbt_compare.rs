@@ -163,3 +163,24 @@ fn packages_build_what_dbt_builds() {
     assert_eq!(base.config.materialized, silt::parse::Materialization::Table);
     assert_eq!(base.config.tags, ["from_root"]);
 }
+
+/// The lenient fixture: one model's Jinja error and another's config error fail those
+/// models alone (what reads them is skipped), and a properties entry for a deleted model
+/// is a warning, not a refusal of the project: `seed` then `build` report what dbt-duckdb
+/// reports (make_expected.py).
+#[test]
+fn one_nodes_error_fails_that_node_as_in_dbt() {
+    let dir = crate::support::fixture("lenient");
+    let d = dir.path();
+    run_ok(d, &["resource_type:seed"], None, false);
+    let results = crate::support::build(d, &[], None);
+    assert_eq!(got_results(&results), expected_results(&fixtures().join("lenient/expected/run_results.json")));
+    let bad = results.iter().find(|r| r.unique_id == "model.lenient.bad_jinja").expect("bad_jinja ran");
+    let message = bad.message.as_deref().unwrap_or_default();
+    assert!(message.contains("models/bad_jinja.sql:2") && message.contains("no_such_macro"), "{message}");
+    let loaded = crate::support::load(d, None);
+    let warned = loaded.parsed.project.warnings.iter().any(|w| {
+        w.message.contains("`removed_model` is described here but there is no model file")
+    });
+    assert!(warned, "{:?}", loaded.parsed.project.warnings);
+}
