@@ -72,6 +72,9 @@ fn legacy_keys(definition: &str) -> &'static [&'static str] {
         ],
         "MacrosProperties" => &["constraints", "data_type", "docs", "meta"],
         "ExposureProperties" => &["meta", "tags"],
+        // dbt 1.11 writes metrics with `type_params` (the jsonschema has the newer shape;
+        // dbt-core skips the key when it validates).
+        "MetricsProperties" => &["type_params"],
         "Versions" => &[
             "access",
             "columns",
@@ -612,6 +615,26 @@ sources:
         columns: [{name: id, tests: [unique]}]
 ";
         assert_eq!(check(src), Vec::<String>::new());
+    }
+
+    #[test]
+    fn accepts_metrics_as_dbt_1_11_writes_them() {
+        let src = "\
+version: 2
+semantic_models:
+  - name: orders_sm
+    model: ref('orders')
+    entities: [{name: order, type: primary, expr: id}]
+    measures: [{name: order_count, agg: count, expr: id}]
+metrics:
+  - name: total_orders
+    label: Total orders
+    type: simple
+    type_params:
+      measure: order_count
+";
+        assert_eq!(check(src), Vec::<String>::new());
+        assert_eq!(check(&src.replace("type_params", "type_parms")).len(), 1);
     }
 
     #[test]
