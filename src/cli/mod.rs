@@ -180,6 +180,9 @@ pub enum Command {
         select: SelectArgs,
         #[command(flatten)]
         build: BuildArgs,
+        /// Print a random sample of each seed's table once loaded.
+        #[arg(long)]
+        show: bool,
     },
     /// Build the selected models.
     Run {

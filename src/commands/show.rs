@@ -80,3 +80,49 @@ pub fn show(opts: &Options, events: Arc<dyn Events>) -> Result<Report, CommandEr
         preview,
     })
 }
+
+/// A random sample of a seed's table, as `dbt seed --show` prints it.
+pub struct SeedSample {
+    /// `schema.alias`.
+    pub relation: String,
+    /// At most ten rows, in random order.
+    pub preview: Preview,
+    /// Whether the table has more rows than shown.
+    pub more: bool,
+}
+
+/// Rows shown per seed, as dbt's `--show`.
+const SAMPLE_ROWS: i64 = 10;
+
+/// `silt seed --show`: a random sample of each seed a run loaded.
+pub fn seed_samples(report: &super::build::Report) -> Result<Vec<SeedSample>, CommandError> {
+    let parsed = &report.parsed;
+    let seeds: Vec<&crate::parse::ParsedNode> = report
+        .results
+        .iter()
+        .filter(|r| r.status != crate::exec::Status::Error)
+        .filter_map(|r| parsed.node(&r.unique_id))
+        .filter(|n| n.config.materialized == Materialization::Seed)
+        .collect();
+    if seeds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let session = crate::exec::open_session(parsed)?;
+    let rt = runtime()?;
+    let mut out = Vec::new();
+    for node in seeds {
+        let table = node.relation.render();
+        let sample = rt.block_on(async {
+            let preview = crate::exec::show::preview(&session, &format!("select * from {table} order by random()"), SAMPLE_ROWS).await?;
+            let count = crate::exec::query_numbers(&session, &format!("select count(*) from {table}")).await?;
+            Ok::<_, crate::exec::ExecError>((preview, count.first().copied().unwrap_or(0)))
+        });
+        let (preview, rows) = sample.map_err(|e| Diagnostic::error(e.to_string()).with_note(format!("while sampling `{table}`")))?;
+        out.push(SeedSample {
+            relation: format!("{}.{}", node.relation.schema, node.relation.identifier),
+            more: rows > SAMPLE_ROWS as u64,
+            preview,
+        });
+    }
+    Ok(out)
+}

@@ -65,6 +65,15 @@ impl Preview {
     /// The table layout dbt prints: numbers right-aligned with decimals padded,
     /// booleans as True/False, nulls empty.
     pub fn to_table(&self) -> Result<String, ExecError> {
+        self.table(false)
+    }
+
+    /// The table, then a row of `...` saying there are more rows (dbt's `max_rows`).
+    pub fn to_table_with_more(&self) -> Result<String, ExecError> {
+        self.table(true)
+    }
+
+    fn table(&self, more: bool) -> Result<String, ExecError> {
         let mut cols = self.columns()?;
         let fields = self.schema.fields();
         for (i, f) in fields.iter().enumerate() {
@@ -151,6 +160,10 @@ impl Preview {
                     )
                 })
                 .collect();
+            out.push_str(&format!("| {} |\n", cells.join(" | ")));
+        }
+        if more {
+            let cells: Vec<String> = widths.iter().map(|w| pad("...", *w, false)).collect();
             out.push_str(&format!("| {} |\n", cells.join(" | ")));
         }
         Ok(out)

@@ -307,11 +307,11 @@ impl Universe {
                         "singular"
                     }
                 }),
-                // dbt's `test_name:` matches a generic test's test (`unique`), or a
-                // singular test's name.
+                // dbt's `test_name:` matches a generic test's test (`unique`) or a unit
+                // test's name; a singular test has no test name.
                 test_name: match &n.node.test {
                     Some(meta) => Some(meta.name.clone()),
-                    None => is_test.then(|| n.node.name.clone()),
+                    None => (n.node.resource_type == ResourceType::UnitTest).then(|| n.node.name.clone()),
                 },
             });
         }

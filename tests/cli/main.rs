@@ -1867,3 +1867,24 @@ fn deps_locks_and_installs_local_and_git_packages_as_dbt_does() {
         assert!(out.stderr.contains(message), "{packages}: {}", out.stderr);
     }
 }
+
+#[test]
+fn seed_show_prints_a_random_sample_of_each_seed() {
+    let dir = fixture("dbt_shop");
+    let d = dir.path();
+    let out = silt(d, &["seed", "--show"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for seed in ["raw_customers", "raw_orders", "raw_payments"] {
+        let header = format!("Random sample of table: main.{seed}");
+        let rule = "-".repeat(header.len());
+        assert!(out.stderr.contains(&format!("{header}\n[time]  {rule}\n")), "{}", out.stderr);
+    }
+    // Each table: its header, the rule, then its rows; at most ten, then a row of `...`.
+    let tables: Vec<&str> = out.stdout.split("\n| id ").collect();
+    let rows = |table: &str| table.lines().skip(2).filter(|l| l.starts_with('|')).count();
+    assert_eq!(tables.len(), 3, "{}", out.stdout);
+    assert!(out.stdout.starts_with("| id | first_name | last_name | signed_up  |\n"), "{}", out.stdout);
+    assert_eq!(rows(tables[0]), 6, "six customers, all shown: {}", tables[0]);
+    assert_eq!(rows(tables[2]), 11, "seventeen payments: ten and `...`: {}", tables[2]);
+    assert!(tables[2].trim_end().ends_with("| ... | ...      | ...            | ...    | ...   |"), "{}", tables[2]);
+}

@@ -144,6 +144,11 @@ fn tests_select_by_what_they_test_and_by_type() {
     assert!(ids.iter().any(|i| i.contains("unique_events_t_id")), "{ids:?}");
     assert_eq!(names(&["test_type:unit,tag:failing"]).len(), 1);
     assert_eq!(names(&["test_name:relationships"]), vec!["relationships_user_totals_user_id__id__ref_users_"]);
+    // As in dbt: a unit test by its name; a singular test has no test name.
+    // (a unit test's id is `unit_test.<project>.<model>.<name>`)
+    assert_eq!(names(&["test_name:sums_amounts_*"]), vec!["user_totals"]);
+    assert_eq!(names(&["test_name:sums_amounts_*,test_type:unit"]), vec!["user_totals"]);
+    assert!(names(&["test_name:assert_buy_has_amount"]).is_empty());
     assert_eq!(names(&["tag:where_test"]), vec!["not_null_user_totals_user_id"]);
     // Tags from the project's data_tests tree reach every test.
     assert_eq!(names(&["tag:all_tests"]).len(), 17);

@@ -30,8 +30,8 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             output,
             resource_types,
         } => ls::run(cli, printer, select, *output, resource_types),
-        Command::Seed { select, build } => run::run(cli, printer, select, build, &Default::default(), Kind::Seed, false),
-        Command::Run { select, build } => run::run(cli, printer, select, build, &Default::default(), Kind::Run, false),
+        Command::Seed { select, build, show } => run::run(cli, printer, select, build, &Default::default(), Kind::Seed, false, *show),
+        Command::Run { select, build } => run::run(cli, printer, select, build, &Default::default(), Kind::Run, false, false),
         Command::Test {
             select,
             tests,
@@ -41,14 +41,14 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<Outcome> {
                 full_refresh: false,
                 fail_fast: *fail_fast,
             };
-            run::run(cli, printer, select, &build, tests, Kind::Test, false)
+            run::run(cli, printer, select, &build, tests, Kind::Test, false, false)
         }
         Command::Build {
             select,
             build,
             tests,
             no_docs,
-        } => run::run(cli, printer, select, build, tests, Kind::Build, !no_docs),
+        } => run::run(cli, printer, select, build, tests, Kind::Build, !no_docs, false),
         Command::Show {
             select,
             inline,

@@ -19,6 +19,7 @@ pub fn run(
     tests: &TestArgs,
     kind: Kind,
     docs: bool,
+    show: bool,
 ) -> Result<Outcome> {
     header(printer);
     let opts = Options {
@@ -41,7 +42,31 @@ pub fn run(
     if let Some(docs) = &report.docs {
         printer.info(&format!("Docs: {} (open it, or run `silt docs serve`)", docs.site.display()));
     }
+    if show {
+        show_samples(printer, &report)?;
+    }
     Ok(if report.success() { Outcome::Success } else { Outcome::Failure })
+}
+
+/// `seed --show`: each seed's random sample, under dbt's header.
+fn show_samples(printer: &Printer, report: &Report) -> Result<()> {
+    let samples = match silt::commands::show::seed_samples(report) {
+        Ok(s) => s,
+        Err(e) => {
+            printer.info(&format!("(no samples: {e})"));
+            return Ok(());
+        }
+    };
+    for s in samples {
+        let header = format!("Random sample of table: {}", s.relation);
+        printer.info("");
+        printer.info(&header);
+        printer.info(&"-".repeat(header.chars().count()));
+        let table = if s.more { s.preview.to_table_with_more()? } else { s.preview.to_table()? };
+        printer.out(&table);
+        printer.info("");
+    }
+    Ok(())
 }
 
 /// After a build: the rows of each table it touched, by layer, and the tests' tally.
