@@ -23,6 +23,8 @@ pub struct CompileOptions {
     pub full_refresh: bool,
     /// Relations that exist in the warehouse, as `schema.identifier`.
     pub existing: HashSet<String>,
+    /// `--empty`: every `ref` and `source` renders as a subquery with no rows.
+    pub empty: bool,
 }
 
 /// A node's SQL, ready to run.
@@ -160,6 +162,7 @@ impl Compiler<'_> {
             && self.opts.existing.contains(&node.relation.key())
             && !node.config.refreshes_fully(self.opts.full_refresh);
         ctx.is_incremental = is_incremental;
+        ctx.empty = self.opts.empty;
         if let Some(o) = &self.overrides {
             ctx.is_incremental = o.is_incremental.unwrap_or(false)
                 && node.config.materialized == Materialization::Incremental;

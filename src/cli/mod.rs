@@ -161,6 +161,9 @@ pub enum Command {
         inline: Option<String>,
         #[arg(long)]
         full_refresh: bool,
+        /// Compile every `ref` and `source` as an empty subquery, as `run --empty` runs.
+        #[arg(long)]
+        empty: bool,
     },
     /// List the project's resources.
     #[command(alias = "list")]
@@ -190,6 +193,10 @@ pub enum Command {
         select: SelectArgs,
         #[command(flatten)]
         build: BuildArgs,
+        /// Read no rows: every `ref` and `source` is an empty subquery (to check the SQL
+        /// and build the schemas).
+        #[arg(long)]
+        empty: bool,
     },
     /// Run the data tests and unit tests of the selected nodes.
     Test {
@@ -213,6 +220,9 @@ pub enum Command {
         /// Skip the docs at the end (manifest, catalog, lineage and the site).
         #[arg(long)]
         no_docs: bool,
+        /// Read no rows: every `ref` and `source` is an empty subquery (seeds still load).
+        #[arg(long)]
+        empty: bool,
     },
     /// Preview the rows of a model or of inline SQL.
     Show {

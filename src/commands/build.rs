@@ -65,6 +65,8 @@ pub struct Options {
     pub indirect: IndirectSelection,
     /// Write the docs after a build (`silt build` unless `--no-docs`).
     pub docs: bool,
+    /// `--empty`: every `ref` and `source` reads no rows.
+    pub empty: bool,
     /// When to stop catching up Kafka early (the batch in hand is committed first).
     pub stop: Stop,
 }
@@ -177,6 +179,7 @@ pub fn execute(kind: Kind, opts: &Options, events: Arc<dyn Events>) -> Result<Re
         threads: parsed.project.settings.target.threads,
         fail_fast: opts.fail_fast,
         full_refresh: opts.full_refresh,
+        empty: opts.empty,
     };
     let clock = Instant::now();
     let selected = Selected {
@@ -192,7 +195,7 @@ pub fn execute(kind: Kind, opts: &Options, events: Arc<dyn Events>) -> Result<Re
     events.ran(&parsed, &results, elapsed);
     // Docs after the run, so they show its results; a failing run still gets them.
     let docs = match &documented {
-        Some(ids) => Some(docs::write_docs(&parsed, &graph, ids, &inv, events.as_ref())?),
+        Some(ids) => Some(docs::write_docs(&parsed, &graph, ids, &inv, events.as_ref(), opts.empty)?),
         None => None,
     };
     let layers = (kind == Kind::Build).then(|| rt.block_on(layer_rows(&parsed, &caught, &ids)));
@@ -240,6 +243,7 @@ async fn run_nodes(selected: Selected<'_>, events: Arc<dyn Events>) -> Result<(V
     let compile_opts = CompileOptions {
         full_refresh: opts.full_refresh,
         existing: crate::exec::existing_relations(&parsed),
+        empty: opts.empty,
     };
     let compiled = compile(&parsed, &to_compile, &compile_opts);
     let session = crate::exec::open_session(&parsed)?;

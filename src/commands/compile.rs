@@ -21,6 +21,8 @@ pub struct Options {
     /// Compile this SQL (with Jinja) instead of the project's nodes.
     pub inline: Option<String>,
     pub full_refresh: bool,
+    /// `--empty`: every `ref` and `source` renders as a subquery with no rows.
+    pub empty: bool,
 }
 
 /// What was compiled.
@@ -56,6 +58,7 @@ pub fn compile(opts: &Options, events: Arc<dyn Events>) -> Result<Report, Comman
     let compile_opts = CompileOptions {
         full_refresh: opts.full_refresh,
         existing: crate::exec::existing_relations(&loaded.parsed),
+        empty: opts.empty,
     };
     if let Some(sql) = &opts.inline {
         let c = compile_inline(&loaded.parsed, sql, &compile_opts)?;

@@ -36,7 +36,7 @@ pub fn docs_generate(project: &LoadOptions, events: Arc<dyn Events>) -> Result<D
     let inv = invocation("generate", project, &Selectors::default(), false);
     let loaded = load(project, &inv, false, false, events.as_ref())?;
     let ids = documented(&loaded)?;
-    write_docs(&loaded.parsed, &loaded.graph, &ids, &inv, events.as_ref())
+    write_docs(&loaded.parsed, &loaded.graph, &ids, &inv, events.as_ref(), false)
 }
 
 /// What the docs cover: every enabled model, test and analysis (seeds, sources and unit
@@ -59,10 +59,13 @@ pub(super) fn write_docs(
     ids: &[String],
     invocation: &Invocation,
     events: &dyn Events,
+    empty: bool,
 ) -> Result<DocsReport, CommandError> {
+    // As the run compiled them (`--empty` included), so target/compiled shows what ran.
     let opts = CompileOptions {
-        full_refresh: false,
         existing: crate::exec::existing_relations(parsed),
+        empty,
+        ..Default::default()
     };
     let compiled = compile(parsed, ids, &opts);
     let target_dir = parsed.project.settings.target_dir();

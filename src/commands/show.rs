@@ -40,8 +40,8 @@ pub fn show(opts: &Options, events: Arc<dyn Events>) -> Result<Report, CommandEr
     let loaded = load(&opts.project, &inv, false, false, events.as_ref())?;
     let parsed = &loaded.parsed;
     let compile_opts = CompileOptions {
-        full_refresh: false,
         existing: crate::exec::existing_relations(parsed),
+        ..Default::default()
     };
     let (name, sql) = match &opts.inline {
         Some(sql) => ("inline_query".to_owned(), compile_inline(parsed, sql, &compile_opts)?.sql),

@@ -174,6 +174,8 @@ pub struct RunOptions {
     pub threads: usize,
     pub fail_fast: bool,
     pub full_refresh: bool,
+    /// `--empty`: every `ref` and `source` reads no rows.
+    pub empty: bool,
 }
 
 /// The relations that exist in the warehouse, for `is_incremental()`.
@@ -211,8 +213,8 @@ pub fn session_with_views(parsed: &ParsedProject) -> Result<Session, ExecError> 
         .map(|n| n.node.unique_id.clone())
         .collect();
     let opts = CompileOptions {
-        full_refresh: false,
         existing: existing_relations(parsed),
+        ..Default::default()
     };
     let compiled = compile(parsed, &views, &opts);
     let session = open_session(parsed)?;

@@ -115,6 +115,8 @@ pub struct NodeContext {
     /// The node's own relation (`this`); none for nodes that have no relation.
     pub this: Option<Relation>,
     pub is_incremental: bool,
+    /// `--empty`: `ref` and `source` give relations that read no rows.
+    pub empty: bool,
     /// The node's config from the project file and its YAML, under any inline `config()`.
     pub config: ConfigMap,
     /// The `model` variable: the node as a dict (name, unique_id, path, config...).
@@ -138,6 +140,7 @@ impl NodeContext {
             resolver,
             this: None,
             is_incremental: false,
+            empty: false,
             config: ConfigMap::new(),
             model: Json::Null,
             var_overrides: None,
@@ -545,7 +548,7 @@ fn install_node(
                 n.capture().sources.push((source.clone(), table.clone()));
                 n.resolver
                     .resolve_source(n.package(&g), &source, &table)
-                    .map(Value::from_object)
+                    .map(|r| relation_value(&n, r))
                     .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
             },
         ),
@@ -594,6 +597,15 @@ fn install_node(
             },
         ),
     );
+}
+
+/// A relation `ref` or `source` gives: under `--empty`, one that reads no rows.
+fn relation_value(node: &NodeContext, relation: Relation) -> Value {
+    if node.empty {
+        Value::from_object(relation::Limited(relation))
+    } else {
+        Value::from_object(relation)
+    }
 }
 
 /// `ref(...)` in a node of package `from`.
@@ -646,7 +658,7 @@ fn call_ref(node: &NodeContext, from: &str, args: &[Value]) -> Result<Value, Err
     });
     node.resolver
         .resolve_ref(from, package.as_deref(), &name, version.as_deref())
-        .map(Value::from_object)
+        .map(|r| relation_value(node, r))
         .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
 }
 

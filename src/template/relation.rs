@@ -81,3 +81,36 @@ impl Object for Relation {
         f.write_str(&Relation::render(self))
     }
 }
+
+/// A relation under `--empty`: it prints as a subquery reading no rows (dbt's
+/// `render_limited`; without an alias, as dbt-duckdb, so `from {{ ref('x') }} x` still
+/// parses), and is otherwise the relation.
+#[derive(Debug)]
+pub struct Limited(pub Relation);
+
+impl Limited {
+    fn rendered(&self) -> String {
+        format!("(select * from {} where false limit 0)", self.0.render())
+    }
+}
+
+impl Object for Limited {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Arc::new(self.0.clone()).get_value(key)
+    }
+
+    fn call_method(self: &Arc<Self>, state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        match method {
+            "render" => Ok(Value::from(self.rendered())),
+            _ => Arc::new(self.0.clone()).call_method(state, method, args),
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.rendered())
+    }
+}

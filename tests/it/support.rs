@@ -123,6 +123,7 @@ pub fn execute_with(
         threads: 2,
         full_refresh,
         fail_fast: false,
+        empty: false,
     };
     let selected = silt::commands::build::Selected {
         parsed: Arc::new(parsed),

@@ -10,13 +10,14 @@ use super::{exit_without_freeing, fail, header, load_options, selection};
 use crate::cli::console::{Console, Mode};
 use crate::cli::{Cli, Outcome, Printer, SelectArgs, report_diagnostics};
 
-pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, inline: Option<&str>, full_refresh: bool) -> Result<Outcome> {
+pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, inline: Option<&str>, full_refresh: bool, empty: bool) -> Result<Outcome> {
     header(printer);
     let opts = Options {
         project: load_options(cli),
         selection: selection(args),
         inline: inline.map(str::to_owned),
         full_refresh,
+        empty,
     };
     let report = match silt::commands::compile(&opts, Arc::new(Console::new(*printer, Mode::Other))) {
         Ok(r) => r,

@@ -24,14 +24,15 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             select,
             inline,
             full_refresh,
-        } => compile::run(cli, printer, select, inline.as_deref(), *full_refresh),
+            empty,
+        } => compile::run(cli, printer, select, inline.as_deref(), *full_refresh, *empty),
         Command::Ls {
             select,
             output,
             resource_types,
         } => ls::run(cli, printer, select, *output, resource_types),
-        Command::Seed { select, build, show } => run::run(cli, printer, select, build, &Default::default(), Kind::Seed, false, *show),
-        Command::Run { select, build } => run::run(cli, printer, select, build, &Default::default(), Kind::Run, false, false),
+        Command::Seed { select, build, show } => run::run(cli, printer, select, build, &Default::default(), Kind::Seed, run::Extras { show: *show, ..Default::default() }),
+        Command::Run { select, build, empty } => run::run(cli, printer, select, build, &Default::default(), Kind::Run, run::Extras { empty: *empty, ..Default::default() }),
         Command::Test {
             select,
             tests,
@@ -41,14 +42,15 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<Outcome> {
                 full_refresh: false,
                 fail_fast: *fail_fast,
             };
-            run::run(cli, printer, select, &build, tests, Kind::Test, false, false)
+            run::run(cli, printer, select, &build, tests, Kind::Test, run::Extras::default())
         }
         Command::Build {
             select,
             build,
             tests,
             no_docs,
-        } => run::run(cli, printer, select, build, tests, Kind::Build, !no_docs, false),
+            empty,
+        } => run::run(cli, printer, select, build, tests, Kind::Build, run::Extras { docs: !no_docs, empty: *empty, ..Default::default() }),
         Command::Show {
             select,
             inline,

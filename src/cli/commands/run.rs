@@ -11,6 +11,14 @@ use super::{fail, header, load_options, selection};
 use crate::cli::console::{Console, Mode};
 use crate::cli::{BuildArgs, Cli, Outcome, Printer, SelectArgs, TestArgs};
 
+/// What some commands add: `build` writes the docs, `seed --show`, `run/build --empty`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras {
+    pub docs: bool,
+    pub show: bool,
+    pub empty: bool,
+}
+
 pub fn run(
     cli: &Cli,
     printer: &Printer,
@@ -18,8 +26,7 @@ pub fn run(
     build: &BuildArgs,
     tests: &TestArgs,
     kind: Kind,
-    docs: bool,
-    show: bool,
+    extras: Extras,
 ) -> Result<Outcome> {
     header(printer);
     let opts = Options {
@@ -29,7 +36,8 @@ pub fn run(
         fail_fast: build.fail_fast,
         store_failures: tests.store_failures,
         indirect: tests.indirect_selection.to_lib(),
-        docs,
+        docs: extras.docs,
+        empty: extras.empty,
         stop: Stop::OnSignals,
     };
     let report = match silt::commands::build::execute(kind, &opts, Arc::new(Console::new(*printer, Mode::Build))) {
@@ -42,7 +50,7 @@ pub fn run(
     if let Some(docs) = &report.docs {
         printer.info(&format!("Docs: {} (open it, or run `silt docs serve`)", docs.site.display()));
     }
-    if show {
+    if extras.show {
         show_samples(printer, &report)?;
     }
     Ok(if report.success() { Outcome::Success } else { Outcome::Failure })
