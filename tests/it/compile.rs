@@ -142,6 +142,7 @@ fn is_incremental_once_the_table_exists() {
         &CompileOptions {
             full_refresh: false,
             existing: existing.clone(),
+            empty: false,
         },
     );
     insta::assert_snapshot!(
@@ -153,6 +154,7 @@ fn is_incremental_once_the_table_exists() {
         &CompileOptions {
             full_refresh: true,
             existing,
+            empty: false,
         },
     );
     assert!(!sql(&full, "model.jinja_shop.incremental_events").contains("where id >"));
