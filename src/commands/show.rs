@@ -97,13 +97,15 @@ const SAMPLE_ROWS: i64 = 10;
 /// `silt seed --show`: a random sample of each seed a run loaded.
 pub fn seed_samples(report: &super::build::Report) -> Result<Vec<SeedSample>, CommandError> {
     let parsed = &report.parsed;
-    let seeds: Vec<&crate::parse::ParsedNode> = report
+    let mut seeds: Vec<&crate::parse::ParsedNode> = report
         .results
         .iter()
         .filter(|r| r.status != crate::exec::Status::Error)
         .filter_map(|r| parsed.node(&r.unique_id))
         .filter(|n| n.config.materialized == Materialization::Seed)
         .collect();
+    // Seeds finish in any order on several threads: their samples come in name order.
+    seeds.sort_by(|a, b| a.node.unique_id.cmp(&b.node.unique_id));
     if seeds.is_empty() {
         return Ok(Vec::new());
     }
