@@ -573,7 +573,8 @@ impl RawProject {
         let seed_paths = list("seed-paths", &["seeds"]);
         let macro_paths = list("macro-paths", &["macros"]);
         let test_paths = list("test-paths", &["tests"]);
-        let analysis_paths = list("analysis-paths", &[]);
+        // dbt 1.x reads `analyses/` unless told otherwise.
+        let analysis_paths = list("analysis-paths", &["analyses"]);
         let snapshot_paths = list("snapshot-paths", &["snapshots"]);
         let clean_targets = list("clean-targets", &[]);
         let docs_paths = root.get("docs-paths").map(|_| list("docs-paths", &[]));
