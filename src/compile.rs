@@ -178,7 +178,7 @@ impl Compiler<'_> {
         let rendered = match &node.node.test {
             Some(meta) => templates.render_test(
                 &node.node.original_file_path,
-                &node.node.raw_code,
+                &meta.call(),
                 ctx.clone(),
                 &meta.kwargs,
             ),

@@ -147,6 +147,8 @@ impl CommandError {
 pub struct Selectors {
     pub select: Vec<String>,
     pub exclude: Vec<String>,
+    /// The folder of an earlier run's `manifest.json`, which `state:` compares with.
+    pub state: Option<std::path::PathBuf>,
 }
 
 /// How a long step (a Kafka catch-up, an ingestion, a relay) is told to stop. When it is,
@@ -202,6 +204,17 @@ fn select(
     indirect: IndirectSelection,
     events: &dyn Events,
 ) -> Result<Vec<String>, CommandError> {
+    let parsed = crate::graph::selector::Selection::parse(&selection.select, &selection.exclude)?;
+    // The earlier run is read only when a selector compares with it, as in dbt.
+    let state = match &selection.state {
+        Some(dir) if parsed.uses_state() => Some(crate::graph::state::State::load(dir)?),
+        _ => None,
+    };
+    let comparison = state.as_ref().map(|s| {
+        s.compare(crate::graph::state::Resources::from_manifest(
+            crate::report::manifest::comparable(&loaded.parsed),
+        ))
+    });
     let ids = crate::graph::select_with(
         &loaded.parsed,
         &loaded.graph,
@@ -209,9 +222,10 @@ fn select(
         &selection.exclude,
         types,
         indirect,
+        comparison.as_ref(),
     )?;
     // "Names nodes": the selection as parsed, so that blank selectors name none.
-    let names_nodes = !crate::graph::selector::Selection::parse(&selection.select, &selection.exclude)?.is_empty();
+    let names_nodes = !parsed.is_empty();
     if ids.is_empty() && names_nodes {
         events.matched_nothing(&selection.select);
     }
@@ -221,7 +235,7 @@ fn select(
 /// The invocation of `which`, with the arguments `run_results.json` records (as dbt
 /// records the flags it was given).
 fn invocation(which: &str, project: &LoadOptions, selection: &Selectors, full_refresh: bool) -> Invocation {
-    let args = json!({
+    let mut args = json!({
         "which": which,
         "select": selection.select,
         "exclude": selection.exclude,
@@ -233,6 +247,9 @@ fn invocation(which: &str, project: &LoadOptions, selection: &Selectors, full_re
         "threads": project.threads,
         "invocation_command": std::env::args().collect::<Vec<_>>().join(" "),
     });
+    if let (Some(dir), Json::Object(m)) = (&selection.state, &mut args) {
+        m.insert("state".into(), json!(dir.display().to_string()));
+    }
     Invocation::new(which, args)
 }
 

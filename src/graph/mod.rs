@@ -1,9 +1,11 @@
 //! The dependency graph, with petgraph: nodes and sources, edges from what a node reads to
 //! the node. Cycles are reported whole. Selection (`--select`, `--exclude`) is parsed in
-//! [`selector`] and resolved to the nodes a command runs in [`select`].
+//! [`selector`] and resolved to the nodes a command runs in [`select`]; `state:` compares
+//! with an earlier run in [`state`].
 
 mod select;
 pub mod selector;
+pub mod state;
 
 pub use select::{IndirectSelection, select, select_with};
 

@@ -5,13 +5,15 @@
 //! means descendants (optionally limited to N edges), `@x` means x, its descendants and
 //! every ancestor of those. Methods: names and folder paths (the default), `tag:`, `path:`,
 //! `file:`, `fqn:`, `config.<key>:`, `resource_type:`, `source:`, `package:`, `test_type:`,
-//! `test_name:`, `group:`, `access:`. Values may use shell wildcards (`stg_*`).
+//! `test_name:`, `group:`, `access:`, and `state:` against an earlier run's manifest
+//! ([`super::state`]). Values may use shell wildcards (`stg_*`).
 
 use std::collections::BTreeSet;
 
 use serde_json::Value as Json;
 
 use super::Graph;
+use super::state::{CHECKS, Check, Comparison};
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::parse::ParsedProject;
 use crate::project::ResourceType;
@@ -49,6 +51,7 @@ enum Method {
     TestName,
     Group,
     Access,
+    State(Check),
 }
 
 const METHODS: &[&str] = &[
@@ -64,9 +67,9 @@ const METHODS: &[&str] = &[
     "test_name",
     "group",
     "access",
+    "state",
 ];
 const UNSUPPORTED: &[&str] = &[
-    "state",
     "result",
     "exposure",
     "metric",
@@ -92,45 +95,69 @@ impl Selection {
         self.select.is_empty()
     }
 
-    /// The unique ids selected among `candidates` (all enabled nodes and sources of the
-    /// given resource types when nothing is selected).
-    pub fn apply(
-        &self,
-        parsed: &ParsedProject,
-        graph: &Graph,
-        types: &[ResourceType],
-    ) -> Result<BTreeSet<String>, Diagnostic> {
-        let (selected, excluded) = self.resolve(parsed, graph)?;
-        let universe = Universe::new(parsed, graph);
-        Ok(selected
-            .into_iter()
-            .filter(|id| !excluded.contains(id))
-            .filter(|id| universe.get(id).is_some_and(|i| types.contains(&i.kind)))
-            .collect())
+    /// Whether a criterion uses `state:` (which needs an earlier run's manifest).
+    pub fn uses_state(&self) -> bool {
+        self.select
+            .iter()
+            .chain(&self.exclude)
+            .flatten()
+            .any(|c| matches!(c.method, Method::State(_)))
     }
 
-    /// What `--select` picks (everything when it is empty) and what `--exclude` names,
-    /// over every resource type.
+    /// What the selection picks, over every resource type, as dbt's `NodeSelector` does:
+    /// each criterion's nodes bring in the tests of what they select (`include` says how)
+    /// before criteria are intersected and unioned, and `--exclude` takes away its nodes
+    /// and their tests (eagerly, whatever `include` says). `state` is the comparison
+    /// `state:` reads.
     pub fn resolve(
         &self,
         parsed: &ParsedProject,
         graph: &Graph,
-    ) -> Result<(BTreeSet<String>, BTreeSet<String>), Diagnostic> {
-        let universe = Universe::new(parsed, graph);
-        let selected: BTreeSet<String> = if self.select.is_empty() {
-            universe.all.iter().map(|i| i.id.clone()).collect()
+        state: Option<&Comparison>,
+        include: &dyn TestJoin,
+        exclude: &dyn TestJoin,
+    ) -> Result<BTreeSet<String>, Diagnostic> {
+        let universe = Universe::new(parsed, graph, state);
+        let (direct, indirect) = if self.select.is_empty() {
+            (universe.all.iter().map(|i| i.id.clone()).collect(), BTreeSet::new())
         } else {
-            let mut out = BTreeSet::new();
-            for inter in &self.select {
-                out.extend(universe.intersection(inter, graph)?);
-            }
-            out
+            universe.union(&self.select, graph, include)?
         };
-        let mut excluded = BTreeSet::new();
-        for inter in &self.exclude {
-            excluded.extend(universe.intersection(inter, graph)?);
+        if self.exclude.is_empty() {
+            return Ok(direct);
         }
-        Ok((selected, excluded))
+        let (gone, gone_indirect) = universe.union(&self.exclude, graph, exclude)?;
+        let kept: BTreeSet<String> = direct.difference(&gone).cloned().collect();
+        let kept_indirect: BTreeSet<String> = direct
+            .union(&indirect)
+            .filter(|id| !gone.contains(*id) && !gone_indirect.contains(*id))
+            .cloned()
+            .collect();
+        Ok(include.incorporate(kept, &kept_indirect))
+    }
+}
+
+/// How the nodes a criterion selects bring in tests (dbt's `--indirect-selection`): the
+/// selection's caller knows the tests, the selector only when to ask.
+pub trait TestJoin {
+    /// The nodes a criterion selects with the tests they bring in: (selected, tests that
+    /// join only if what they test is selected in the end).
+    fn expand(&self, selected: BTreeSet<String>) -> (BTreeSet<String>, BTreeSet<String>);
+    /// After an intersection, union or exclusion: `direct` with the tests of `indirect`
+    /// that now qualify.
+    fn incorporate(&self, direct: BTreeSet<String>, indirect: &BTreeSet<String>) -> BTreeSet<String>;
+}
+
+/// No tests join: what is selected is all there is.
+pub struct NoTests;
+
+impl TestJoin for NoTests {
+    fn expand(&self, selected: BTreeSet<String>) -> (BTreeSet<String>, BTreeSet<String>) {
+        (selected, BTreeSet::new())
+    }
+
+    fn incorporate(&self, direct: BTreeSet<String>, _: &BTreeSet<String>) -> BTreeSet<String> {
+        direct
     }
 }
 
@@ -209,6 +236,13 @@ fn parse_criterion(text: &str) -> Result<Criterion, Diagnostic> {
                     "test_name" => Method::TestName,
                     "group" => Method::Group,
                     "access" => Method::Access,
+                    "state" => match Check::parse(v) {
+                        Some(check) => Method::State(check),
+                        None => {
+                            let names: Vec<String> = CHECKS.iter().map(|(n, _)| format!("`{n}`")).collect();
+                            return Err(bad(&format!("`state:` takes one of {}", names.join(", "))));
+                        }
+                    },
                     other if UNSUPPORTED.contains(&other) => {
                         return Err(bad(&format!(
                             "the `{other}:` method is not supported by Silt"
@@ -256,14 +290,14 @@ struct Item {
     test_name: Option<String>,
 }
 
-struct Universe {
+struct Universe<'s> {
     all: Vec<Item>,
-    /// unique id -> position in `all`
-    index: std::collections::HashMap<String, usize>,
+    /// The comparison with an earlier run, for `state:`.
+    state: Option<&'s Comparison<'s>>,
 }
 
-impl Universe {
-    fn new(parsed: &ParsedProject, graph: &Graph) -> Universe {
+impl<'s> Universe<'s> {
+    fn new(parsed: &ParsedProject, graph: &Graph, state: Option<&'s Comparison<'s>>) -> Universe<'s> {
         let mut all = Vec::new();
         for s in parsed
             .sources
@@ -315,36 +349,61 @@ impl Universe {
                 },
             });
         }
-        let index = all
-            .iter()
-            .enumerate()
-            .map(|(i, item)| (item.id.clone(), i))
-            .collect();
-        Universe { all, index }
+        Universe { all, state }
     }
 
-    fn get(&self, id: &str) -> Option<&Item> {
-        self.index.get(id).map(|&i| &self.all[i])
+    /// A union of intersections: (selected, tests that may still join).
+    fn union(
+        &self,
+        specs: &[Vec<Criterion>],
+        graph: &Graph,
+        join: &dyn TestJoin,
+    ) -> Result<(BTreeSet<String>, BTreeSet<String>), Diagnostic> {
+        let mut direct = BTreeSet::new();
+        let mut indirect = BTreeSet::new();
+        for inter in specs {
+            let (d, i) = self.intersection(inter, graph, join)?;
+            indirect.extend(d.iter().cloned());
+            indirect.extend(i);
+            direct.extend(d);
+        }
+        Ok((join.incorporate(direct, &indirect), indirect))
     }
 
     fn intersection(
         &self,
         criteria: &[Criterion],
         graph: &Graph,
-    ) -> Result<BTreeSet<String>, Diagnostic> {
-        let mut result: Option<BTreeSet<String>> = None;
+        join: &dyn TestJoin,
+    ) -> Result<(BTreeSet<String>, BTreeSet<String>), Diagnostic> {
+        let mut result: Option<(BTreeSet<String>, BTreeSet<String>)> = None;
         for c in criteria {
-            let found = self.criterion(c, graph)?;
+            let (d, i) = join.expand(self.criterion(c, graph)?);
+            let all: BTreeSet<String> = d.union(&i).cloned().collect();
             result = Some(match result {
-                None => found,
-                Some(r) => r.intersection(&found).cloned().collect(),
+                None => (d, all),
+                Some((rd, ri)) => (
+                    rd.intersection(&d).cloned().collect(),
+                    ri.intersection(&all).cloned().collect(),
+                ),
             });
         }
-        Ok(result.unwrap_or_default())
+        let (direct, indirect) = result.unwrap_or_default();
+        Ok((join.incorporate(direct, &indirect), indirect))
     }
 
     fn criterion(&self, c: &Criterion, graph: &Graph) -> Result<BTreeSet<String>, Diagnostic> {
         let mut base = BTreeSet::new();
+        if let Method::State(check) = c.method {
+            let state = self.state.ok_or_else(|| {
+                Diagnostic::error(format!(
+                    "`state:{}` compares the project with an earlier run, and no --state was given",
+                    c.value
+                ))
+                .with_help("pass --state <dir>, the folder holding that run's manifest.json (a copy of its target/)")
+            })?;
+            base.extend(self.all.iter().filter(|i| state.matches(check, &i.id)).map(|i| i.id.clone()));
+        }
         for item in &self.all {
             if matches(c, item)? {
                 base.insert(item.id.clone());
@@ -450,6 +509,8 @@ fn matches(c: &Criterion, item: &Item) -> Result<bool, Diagnostic> {
             .get("access")
             .and_then(Json::as_str)
             .is_some_and(|a| glob(v, a)),
+        // Resolved against the earlier run in `Universe::criterion`.
+        Method::State(_) => false,
     })
 }
 
@@ -543,8 +604,15 @@ mod tests {
         assert!(parse_criterion("@+x").is_err());
         let err = parse_criterion("tags:x").unwrap_err();
         assert_eq!(err.help.as_deref(), Some("did you mean `tag:`?"));
+        assert_eq!(parse_criterion("state:modified.body").unwrap().method, Method::State(Check::Body));
         assert!(
-            parse_criterion("state:modified")
+            parse_criterion("state:changed")
+                .unwrap_err()
+                .message
+                .contains("`state:` takes one of `new`, `old`, `modified`")
+        );
+        assert!(
+            parse_criterion("result:error")
                 .unwrap_err()
                 .message
                 .contains("not supported")

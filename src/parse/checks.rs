@@ -293,7 +293,9 @@ pub fn config_error(project: &Project, node: &ProjectNode, key: &str, message: &
 /// properties, then the project file (the same order as the configs merge).
 fn config_span(project: &Project, node: &ProjectNode, key: &str) -> Span {
     let text = &node.raw_code;
-    if let Some(pos) = find_config_key(text, key) {
+    // A generic test's code is generated (its `config()` call repeats its YAML): its
+    // configs are found in the YAML.
+    if let Some(pos) = find_config_key(text, key).filter(|_| node.test.is_none()) {
         return Span::from_byte_range(node.original_file_path.clone(), text, pos, pos + key.len());
     }
     if let Some(at) = node.yaml {

@@ -21,12 +21,16 @@ pub(super) struct Parts {
     refs: Vec<RefCall>,
     sources: Vec<(String, String)>,
     macros: Vec<String>,
+    /// The node's `config()` calls merged: configs as written, for `unrendered_config`.
+    inline: crate::config::ConfigMap,
 }
 
 impl Parts {
     /// The node with what its render found; its relation is named and its dependencies
     /// resolved afterwards, once every node is known.
-    pub(super) fn into_node(self, node: ProjectNode, error: Option<Diagnostic>) -> ParsedNode {
+    pub(super) fn into_node(self, mut node: ProjectNode, error: Option<Diagnostic>) -> ParsedNode {
+        // As in dbt, `config()` calls win over the project file and YAML here too.
+        merge_into(&mut node.unrendered_config, &self.inline);
         ParsedNode {
             node,
             config: self.config,
@@ -110,7 +114,17 @@ fn fallback(node: &ProjectNode, resolver: &dyn Resolver, captured: Captured) -> 
         refs,
         sources,
         macros: captured.macros.into_iter().collect(),
+        inline: inline_configs(&captured.configs),
     })
+}
+
+/// A node's `config()` calls merged in order.
+fn inline_configs(calls: &[crate::config::ConfigMap]) -> crate::config::ConfigMap {
+    let mut out = crate::config::ConfigMap::new();
+    for c in calls {
+        merge_into(&mut out, c);
+    }
+    out
 }
 
 /// The `ref('...')` and `source('...', '...')` calls of a template whose arguments are
@@ -175,7 +189,7 @@ pub(super) fn render_node(
     if let Some(meta) = &node.test {
         check_test_signature(project, templates, node, meta)?;
         templates
-            .render_test(&node.original_file_path, &node.raw_code, ctx.clone(), &meta.kwargs)
+            .render_test(&node.original_file_path, &meta.call(), ctx.clone(), &meta.kwargs)
             .map_err(|e| test_render_error(project, templates, node, meta, &e))?;
     } else if !matches!(node.resource_type, ResourceType::Seed | ResourceType::UnitTest)
         && let Err(e) = templates.render(&node.original_file_path, &node.raw_code, Some(ctx.clone()))
@@ -191,6 +205,7 @@ pub(super) fn render_node(
     match parts {
         Ok(config) => Ok(Parts {
             config,
+            inline: inline_configs(&captured.configs),
             refs: captured.refs,
             sources: captured.sources,
             macros: captured.macros.into_iter().collect(),

@@ -338,12 +338,7 @@ fn node_out<'a>(
             macros: &node.macros,
             nodes: &node.depends_on,
         },
-        contract: node
-            .config
-            .raw
-            .get("contract")
-            .cloned()
-            .unwrap_or(json!({"enforced": false, "alias_types": true, "checksum": null})),
+        contract: contract_json(node),
         access: node.config.raw.get("access").unwrap_or(&PROTECTED),
         constraints: &n.constraints,
         version: None,
@@ -370,6 +365,34 @@ fn node_out<'a>(
     }
 }
 
+/// A node's contract, with dbt's checksum of an enforced one: its columns by name (name,
+/// data type, constraints), then for tables and incremental models the materialization and
+/// the model's constraints. Without constraints the checksum is dbt's own; constraints are
+/// spelled as Python would spell their JSON, not as dbt's classes print.
+fn contract_json(node: &ParsedNode) -> Json {
+    use crate::project::testing::generic::py_repr;
+    let raw = node.config.raw.get("contract");
+    let alias_types = raw.and_then(|c| c.get("alias_types")).cloned().unwrap_or(Json::Bool(true));
+    let checksum = node.config.contract_enforced.then(|| {
+        let n = &node.node;
+        let mut columns: Vec<&Column> = n.columns.values().collect();
+        columns.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut text = String::new();
+        for c in columns {
+            text.push('|');
+            text.push_str(&c.name);
+            text.push_str(c.data_type.as_deref().unwrap_or("None"));
+            text.push_str(&py_repr(&Json::Array(c.constraints.clone())));
+        }
+        if matches!(node.config.materialized, Materialization::Table | Materialization::Incremental) {
+            text.push_str(node.config.materialized.as_str());
+            text.push_str(&py_repr(&Json::Array(n.constraints.clone())));
+        }
+        crate::project::sha256_hex(text.as_bytes())
+    });
+    json!({"enforced": node.config.contract_enforced, "alias_types": alias_types, "checksum": checksum})
+}
+
 /// A unit test as the manifest's `unit_tests` section describes it.
 fn unit_test_json(node: &ParsedNode) -> Json {
     let n = &node.node;
@@ -391,6 +414,9 @@ fn unit_test_json(node: &ParsedNode) -> Json {
             f
         })
         .collect();
+    // What the test is, but its description (as dbt's checksum), for `state:modified`.
+    let what = json!({"model": u.model, "given": given, "expect": fixture(&u.expect), "overrides": {"macros": u.overrides.macros, "vars": u.overrides.vars, "env_vars": u.overrides.env_vars}});
+    let checksum = crate::project::sha256_hex(what.to_string().as_bytes());
     json!({
         "model": u.model,
         "given": given,
@@ -406,7 +432,7 @@ fn unit_test_json(node: &ParsedNode) -> Json {
         "overrides": {"macros": u.overrides.macros, "vars": u.overrides.vars, "env_vars": u.overrides.env_vars},
         "depends_on": {"macros": [], "nodes": node.depends_on},
         "config": {"tags": node.config.tags, "meta": n.meta, "enabled": node.config.enabled},
-        "checksum": null,
+        "checksum": checksum,
         "schema": node.relation.schema,
         "created_at": 0.0,
         "versions": null,
@@ -421,6 +447,32 @@ pub fn node_json(
     compiled: Option<&CompiledNode>,
 ) -> Json {
     serde_json::to_value(node_out(parsed, node, compiled)).unwrap_or(Json::Null)
+}
+
+/// The parts of the manifest that `state:` selection compares (`nodes`, `sources`,
+/// `unit_tests`, `macros`), as `manifest.json` writes them, without compiled code.
+pub fn comparable(parsed: &ParsedProject) -> Json {
+    let enabled = || parsed.nodes.iter().filter(|n| n.config.enabled);
+    let nodes: Map<String, Json> = enabled()
+        .filter(|n| n.node.unit.is_none())
+        .map(|n| (n.node.unique_id.clone(), node_json(parsed, n, None)))
+        .collect();
+    let unit_tests: Map<String, Json> = enabled()
+        .filter(|n| n.node.unit.is_some())
+        .map(|n| (n.node.unique_id.clone(), unit_test_json(n)))
+        .collect();
+    let sources: Map<String, Json> = parsed
+        .sources
+        .iter()
+        .filter(|s| s.enabled)
+        .map(|s| (s.source.unique_id.clone(), source_json(&parsed.project.settings, s)))
+        .collect();
+    let macros: Map<String, Json> = parsed
+        .templates
+        .macros()
+        .map(|m| (m.unique_id(), json!({"macro_sql": m.body, "depends_on": {"macros": []}})))
+        .collect();
+    json!({"nodes": nodes, "sources": sources, "unit_tests": unit_tests, "macros": macros})
 }
 
 fn source_json(settings: &crate::settings::Settings, s: &ParsedSource) -> Json {

@@ -1913,3 +1913,49 @@ fn empty_runs_every_model_reading_no_rows() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_ne!(count("customers"), "0");
 }
+
+#[test]
+fn state_modified_selects_what_changed_since_an_earlier_run() {
+    let dir = fixture("dbt_shop");
+    let d = dir.path();
+    assert_eq!(silt(d, &["seed"]).code, 0);
+    let out = silt(d, &["run", "--vars", "{batch: 1}"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Production's artifacts, kept; then one model changes.
+    std::fs::create_dir_all(d.join("prod")).unwrap();
+    std::fs::copy(d.join("target/manifest.json"), d.join("prod/manifest.json")).unwrap();
+    let ls = |args: &[&str]| {
+        let out = silt(d, &[&["ls", "-q", "--output", "name"], args].concat());
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.stdout
+    };
+    assert_eq!(ls(&["-s", "state:modified", "--state", "prod"]), "");
+    let model = d.join("models/staging/stg_orders.sql");
+    let sql = std::fs::read_to_string(&model).unwrap();
+    std::fs::write(&model, format!("{sql}\n-- reworded\n")).unwrap();
+    assert_eq!(ls(&["-s", "state:modified", "--state", "prod"]), "stg_orders\n");
+    assert_eq!(
+        ls(&["-s", "state:modified+", "--state", "prod", "--resource-type", "model"]),
+        "customer_orders\ncustomers\nrecent_orders\nstg_orders\n"
+    );
+    // DBT_STATE stands for --state, as in dbt.
+    let out = silt_env(d, &["ls", "-q", "--output", "name", "-s", "state:modified"], &[("DBT_STATE", "prod")]);
+    assert_eq!(out.stdout, "stg_orders\n", "{}", out.stderr);
+    let out = silt(d, &["run", "-s", "state:modified", "--state", "prod", "--vars", "{batch: 1}"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("TOTAL=1"), "{}", out.stderr);
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("target/run_results.json")).unwrap()).unwrap();
+    assert_eq!(results["results"][0]["unique_id"], "model.dbt_shop.stg_orders");
+    assert_eq!(results["args"]["state"], "prod");
+
+    let out = silt(d, &["ls", "-s", "state:modified"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("error: `state:modified` compares the project with an earlier run, and no --state was given"), "{}", out.stderr);
+    let out = silt(d, &["ls", "-s", "state:new", "--state", "nowhere"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("error: --state: cannot read `nowhere/manifest.json`"), "{}", out.stderr);
+    let out = silt(d, &["ls", "-s", "state:changed", "--state", "prod"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("`state:` takes one of `new`, `old`, `modified`"), "{}", out.stderr);
+}

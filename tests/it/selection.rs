@@ -100,5 +100,81 @@ fn bad_selectors_are_errors() {
     let err = silt::graph::select(&loaded.parsed, &loaded.graph, &["resource_type:modle".into()], &[], ALL).unwrap_err();
     assert_eq!(err.message, "unknown resource type `modle`");
     let err = silt::graph::select(&loaded.parsed, &loaded.graph, &["state:modified".into()], &[], ALL).unwrap_err();
+    assert_eq!(
+        err.message,
+        "`state:modified` compares the project with an earlier run, and no --state was given"
+    );
+    let err = silt::graph::select(&loaded.parsed, &loaded.graph, &["state:changed".into()], &[], ALL).unwrap_err();
+    assert!(err.message.starts_with("invalid selector `state:changed`: `state:` takes one of `new`, `old`, `modified`, `unmodified`, `modified.body`"), "{}", err.message);
+    let err = silt::graph::select(&loaded.parsed, &loaded.graph, &["result:error".into()], &[], ALL).unwrap_err();
     assert!(err.message.contains("not supported"), "{}", err.message);
+}
+
+/// `state:` against dbt: the state fixture is parsed and its manifest written, then its
+/// changes/ are laid over it (a model's SQL, project and YAML configs, an alias, persisted
+/// and unpersisted descriptions, tags, a contract, a macro, a seed, a generic test's
+/// severity, a unit test, sources; a model added, one deleted), and each selector picks
+/// the nodes `dbt ls --state` picks (tests/fixtures/state/make_expected.py), tests and
+/// unit tests joining through what they test.
+#[test]
+fn state_selection_picks_what_dbt_picks() {
+    use silt::graph::state::{Resources, State};
+    let dir = fixture("state");
+    let d = dir.path();
+    let changes = d.join("changes");
+    let aside = tempfile::tempdir().expect("tempdir");
+    std::fs::rename(&changes, aside.path().join("changes")).expect("set changes aside");
+    let before = load(d, None);
+    let manifest = silt::report::Manifest {
+        parsed: &before.parsed,
+        graph: &before.graph,
+        compiled: None,
+        invocation: &silt::report::Invocation::new("parse", serde_json::json!({})),
+    };
+    let prev = aside.path().join("prev");
+    std::fs::create_dir_all(&prev).unwrap();
+    std::fs::write(prev.join("manifest.json"), serde_json::to_string(&manifest).unwrap()).unwrap();
+
+    let changes = aside.path().join("changes");
+    crate::common::copy_dir(&changes, d);
+    std::fs::remove_file(d.join("DELETED")).unwrap();
+    for gone in std::fs::read_to_string(changes.join("DELETED")).unwrap().split_whitespace() {
+        std::fs::remove_file(d.join(gone)).unwrap();
+    }
+    let after = load(d, None);
+    let state = State::load(&prev).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let comparison = state.compare(Resources::from_manifest(silt::report::manifest::comparable(&after.parsed)));
+    let everything = [
+        ResourceType::Model,
+        ResourceType::Seed,
+        ResourceType::Source,
+        ResourceType::Test,
+        ResourceType::UnitTest,
+        ResourceType::Analysis,
+    ];
+    let expected: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(crate::common::fixtures().join("state/expected/selected.json")).unwrap(),
+    )
+    .unwrap();
+    let mut wrong = Vec::new();
+    for (selector, want) in &expected {
+        let mut got = silt::graph::select_with(
+            &after.parsed,
+            &after.graph,
+            &[selector.clone()],
+            &[],
+            &everything,
+            silt::graph::IndirectSelection::Eager,
+            Some(&comparison),
+        )
+        .unwrap_or_else(|e| panic!("{selector}: {}", e.render(false)));
+        got.sort();
+        let want: Vec<String> = serde_json::from_value(want.clone()).unwrap();
+        if got != want {
+            let missing: Vec<_> = want.iter().filter(|w| !got.contains(w)).collect();
+            let extra: Vec<_> = got.iter().filter(|g| !want.contains(g)).collect();
+            wrong.push(format!("{selector}: missing {missing:?}, extra {extra:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "differs from dbt:\n{}", wrong.join("\n"));
 }

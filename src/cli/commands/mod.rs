@@ -120,6 +120,7 @@ fn selection(args: &SelectArgs) -> Selectors {
     Selectors {
         select: args.select.clone(),
         exclude: args.exclude.clone(),
+        state: args.state.clone(),
     }
 }
 

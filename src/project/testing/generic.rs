@@ -66,6 +66,35 @@ impl TestMetadata {
             None => format!("test_{}", self.name),
         }
     }
+
+    /// The template that runs the test: its macro called with the test's arguments. (The
+    /// node's `raw_code` adds its YAML configs, as dbt writes it.)
+    pub fn call(&self) -> String {
+        format!("{{{{ {}(**_dbt_generic_test_kwargs) }}}}", self.macro_name())
+    }
+}
+
+/// A generic test's configs from its YAML entry as a `config()` call, as dbt appends it to
+/// the test's `raw_code` (so a changed config changes the code `state:` compares): the
+/// keys of `CONFIG_ARGS` first in that order, then the others as written, strings in
+/// double quotes and the rest as Python prints them.
+fn config_call(config: &ConfigMap) -> String {
+    let ordered = CONFIG_ARGS
+        .iter()
+        .filter_map(|k| config.get_key_value(*k))
+        .chain(config.iter().filter(|(k, _)| !CONFIG_ARGS.contains(&k.as_str())));
+    let args: Vec<String> = ordered
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| match v {
+            Json::String(s) => format!("{k}=\"{}\"", s.replace('"', "\\\"")),
+            other => format!("{k}={}", py_repr(other)),
+        })
+        .collect();
+    if args.is_empty() {
+        String::new()
+    } else {
+        format!("{{{{ config({}) }}}}", args.join(","))
+    }
 }
 
 /// The parts of a test entry (`- unique`, `- accepted_values: {values: [...]}`,
@@ -415,6 +444,7 @@ fn build_node(
     let (mut config, mut unrendered) = project.tree_config("data_tests", &fqn);
     let mut yaml_config = entry.config.clone();
     render_config(project, doc, at, &mut yaml_config)?;
+    let mut call_config = yaml_config.clone();
     let column_tags = column.map(|(_, t)| t.clone()).unwrap_or_default();
     let mut tags: Vec<String> = column_tags;
     tags.extend(string_list(yaml_config.get("tags")));
@@ -435,6 +465,9 @@ fn build_node(
     if short_name != full_name && !config.contains_key("alias") {
         config.insert("alias".to_owned(), Json::String(short_name.clone()));
     }
+    if short_name != full_name && !call_config.contains_key("alias") {
+        call_config.insert("alias".to_owned(), Json::String(short_name.clone()));
+    }
     let meta = config
         .get("meta")
         .cloned()
@@ -449,7 +482,7 @@ fn build_node(
         yaml_config: rendered_yaml_config,
         at,
     };
-    let raw_code = format!("{{{{ {}(**_dbt_generic_test_kwargs) }}}}", metadata.macro_name());
+    let raw_code = format!("{}{}", metadata.call(), config_call(&call_config));
     Ok(ProjectNode {
         unique_id,
         resource_type: ResourceType::Test,
