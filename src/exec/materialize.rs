@@ -247,6 +247,9 @@ async fn incremental(
         let df = ctx.query(node, &compiled.sql).await?;
         return Ok(Outcome::ok(replace(ctx, node, dir, df).await?));
     }
+    if let Some(d) = &node.config.strategy_error {
+        return Err(ExecError::diagnostic(d));
+    }
     let target = ctx.arrow_schema(dir).await?;
     let df = ctx.query(node, &compiled.sql).await?;
     let mode = node.config.on_schema_change;

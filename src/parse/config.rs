@@ -166,6 +166,9 @@ pub struct NodeConfig {
     pub partition_by: Vec<String>,
     pub unique_key: Vec<String>,
     pub incremental_strategy: IncrementalStrategy,
+    /// An `incremental_strategy` Silt does not have: as in dbt, an error only when an
+    /// incremental run needs the strategy (the first run builds the table).
+    pub strategy_error: Option<Box<crate::diagnostic::Diagnostic>>,
     pub on_schema_change: OnSchemaChange,
     pub incremental_predicates: Vec<String>,
     /// dbt's older spelling of `incremental_predicates`, kept apart so messages name it.
@@ -198,6 +201,7 @@ impl Default for NodeConfig {
             partition_by: Vec::new(),
             unique_key: Vec::new(),
             incremental_strategy: IncrementalStrategy::default(),
+            strategy_error: None,
             on_schema_change: OnSchemaChange::default(),
             incremental_predicates: Vec::new(),
             predicates: Vec::new(),
@@ -277,16 +281,17 @@ impl NodeConfig {
                 ));
             }
         }
+        let mut strategy_error = None;
         let incremental_strategy = match strategy.as_deref() {
             None => IncrementalStrategy::default(),
-            Some(v) => IncrementalStrategy::ALL
-                .into_iter()
-                .find(|s| s.as_str() == v)
-                .ok_or_else(|| {
-                    let names: Vec<&str> = IncrementalStrategy::ALL.iter().map(|s| s.as_str()).collect();
-                    ConfigError::new("incremental_strategy", format!("incremental strategy `{v}` is not supported"))
-                        .with_help(format!("use one of: {}", names.join(", ")))
-                })?,
+            Some(v) => IncrementalStrategy::ALL.into_iter().find(|s| s.as_str() == v).unwrap_or_else(|| {
+                let names: Vec<&str> = IncrementalStrategy::ALL.iter().map(|s| s.as_str()).collect();
+                strategy_error = Some(Box::new(
+                    crate::diagnostic::Diagnostic::error(format!("incremental strategy `{v}` is not supported"))
+                        .with_help(format!("use one of: {}", names.join(", "))),
+                ));
+                IncrementalStrategy::default()
+            }),
         };
         let on_schema_change = match on_schema_change.as_deref() {
             None => OnSchemaChange::default(),
@@ -345,6 +350,7 @@ impl NodeConfig {
             partition_by: list("partition_by"),
             unique_key: list("unique_key"),
             incremental_strategy,
+            strategy_error,
             on_schema_change,
             incremental_predicates: list("incremental_predicates"),
             predicates: list("predicates"),
@@ -480,8 +486,9 @@ mod tests {
         let err = |v: Json| NodeConfig::resolve(raw(v), ResourceType::Model).unwrap_err();
         let e = err(json!({"materialized": "tabel"}));
         assert_eq!((e.key.as_str(), e.help.as_deref()), ("materialized", Some("did you mean `table`?")));
-        let e = err(json!({"incremental_strategy": "microbatch"}));
-        assert_eq!(e.message, "incremental strategy `microbatch` is not supported");
+        // An unknown strategy fails only the incremental runs that need it.
+        let c = NodeConfig::resolve(raw(json!({"incremental_strategy": "microbatch"})), ResourceType::Model).unwrap();
+        assert_eq!(c.strategy_error.unwrap().message, "incremental strategy `microbatch` is not supported");
         assert_eq!(err(json!({"unique_key": 3})).key, "unique_key");
         assert_eq!(err(json!({"on_schema_change": "syncall"})).key, "on_schema_change");
         let e = NodeConfig::resolve(raw(json!({"severity": "loud"})), ResourceType::Test).unwrap_err();

@@ -248,5 +248,14 @@ fn configure(project: &Project, node: &ProjectNode, captured: &Captured, store_f
         }
     })?;
     check_contract(project, node, &config)?;
+    let mut config = config;
+    if let Some(d) = config.strategy_error.take() {
+        // Placed now, reported when an incremental run needs the strategy.
+        let placed = config_error(project, node, "incremental_strategy", &d.message);
+        config.strategy_error = Some(Box::new(match d.help {
+            Some(h) => placed.with_help(h),
+            None => placed,
+        }));
+    }
     Ok(config)
 }

@@ -369,3 +369,32 @@ fn many_workers_build_everything() {
     let results = run_ok(dir.path(), &["resource_type:model"], None, false);
     assert_eq!(results.len(), 10, "every model but the ephemeral one runs");
 }
+
+/// As in dbt, an incremental strategy Silt does not have fails only the runs that need it:
+/// the first run builds the table, an incremental run is that model's error (with the
+/// line of its config), and the models beside it run.
+#[test]
+fn an_unknown_incremental_strategy_fails_only_incremental_runs() {
+    let dir = fixture("mat");
+    let d = dir.path();
+    seed(d);
+    write_model(
+        d,
+        "inc_upsert",
+        "{{ config(materialized='incremental', incremental_strategy='upsert', unique_key='id') }}\nselect id, amount from {{ ref('events') }} where batch = {{ var('batch', 1) }}",
+    );
+    run_ok(d, &["inc_upsert", "tbl"], Some("{batch: 1}"), false);
+    assert_eq!(rows(d, "select count(*) from main.inc_upsert"), strs(&[&["3"]]));
+    let results = run(d, &["inc_upsert", "tbl"], Some("{batch: 2}"), false);
+    let upsert = results.iter().find(|r| r.unique_id.ends_with("inc_upsert")).expect("result");
+    assert_eq!(upsert.status, Status::Error);
+    let message = upsert.message.as_deref().unwrap();
+    assert!(message.contains("incremental strategy `upsert` is not supported (in model `inc_upsert`)"), "{message}");
+    assert!(message.contains("models/inc_upsert.sql:1:"), "{message}");
+    assert!(message.contains("use one of: append, merge, delete+insert, insert_overwrite"), "{message}");
+    let tbl = results.iter().find(|r| r.unique_id.ends_with(".tbl")).expect("result");
+    assert_eq!(tbl.status, Status::Success);
+    // The table is as the first run left it; a full refresh builds it again.
+    assert_eq!(rows(d, "select count(*) from main.inc_upsert"), strs(&[&["3"]]));
+    run_ok(d, &["inc_upsert"], Some("{batch: 2}"), true);
+}
