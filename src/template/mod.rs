@@ -12,6 +12,7 @@
 //! Undefined names are errors (minijinja's strict mode), not empty strings.
 
 mod macros;
+mod modules;
 mod objects;
 mod relation;
 
@@ -750,6 +751,7 @@ fn install_globals(
         env.add_global(project.clone(), Value::from_object(Namespace::project(project, macros.clone())));
     }
     env.add_global("builtins", Value::from_object(objects::Builtins));
+    env.add_global("modules", Value::from_object(modules::Modules));
     env.add_function(
         "log",
         |msg: Value, kwargs: Kwargs| -> Result<String, Error> {
