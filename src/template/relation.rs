@@ -9,8 +9,10 @@ use minijinja::{Error, ErrorKind, State};
 use crate::relation::{Relation, RelationKind};
 
 impl Object for Relation {
+    /// A mapping, as dbt's relations are (`relation is mapping` holds, which dbt_utils'
+    /// `_is_relation` checks); like dbt's, it cannot be iterated.
     fn repr(self: &Arc<Self>) -> ObjectRepr {
-        ObjectRepr::Plain
+        ObjectRepr::Map
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
@@ -39,6 +41,17 @@ impl Object for Relation {
     ) -> Result<Value, Error> {
         match method {
             "render" => Ok(Value::from(Relation::render(self))),
+            // dbt's `BaseRelation.get`: `metadata` names the relation's class, which
+            // dbt_utils checks ends with `Relation`.
+            "get" => {
+                let (key, default): (String, Option<Value>) = minijinja::value::from_args(args)?;
+                if key == "metadata" {
+                    return Ok(Value::from(std::collections::BTreeMap::from([("type", Value::from("DataFusionRelation"))])));
+                }
+                Ok(self
+                    .get_value(&Value::from(key))
+                    .unwrap_or_else(|| default.unwrap_or(Value::from(()))))
+            }
             // `include`, `incorporate` and `quote` adjust how a warehouse relation prints;
             // Silt always prints `"schema"."identifier"`, so they return the relation
             // itself, with any identifier/schema passed to `incorporate` applied.
@@ -96,7 +109,7 @@ impl Limited {
 
 impl Object for Limited {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
-        ObjectRepr::Plain
+        ObjectRepr::Map
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {

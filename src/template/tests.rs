@@ -204,3 +204,24 @@ fn python_string_and_dict_methods() {
         "a|b x 1 5 a=1"
     );
 }
+
+/// dbt_utils' `_is_relation`, verbatim: relations pass it, strings do not.
+#[test]
+fn relations_are_mappings_as_dbt_utils_checks() {
+    let t = templates(&[(
+        "macros/is_relation.sql",
+        "{% macro _is_relation(obj, macro) %}{%- if not (obj is mapping and obj.get('metadata', {}).get('type', '').endswith('Relation')) -%}{%- do exceptions.raise_compiler_error(\"Macro \" ~ macro ~ \" expected a Relation but received the value: \" ~ obj) -%}{%- endif -%}{% endmacro %}",
+    )]);
+    let out = t
+        .render(
+            "models/m.sql",
+            "{% do _is_relation(ref('a'), 'star') %}{% do _is_relation(source('raw', 'b'), 'star') %}{{ ref('a') }} {{ ref('a').get('identifier') }} {{ ref('a').get('nope', 'x') }} {{ ref('a') is mapping }}",
+            Some(node(Phase::Compile)),
+        )
+        .unwrap();
+    assert_eq!(out, r#""main"."a" a x True"#);
+    let err = t
+        .render("models/m.sql", "{% do _is_relation('main.a', 'star') %}", Some(node(Phase::Compile)))
+        .unwrap_err();
+    assert!(err.message.contains("Macro star expected a Relation but received the value: main.a"), "{}", err.message);
+}
