@@ -784,9 +784,8 @@ fn install_globals(
         |s: String, default: Option<Value>| -> Result<Value, Error> {
             match serde_json::from_str::<Json>(&s) {
                 Ok(v) => Ok(Value::from(minijinja::value::Serde(v))),
-                Err(e) => default.ok_or_else(|| {
-                    Error::new(ErrorKind::CannotDeserialize, format!("invalid JSON: {e}"))
-                }),
+                // As dbt's: text that does not parse gives `default` (None).
+                Err(_) => Ok(default.unwrap_or(Value::from(()))),
             }
         },
     );
@@ -799,25 +798,26 @@ fn install_globals(
         |s: String, default: Option<Value>| -> Result<Value, Error> {
             match crate::yaml::from_yaml_string(&s) {
                 Ok(v) => Ok(Value::from(minijinja::value::Serde(v))),
-                Err(e) => default.ok_or_else(|| {
-                    Error::new(ErrorKind::CannotDeserialize, format!("invalid YAML: {e}"))
-                }),
+                // As dbt's: text that does not parse gives `default` (None).
+                Err(_) => Ok(default.unwrap_or(Value::from(()))),
             }
         },
     );
-    env.add_function("zip", |lists: Rest<Value>| -> Result<Value, Error> {
+    // dbt's `zip` and `set` give `default` (None) where Python raises a TypeError; the
+    // `_strict` forms raise.
+    fn zip_lists(lists: &[Value]) -> Result<Value, Error> {
         let lists: Vec<Vec<Value>> = lists
             .iter()
-            .map(|l| l.try_iter().map(|i| i.collect()).unwrap_or_default())
-            .collect();
+            .map(|l| l.try_iter().map(|i| i.collect()))
+            .collect::<Result<_, _>>()?;
         let n = lists.iter().map(Vec::len).min().unwrap_or(0);
         Ok(Value::from(
             (0..n)
                 .map(|i| Value::from(lists.iter().map(|l| l[i].clone()).collect::<Vec<_>>()))
                 .collect::<Vec<_>>(),
         ))
-    });
-    env.add_function("set", |items: Value| -> Result<Value, Error> {
+    }
+    fn unique(items: &Value) -> Result<Value, Error> {
         let mut out: Vec<Value> = Vec::new();
         for item in items.try_iter()? {
             if !out.contains(&item) {
@@ -825,7 +825,49 @@ fn install_globals(
             }
         }
         Ok(Value::from(out))
+    }
+    fn default_of(kwargs: &Kwargs) -> Result<Value, Error> {
+        let d = kwargs.get::<Option<Value>>("default")?.unwrap_or(Value::from(()));
+        kwargs.assert_all_used()?;
+        Ok(d)
+    }
+    env.add_function("zip", |lists: Rest<Value>, kwargs: Kwargs| -> Result<Value, Error> {
+        let default = default_of(&kwargs)?;
+        Ok(zip_lists(&lists).unwrap_or(default))
     });
+    env.add_function("zip_strict", |lists: Rest<Value>| zip_lists(&lists));
+    env.add_function("set", |items: Value, kwargs: Kwargs| -> Result<Value, Error> {
+        let default = default_of(&kwargs)?;
+        Ok(unique(&items).unwrap_or(default))
+    });
+    env.add_function("set_strict", |items: Value| unique(&items));
+    // dbt's `diff_of_two_dicts`: for each key of `a`, the values not under the same key
+    // of `b` (keys and values compared case-insensitively), as dbt's grant macros use it.
+    env.add_function("diff_of_two_dicts", |a: Value, b: Value| -> Result<Value, Error> {
+        let fold = |v: &Value| v.as_str().map(str::to_lowercase).unwrap_or_else(|| v.to_string().to_lowercase());
+        let mut theirs: Vec<(String, Vec<String>)> = Vec::new();
+        for k in b.try_iter()? {
+            let vals = b.get_item(&k)?;
+            theirs.push((fold(&k), vals.try_iter()?.map(|v| fold(&v)).collect()));
+        }
+        let mut out: indexmap::IndexMap<String, Value> = indexmap::IndexMap::new();
+        for k in a.try_iter()? {
+            let vals = a.get_item(&k)?;
+            match theirs.iter().find(|(t, _)| *t == fold(&k)) {
+                Some((_, other)) => {
+                    let diff: Vec<Value> = vals.try_iter()?.filter(|v| !other.contains(&fold(v))).collect();
+                    if !diff.is_empty() {
+                        out.insert(k.as_str().map_or_else(|| k.to_string(), str::to_owned), Value::from(diff));
+                    }
+                }
+                None => {
+                    out.insert(k.as_str().map_or_else(|| k.to_string(), str::to_owned), vals);
+                }
+            }
+        }
+        Ok(Value::from(minijinja::value::Serde(out)))
+    });
+    env.add_global("try_or_compiler_error", Value::from_object(objects::TryOrCompilerError));
     env.add_function("local_md5", |s: String| -> String {
         use md5::Digest;
         format!("{:x}", md5::Md5::digest(s.as_bytes()))

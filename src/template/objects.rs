@@ -406,6 +406,24 @@ impl Object for Builtins {
     }
 }
 
+/// dbt's `try_or_compiler_error(message, func, *args, **kwargs)`: the call's value, or a
+/// compiler error with `message` when it fails.
+#[derive(Debug)]
+pub struct TryOrCompilerError;
+
+impl Object for TryOrCompilerError {
+    fn call(self: &Arc<Self>, state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        let [message, func, rest @ ..] = args else {
+            return Err(Error::new(
+                ErrorKind::MissingArgument,
+                "try_or_compiler_error(message, func, *args) needs a message and a function",
+            ));
+        };
+        func.call(state, rest)
+            .map_err(|_| Error::new(ErrorKind::InvalidOperation, message.to_string()))
+    }
+}
+
 /// `run_started_at`: renders as an ISO timestamp; supports `strftime` and `isoformat`.
 #[derive(Debug)]
 pub struct RunStartedAt(pub chrono::DateTime<chrono::Utc>);

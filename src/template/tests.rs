@@ -225,3 +225,24 @@ fn relations_are_mappings_as_dbt_utils_checks() {
         .unwrap_err();
     assert!(err.message.contains("Macro star expected a Relation but received the value: main.a"), "{}", err.message);
 }
+
+/// dbt's `set`/`zip` give `default` where Python raises; `set_strict`/`zip_strict` raise;
+/// `diff_of_two_dicts` and `try_or_compiler_error` as dbt's context has them.
+#[test]
+fn dbt_context_helpers() {
+    let t = templates(&[]);
+    let render = |src: &str| t.render("models/m.sql", src, Some(node(Phase::Compile)));
+    assert_eq!(render("{{ set([1, 2, 1]) }} {{ set(3) }} {{ set(3, default='d') }}").unwrap(), "[1, 2] None d");
+    assert_eq!(render("{{ zip([1, 2], ['a', 'b']) }} {{ zip(1, [2]) }}").unwrap(), "[[1, 'a'], [2, 'b']] None");
+    assert!(render("{{ set_strict(3) }}").is_err());
+    assert!(render("{{ zip_strict(1, [2]) }}").is_err());
+    assert_eq!(
+        render("{{ diff_of_two_dicts({'select': ['A', 'b'], 'insert': ['c']}, {'SELECT': ['a']}) }}").unwrap(),
+        "{'select': ['b'], 'insert': ['c']}"
+    );
+    assert_eq!(render("{{ try_or_compiler_error('bad', fromjson, '[1]') }}").unwrap(), "[1]");
+    let err = render("{{ try_or_compiler_error('not a list', set_strict, 3) }}").unwrap_err();
+    assert!(err.message.contains("not a list"), "{}", err.message);
+    // As dbt's, `fromjson` and `fromyaml` give their default for text that does not parse.
+    assert_eq!(render("{{ fromjson('{') }} {{ fromjson('{', []) }} {{ fromyaml('[') }}").unwrap(), "None [] None");
+}
