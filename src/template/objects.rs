@@ -355,11 +355,42 @@ impl Object for Exceptions {
         args: &[Value],
     ) -> Result<Value, Error> {
         let msg = args.first().map(|v| v.to_string()).unwrap_or_default();
+        let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::from(()));
+        let attr = |v: &Value, name: &str| v.get_attr(name).ok().filter(|a| !a.is_undefined()).unwrap_or(Value::from(()));
+        let fail = |m: String| Err(Error::new(ErrorKind::InvalidOperation, m));
+        // dbt's messages (dbt/context/exceptions_jinja.py and the errors it raises).
         match method {
             "raise_compiler_error"
             | "raise_database_error"
             | "raise_not_implemented"
-            | "raise_dependency_error" => Err(Error::new(ErrorKind::InvalidOperation, msg)),
+            | "raise_dependency_error"
+            | "raise_fail_fast_error" => fail(msg),
+            "missing_config" => fail(format!(
+                "Model '{}' does not define a required config parameter '{}'.",
+                attr(&arg(0), "unique_id"),
+                arg(1)
+            )),
+            "missing_materialization" => {
+                let adapter = arg(1).to_string();
+                let searched = if adapter == "default" { "'default'".to_owned() } else { format!("'default' and '{adapter}'") };
+                fail(format!(
+                    "No materialization '{}' was found for adapter {adapter}! (searched types {searched})",
+                    attr(&attr(&arg(0), "config"), "materialized")
+                ))
+            }
+            "missing_relation" => fail(format!("Relation {} not found!", arg(0))),
+            "relation_wrong_type" => {
+                let relation = arg(0);
+                fail(format!(
+                    "Trying to create {} {relation}, but it currently exists as a {}. Either drop {relation} manually, or run dbt with `--full-refresh` and dbt will drop it for you.",
+                    arg(1),
+                    attr(&relation, "type")
+                ))
+            }
+            "column_type_missing" => fail(format!(
+                "Contracted models require data_type to be defined for each column. Please ensure that the column name and data_type are defined within the YAML configuration for the {} column(s).",
+                arg(0)
+            )),
             "warn" => {
                 emit_log(&format!("warning: {msg}"));
                 Ok(Value::from(""))

@@ -246,3 +246,16 @@ fn dbt_context_helpers() {
     // As dbt's, `fromjson` and `fromyaml` give their default for text that does not parse.
     assert_eq!(render("{{ fromjson('{') }} {{ fromjson('{', []) }} {{ fromyaml('[') }}").unwrap(), "None [] None");
 }
+
+/// dbt's `exceptions.*` with dbt's messages.
+#[test]
+fn exceptions_say_what_dbts_say() {
+    let t = templates(&[]);
+    let err = |src: &str| t.render("models/m.sql", src, Some(node(Phase::Compile))).unwrap_err().message;
+    let m = err("{{ exceptions.missing_config(model, 'unique_key') }}");
+    assert!(m.contains("does not define a required config parameter 'unique_key'."), "{m}");
+    assert!(err("{{ exceptions.missing_relation(ref('a')) }}").contains(r#"Relation "main"."a" not found!"#));
+    assert!(err("{{ exceptions.relation_wrong_type(ref('a'), 'view') }}").contains(r#"Trying to create view "main"."a", but it currently exists as a table."#));
+    assert!(err("{{ exceptions.raise_fail_fast_error('stop') }}").contains("stop"));
+    assert!(err("{{ exceptions.column_type_missing(['id']) }}").contains("the YAML configuration for the ['id'] column(s)."));
+}
