@@ -153,27 +153,11 @@ impl Compiler<'_> {
             return Err(e.clone());
         }
         let templates = &self.parsed.templates;
-        let resolver = Arc::new(CompileResolver {
-            names: self.names.clone(),
-            relations: self.relations.clone(),
-        });
-        let mut ctx = NodeContext::new(Phase::Compile, resolver);
         let is_incremental = node.config.materialized == Materialization::Incremental
             && self.opts.existing.contains(&node.relation.key())
             && !node.config.refreshes_fully(self.opts.full_refresh);
-        ctx.is_incremental = is_incremental;
-        ctx.empty = self.opts.empty;
-        if let Some(o) = &self.overrides {
-            ctx.is_incremental = o.is_incremental.unwrap_or(false)
-                && node.config.materialized == Materialization::Incremental;
-            ctx.var_overrides = Some(o.vars.clone());
-            ctx.macro_overrides = Some(o.macros.clone());
-            ctx.env_overrides = Some(o.env_vars.clone());
-        }
+        let ctx = self.context(node, is_incremental);
         let is_incremental = ctx.is_incremental;
-        ctx.this = Some(node.relation.clone());
-        ctx.config = node.config.raw.clone();
-        ctx.model = model_json(&node.node, &node.config.raw, Some(&node.relation));
         let ctx = Arc::new(ctx);
         let rendered = match &node.node.test {
             Some(meta) => templates.render_test(
@@ -214,6 +198,28 @@ impl Compiler<'_> {
                 }
         }
         Ok((sql, ephemerals, is_incremental))
+    }
+
+    /// The context a node renders in.
+    fn context(&self, node: &ParsedNode, is_incremental: bool) -> NodeContext {
+        let resolver = Arc::new(CompileResolver {
+            names: self.names.clone(),
+            relations: self.relations.clone(),
+        });
+        let mut ctx = NodeContext::new(Phase::Compile, resolver);
+        ctx.is_incremental = is_incremental;
+        ctx.empty = self.opts.empty;
+        if let Some(o) = &self.overrides {
+            ctx.is_incremental = o.is_incremental.unwrap_or(false)
+                && node.config.materialized == Materialization::Incremental;
+            ctx.var_overrides = Some(o.vars.clone());
+            ctx.macro_overrides = Some(o.macros.clone());
+            ctx.env_overrides = Some(o.env_vars.clone());
+        }
+        ctx.this = Some(node.relation.clone());
+        ctx.config = node.config.raw.clone();
+        ctx.model = model_json(&node.node, &node.config.raw, Some(&node.relation));
+        ctx
     }
 
     /// The CTEs a node needs, dependencies first, without duplicates (dbt's
@@ -342,6 +348,82 @@ impl Compiler<'_> {
             on_disk: false,
         })
     }
+}
+
+/// A node's hooks, rendered as they run (in the worker `thread`, after the node's own SQL
+/// was compiled with `is_incremental`), in dbt's order: pre-hooks outside the
+/// transaction, then inside it; post-hooks inside, then outside. Hooks that render to
+/// nothing are left out, as dbt's `run_hooks` does.
+pub fn render_hooks(
+    parsed: &ParsedProject,
+    node: &ParsedNode,
+    is_incremental: bool,
+    thread: &str,
+) -> Result<RenderedHooks, Diagnostic> {
+    let mut out = RenderedHooks::default();
+    if node.config.pre_hook.is_empty() && node.config.post_hook.is_empty() {
+        return Ok(out);
+    }
+    let opts = CompileOptions::default();
+    let compiler = Compiler::new(parsed, &opts);
+    let templates = &parsed.templates;
+    let render = |kind: &str, hook: &crate::parse::Hook| -> Result<Option<String>, Diagnostic> {
+        let mut ctx = compiler.context(node, is_incremental);
+        ctx.thread_id = Some(thread.to_owned());
+        let name = format!("{} ({kind})", node.node.original_file_path);
+        let sql = templates.render(&name, &hook.sql, Some(Arc::new(ctx))).map_err(|e| {
+            let d = e.to_diagnostic(&name, &hook.sql, &|f| templates.macro_source(f));
+            Diagnostic::error(format!("in a {kind} of `{}`: {}", node.node.name, d.message))
+                .with_span_opt(d.span.clone())
+                .with_help_opt(d.help.clone())
+        })?;
+        let sql = sql.trim();
+        Ok((!sql.is_empty()).then(|| sql.to_owned()))
+    };
+    let (pre, post) = (&node.config.pre_hook, &node.config.post_hook);
+    for hook in pre.iter().filter(|h| !h.transaction).chain(pre.iter().filter(|h| h.transaction)) {
+        out.pre.extend(render("pre-hook", hook)?);
+    }
+    for hook in post.iter().filter(|h| h.transaction).chain(post.iter().filter(|h| !h.transaction)) {
+        out.post.extend(render("post-hook", hook)?);
+    }
+    Ok(out)
+}
+
+/// An `on-run-start` or `on-run-end` hook of `package`, rendered to run (`extra` adds
+/// `results`, `schemas` and `database_schemas` at the end of a run). `name` names it in
+/// errors.
+pub fn render_run_hook(
+    parsed: &ParsedProject,
+    package: &str,
+    name: &str,
+    sql: &str,
+    extra: Vec<(&'static str, Json)>,
+) -> Result<String, Diagnostic> {
+    let opts = CompileOptions::default();
+    let compiler = Compiler::new(parsed, &opts);
+    let resolver = Arc::new(CompileResolver {
+        names: compiler.names.clone(),
+        relations: compiler.relations.clone(),
+    });
+    let mut ctx = NodeContext::new(Phase::Compile, resolver);
+    ctx.model = serde_json::json!({"package_name": package, "name": name, "resource_type": "operation"});
+    ctx.extra = extra;
+    let templates = &parsed.templates;
+    let rendered = templates.render(name, sql, Some(Arc::new(ctx))).map_err(|e| {
+        let d = e.to_diagnostic(name, sql, &|f| templates.macro_source(f));
+        Diagnostic::error(format!("in hook {name}: {}", d.message))
+            .with_span_opt(d.span.clone())
+            .with_help_opt(d.help.clone())
+    })?;
+    Ok(rendered.trim().to_owned())
+}
+
+/// A node's hooks as SQL to run.
+#[derive(Debug, Clone, Default)]
+pub struct RenderedHooks {
+    pub pre: Vec<String>,
+    pub post: Vec<String>,
 }
 
 /// Compiles SQL given on the command line (`--inline`) as if it were a model named

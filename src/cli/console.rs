@@ -290,6 +290,20 @@ impl Observer for Console {
             p.info(&line)
         }
     }
+
+    fn hook_started(&self, index: usize, total: usize, name: &str) {
+        self.printer.info(&progress_line(index, total, &format!("START hook: {name}"), "RUN"));
+    }
+
+    fn hook_finished(&self, index: usize, total: usize, name: &str, result: &NodeResult) {
+        let p = &self.printer;
+        let t = format!(" in {:.2}s", result.execution_time);
+        if result.status == Status::Error {
+            p.err_line(&progress_line(index, total, &format!("ERROR hook: {name}"), &format!("{}{t}", p.paint(Paint::Red, "ERROR"))));
+        } else {
+            p.info(&progress_line(index, total, &format!("OK hook: {name}"), &format!("{}{t}", p.paint(Paint::Green, "OK"))));
+        }
+    }
 }
 
 fn summary(
@@ -300,6 +314,9 @@ fn summary(
 ) {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for r in results {
+        if r.unique_id.starts_with("operation.") {
+            *counts.entry("project hook".to_owned()).or_default() += 1;
+        }
         if let Some(n) = parsed.node(&r.unique_id) {
             let key = match n.config.materialized {
                 Materialization::Seed => "seed".to_owned(),
@@ -358,6 +375,14 @@ fn summary(
     }
     for r in errors.iter().chain(&warnings) {
         let Some(n) = parsed.node(&r.unique_id) else {
+            if let Some(hook) = r.unique_id.strip_prefix("operation.") {
+                // A project hook: no node, its message says which and why.
+                printer.err_line("");
+                printer.err_line(&printer.paint(Paint::Red, &format!("Failure in operation {hook}")));
+                for l in r.message.as_deref().unwrap_or_default().lines() {
+                    printer.err_line(&format!("  {l}"));
+                }
+            }
             continue;
         };
         let is_warning = r.status == Status::Warn;

@@ -188,6 +188,7 @@ pub fn execute(kind: Kind, opts: &Options, events: Arc<dyn Events>) -> Result<Re
         ids: &ids,
         audit: kind == Kind::Build,
         opts: run_opts,
+        project_hooks: true,
     };
     let (results, compiled) = rt.block_on(run_nodes(selected, events.clone()))?;
     let elapsed = clock.elapsed().as_secs_f64();
@@ -221,6 +222,8 @@ pub struct Selected<'a> {
     /// As a build: each model's error-severity tests run on its staged data.
     pub audit: bool,
     pub opts: RunOptions,
+    /// Whether the project's `on-run-start` and `on-run-end` hooks run around the nodes.
+    pub project_hooks: bool,
 }
 
 /// Runs nodes of a loaded project as `run`, `seed`, `test` and `build` do once they have
@@ -238,6 +241,7 @@ async fn run_nodes(selected: Selected<'_>, events: Arc<dyn Events>) -> Result<(V
         ids,
         audit,
         opts,
+        project_hooks,
     } = selected;
     let (ids, to_compile) = plan(&parsed, graph, ids);
     let compile_opts = CompileOptions {
@@ -249,7 +253,17 @@ async fn run_nodes(selected: Selected<'_>, events: Arc<dyn Events>) -> Result<(V
     let session = crate::exec::open_session(&parsed)?;
     crate::exec::register_views(&session, &parsed, &compiled);
     let schedule = Schedule::new(&parsed, graph, &ids, audit);
-    let results = crate::exec::run(parsed.clone(), session, schedule, compiled.clone(), opts, events).await;
+    if !project_hooks {
+        let results = crate::exec::run(parsed.clone(), session, schedule, compiled.clone(), opts, events).await;
+        return Ok((results, compiled));
+    }
+    use crate::exec::project_hooks::{RunHook, end_context, run_project_hooks};
+    // As in dbt, the nodes run even when an on-run-start hook fails (the run still fails).
+    let mut results = run_project_hooks(&parsed, &session, RunHook::Start, Vec::new(), events.as_ref()).await;
+    let nodes = crate::exec::run(parsed.clone(), session.clone(), schedule, compiled.clone(), opts, events.clone()).await;
+    let extra = end_context(&parsed, &nodes);
+    results.extend(nodes);
+    results.extend(run_project_hooks(&parsed, &session, RunHook::End, extra, events.as_ref()).await);
     Ok((results, compiled))
 }
 

@@ -24,6 +24,41 @@ pub(super) async fn build_node(
     extra: &mut Vec<NodeResult>,
 ) -> Result<Outcome, ExecError> {
     let id = node.node.unique_id.as_str();
+    if let Some(d) = &node.error {
+        // A node whose parse failed (a seed's config, say: models fail at compile).
+        return Err(ExecError::diagnostic(d));
+    }
+    let is_incremental = matches!(shared.compiled.get(id), Some(Ok(c)) if c.is_incremental);
+    let hooks = crate::compile::render_hooks(&shared.parsed, node, is_incremental, &format!("Thread-{thread}"))
+        .map_err(|d| ExecError::diagnostic(&d))?;
+    run_hooks(shared, "pre-hook", &hooks.pre).await?;
+    let outcome = build_data(shared, node, thread, observer, result, extra).await?;
+    // After the node's data is published: a post-hook that fails fails the node, but
+    // the data it wrote stays (each statement is its own Delta commit).
+    run_hooks(shared, "post-hook", &hooks.post).await?;
+    Ok(outcome)
+}
+
+/// Runs hook statements in order; the first that fails is the node's error.
+async fn run_hooks(shared: &Shared, kind: &str, hooks: &[String]) -> Result<(), ExecError> {
+    for (i, sql) in hooks.iter().enumerate() {
+        super::statement::run_script(&shared.session, sql)
+            .await
+            .map_err(|e| ExecError::new(e.kind(), format!("{kind} {} of {} failed: {e}", i + 1, hooks.len())).with_source(e))?;
+    }
+    Ok(())
+}
+
+/// Writes the node's data, staged and checked first when it must be.
+async fn build_data(
+    shared: &Shared,
+    node: &ParsedNode,
+    thread: usize,
+    observer: &dyn Observer,
+    result: &mut NodeResult,
+    extra: &mut Vec<NodeResult>,
+) -> Result<Outcome, ExecError> {
+    let id = node.node.unique_id.as_str();
     let contract = contract_of(node)?;
     let audits: &[String] = shared.audits.get(id).map(Vec::as_slice).unwrap_or_default();
     let dir = node.relation.path(&shared.warehouse);

@@ -15,11 +15,13 @@ pub(crate) mod json;
 pub(crate) mod lineage;
 pub(crate) mod materialize;
 pub mod optimize;
+pub mod project_hooks;
 mod runner;
 mod schedule;
 pub mod seed;
 pub mod session;
 pub mod show;
+pub mod statement;
 pub(crate) mod stage;
 pub mod storage;
 pub(crate) mod stream;
@@ -166,6 +168,9 @@ impl NodeDesc {
 pub trait Observer: Send + Sync {
     fn started(&self, index: usize, total: usize, node: &NodeDesc);
     fn finished(&self, index: usize, total: usize, node: &NodeDesc, result: &NodeResult);
+    /// An `on-run-start` / `on-run-end` hook starts (`name`: `package.on-run-start.0`).
+    fn hook_started(&self, _index: usize, _total: usize, _name: &str) {}
+    fn hook_finished(&self, _index: usize, _total: usize, _name: &str, _result: &NodeResult) {}
 }
 
 /// How a run behaves.

@@ -183,6 +183,21 @@ impl Session {
         cache.remove(&key(schema, name));
     }
 
+    /// The schema bare table names resolve in.
+    pub fn default_schema(&self) -> &str {
+        &self.default_schema
+    }
+
+    /// Forgets a registered view; whether there was one.
+    pub fn drop_view(&self, schema: &str, name: &str) -> bool {
+        self.registry
+            .views
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key(schema, name))
+            .is_some()
+    }
+
     /// Whether a relation is a registered view.
     pub fn is_view(&self, schema: &str, name: &str) -> bool {
         self.registry

@@ -179,8 +179,10 @@ pub struct NodeConfig {
     pub delimiter: Option<String>,
     /// A seed's column types, as written (SQL type names).
     pub column_types: IndexMap<String, String>,
-    pub pre_hook: Vec<String>,
-    pub post_hook: Vec<String>,
+    /// `pre-hook` SQL, run before the node's write, in order.
+    pub pre_hook: Vec<Hook>,
+    /// `post-hook` SQL, run after the node's write, in order.
+    pub post_hook: Vec<Hook>,
     /// A data test's configs; `None` for every other node.
     pub test: Option<TestConfig>,
 }
@@ -358,8 +360,8 @@ impl NodeConfig {
             merge_exclude_columns: list("merge_exclude_columns"),
             delimiter,
             column_types,
-            pre_hook: list("pre-hook"),
-            post_hook: list("post-hook"),
+            pre_hook: hooks(c, "pre-hook")?,
+            post_hook: hooks(c, "post-hook")?,
             test,
             raw,
         })
@@ -369,6 +371,61 @@ impl NodeConfig {
     pub fn refreshes_fully(&self, flag: bool) -> bool {
         self.full_refresh.unwrap_or(flag)
     }
+}
+
+/// One hook: SQL (a template, rendered when it runs) and whether dbt would run it inside
+/// the node's transaction. Silt has no transaction around a node, but keeps dbt's order:
+/// pre-hooks outside it first, post-hooks outside it last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    pub sql: String,
+    pub transaction: bool,
+}
+
+impl Hook {
+    /// As the manifest writes it.
+    pub fn to_json(&self) -> Json {
+        serde_json::json!({"sql": self.sql, "transaction": self.transaction, "index": null})
+    }
+}
+
+/// The hooks under `key`: each a string of SQL, a mapping with `sql` (and `transaction`),
+/// or a string holding such a mapping as JSON (what `before_begin()` gives), as dbt's
+/// `get_hook_dict` reads them.
+fn hooks(c: &ConfigMap, key: &str) -> Result<Vec<Hook>, ConfigError> {
+    let bad = |what: String| ConfigError {
+        key: key.to_owned(),
+        message: format!("`{key}` {what}"),
+        help: Some("a hook is SQL text, or a mapping with `sql:` and an optional `transaction:` (true or false)".into()),
+    };
+    let mut out = Vec::new();
+    for item in crate::config::as_list(c.get(key)) {
+        let item = match item {
+            Json::String(s) => match serde_json::from_str::<Json>(&s) {
+                Ok(v @ Json::Object(_)) => v,
+                _ => Json::String(s),
+            },
+            other => other,
+        };
+        match item {
+            Json::String(sql) => out.push(Hook { sql, transaction: true }),
+            Json::Object(m) => {
+                let sql = match m.get("sql") {
+                    Some(Json::String(s)) => s.clone(),
+                    _ => return Err(bad("has a mapping without `sql:` text".into())),
+                };
+                let transaction = match m.get("transaction") {
+                    None | Some(Json::Null) => true,
+                    Some(Json::Bool(b)) => *b,
+                    Some(other) => return Err(bad(format!("has `transaction: {other}`, which is not true or false"))),
+                };
+                out.push(Hook { sql, transaction });
+            }
+            Json::Null => {}
+            other => return Err(bad(format!("has `{other}`, which is not SQL"))),
+        }
+    }
+    Ok(out)
 }
 
 fn materialization(resource_type: ResourceType, c: &ConfigMap) -> Result<Materialization, ConfigError> {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::config::as_bool;
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::Diagnostics;
 use crate::par::map as parallel_map;
 use crate::project::Project;
 use crate::relation::{Relation, RelationKind};
@@ -27,7 +27,7 @@ mod node;
 mod render;
 
 pub use checks::config_error;
-pub use config::{ConfigError, IncrementalStrategy, Materialization, NodeConfig, OnSchemaChange, Severity, TestConfig};
+pub use config::{ConfigError, Hook, IncrementalStrategy, Materialization, NodeConfig, OnSchemaChange, Severity, TestConfig};
 pub use deps::call_span;
 pub use names::NameIndex;
 pub use node::{ParsedNode, ParsedProject, ParsedSource, model_json};
@@ -118,23 +118,6 @@ pub fn parse(mut project: Project, opts: &ParseOptions) -> Result<ParsedProject,
             source: s.clone(),
         })
         .collect();
-    let hooked: Vec<&str> = nodes
-        .iter()
-        .filter(|n| n.config.enabled && !(n.config.pre_hook.is_empty() && n.config.post_hook.is_empty()))
-        .map(|n| n.node.name.as_str())
-        .collect();
-    if !hooked.is_empty() {
-        let shown: Vec<&str> = hooked.iter().take(5).copied().collect();
-        let more = if hooked.len() > 5 {
-            format!(" and {} more", hooked.len() - 5)
-        } else {
-            String::new()
-        };
-        diags.push(
-            Diagnostic::warning(format!("pre-hook and post-hook configs are not run by Silt ({}{more})", shown.join(", ")))
-                .with_note("warehouse hooks (grants, vacuum, analyze) have no meaning for Delta tables on DataFusion"),
-        );
-    }
     let index: HashMap<String, usize> = nodes
         .iter()
         .enumerate()

@@ -200,21 +200,80 @@ pub(super) fn render_node(
             fallback: fallback(node, resolver.as_ref(), ctx.take_captured()),
         });
     }
-    let captured = ctx.take_captured();
-    let parts = configure(project, node, &captured, store_failures);
-    match parts {
-        Ok(config) => Ok(Parts {
-            config,
-            inline: inline_configs(&captured.configs),
-            refs: captured.refs,
-            sources: captured.sources,
-            macros: captured.macros.into_iter().collect(),
-        }),
+    let mut captured = ctx.take_captured();
+    let configured = configure(project, node, &captured, store_failures).and_then(|config| {
+        // As dbt, hooks are rendered now to learn what they read: a model's hook that
+        // refs another model depends on it; a seed's may not read anything.
+        let hooks = hook_calls(project, templates, node, &config, ctx.clone())?;
+        Ok((config, hooks))
+    });
+    match configured {
+        Ok((config, hooks)) => {
+            for r in hooks.refs {
+                if !captured.refs.contains(&r) {
+                    captured.refs.push(r);
+                }
+            }
+            for s in hooks.sources {
+                if !captured.sources.contains(&s) {
+                    captured.sources.push(s);
+                }
+            }
+            captured.macros.extend(hooks.macros);
+            Ok(Parts {
+                config,
+                inline: inline_configs(&captured.configs),
+                refs: captured.refs,
+                sources: captured.sources,
+                macros: captured.macros.into_iter().collect(),
+            })
+        }
         Err(diagnostic) => Err(Failure {
             diagnostic,
             fallback: fallback(node, resolver.as_ref(), captured),
         }),
     }
+}
+
+/// Renders a node's hooks in its parse context; what they called.
+fn hook_calls(
+    project: &Project,
+    templates: &Templates,
+    node: &ProjectNode,
+    config: &NodeConfig,
+    ctx: Arc<NodeContext>,
+) -> Result<Captured, Diagnostic> {
+    let hooks: Vec<(&str, &super::config::Hook)> = config
+        .pre_hook
+        .iter()
+        .map(|h| ("pre-hook", h))
+        .chain(config.post_hook.iter().map(|h| ("post-hook", h)))
+        .collect();
+    if hooks.is_empty() || node.resource_type == ResourceType::Test {
+        return Ok(Captured::default());
+    }
+    for (kind, hook) in &hooks {
+        let name = format!("{} ({kind})", node.original_file_path);
+        if let Err(e) = templates.render(&name, &hook.sql, Some(ctx.clone())) {
+            let d = e.to_diagnostic(&name, &hook.sql, &|f| templates.macro_source(f));
+            return Err(config_error(project, node, kind, &format!("in a {kind}: {}", d.message)));
+        }
+    }
+    let captured = ctx.take_captured();
+    if node.resource_type == ResourceType::Seed && (!captured.refs.is_empty() || !captured.sources.is_empty()) {
+        let list: Vec<String> = hooks.iter().map(|(k, h)| format!("- {}: \"{}\"", k.replace('-', "_"), h.sql)).collect();
+        return Err(config_error(
+            project,
+            node,
+            hooks[0].0,
+            &format!(
+                "Seeds cannot depend on other nodes. Silt found a pre- or post-hook on seed `{}` that calls 'ref' or 'source', directly or through macros; its hooks:\n{}",
+                node.unique_id,
+                list.join("\n")
+            ),
+        ));
+    }
+    Ok(captured)
 }
 
 /// The node's config: the project file's and YAML's, then its `config()` calls, typed and

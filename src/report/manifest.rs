@@ -95,6 +95,11 @@ impl Serialize for ConfigOut<'_> {
             match k.as_str() {
                 "materialized" => map.serialize_entry(k, materialized)?,
                 "tags" => map.serialize_entry(k, &node.config.tags)?,
+                "pre-hook" | "post-hook" => {
+                    let hooks = if k == "pre-hook" { &node.config.pre_hook } else { &node.config.post_hook };
+                    let list: Vec<Json> = hooks.iter().map(|h| h.to_json()).collect();
+                    map.serialize_entry(k, &list)?
+                }
                 _ => map.serialize_entry(k, v)?,
             }
         }

@@ -68,6 +68,10 @@ pub struct ProjectSettings {
     pub config_paths: Vec<ConfigPath>,
     /// `dispatch:`: for a macro namespace, the packages `adapter.dispatch` searches in order.
     pub dispatch: Vec<(String, Vec<String>)>,
+    /// `on-run-start` and `on-run-end`: SQL templates run before and after `run`, `seed`,
+    /// `test` and `build`, rendered when they run.
+    pub on_run_start: Vec<String>,
+    pub on_run_end: Vec<String>,
     /// The project's folder, relative to the root project: empty for the root project,
     /// `dbt_packages/<name>` for an installed package.
     pub dir: String,
@@ -110,16 +114,6 @@ impl Settings {
             config_paths,
             mut diags,
         } = ProjectFile::read(opts)?;
-        let mut warnings = Vec::new();
-        for key in ["on-run-start", "on-run-end"] {
-            if let Some(e) = doc.root.entry(key) {
-                warnings.push(
-                    Diagnostic::warning(format!("`{key}` hooks are not run by Silt"))
-                        .with_span(doc.span(e.key_id))
-                        .with_note("warehouse hooks (grants, vacuum, analyze) have no meaning for Delta tables on DataFusion"),
-                );
-            }
-        }
         let target = match load_target(&root, opts, &raw.profile, &vars) {
             Ok(t) => Some(t),
             Err(d) => {
@@ -149,7 +143,6 @@ impl Settings {
                 .0
                 .into_iter()
                 .chain(key_diags)
-                .chain(warnings)
                 .collect(),
         })
     }
@@ -207,6 +200,8 @@ impl ProjectSettings {
             packages_install_path: raw.packages_install_path,
             clean_targets: raw.clean_targets,
             dispatch: raw.dispatch,
+            on_run_start: raw.on_run_start,
+            on_run_end: raw.on_run_end,
             config_trees,
             config_paths,
             doc,
@@ -513,6 +508,8 @@ struct RawProject {
     clean_targets: Vec<String>,
     vars: Option<Json>,
     dispatch: Vec<(String, Vec<String>)>,
+    on_run_start: Vec<String>,
+    on_run_end: Vec<String>,
 }
 
 impl RawProject {
@@ -577,6 +574,8 @@ impl RawProject {
         let analysis_paths = list("analysis-paths", &["analyses"]);
         let snapshot_paths = list("snapshot-paths", &["snapshots"]);
         let clean_targets = list("clean-targets", &[]);
+        let on_run_start = list("on-run-start", &[]);
+        let on_run_end = list("on-run-end", &[]);
         let docs_paths = root.get("docs-paths").map(|_| list("docs-paths", &[]));
         for (old, new) in [
             ("source-paths", "model-paths"),
@@ -623,6 +622,8 @@ impl RawProject {
         }
         Some(RawProject {
             dispatch,
+            on_run_start,
+            on_run_end,
             vars: root.get("vars").map(Node::to_json),
             name,
             version,

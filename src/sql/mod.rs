@@ -3,8 +3,11 @@
 
 use std::ops::ControlFlow;
 
+mod command;
+pub use command::{ColumnSpec, Command, ScriptStatement, TableName, command, script};
+
 use deltalake::datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart, Statement,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart, Statement, VisitMut,
     visit_expressions_mut,
 };
 use deltalake::datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -68,9 +71,23 @@ pub fn parse_for_engine(sql: &str) -> Result<Statement, SqlError> {
             column: None,
         });
     }
-    let mut statement = statements.remove(0);
+    rewrite_statement(statements.remove(0))
+}
+
+/// A statement with other dialects' function spellings rewritten (see [`parse_for_engine`]).
+fn rewrite_statement(mut statement: Statement) -> Result<Statement, SqlError> {
+    rewrite_in(&mut statement)?;
+    Ok(statement)
+}
+
+/// An expression with other dialects' function spellings rewritten.
+fn rewrite_expr(expr: &mut Expr) -> Result<(), SqlError> {
+    rewrite_in(expr)
+}
+
+fn rewrite_in<V: VisitMut>(node: &mut V) -> Result<(), SqlError> {
     let mut failure = None;
-    let _ = visit_expressions_mut(&mut statement, |expr| {
+    let _ = visit_expressions_mut(node, |expr| {
         match rewrite_call(expr) {
             Ok(Some(new)) => *expr = new,
             Ok(None) => {}
@@ -83,7 +100,7 @@ pub fn parse_for_engine(sql: &str) -> Result<Statement, SqlError> {
     });
     match failure {
         Some(e) => Err(e),
-        None => Ok(statement),
+        None => Ok(()),
     }
 }
 

@@ -105,3 +105,12 @@
         select cast(unnest(range(cast({{ start_date }} as timestamp), cast({{ end_date }} as timestamp), interval '1 {{ datepart }}')) as {% if datepart in ['day', 'week', 'month', 'quarter', 'year'] %}date{% else %}timestamp{% endif %}) as date_{{ datepart }}
     ) as spine
 {%- endmacro %}
+
+{#- dbt's hook helpers: a hook as JSON text that says whether it runs inside the node's
+    transaction (Silt keeps dbt's order: outside ones before pre-hooks, after post-hooks). -#}
+{% macro make_hook_config(sql, inside_transaction) -%}
+{{ tojson({"sql": sql, "transaction": inside_transaction}) }}
+{%- endmacro %}
+{% macro before_begin(sql) -%}{{ make_hook_config(sql, inside_transaction=False) }}{%- endmacro %}
+{% macro in_transaction(sql) -%}{{ make_hook_config(sql, inside_transaction=True) }}{%- endmacro %}
+{% macro after_commit(sql) -%}{{ make_hook_config(sql, inside_transaction=False) }}{%- endmacro %}

@@ -129,6 +129,10 @@ pub struct NodeContext {
     /// Environment variables that override the process's (unit test `overrides.env_vars`).
     pub env_overrides: Option<serde_json::Map<String, Json>>,
     pub captured: Mutex<Captured>,
+    /// The worker thread a hook runs in (`thread_id`), when rendered to run.
+    pub thread_id: Option<String>,
+    /// More variables for this render (`results`, `schemas` in `on-run-end`).
+    pub extra: Vec<(&'static str, Json)>,
     /// The render context built for this node, reused by every macro call of one render
     /// (cleared when the render ends: it holds the node, so keeping it would be a cycle).
     context_cache: Mutex<Option<Value>>,
@@ -148,6 +152,8 @@ impl NodeContext {
             macro_overrides: None,
             env_overrides: None,
             captured: Mutex::new(Captured::default()),
+            thread_id: None,
+            extra: Vec::new(),
             context_cache: Mutex::new(None),
         }
     }
@@ -566,6 +572,12 @@ fn install_node(
         "model",
         Value::from_object(objects::ModelObject(node.clone())),
     );
+    if let Some(t) = &node.thread_id {
+        ctx.insert("thread_id", Value::from(t.clone()));
+    }
+    for (name, value) in &node.extra {
+        ctx.insert(name, Value::from(minijinja::value::Serde(value.clone())));
+    }
     if let Some(env) = node.env_overrides.clone() {
         ctx.insert(
             "env_var",
@@ -724,6 +736,8 @@ fn install_globals(
     );
     env.add_global("project_name", Value::from(globals.project_name.clone()));
     env.add_global("invocation_id", Value::from(globals.invocation_id.clone()));
+    // Outside a worker (on-run-start, on-run-end), as dbt's main thread is named.
+    env.add_global("thread_id", Value::from("MainThread"));
     env.add_global(
         "run_started_at",
         Value::from_object(RunStartedAt(globals.run_started_at)),

@@ -87,6 +87,15 @@ impl Object for ConfigObject {
                 }
             } else if arg.kind() == ValueKind::Map {
                 if let Json::Object(obj) = super::value_to_json(arg) {
+                    // dbt's `_transform_config`: both spellings in one call are an error.
+                    for (old, new) in [("pre_hook", "pre-hook"), ("post_hook", "post-hook")] {
+                        if obj.contains_key(old) && obj.contains_key(new) {
+                            return Err(Error::new(
+                                ErrorKind::InvalidOperation,
+                                format!("Invalid config, has conflicting keys \"{old}\" and \"{new}\""),
+                            ));
+                        }
+                    }
                     for (k, v) in obj {
                         map.insert(crate::config::normalize_key(&k), v);
                     }

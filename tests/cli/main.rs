@@ -1959,3 +1959,56 @@ fn state_modified_selects_what_changed_since_an_earlier_run() {
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("`state:` takes one of `new`, `old`, `modified`"), "{}", out.stderr);
 }
+
+/// The hooks fixture after `seed`, `run`, `run`: every invocation reports the nodes and
+/// hooks dbt-duckdb reports, with the same statuses, and the tables the hooks wrote
+/// (on-run-start/end with `results` and `schemas`, model and seed hooks with `this`,
+/// `thread_id`, `is_incremental()`, a hook that refs a model, `before_begin`/`after_commit`
+/// order, a failing pre-hook) hold what they hold under dbt (tests/fixtures/hooks/make_expected.py).
+#[test]
+fn hooks_run_as_in_dbt() {
+    let dir = fixture("hooks");
+    let d = dir.path();
+    let expected = common::fixtures().join("hooks/expected");
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(expected.join("run_results.json")).unwrap()).unwrap();
+    for (invocation, args) in [("seed", "seed"), ("run1", "run"), ("run2", "run")] {
+        let out = silt(d, &[args]);
+        let failing = invocation != "seed";
+        assert_eq!(out.code, i32::from(failing), "{invocation}: {}", out.stderr);
+        let results: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("target/run_results.json")).unwrap()).unwrap();
+        let mut got: Vec<serde_json::Value> = results["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::json!({"unique_id": r["unique_id"], "status": r["status"]}))
+            .collect();
+        got.sort_by_key(|r| r["unique_id"].as_str().unwrap_or_default().to_owned());
+        assert_eq!(serde_json::Value::Array(got), want[invocation], "{invocation}:\n{}", out.stderr);
+        if failing {
+            assert!(
+                out.stderr.contains("pre-hook 1 of 1 failed: table `main.no_such_table` does not exist"),
+                "{}",
+                out.stderr
+            );
+        }
+    }
+    let checks = std::fs::read_to_string(common::fixtures().join("hooks/checks.sql")).unwrap();
+    let lines: Vec<&str> = checks.lines().collect();
+    for pair in lines.chunks(2) {
+        let (name, sql) = (pair[0].trim_start_matches("-- ").trim(), pair[1]);
+        let out = silt(d, &["show", "-q", "--inline", sql, "--limit", "-1", "--output", "csv"]);
+        assert_eq!(out.code, 0, "{name}: {}", out.stderr);
+        // Silt's CSV writes null as an empty cell; the oracle as \N.
+        let mut got: Vec<String> = out
+            .stdout
+            .lines()
+            .map(|l| l.split(',').map(|c| if c.is_empty() { "\\N" } else { c }).collect::<Vec<_>>().join(","))
+            .collect();
+        got[1..].sort();
+        let want = std::fs::read_to_string(expected.join(format!("{name}.csv"))).unwrap();
+        let want: Vec<&str> = want.lines().collect();
+        assert_eq!(got, want, "{name}: {sql}");
+    }
+}

@@ -200,18 +200,15 @@ fn every_key_dbt_accepts_loads() {
         .iter()
         .map(|w| w.message.clone())
         .collect();
-    assert!(
-        warnings
-            .iter()
-            .any(|w| w.contains("`on-run-start` hooks are not run")),
-        "{warnings:?}"
-    );
-    assert!(
-        warnings
-            .iter()
-            .any(|w| w.contains("pre-hook and post-hook configs are not run")),
-        "{warnings:?}"
-    );
+    // Hooks are read (they run with `run`, `seed`, `test` and `build`), in either spelling.
+    let project = &loaded.parsed.project.settings.project;
+    assert_eq!(project.on_run_start, ["select 1"]);
+    assert_eq!(project.on_run_end, ["select 2"]);
+    let view = loaded.parsed.node("model.all_keys.people_view").expect("model");
+    let sql = |h: &[silt::parse::Hook]| h.iter().map(|h| h.sql.clone()).collect::<Vec<_>>();
+    assert_eq!(sql(&view.config.pre_hook), ["select 1"]);
+    assert_eq!(sql(&view.config.post_hook), ["select 2"]);
+    assert!(!warnings.iter().any(|w| w.contains("hook")), "{warnings:?}");
     assert!(
         warnings
             .iter()

@@ -398,3 +398,87 @@ fn an_unknown_incremental_strategy_fails_only_incremental_runs() {
     assert_eq!(rows(d, "select count(*) from main.inc_upsert"), strs(&[&["3"]]));
     run_ok(d, &["inc_upsert"], Some("{batch: 2}"), true);
 }
+
+/// Hooks run their statements on the warehouse's Delta tables: a script of several
+/// statements (create if not exists, insert with a column list, update, delete) before the
+/// write, and an insert that reads the new table after it. What Silt cannot run fails its
+/// node with the statement named, and the rest of the run goes on.
+#[test]
+fn hooks_run_statements_and_fail_their_node_clearly() {
+    let dir = fixture("mat");
+    let d = dir.path();
+    seed(d);
+    write_model(
+        d,
+        "hooked",
+        "{{ config(materialized='table',
+             pre_hook=\"create table if not exists {{ this.schema }}.audit_log (id bigint, note varchar);
+                        insert into {{ this.schema }}.audit_log (note) values ('a'), ('b');
+                        update {{ this.schema }}.audit_log set id = 1 where note = 'a';
+                        delete from {{ this.schema }}.audit_log where note = 'b'\",
+             post_hook=\"insert into {{ this.schema }}.audit_log select count(*), 'rows' from {{ this }}\") }}
+select id from {{ ref('events') }}",
+    );
+    write_model(
+        d,
+        "granted",
+        "{{ config(materialized='table', post_hook='grant select on {{ this }} to reporter') }}\nselect 1 as id",
+    );
+    write_model(
+        d,
+        "scripted",
+        "{{ config(pre_hook=\"select 1;\\ninsert into {{ this.schema }}.nowhere values (1)\") }}\nselect 1 as id",
+    );
+    write_model(
+        d,
+        "conflicting",
+        "{{ config({'pre_hook': 'select 1', 'pre-hook': 'select 2'}) }}\nselect 1 as id",
+    );
+    let results = run(d, &["hooked", "granted", "scripted", "conflicting", "tbl"], None, false);
+    let status = |name: &str| {
+        let r = results.iter().find(|r| r.unique_id.ends_with(&format!(".{name}"))).expect("result");
+        (r.status, r.message.clone().unwrap_or_default())
+    };
+    assert_eq!(status("hooked").0, Status::Success, "{}", status("hooked").1);
+    let events = rows(d, "select count(*) from main.events")[0][0].clone();
+    assert_eq!(
+        rows(d, "select id, note from main.audit_log order by note"),
+        strs(&[&["1", "a"], &[&events, "rows"]])
+    );
+    let (s, m) = status("granted");
+    assert_eq!(s, Status::Error);
+    assert!(
+        m.contains("post-hook 1 of 1 failed: `GRANT SELECT ON` is not supported: Delta tables on disk have no grants"),
+        "{m}"
+    );
+    // The post-hook ran after the write, which stays.
+    assert_eq!(rows(d, "select id from main.granted"), strs(&[&["1"]]));
+    let (s, m) = status("scripted");
+    assert_eq!(s, Status::Error);
+    assert!(m.contains("in the statement on line 2: table `main.nowhere` does not exist"), "{m}");
+    let (s, m) = status("conflicting");
+    assert_eq!(s, Status::Error);
+    assert!(m.contains("Invalid config, has conflicting keys \"pre_hook\" and \"pre-hook\""), "{m}");
+    assert!(m.contains("models/conflicting.sql"), "{m}");
+    assert_eq!(status("tbl").0, Status::Success);
+}
+
+/// As in dbt, a seed's hooks may not read other nodes.
+#[test]
+fn a_seed_hook_that_refs_a_model_fails_that_seed() {
+    let dir = fixture("mat");
+    let d = dir.path();
+    std::fs::write(
+        d.join("seeds/props.yml"),
+        "version: 2\nseeds:\n  - name: typed\n    config:\n      post_hook: \"select * from {{ ref('tbl') }}\"\n",
+    )
+    .unwrap();
+    let results = run(d, &["resource_type:seed"], None, false);
+    let typed = results.iter().find(|r| r.unique_id.ends_with(".typed")).expect("result");
+    assert_eq!(typed.status, Status::Error);
+    let m = typed.message.as_deref().unwrap_or_default();
+    assert!(m.contains("Seeds cannot depend on other nodes"), "{m}");
+    assert!(m.contains("- post_hook: \"select * from {{ ref('tbl') }}\""), "{m}");
+    let events = results.iter().find(|r| r.unique_id.ends_with(".events")).expect("result");
+    assert_eq!(events.status, Status::Success);
+}

@@ -131,6 +131,7 @@ pub fn execute_with(
         ids: &ids,
         audit,
         opts,
+        project_hooks: false,
     };
     silt::commands::build::run_selected(selected, Arc::new(Quiet)).expect("run")
 }
