@@ -14,6 +14,7 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::par::map as parallel_map;
 use crate::parse::{Materialization, NameIndex, ParsedNode, ParsedProject, model_json};
 use crate::relation::Relation;
+use crate::template::warehouse::Warehouse;
 use crate::template::{NodeContext, Phase, ResolveError, Resolver};
 
 /// What the compile stage needs to know besides the project.
@@ -25,6 +26,8 @@ pub struct CompileOptions {
     pub existing: HashSet<String>,
     /// `--empty`: every `ref` and `source` renders as a subquery with no rows.
     pub empty: bool,
+    /// The warehouse `run_query` and `adapter.get_relation` ask; without one they fail.
+    pub warehouse: Option<Arc<dyn Warehouse>>,
 }
 
 /// A node's SQL, ready to run.
@@ -39,6 +42,9 @@ pub struct CompiledNode {
     pub extra_ctes: Vec<(String, String)>,
     /// Whether `is_incremental()` was true for this render.
     pub is_incremental: bool,
+    /// Whether the render (or an ephemeral it inlines) asked the warehouse: the node is
+    /// rendered again when it runs, once what it asks about is built.
+    pub queried: bool,
     /// `target/compiled/<project>/<original_file_path>`, relative to the project root.
     pub compiled_path: String,
     /// Whether that file already holds exactly this SQL (nothing to write).
@@ -103,7 +109,17 @@ impl<'a> Compiler<'a> {
     }
 }
 
-type EphemeralResult = Result<(String, Vec<(String, String)>), Diagnostic>;
+/// An ephemeral's render, the CTEs it needs, and whether any of them asked the warehouse.
+type EphemeralResult = Result<(String, Vec<(String, String)>, bool), Diagnostic>;
+
+/// A node's render: its SQL, the ephemerals it reads, `is_incremental()`, and whether it
+/// asked the warehouse.
+struct Rendered {
+    sql: String,
+    ephemerals: Vec<String>,
+    is_incremental: bool,
+    queried: bool,
+}
 
 struct Compiler<'a> {
     parsed: &'a ParsedProject,
@@ -120,6 +136,9 @@ struct Compiler<'a> {
 struct CompileResolver {
     names: NameIndex,
     relations: Arc<HashMap<String, Relation>>,
+    /// The node rendering and what its parse found it depends on: a `ref` to anything else
+    /// is an error, as in dbt (the graph would not order them).
+    node: Option<(String, HashSet<String>)>,
 }
 
 impl Resolver for CompileResolver {
@@ -131,6 +150,11 @@ impl Resolver for CompileResolver {
         _version: Option<&str>,
     ) -> Result<Relation, ResolveError> {
         let id = self.names.lookup_ref(from, package, name)?;
+        if let Some((node, depends_on)) = &self.node
+            && !depends_on.contains(id)
+        {
+            return Err(ResolveError::NotADependency { node: node.clone(), name: name.to_owned() });
+        }
         self.relations
             .get(id)
             .cloned()
@@ -148,7 +172,7 @@ impl Resolver for CompileResolver {
 
 impl Compiler<'_> {
     /// Renders a node with relations resolved; returns the SQL and the ephemerals it read.
-    fn render(&self, node: &ParsedNode) -> Result<(String, Vec<String>, bool), Diagnostic> {
+    fn render(&self, node: &ParsedNode) -> Result<Rendered, Diagnostic> {
         if let Some(e) = &node.error {
             return Err(e.clone());
         }
@@ -185,6 +209,7 @@ impl Compiler<'_> {
             }
         })?;
         let captured = ctx.take_captured();
+        let queried = captured.queried;
         let mut ephemerals = Vec::new();
         for r in &captured.refs {
             if let Ok(id) = self.names.lookup_ref(&node.node.package, r.package.as_deref(), &r.name)
@@ -197,14 +222,16 @@ impl Compiler<'_> {
                     ephemerals.push(id.to_owned());
                 }
         }
-        Ok((sql, ephemerals, is_incremental))
+        Ok(Rendered { sql, ephemerals, is_incremental, queried })
     }
 
     /// The context a node renders in.
     fn context(&self, node: &ParsedNode, is_incremental: bool) -> NodeContext {
+        let checked = node.error.is_none() && !node.node.unique_id.starts_with("sql_operation.");
         let resolver = Arc::new(CompileResolver {
             names: self.names.clone(),
             relations: self.relations.clone(),
+            node: checked.then(|| (node.node.name.clone(), node.depends_on.iter().cloned().collect())),
         });
         let mut ctx = NodeContext::new(Phase::Compile, resolver);
         ctx.is_incremental = is_incremental;
@@ -219,6 +246,7 @@ impl Compiler<'_> {
         ctx.this = Some(node.relation.clone());
         ctx.config = node.config.raw.clone();
         ctx.model = model_json(&node.node, &node.config.raw, Some(&node.relation));
+        ctx.warehouse = self.opts.warehouse.clone();
         ctx
     }
 
@@ -228,8 +256,9 @@ impl Compiler<'_> {
         &self,
         ephemerals: &[String],
         stack: &mut Vec<String>,
-    ) -> Result<Vec<(String, String)>, Diagnostic> {
+    ) -> Result<(Vec<(String, String)>, bool), Diagnostic> {
         let mut out: Vec<(String, String)> = Vec::new();
+        let mut queried = false;
         for id in ephemerals {
             if stack.contains(id) {
                 // The graph stage rejects cycles; this guards the recursion regardless.
@@ -237,7 +266,8 @@ impl Compiler<'_> {
                     "ephemeral model `{id}` depends on itself"
                 )));
             }
-            let (rendered, nested) = self.ephemeral(id, stack)?;
+            let (rendered, nested, asked) = self.ephemeral(id, stack)?;
+            queried |= asked;
             for (nid, sql) in nested {
                 if !out.iter().any(|(o, _)| *o == nid) {
                     out.push((nid, sql));
@@ -251,7 +281,7 @@ impl Compiler<'_> {
                 out.push((id.clone(), format!(" {name} as (\n{rendered}\n)")));
             }
         }
-        Ok(out)
+        Ok((out, queried))
     }
 
     fn ephemeral(&self, id: &str, stack: &mut Vec<String>) -> EphemeralResult {
@@ -268,9 +298,9 @@ impl Compiler<'_> {
             .node(id)
             .ok_or_else(|| Diagnostic::error(format!("unknown node `{id}` (this is a bug)")))?;
         stack.push(id.to_owned());
-        let result = self.render(node).and_then(|(sql, eph, _)| {
-            let ctes = self.ctes_for(&eph, stack)?;
-            Ok((sql, ctes))
+        let result = self.render(node).and_then(|r| {
+            let (ctes, asked) = self.ctes_for(&r.ephemerals, stack)?;
+            Ok((r.sql, ctes, r.queried || asked))
         });
         stack.pop();
         let result = result.map_err(|d| {
@@ -334,8 +364,8 @@ impl Compiler<'_> {
     /// A node's SQL: its render, with the ephemerals it reads spliced in as CTEs.
     fn assemble(&self, node: &ParsedNode) -> Result<CompiledNode, Diagnostic> {
         let id = &node.node.unique_id;
-        let (rendered, ephemerals, is_incremental) = self.render(node)?;
-        let extra_ctes = self.ctes_for(&ephemerals, &mut vec![id.clone()])?;
+        let Rendered { sql: rendered, ephemerals, is_incremental, queried } = self.render(node)?;
+        let (extra_ctes, asked) = self.ctes_for(&ephemerals, &mut vec![id.clone()])?;
         let cte_sql: Vec<String> = extra_ctes.iter().map(|(_, s)| s.clone()).collect();
         let sql = crate::sql::inject_ctes(&rendered, &cte_sql);
         Ok(CompiledNode {
@@ -344,6 +374,7 @@ impl Compiler<'_> {
             rendered,
             extra_ctes,
             is_incremental,
+            queried: queried || asked,
             compiled_path: String::new(),
             on_disk: false,
         })
@@ -359,12 +390,16 @@ pub fn render_hooks(
     node: &ParsedNode,
     is_incremental: bool,
     thread: &str,
+    warehouse: Option<Arc<dyn Warehouse>>,
 ) -> Result<RenderedHooks, Diagnostic> {
     let mut out = RenderedHooks::default();
     if node.config.pre_hook.is_empty() && node.config.post_hook.is_empty() {
         return Ok(out);
     }
-    let opts = CompileOptions::default();
+    let opts = CompileOptions {
+        warehouse,
+        ..Default::default()
+    };
     let compiler = Compiler::new(parsed, &opts);
     let templates = &parsed.templates;
     let render = |kind: &str, hook: &crate::parse::Hook| -> Result<Option<String>, Diagnostic> {
@@ -399,16 +434,22 @@ pub fn render_run_hook(
     name: &str,
     sql: &str,
     extra: Vec<(&'static str, Json)>,
+    warehouse: Option<Arc<dyn Warehouse>>,
 ) -> Result<String, Diagnostic> {
-    let opts = CompileOptions::default();
+    let opts = CompileOptions {
+        warehouse: warehouse.clone(),
+        ..Default::default()
+    };
     let compiler = Compiler::new(parsed, &opts);
     let resolver = Arc::new(CompileResolver {
         names: compiler.names.clone(),
         relations: compiler.relations.clone(),
+        node: None,
     });
     let mut ctx = NodeContext::new(Phase::Compile, resolver);
     ctx.model = serde_json::json!({"package_name": package, "name": name, "resource_type": "operation"});
     ctx.extra = extra;
+    ctx.warehouse = warehouse;
     let templates = &parsed.templates;
     let rendered = templates.render(name, sql, Some(Arc::new(ctx))).map_err(|e| {
         let d = e.to_diagnostic(name, sql, &|f| templates.macro_source(f));

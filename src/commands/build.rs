@@ -244,26 +244,31 @@ async fn run_nodes(selected: Selected<'_>, events: Arc<dyn Events>) -> Result<(V
         project_hooks,
     } = selected;
     let (ids, to_compile) = plan(&parsed, graph, ids);
+    let session = crate::exec::open_session(&parsed)?;
+    let warehouse = crate::exec::warehouse::SessionWarehouse::new(session.clone(), tokio::runtime::Handle::current());
     let compile_opts = CompileOptions {
         full_refresh: opts.full_refresh,
         existing: crate::exec::existing_relations(&parsed),
         empty: opts.empty,
+        warehouse: Some(warehouse.clone()),
     };
-    let compiled = compile(&parsed, &to_compile, &compile_opts);
-    let session = crate::exec::open_session(&parsed)?;
+    use crate::exec::project_hooks::{RunHook, end_context, run_project_hooks};
+    // As in dbt, on-run-start runs before nodes compile (its tables are there for their
+    // queries), and the nodes run even when it fails (the run still fails).
+    let mut results = Vec::new();
+    if project_hooks {
+        results = run_project_hooks(&parsed, &session, RunHook::Start, Vec::new(), Some(warehouse.clone()), events.as_ref()).await;
+    }
+    let mut compiled = compile(&parsed, &to_compile, &compile_opts);
     crate::exec::register_views(&session, &parsed, &compiled);
     let schedule = Schedule::new(&parsed, graph, &ids, audit);
+    let nodes = crate::exec::run(parsed.clone(), session.clone(), schedule, &mut compiled, compile_opts, opts, events.clone()).await;
     if !project_hooks {
-        let results = crate::exec::run(parsed.clone(), session, schedule, compiled.clone(), opts, events).await;
-        return Ok((results, compiled));
+        return Ok((nodes, compiled));
     }
-    use crate::exec::project_hooks::{RunHook, end_context, run_project_hooks};
-    // As in dbt, the nodes run even when an on-run-start hook fails (the run still fails).
-    let mut results = run_project_hooks(&parsed, &session, RunHook::Start, Vec::new(), events.as_ref()).await;
-    let nodes = crate::exec::run(parsed.clone(), session.clone(), schedule, compiled.clone(), opts, events.clone()).await;
     let extra = end_context(&parsed, &nodes);
     results.extend(nodes);
-    results.extend(run_project_hooks(&parsed, &session, RunHook::End, extra, events.as_ref()).await);
+    results.extend(run_project_hooks(&parsed, &session, RunHook::End, extra, Some(warehouse), events.as_ref()).await);
     Ok((results, compiled))
 }
 

@@ -55,10 +55,15 @@ impl Report {
 pub fn compile(opts: &Options, events: Arc<dyn Events>) -> Result<Report, CommandError> {
     let inv = invocation("compile", &opts.project, &opts.selection, opts.full_refresh);
     let loaded = load(&opts.project, &inv, opts.full_refresh, false, events.as_ref())?;
+    // As dbt's compile, `run_query` and introspection read the warehouse as it is.
+    // (Views are not registered for them: that would compile every view twice.)
+    let rt = super::runtime()?;
+    let session = crate::exec::open_session(&loaded.parsed)?;
     let compile_opts = CompileOptions {
         full_refresh: opts.full_refresh,
         existing: crate::exec::existing_relations(&loaded.parsed),
         empty: opts.empty,
+        warehouse: Some(crate::exec::warehouse::SessionWarehouse::new(session, rt.handle().clone())),
     };
     if let Some(sql) = &opts.inline {
         let c = compile_inline(&loaded.parsed, sql, &compile_opts)?;

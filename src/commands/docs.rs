@@ -62,9 +62,14 @@ pub(super) fn write_docs(
     empty: bool,
 ) -> Result<DocsReport, CommandError> {
     // As the run compiled them (`--empty` included), so target/compiled shows what ran.
+    // As dbt's docs generate, `run_query` and introspection read the warehouse as it is.
+    // (Views are not registered for them: that would compile every view twice.)
+    let rt = super::runtime()?;
+    let session = crate::exec::open_session(parsed)?;
     let opts = CompileOptions {
         existing: crate::exec::existing_relations(parsed),
         empty,
+        warehouse: Some(crate::exec::warehouse::SessionWarehouse::new(session, rt.handle().clone())),
         ..Default::default()
     };
     let compiled = compile(parsed, ids, &opts);

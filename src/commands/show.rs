@@ -39,8 +39,11 @@ pub fn show(opts: &Options, events: Arc<dyn Events>) -> Result<Report, CommandEr
     let inv = invocation("show", &opts.project, &opts.selection, false);
     let loaded = load(&opts.project, &inv, false, false, events.as_ref())?;
     let parsed = &loaded.parsed;
+    let rt = runtime()?;
+    let session = crate::exec::session_with_views(parsed)?;
     let compile_opts = CompileOptions {
         existing: crate::exec::existing_relations(parsed),
+        warehouse: Some(crate::exec::warehouse::SessionWarehouse::new(session.clone(), rt.handle().clone())),
         ..Default::default()
     };
     let (name, sql) = match &opts.inline {
@@ -70,8 +73,7 @@ pub fn show(opts: &Options, events: Arc<dyn Events>) -> Result<Report, CommandEr
             }
         }
     };
-    let session = crate::exec::session_with_views(parsed)?;
-    let preview = runtime()?
+    let preview = rt
         .block_on(crate::exec::show::preview(&session, &sql, opts.limit))
         .map_err(|e| Diagnostic::error(e.to_string()).with_note(format!("while previewing `{name}`")))?;
     Ok(Report {

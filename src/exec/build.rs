@@ -11,6 +11,8 @@ use super::materialize::{self, Outcome};
 use super::runner::{Shared, Stopwatch, run_data_test, start_result};
 use super::stage::Stage;
 use super::{ExecError, NodeDesc, NodeResult, Observer, Status, seed, storage, streamed_upstreams};
+use crate::compile::CompiledNode;
+use crate::diagnostic::Diagnostic;
 use crate::parse::{Materialization, ParsedNode};
 
 /// Builds a model or seed; the tests audited with it run on its staged data and their
@@ -23,16 +25,26 @@ pub(super) async fn build_node(
     result: &mut NodeResult,
     extra: &mut Vec<NodeResult>,
 ) -> Result<Outcome, ExecError> {
-    let id = node.node.unique_id.as_str();
     if let Some(d) = &node.error {
         // A node whose parse failed (a seed's config, say: models fail at compile).
         return Err(ExecError::diagnostic(d));
     }
-    let is_incremental = matches!(shared.compiled.get(id), Some(Ok(c)) if c.is_incremental);
-    let hooks = crate::compile::render_hooks(&shared.parsed, node, is_incremental, &format!("Thread-{thread}"))
-        .map_err(|d| ExecError::diagnostic(&d))?;
+    let compiled = if node.config.materialized == Materialization::Seed {
+        None
+    } else {
+        shared.compiled_now(node)
+    };
+    let is_incremental = matches!(&compiled, Some(Ok(c)) if c.is_incremental);
+    let hooks = crate::compile::render_hooks(
+        &shared.parsed,
+        node,
+        is_incremental,
+        &format!("Thread-{thread}"),
+        shared.compile_opts.warehouse.clone(),
+    )
+    .map_err(|d| ExecError::diagnostic(&d))?;
     run_hooks(shared, "pre-hook", &hooks.pre).await?;
-    let outcome = build_data(shared, node, thread, observer, result, extra).await?;
+    let outcome = build_data(shared, node, compiled, thread, observer, result, extra).await?;
     // After the node's data is published: a post-hook that fails fails the node, but
     // the data it wrote stays (each statement is its own Delta commit).
     run_hooks(shared, "post-hook", &hooks.post).await?;
@@ -50,9 +62,11 @@ async fn run_hooks(shared: &Shared, kind: &str, hooks: &[String]) -> Result<(), 
 }
 
 /// Writes the node's data, staged and checked first when it must be.
+#[allow(clippy::too_many_arguments)]
 async fn build_data(
     shared: &Shared,
     node: &ParsedNode,
+    compiled: Option<Result<CompiledNode, Diagnostic>>,
     thread: usize,
     observer: &dyn Observer,
     result: &mut NodeResult,
@@ -79,7 +93,7 @@ async fn build_data(
     {
         contract::drop_constraints(st.stage.open().await?, &stale_checks, staged_commit(), &dir).await?;
     }
-    let outcome = write(shared, node, stage.as_ref().map(|s| &s.stage), contract.as_ref(), result).await?;
+    let outcome = write(shared, node, compiled, stage.as_ref().map(|s| &s.stage), contract.as_ref(), result).await?;
     let Some(stage) = stage else {
         return Ok(outcome);
     };
@@ -124,6 +138,7 @@ fn contract_of(node: &ParsedNode) -> Result<Option<Contract>, ExecError> {
 async fn write(
     shared: &Shared,
     node: &ParsedNode,
+    compiled: Option<Result<CompiledNode, Diagnostic>>,
     stage: Option<&Stage>,
     contract: Option<&Contract>,
     result: &mut NodeResult,
@@ -136,13 +151,17 @@ async fn write(
         contract,
         streams: streamed_upstreams(&shared.parsed, node),
     };
-    match (node.config.materialized, shared.compiled.get(&node.node.unique_id)) {
+    match (node.config.materialized, compiled) {
         (Materialization::Seed, _) => seed::load(&ctx, &shared.parsed.project.settings.root, node).await,
         (_, Some(Ok(c))) => {
             result.compiled_code = Some(c.sql.clone());
-            materialize::execute(&ctx, node, c).await
+            if c.queried && node.config.materialized == Materialization::View {
+                // Rendered again as it runs: what later readers see is this SQL.
+                shared.session.register_view(&node.relation.schema, &node.relation.identifier, &c.sql);
+            }
+            materialize::execute(&ctx, node, &c).await
         }
-        (_, Some(Err(d))) => Err(ExecError::diagnostic(d)),
+        (_, Some(Err(d))) => Err(ExecError::diagnostic(&d)),
         (_, None) => Err(ExecError::compile(format!("`{}` was not compiled (this is a bug)", node.node.name))),
     }
 }

@@ -22,6 +22,7 @@ pub mod seed;
 pub mod session;
 pub mod show;
 pub mod statement;
+pub mod warehouse;
 pub(crate) mod stage;
 pub mod storage;
 pub(crate) mod stream;

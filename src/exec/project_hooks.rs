@@ -4,6 +4,7 @@
 //! root project's, and once a hook fails the rest of its kind are skipped.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -103,6 +104,7 @@ pub async fn run_project_hooks(
     session: &Session,
     kind: RunHook,
     extra: Vec<(&'static str, Json)>,
+    warehouse: Option<Arc<dyn crate::template::warehouse::Warehouse>>,
     observer: &dyn Observer,
 ) -> Vec<NodeResult> {
     let hooks = project_hooks(parsed, kind);
@@ -122,7 +124,7 @@ pub async fn run_project_hooks(
         observer.hook_started(index, total, &hook.display);
         let compile_start = Utc::now();
         let clock = Instant::now();
-        let rendered = crate::compile::render_run_hook(parsed, &hook.package, &hook.display, &hook.sql, extra.clone());
+        let rendered = crate::compile::render_run_hook(parsed, &hook.package, &hook.display, &hook.sql, extra.clone(), warehouse.clone());
         let mut result = NodeResult {
             thread_id: "main".into(),
             timing: vec![Timing {

@@ -14,7 +14,7 @@ use super::build::build_node;
 use super::schedule::Schedule;
 use super::testing::{data, unit};
 use super::{ExecError, NodeDesc, NodeResult, Observer, RunOptions, Session, Status, Timing};
-use crate::compile::CompiledNode;
+use crate::compile::{CompileOptions, CompiledNode};
 use crate::diagnostic::Diagnostic;
 use crate::parse::{Materialization, ParsedNode, ParsedProject};
 
@@ -30,21 +30,49 @@ pub(super) struct Shared {
     pub(super) total: usize,
     pub(super) audits: HashMap<String, Vec<String>>,
     pub(super) compiled: BTreeMap<String, Result<CompiledNode, Diagnostic>>,
+    /// How nodes were compiled, to compile again those that asked the warehouse.
+    pub(super) compile_opts: CompileOptions,
+    /// The nodes compiled again as they ran, for the artifacts.
+    recompiled: std::sync::Mutex<BTreeMap<String, Result<CompiledNode, Diagnostic>>>,
 }
 
 impl Shared {
     pub(super) fn take_index(&self) -> usize {
         self.next_index.fetch_add(1, Ordering::SeqCst) + 1
     }
+
+    /// A node's SQL as it runs now. A node whose render asked the warehouse (or failed,
+    /// perhaps because what it asked about was not built yet) is rendered again, as dbt
+    /// compiles each node just before running it: its queries see its upstream nodes'
+    /// new data.
+    pub(super) fn compiled_now(&self, node: &ParsedNode) -> Option<Result<CompiledNode, Diagnostic>> {
+        let id = &node.node.unique_id;
+        match self.compiled.get(id)? {
+            Ok(c) if !c.queried => Some(Ok(c.clone())),
+            _ if self.compile_opts.warehouse.is_none() => self.compiled.get(id).cloned(),
+            _ => {
+                let mut opts = self.compile_opts.clone();
+                opts.existing = super::existing_relations(&self.parsed);
+                let mut again = crate::compile::compile(&self.parsed, std::slice::from_ref(id), &opts);
+                let result = again.remove(id)?;
+                self.recompiled
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id.clone(), result.clone());
+                Some(result)
+            }
+        }
+    }
 }
 
 /// Runs a schedule on a pool of workers in dependency order. Every id gets a result, in
-/// completion order.
+/// completion order. `compiled` comes back with the nodes compiled again as they ran.
 pub async fn run(
     parsed: Arc<ParsedProject>,
     session: Session,
     mut schedule: Schedule,
-    compiled: BTreeMap<String, Result<CompiledNode, Diagnostic>>,
+    compiled: &mut BTreeMap<String, Result<CompiledNode, Diagnostic>>,
+    compile_opts: CompileOptions,
     opts: RunOptions,
     observer: Arc<dyn Observer>,
 ) -> Vec<NodeResult> {
@@ -57,7 +85,9 @@ pub async fn run(
         next_index: AtomicUsize::new(0),
         total,
         audits: schedule.audit_map().clone(),
-        compiled,
+        compiled: compiled.clone(),
+        compile_opts,
+        recompiled: Default::default(),
     });
     let mut results: Vec<NodeResult> = Vec::with_capacity(total);
     let mut done: HashSet<String> = HashSet::new();
@@ -159,6 +189,8 @@ pub async fn run(
             results.push(skip(&shared, id, Some(why)));
         }
     }
+    let recompiled = std::mem::take(&mut *shared.recompiled.lock().unwrap_or_else(|e| e.into_inner()));
+    compiled.extend(recompiled);
     results
 }
 
@@ -258,10 +290,10 @@ async fn run_one(
 }
 
 pub(super) async fn run_data_test(shared: &Shared, node: &ParsedNode, result: &mut NodeResult) {
-    let sql = match shared.compiled.get(&node.node.unique_id) {
-        Some(Ok(c)) => c.sql.clone(),
+    let sql = match shared.compiled_now(node) {
+        Some(Ok(c)) => c.sql,
         Some(Err(d)) => {
-            fail(result, &ExecError::diagnostic(d));
+            fail(result, &ExecError::diagnostic(&d));
             return;
         }
         None => {

@@ -198,6 +198,18 @@ impl Session {
             .is_some()
     }
 
+    /// The views registered in `schema`.
+    pub fn views_in(&self, schema: &str) -> Vec<String> {
+        self.registry
+            .views
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .filter(|(s, _)| s == schema)
+            .map(|(_, n)| n.clone())
+            .collect()
+    }
+
     /// Whether a relation is a registered view.
     pub fn is_view(&self, schema: &str, name: &str) -> bool {
         self.registry

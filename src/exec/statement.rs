@@ -25,8 +25,9 @@ pub struct StatementOutcome {
     /// As a warehouse reports it: `INSERT 3`, `CREATE TABLE`, `SELECT 2`...
     pub message: String,
     pub rows: Option<u64>,
-    /// A query's rows.
+    /// A query's rows, and their schema (also when there are none).
     pub batches: Option<Vec<RecordBatch>>,
+    pub schema: Option<deltalake::arrow::datatypes::SchemaRef>,
 }
 
 impl StatementOutcome {
@@ -35,6 +36,7 @@ impl StatementOutcome {
             message: message.into(),
             rows,
             batches: None,
+            schema: None,
         }
     }
 }
@@ -71,12 +73,14 @@ async fn run_statement(session: &Session, s: &ScriptStatement) -> Result<Stateme
     match &s.command {
         Command::Query(statement) => {
             let df = session.query(&statement.to_string()).await?;
+            let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
             let batches = df.collect().await?;
             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
             Ok(StatementOutcome {
                 message: format!("SELECT {rows}"),
                 rows: Some(rows as u64),
                 batches: Some(batches),
+                schema: Some(schema),
             })
         }
         Command::Insert {

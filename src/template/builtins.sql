@@ -114,3 +114,19 @@
 {% macro before_begin(sql) -%}{{ make_hook_config(sql, inside_transaction=False) }}{%- endmacro %}
 {% macro in_transaction(sql) -%}{{ make_hook_config(sql, inside_transaction=True) }}{%- endmacro %}
 {% macro after_commit(sql) -%}{{ make_hook_config(sql, inside_transaction=False) }}{%- endmacro %}
+
+{#- dbt's statement block: runs its body on the warehouse when executing and keeps the
+    result for load_result(name). -#}
+{%- macro statement(name=None, fetch_result=False, auto_begin=True, language='sql') -%}
+  {%- if execute -%}
+    {%- set sql = caller() -%}
+    {%- set res, table = adapter.execute(sql, auto_begin=auto_begin, fetch=fetch_result) -%}
+    {%- if name is not none -%}
+      {{ store_result(name, response=res, agate_table=table) }}
+    {%- endif -%}
+  {%- endif -%}
+{%- endmacro %}
+{% macro noop_statement(name=None, message=None, code=None, rows_affected=None, res=None) -%}
+  {%- set sql = caller() -%}
+  {%- if name is not none -%}{{ store_result(name, response=message) }}{%- endif -%}
+{%- endmacro %}

@@ -15,6 +15,7 @@ mod macros;
 mod modules;
 mod objects;
 mod relation;
+pub mod warehouse;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -84,6 +85,8 @@ pub enum ResolveError {
     DisabledModel(String),
     #[error("source `{source_name}.{table}` is disabled")]
     DisabledSource { source_name: String, table: String },
+    #[error("Silt was unable to infer all dependencies for the model \"{node}\": it refs `{name}` only where its parse did not see it (this typically happens when ref() is placed within a conditional block, or in a `statement` block, which only runs while executing). To fix this, add the following hint to the top of the model \"{node}\":\n\n-- depends_on: {{{{ ref('{name}') }}}}")]
+    NotADependency { node: String, name: String },
 }
 
 fn suggest(suggestion: &Option<String>) -> String {
@@ -107,6 +110,9 @@ pub struct Captured {
     pub configs: Vec<ConfigMap>,
     /// Every macro called, directly or not (by its full name).
     pub macros: BTreeSet<String>,
+    /// Whether the render asked the warehouse anything (`run_query`, `get_relation`...):
+    /// such a node is rendered again just before it runs, when what it asks has been built.
+    pub queried: bool,
 }
 
 /// The node-specific part of a render.
@@ -133,6 +139,10 @@ pub struct NodeContext {
     pub thread_id: Option<String>,
     /// More variables for this render (`results`, `schemas` in `on-run-end`).
     pub extra: Vec<(&'static str, Json)>,
+    /// The warehouse that `run_query` and `adapter.get_relation` ask, when one is open.
+    pub warehouse: Option<Arc<dyn warehouse::Warehouse>>,
+    /// What `statement(name)` blocks stored, for `load_result(name)`.
+    pub results: Mutex<std::collections::HashMap<String, Value>>,
     /// The render context built for this node, reused by every macro call of one render
     /// (cleared when the render ends: it holds the node, so keeping it would be a cycle).
     context_cache: Mutex<Option<Value>>,
@@ -154,6 +164,8 @@ impl NodeContext {
             captured: Mutex::new(Captured::default()),
             thread_id: None,
             extra: Vec::new(),
+            warehouse: None,
+            results: Mutex::new(std::collections::HashMap::new()),
             context_cache: Mutex::new(None),
         }
     }
@@ -747,6 +759,13 @@ fn install_globals(
         Value::from(minijinja::value::Serde(globals.flags.clone())),
     );
     env.add_global("exceptions", Value::from_object(Exceptions));
+    env.add_global("api", Value::from_object(warehouse::Api));
+    env.add_function("run_query", |state: &State, sql: String| warehouse::run_query(state, &sql));
+    env.add_function("load_result", |state: &State, name: String| warehouse::load_result(state, &name));
+    env.add_function("store_result", |state: &State, name: String, kwargs: Kwargs| {
+        warehouse::store_result(state, &name, kwargs)
+    });
+    env.add_function("load_relation", |state: &State, relation: Value| warehouse::load_relation(state, &relation));
     env.add_global("adapter", Value::from_object(AdapterObject(macros.clone())));
     env.add_global(
         "dbt",

@@ -175,8 +175,8 @@ impl Object for ConfigObject {
     }
 }
 
-/// `adapter`: `dispatch`, `quote` and the type name. Introspection (`get_relation`,
-/// `get_columns_in_relation`) needs the warehouse and is not available while compiling.
+/// `adapter`: `dispatch`, `quote`, the type name, and the warehouse's introspection
+/// (`execute`, `get_relation`, `get_columns_in_relation`... in `warehouse`).
 pub struct AdapterObject(pub Arc<MacroIndex>);
 
 impl fmt::Debug for AdapterObject {
@@ -247,16 +247,50 @@ impl Object for AdapterObject {
                 Ok(Value::from(crate::relation::quote_ident(&s)))
             }
             "type" => Ok(Value::from("datafusion")),
-            "get_relation"
-            | "get_columns_in_relation"
-            | "list_relations_without_caching"
-            | "execute"
-            | "get_missing_columns" => Err(Error::new(
-                ErrorKind::InvalidOperation,
-                format!(
-                    "`adapter.{method}` queries the warehouse while compiling, which Silt does not support yet"
-                ),
-            )),
+            "execute" => {
+                let (sql, kwargs): (String, Kwargs) = minijinja::value::from_args(args)?;
+                let fetch: Option<bool> = kwargs.get("fetch")?;
+                let _: Option<bool> = kwargs.get("auto_begin")?;
+                let _: Option<Value> = kwargs.get("limit")?;
+                kwargs.assert_all_used()?;
+                super::warehouse::execute(state, &sql, fetch.unwrap_or(false))
+            }
+            "get_columns_in_relation" => {
+                let (relation,): (Value,) = minijinja::value::from_args(args)?;
+                super::warehouse::get_columns(state, &relation)
+            }
+            "get_relation" => {
+                let (positional, kwargs) = match args.split_last() {
+                    Some((last, rest)) if last.is_kwargs() => (rest, Some(Kwargs::try_from(last.clone())?)),
+                    _ => (args, None),
+                };
+                let pick = |i: usize, key: &str| -> Result<String, Error> {
+                    let v = match (positional.get(i), &kwargs) {
+                        (Some(v), _) => Some(v.clone()),
+                        (None, Some(k)) => k.get::<Option<Value>>(key)?,
+                        (None, None) => None,
+                    };
+                    Ok(v.filter(|v| !v.is_none()).map(|v| v.to_string()).unwrap_or_default())
+                };
+                let (d, s, i) = (pick(0, "database")?, pick(1, "schema")?, pick(2, "identifier")?);
+                if let Some(k) = &kwargs {
+                    k.assert_all_used()?;
+                }
+                super::warehouse::get_relation(state, &d, &s, &i)
+            }
+            "list_relations_without_caching" => {
+                let (relation,): (Value,) = minijinja::value::from_args(args)?;
+                super::warehouse::list_relations(state, &relation)
+            }
+            "check_schema_exists" => {
+                let (_database, schema): (Value, String) = minijinja::value::from_args(args)?;
+                super::warehouse::schema_exists(state, &schema)
+            }
+            "list_schemas" => super::warehouse::list_schemas(state),
+            "get_missing_columns" => {
+                let (from, to): (Value, Value) = minijinja::value::from_args(args)?;
+                super::warehouse::missing_columns(state, &from, &to)
+            }
             _ => Err(Error::new(
                 ErrorKind::UnknownMethod,
                 format!("`adapter` has no method `{method}`"),

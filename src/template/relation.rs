@@ -15,6 +15,11 @@ impl Object for Relation {
         ObjectRepr::Map
     }
 
+    /// A relation is true, as dbt's (`{% if relation %}` after `get_relation`).
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let v = match key.as_str()? {
             "database" => Value::from(self.database.clone()),

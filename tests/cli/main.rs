@@ -1968,14 +1968,42 @@ fn state_modified_selects_what_changed_since_an_earlier_run() {
 #[test]
 fn hooks_run_as_in_dbt() {
     let dir = fixture("hooks");
-    let d = dir.path();
-    let expected = common::fixtures().join("hooks/expected");
+    let outputs = same_as_dbt(dir.path(), "hooks", &[("seed", "seed", 0), ("run1", "run", 1), ("run2", "run", 1)]);
+    for out in &outputs[1..] {
+        assert!(out.stderr.contains("pre-hook 1 of 1 failed: table `main.no_such_table` does not exist"), "{}", out.stderr);
+    }
+}
+
+/// The queries fixture after `seed`, `run` (from an empty warehouse), `run`: run_query,
+/// statement blocks and load_result, get_columns_in_relation, get_relation, load_relation,
+/// api.Relation and a post-hook that queries give the tables dbt-duckdb gives, and a ref
+/// that only a statement block makes fails its model as in dbt
+/// (tests/fixtures/queries/make_expected.py).
+#[test]
+fn queries_while_compiling_as_in_dbt() {
+    let dir = fixture("queries");
+    let outputs = same_as_dbt(dir.path(), "queries", &[("seed", "seed", 0), ("run1", "run", 1), ("run2", "run", 1)]);
+    for out in &outputs[1..] {
+        assert!(
+            out.stderr.contains("Silt was unable to infer all dependencies for the model \"unhinted\""),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("-- depends_on: {{ ref('base') }}"), "{}", out.stderr);
+    }
+}
+
+/// Runs `invocations` (name in the oracle, command, exit code) in the fixture copy `d`:
+/// each must report the unique ids and statuses dbt-duckdb reported, and after the last,
+/// each query of the fixture's checks.sql must give the rows its expected CSV holds.
+fn same_as_dbt(d: &Path, fixture_name: &str, invocations: &[(&str, &str, i32)]) -> Vec<Output> {
+    let expected = common::fixtures().join(fixture_name).join("expected");
     let want: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(expected.join("run_results.json")).unwrap()).unwrap();
-    for (invocation, args) in [("seed", "seed"), ("run1", "run"), ("run2", "run")] {
-        let out = silt(d, &[args]);
-        let failing = invocation != "seed";
-        assert_eq!(out.code, i32::from(failing), "{invocation}: {}", out.stderr);
+    let mut outputs = Vec::new();
+    for (invocation, command, code) in invocations {
+        let out = silt(d, &[command]);
+        assert_eq!(out.code, *code, "{invocation}: {}", out.stderr);
         let results: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(d.join("target/run_results.json")).unwrap()).unwrap();
         let mut got: Vec<serde_json::Value> = results["results"]
@@ -1985,16 +2013,10 @@ fn hooks_run_as_in_dbt() {
             .map(|r| serde_json::json!({"unique_id": r["unique_id"], "status": r["status"]}))
             .collect();
         got.sort_by_key(|r| r["unique_id"].as_str().unwrap_or_default().to_owned());
-        assert_eq!(serde_json::Value::Array(got), want[invocation], "{invocation}:\n{}", out.stderr);
-        if failing {
-            assert!(
-                out.stderr.contains("pre-hook 1 of 1 failed: table `main.no_such_table` does not exist"),
-                "{}",
-                out.stderr
-            );
-        }
+        assert_eq!(serde_json::Value::Array(got), want[*invocation], "{invocation}:\n{}", out.stderr);
+        outputs.push(out);
     }
-    let checks = std::fs::read_to_string(common::fixtures().join("hooks/checks.sql")).unwrap();
+    let checks = std::fs::read_to_string(common::fixtures().join(fixture_name).join("checks.sql")).unwrap();
     let lines: Vec<&str> = checks.lines().collect();
     for pair in lines.chunks(2) {
         let (name, sql) = (pair[0].trim_start_matches("-- ").trim(), pair[1]);
@@ -2011,4 +2033,5 @@ fn hooks_run_as_in_dbt() {
         let want: Vec<&str> = want.lines().collect();
         assert_eq!(got, want, "{name}: {sql}");
     }
+    outputs
 }

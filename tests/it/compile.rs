@@ -143,6 +143,7 @@ fn is_incremental_once_the_table_exists() {
             full_refresh: false,
             existing: existing.clone(),
             empty: false,
+            warehouse: None,
         },
     );
     insta::assert_snapshot!(
@@ -155,6 +156,7 @@ fn is_incremental_once_the_table_exists() {
             full_refresh: true,
             existing,
             empty: false,
+            warehouse: None,
         },
     );
     assert!(!sql(&full, "model.jinja_shop.incremental_events").contains("where id >"));
