@@ -161,6 +161,7 @@ fn found_line(loaded: &Loaded) -> String {
             ResourceType::Test => "data test",
             ResourceType::UnitTest => "unit test",
             ResourceType::Analysis => "analysis",
+            ResourceType::Snapshot => "snapshot",
             _ => "other",
         };
         *counts.entry(label).or_default() += 1;
@@ -168,7 +169,7 @@ fn found_line(loaded: &Loaded) -> String {
     let sources = loaded.parsed.sources.iter().filter(|s| s.enabled).count();
     let macros = loaded.parsed.templates.macros().count();
     let mut parts: Vec<String> = Vec::new();
-    for label in ["model", "seed", "data test", "unit test", "analysis"] {
+    for label in ["model", "snapshot", "seed", "data test", "unit test", "analysis"] {
         if let Some(n) = counts.get(label) {
             parts.push(plural(*n, label));
         }
@@ -194,6 +195,7 @@ pub fn plural(n: usize, noun: &str) -> String {
 fn describe(node: &NodeDesc) -> String {
     match node.materialized {
         Materialization::Seed => format!("seed file {}", node.relation),
+        Materialization::Snapshot => format!("snapshot {}", node.relation),
         Materialization::Test => format!("test {}", node.name),
         Materialization::UnitTest => format!("unit_test {}", unit_label(node)),
         m => format!("sql {} model {}", m.as_str(), node.relation),
@@ -242,8 +244,14 @@ impl Observer for Console {
                     "created"
                 };
                 let m = result.message.clone().unwrap_or_else(|| "OK".into());
+                let what = if node.materialized == Materialization::Snapshot {
+                    // dbt: `OK snapshotted main.orders_snapshot`.
+                    format!("snapshotted {}", node.relation)
+                } else {
+                    format!("{verb} {}", describe(node))
+                };
                 (
-                    format!("OK {verb} {}", describe(node)),
+                    format!("OK {what}"),
                     format!("{}{t}", p.paint(Paint::Green, &m)),
                 )
             }
@@ -320,6 +328,7 @@ fn summary(
         if let Some(n) = parsed.node(&r.unique_id) {
             let key = match n.config.materialized {
                 Materialization::Seed => "seed".to_owned(),
+                Materialization::Snapshot => "snapshot".to_owned(),
                 Materialization::Test => "data test".to_owned(),
                 Materialization::UnitTest => "unit test".to_owned(),
                 m => format!("{} model", m.as_str()),

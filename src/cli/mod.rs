@@ -190,6 +190,14 @@ pub enum Command {
         #[arg(long)]
         show: bool,
     },
+    /// Run the selected snapshots: keep each query's rows as history (`dbt_valid_from`,
+    /// `dbt_valid_to`).
+    Snapshot {
+        #[command(flatten)]
+        select: SelectArgs,
+        #[command(flatten)]
+        build: BuildArgs,
+    },
     /// Build the selected models.
     Run {
         #[command(flatten)]

@@ -27,6 +27,8 @@ pub enum Kind {
     Seed,
     /// Data tests and unit tests.
     Test,
+    /// Snapshots.
+    Snapshot,
     /// Seeds, models and tests together, each model's tests before it is published.
     Build,
 }
@@ -37,6 +39,7 @@ impl Kind {
             Kind::Run => "run",
             Kind::Seed => "seed",
             Kind::Test => "test",
+            Kind::Snapshot => "snapshot",
             Kind::Build => "build",
         }
     }
@@ -46,7 +49,14 @@ impl Kind {
             Kind::Run => &[ResourceType::Model],
             Kind::Seed => &[ResourceType::Seed],
             Kind::Test => &[ResourceType::Test, ResourceType::UnitTest],
-            Kind::Build => &[ResourceType::Model, ResourceType::Seed, ResourceType::Test, ResourceType::UnitTest],
+            Kind::Snapshot => &[ResourceType::Snapshot],
+            Kind::Build => &[
+                ResourceType::Model,
+                ResourceType::Seed,
+                ResourceType::Snapshot,
+                ResourceType::Test,
+                ResourceType::UnitTest,
+            ],
         }
     }
 }
@@ -135,6 +145,11 @@ pub fn seed(opts: &Options, events: Arc<dyn Events>) -> Result<Report, CommandEr
 /// `silt test`: runs the data tests and unit tests of the selection.
 pub fn test(opts: &Options, events: Arc<dyn Events>) -> Result<Report, CommandError> {
     execute(Kind::Test, opts, events)
+}
+
+/// `silt snapshot`: runs the selected snapshots.
+pub fn snapshot(opts: &Options, events: Arc<dyn Events>) -> Result<Report, CommandError> {
+    execute(Kind::Snapshot, opts, events)
 }
 
 /// `silt build`: seeds, models and tests of the selection in dependency order.

@@ -178,6 +178,7 @@ pub async fn execute(
         }
         Materialization::Incremental => incremental(ctx, node, compiled, &dir).await,
         Materialization::StreamingTable => streaming_table(ctx, node, compiled, &dir).await,
+        Materialization::Snapshot => super::snapshot::run(ctx, node, compiled, &dir).await,
         Materialization::Ephemeral | Materialization::Analysis => Ok(Outcome {
             message: "OK".into(),
             rows: None,

@@ -21,6 +21,7 @@ mod schedule;
 pub mod seed;
 pub mod session;
 pub mod show;
+pub(crate) mod snapshot;
 pub mod statement;
 pub mod warehouse;
 pub(crate) mod stage;

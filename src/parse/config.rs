@@ -23,6 +23,8 @@ pub enum Materialization {
     /// A unit test: the model run on given rows in memory.
     UnitTest,
     Analysis,
+    /// A snapshot: the query's rows kept as type-2 history (`dbt_valid_from`/`_to`).
+    Snapshot,
 }
 
 impl Materialization {
@@ -46,6 +48,7 @@ impl Materialization {
             Materialization::Test => "test",
             Materialization::UnitTest => "unit_test",
             Materialization::Analysis => "analysis",
+            Materialization::Snapshot => "snapshot",
         }
     }
 
@@ -57,6 +60,7 @@ impl Materialization {
                 | Materialization::Incremental
                 | Materialization::StreamingTable
                 | Materialization::Seed
+                | Materialization::Snapshot
         )
     }
 
@@ -185,6 +189,8 @@ pub struct NodeConfig {
     pub post_hook: Vec<Hook>,
     /// A data test's configs; `None` for every other node.
     pub test: Option<TestConfig>,
+    /// A snapshot's configs; `None` for every other node.
+    pub snapshot: Option<SnapshotConfig>,
 }
 
 impl Default for NodeConfig {
@@ -214,6 +220,7 @@ impl Default for NodeConfig {
             pre_hook: Vec::new(),
             post_hook: Vec::new(),
             test: None,
+            snapshot: None,
         }
     }
 }
@@ -334,6 +341,11 @@ impl NodeConfig {
         } else {
             None
         };
+        let snapshot = if resource_type == ResourceType::Snapshot {
+            Some(snapshot_config(c)?)
+        } else {
+            None
+        };
         let contract_enforced = c
             .get("contract")
             .and_then(|c| c.get("enforced"))
@@ -363,6 +375,7 @@ impl NodeConfig {
             pre_hook: hooks(c, "pre-hook")?,
             post_hook: hooks(c, "post-hook")?,
             test,
+            snapshot,
             raw,
         })
     }
@@ -434,6 +447,7 @@ fn materialization(resource_type: ResourceType, c: &ConfigMap) -> Result<Materia
         ResourceType::Test => return Ok(Materialization::Test),
         ResourceType::UnitTest => return Ok(Materialization::UnitTest),
         ResourceType::Analysis => return Ok(Materialization::Analysis),
+        ResourceType::Snapshot => return Ok(Materialization::Snapshot),
         _ => {}
     }
     // A value that is not a string is reported by the type checks that follow.
@@ -450,6 +464,141 @@ fn materialization(resource_type: ResourceType, c: &ConfigMap) -> Result<Materia
                 },
             )
         })
+}
+
+/// How a snapshot tells that a row changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotStrategy {
+    /// A row changed when its `updated_at` is later than the snapshot's.
+    Timestamp { updated_at: String },
+    /// A row changed when any of `check_cols` (all columns when `None`) differs; its time
+    /// is `updated_at` when given, else the time of the run.
+    Check { cols: Option<Vec<String>>, updated_at: Option<String> },
+}
+
+/// What a snapshot does with rows gone from its query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HardDeletes {
+    Ignore,
+    /// Their current version ends (`dbt_valid_to` set).
+    Invalidate,
+    /// Their current version ends and a version marked `dbt_is_deleted` starts.
+    NewRecord,
+}
+
+/// The names of a snapshot's meta columns (`snapshot_meta_column_names`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotColumns {
+    pub valid_from: String,
+    pub valid_to: String,
+    pub scd_id: String,
+    pub updated_at: String,
+    pub is_deleted: String,
+}
+
+/// A snapshot's configs, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotConfig {
+    pub strategy: SnapshotStrategy,
+    pub unique_key: Vec<String>,
+    pub hard_deletes: HardDeletes,
+    /// `dbt_valid_to_current`: the SQL the current version's `dbt_valid_to` holds instead
+    /// of null.
+    pub valid_to_current: Option<String>,
+    pub columns: SnapshotColumns,
+    /// `target_schema` / `target_database`: dbt's older way to place a snapshot, used as
+    /// written (no `generate_schema_name`).
+    pub target_schema: Option<String>,
+    pub target_database: Option<String>,
+}
+
+fn snapshot_config(c: &ConfigMap) -> Result<SnapshotConfig, ConfigError> {
+    let text = |key: &str| -> Result<Option<String>, ConfigError> {
+        match c.get(key) {
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_owned())),
+            Some(other) => Err(ConfigError::new(key, format!("`{key}` must be text, not `{other}`"))),
+        }
+    };
+    let unique_key = string_list(c.get("unique_key"));
+    if unique_key.is_empty() {
+        return Err(ConfigError::new("unique_key", "a snapshot needs `unique_key`: the column (or list of columns) that identifies a row".into()));
+    }
+    let strategy = match text("strategy")?.as_deref() {
+        Some("timestamp") => SnapshotStrategy::Timestamp {
+            updated_at: text("updated_at")?.ok_or_else(|| {
+                ConfigError::new("updated_at", "the `timestamp` strategy needs `updated_at`: the column that says when a row last changed".into())
+            })?,
+        },
+        Some("check") => {
+            let cols = match c.get("check_cols") {
+                Some(Json::String(s)) if s == "all" => None,
+                Some(v @ (Json::String(_) | Json::Array(_))) => Some(string_list(Some(v))),
+                _ => {
+                    return Err(ConfigError::new(
+                        "check_cols",
+                        "the `check` strategy needs `check_cols`: `all` or a list of columns".into(),
+                    ));
+                }
+            };
+            SnapshotStrategy::Check { cols, updated_at: text("updated_at")? }
+        }
+        Some(other) => {
+            return Err(ConfigError::new("strategy", format!("snapshot strategy `{other}` is not supported"))
+                .with_help("use `timestamp` (with `updated_at`) or `check` (with `check_cols`)".into()));
+        }
+        None => {
+            return Err(ConfigError::new("strategy", "a snapshot needs `strategy`: `timestamp` or `check`".into()));
+        }
+    };
+    let invalidate = match c.get("invalidate_hard_deletes") {
+        None | Some(Json::Null) => false,
+        Some(v) => as_bool(v).ok_or_else(|| ConfigError::new("invalidate_hard_deletes", format!("`invalidate_hard_deletes` must be true or false, not `{v}`")))?,
+    };
+    let hard_deletes = match text("hard_deletes")?.as_deref() {
+        None => {
+            if invalidate {
+                HardDeletes::Invalidate
+            } else {
+                HardDeletes::Ignore
+            }
+        }
+        Some("ignore") => HardDeletes::Ignore,
+        Some("invalidate") => HardDeletes::Invalidate,
+        Some("new_record") => HardDeletes::NewRecord,
+        Some(other) => {
+            return Err(ConfigError::new("hard_deletes", format!("`hard_deletes: {other}` is not a mode"))
+                .with_help("use one of: ignore, invalidate, new_record".into()));
+        }
+    };
+    let names = match c.get("snapshot_meta_column_names") {
+        None | Some(Json::Null) => serde_json::Map::new(),
+        Some(Json::Object(m)) => m.clone(),
+        Some(other) => {
+            return Err(ConfigError::new(
+                "snapshot_meta_column_names",
+                format!("`snapshot_meta_column_names` must map dbt_valid_from, dbt_valid_to, dbt_scd_id, dbt_updated_at, dbt_is_deleted to names, not `{other}`"),
+            ));
+        }
+    };
+    let name = |key: &str| -> String {
+        names.get(key).and_then(Json::as_str).map_or_else(|| key.to_owned(), str::to_owned)
+    };
+    Ok(SnapshotConfig {
+        strategy,
+        unique_key,
+        hard_deletes,
+        valid_to_current: text("dbt_valid_to_current")?,
+        columns: SnapshotColumns {
+            valid_from: name("dbt_valid_from"),
+            valid_to: name("dbt_valid_to"),
+            scd_id: name("dbt_scd_id"),
+            updated_at: name("dbt_updated_at"),
+            is_deleted: name("dbt_is_deleted"),
+        },
+        target_schema: text("target_schema")?,
+        target_database: text("target_database")?,
+    })
 }
 
 /// A test's configs, checked; an error names the key at fault.

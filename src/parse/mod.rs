@@ -27,7 +27,7 @@ mod node;
 mod render;
 
 pub use checks::config_error;
-pub use config::{ConfigError, Hook, IncrementalStrategy, Materialization, NodeConfig, OnSchemaChange, Severity, TestConfig};
+pub use config::{ConfigError, HardDeletes, Hook, IncrementalStrategy, SnapshotColumns, SnapshotConfig, SnapshotStrategy, Materialization, NodeConfig, OnSchemaChange, Severity, TestConfig};
 pub use deps::call_span;
 pub use names::NameIndex;
 pub use node::{ParsedNode, ParsedProject, ParsedSource, model_json};

@@ -81,6 +81,12 @@ pub(super) fn name_relation(
                 .unwrap_or_else(|| parsed.node.name.clone()),
         )
     };
+    // A snapshot's `target_schema` is used as written, as dbt does (`schema` goes through
+    // `generate_schema_name` like any node's).
+    let schema = match parsed.config.snapshot.as_ref().and_then(|s| s.target_schema.clone()) {
+        Some(t) => t,
+        None => schema,
+    };
     // Names become folders under the warehouse: keep them inside it.
     let bad = |n: &str| {
         n.is_empty() || n == "." || n == ".." || n == "null" || n.contains(['/', '\\', '\0'])
@@ -107,7 +113,13 @@ pub(super) fn name_relation(
     } else {
         alias
     };
-    let database = parsed.config.database.clone().unwrap_or_else(|| target.database.clone());
+    let database = parsed
+        .config
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.target_database.clone())
+        .or_else(|| parsed.config.database.clone())
+        .unwrap_or_else(|| target.database.clone());
     parsed.relation = Relation::new(&database, &schema, &identifier, kind);
     Ok(())
 }

@@ -44,6 +44,8 @@ pub struct Files {
     pub macros: Vec<SourceFile>,
     pub analyses: Vec<SourceFile>,
     pub singular_tests: Vec<SourceFile>,
+    /// SQL files in `snapshot-paths`: each holds `{% snapshot %}` blocks.
+    pub snapshots: Vec<SourceFile>,
     pub docs: Vec<SourceFile>,
     pub yaml: Vec<SourceFile>,
 }
@@ -59,6 +61,7 @@ enum Role {
     Macro,
     Analysis,
     SingularTest,
+    Snapshot,
     Doc,
     Yaml,
 }
@@ -92,6 +95,7 @@ pub fn discover(settings: &Settings, diags: &mut Diagnostics) -> Files {
             Role::Macro => &mut files.macros,
             Role::Analysis => &mut files.analyses,
             Role::SingularTest => &mut files.singular_tests,
+            Role::Snapshot => &mut files.snapshots,
             Role::Doc => &mut files.docs,
             Role::Yaml => &mut files.yaml,
         };
@@ -153,10 +157,7 @@ fn find_files(root: &Path, p: &ProjectSettings, found: &mut Vec<(Role, PathBuf, 
     for dir in &p.snapshot_paths {
         for (path, rel) in walk(&base, dir) {
             match ext(&path) {
-                "sql" => diags.push(
-                    Diagnostic::warning("snapshots are not supported yet; this file is skipped")
-                        .with_span(Span::file(display_path(root, &path))),
-                ),
+                "sql" => push(found, Role::Snapshot, path, rel),
                 "yml" | "yaml" => push(found, Role::Yaml, path, rel),
                 _ => {}
             }

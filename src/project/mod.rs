@@ -136,8 +136,12 @@ impl ProjectNode {
     /// generic test the test's own file inside its YAML file's folder, as dbt writes them
     /// (`models/schema.yml/not_null_orders_id.sql`).
     pub fn compiled_rel_path(&self) -> String {
+        let path = self.package_path();
         if self.test.is_some() {
-            format!("{}/{}", self.package_path(), self.path)
+            format!("{path}/{}", self.path)
+        } else if self.resource_type == ResourceType::Snapshot && (path.ends_with(".yml") || path.ends_with(".yaml")) {
+            // A snapshot defined in YAML: a file of its own in its YAML file's folder.
+            format!("{path}/{}.sql", self.name)
         } else {
             self.package_path().to_owned()
         }
@@ -361,7 +365,41 @@ impl Project {
                 });
             }
         }
-        let _ = diags;
+        for file in &files.snapshots {
+            let project = file.package.to_string();
+            let package_dir = self.settings.project_named(&project).map(|p| p.dir.clone()).unwrap_or_default();
+            let blocks = match snapshot_blocks(&file.display, &file.text) {
+                Ok(b) => b,
+                Err(d) => {
+                    diags.push(d);
+                    continue;
+                }
+            };
+            for (name, body) in blocks {
+                // dbt names a snapshot by its folder, its file and its block.
+                let mut fqn = vec![project.clone()];
+                fqn.extend(file.rel_dir_parts());
+                fqn.push(file.stem.clone());
+                fqn.push(name.clone());
+                let (config, unrendered) = self.tree_config("snapshots", &fqn);
+                self.nodes.push(ProjectNode {
+                    unique_id: format!("snapshot.{project}.{name}"),
+                    resource_type: ResourceType::Snapshot,
+                    name,
+                    package: project.clone(),
+                    package_dir: package_dir.clone(),
+                    path: file.rel_path.clone(),
+                    original_file_path: file.display.clone(),
+                    fqn,
+                    raw_code: Arc::from(body),
+                    checksum: file.checksum.clone(),
+                    config,
+                    unrendered_config: unrendered,
+                    meta: Json::Object(Default::default()),
+                    ..ProjectNode::default()
+                });
+            }
+        }
     }
 
     /// The config a resource gets from the project file's tree of kind `tree`.
@@ -449,6 +487,54 @@ impl Project {
             diags.push(d);
         }
     }
+}
+
+/// The `{% snapshot name %} ... {% endsnapshot %}` blocks of a file: each name and body.
+/// The body keeps the file's line numbers (it is preceded by as many empty lines as come
+/// before it), so messages about it name the file's lines.
+pub fn snapshot_blocks(file: &str, text: &str) -> Result<Vec<(String, String)>, Diagnostic> {
+    let mut out = Vec::new();
+    let mut rest = 0;
+    let line_of = |at: usize| text[..at].matches('\n').count() + 1;
+    while let Some(open) = find_tag(text, rest, "snapshot") {
+        let (tag_start, tag_end, inner) = open;
+        let name = inner.trim();
+        if !crate::settings::is_identifier(name) {
+            return Err(Diagnostic::error(format!("`{{% snapshot {name} %}}` needs a name made of letters, digits and underscores"))
+                .with_span(Span::line(file.to_owned(), text, line_of(tag_start))));
+        }
+        let Some((end_start, end_end, _)) = find_tag(text, tag_end, "endsnapshot") else {
+            return Err(Diagnostic::error(format!("snapshot `{name}` has no `{{% endsnapshot %}}`"))
+                .with_span(Span::line(file.to_owned(), text, line_of(tag_start))));
+        };
+        let body = &text[tag_end..end_start];
+        let padding = "\n".repeat(line_of(tag_end) - 1);
+        out.push((name.to_owned(), format!("{padding}{body}")));
+        rest = end_end;
+    }
+    if out.is_empty() {
+        return Err(Diagnostic::error("a file in `snapshot-paths` holds no `{% snapshot name %}` block")
+            .with_span(Span::file(file.to_owned()))
+            .with_help("wrap the query in `{% snapshot my_snapshot %} ... {% endsnapshot %}`, or define the snapshot in YAML with `relation:`"));
+    }
+    Ok(out)
+}
+
+/// The next `{% <tag> ... %}` (any whitespace control) from `from`: its start, its end and
+/// what follows the tag name inside it.
+fn find_tag<'t>(text: &'t str, from: usize, tag: &str) -> Option<(usize, usize, &'t str)> {
+    let mut at = from;
+    while let Some(i) = text[at..].find("{%") {
+        let start = at + i;
+        let close = text[start..].find("%}")? + start;
+        let inner = text[start + 2..close].trim_start_matches('-').trim_end_matches('-').trim();
+        let word_end = inner.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(inner.len());
+        if &inner[..word_end] == tag {
+            return Some((start, close + 2, &inner[word_end..]));
+        }
+        at = close + 2;
+    }
+    None
 }
 
 fn singular(tree: &str) -> &str {

@@ -101,14 +101,21 @@ pub fn apply_yaml(project: &mut Project, files: &[SourceFile], diags: &mut Diagn
                     "models" => patcher.patch_node(doc, ResourceType::Model, item, at, diags),
                     "seeds" => patcher.patch_node(doc, ResourceType::Seed, item, at, diags),
                     "analyses" => patcher.patch_node(doc, ResourceType::Analysis, item, at, diags),
+                    "snapshots" => {
+                        // dbt 1.9's snapshots defined in YAML: `relation:` is what they select.
+                        if item.get("relation").is_some() {
+                            patcher.add_yaml_snapshot(doc, item, &fqn_dirs, diags);
+                        }
+                        patcher.patch_node(doc, ResourceType::Snapshot, item, at, diags)
+                    }
                     "data_tests" | "tests" => {
                         patcher.patch_node(doc, ResourceType::Test, item, at, diags)
                     }
                     "sources" => patcher.add_source(doc, item, at, &fqn_dirs, diags),
                     "macros" => patcher.patch_macro(doc, item, diags),
                     "unit_tests" => patcher.unit_tests.push(at),
-                    // Exposures, metrics, groups, semantic models, saved queries, snapshots and
-                    // functions are accepted (their keys are checked) but Silt does not build them.
+                    // Exposures, metrics, groups, semantic models, saved queries and functions
+                    // are accepted (their keys are checked) but Silt does not build them.
                     _ => {}
                 }
             }
@@ -347,6 +354,58 @@ impl Patcher<'_> {
             .and_then(Node::as_seq)
             .map(|s| s.iter().map(Node::to_json).collect())
             .unwrap_or_default();
+    }
+
+    /// A snapshot defined in YAML (`name`, `relation`, `config`): a node selecting
+    /// everything from its relation, as dbt makes it.
+    fn add_yaml_snapshot(&mut self, doc: &YamlDoc, item: &Node, fqn_dirs: &[String], diags: &mut Diagnostics) {
+        let Some(name) = str_of(doc, item, "name", diags) else {
+            return;
+        };
+        let Some(relation) = str_of(doc, item, "relation", diags) else {
+            return;
+        };
+        let key = (ResourceType::Snapshot, self.package.clone(), name.clone());
+        if let Some(&pos) = self.node_index.get(&key) {
+            let d = Diagnostic::error(format!(
+                "snapshot `{name}` is defined twice: here and in {}",
+                self.nodes[pos].original_file_path
+            ))
+            .with_span(doc.span(item.id));
+            diags.push(d);
+            return;
+        }
+        let relation = relation.trim();
+        let raw_code = if relation.contains("{{") {
+            format!("select * from {relation}")
+        } else {
+            format!("select * from {{{{ {relation} }}}}")
+        };
+        let project = self.package.clone();
+        let package_dir = self.settings.project_named(&project).map(|p| p.dir.clone()).unwrap_or_default();
+        let mut fqn = vec![project.clone()];
+        fqn.extend(fqn_dirs.iter().cloned());
+        fqn.push(name.clone());
+        let (config, unrendered) = super::tree_config(self.settings, "snapshots", &fqn);
+        let file_rel = doc.file.strip_prefix(package_dir.as_str()).map(|f| f.trim_start_matches('/')).unwrap_or(&doc.file);
+        let path = file_rel.split_once('/').map_or(file_rel, |(_, rest)| rest).to_owned();
+        self.node_index.insert(key, self.nodes.len());
+        self.nodes.push(super::ProjectNode {
+            unique_id: format!("snapshot.{project}.{name}"),
+            resource_type: ResourceType::Snapshot,
+            name,
+            package: project,
+            package_dir,
+            path,
+            original_file_path: doc.file.clone(),
+            fqn,
+            checksum: super::sha256_hex(raw_code.as_bytes()),
+            raw_code: std::sync::Arc::from(raw_code),
+            config,
+            unrendered_config: unrendered,
+            meta: serde_json::Value::Object(Default::default()),
+            ..super::ProjectNode::default()
+        });
     }
 
     fn add_source(

@@ -210,6 +210,15 @@ pub const ACTED_ON_CONFIG_KEYS: &[&str] = &[
     "limit",
     "store_failures",
     "store_failures_as",
+    "strategy",
+    "updated_at",
+    "check_cols",
+    "hard_deletes",
+    "invalidate_hard_deletes",
+    "dbt_valid_to_current",
+    "snapshot_meta_column_names",
+    "target_schema",
+    "target_database",
 ];
 
 /// The config keys of every resource kind that Silt accepts but does not act on.

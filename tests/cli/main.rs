@@ -1968,7 +1968,7 @@ fn state_modified_selects_what_changed_since_an_earlier_run() {
 #[test]
 fn hooks_run_as_in_dbt() {
     let dir = fixture("hooks");
-    let outputs = same_as_dbt(dir.path(), "hooks", &[("seed", "seed", 0), ("run1", "run", 1), ("run2", "run", 1)]);
+    let outputs = same_as_dbt(dir.path(), "hooks", &[("seed", &["seed"], 0), ("run1", &["run"], 1), ("run2", &["run"], 1)]);
     for out in &outputs[1..] {
         assert!(out.stderr.contains("pre-hook 1 of 1 failed: table `main.no_such_table` does not exist"), "{}", out.stderr);
     }
@@ -1982,7 +1982,7 @@ fn hooks_run_as_in_dbt() {
 #[test]
 fn queries_while_compiling_as_in_dbt() {
     let dir = fixture("queries");
-    let outputs = same_as_dbt(dir.path(), "queries", &[("seed", "seed", 0), ("run1", "run", 1), ("run2", "run", 1)]);
+    let outputs = same_as_dbt(dir.path(), "queries", &[("seed", &["seed"], 0), ("run1", &["run"], 1), ("run2", &["run"], 1)]);
     for out in &outputs[1..] {
         assert!(
             out.stderr.contains("Silt was unable to infer all dependencies for the model \"unhinted\""),
@@ -1993,16 +1993,45 @@ fn queries_while_compiling_as_in_dbt() {
     }
 }
 
-/// Runs `invocations` (name in the oracle, command, exit code) in the fixture copy `d`:
+/// The snapshots fixture built three times as its source changes (rows change, vanish and
+/// come back): every snapshot (timestamp and check strategies, `check_cols: all`, a
+/// two-column key, hard deletes ignored, invalidated or recorded, `target_schema`, renamed
+/// meta columns, `dbt_valid_to_current`, one defined in YAML) holds the history dbt-duckdb
+/// keeps (tests/fixtures/snapshots/make_expected.py). `silt snapshot` with nothing new
+/// changes nothing.
+#[test]
+fn snapshots_as_in_dbt() {
+    let dir = fixture("snapshots");
+    let d = dir.path();
+    let outputs = same_as_dbt(
+        d,
+        "snapshots",
+        &[
+            ("build1", &["build", "--no-docs", "--vars", "{batch: 1}"], 0),
+            ("build2", &["build", "--no-docs", "--vars", "{batch: 2}"], 0),
+            ("build3", &["build", "--no-docs", "--vars", "{batch: 3}"], 0),
+        ],
+    );
+    assert!(outputs[0].stderr.contains("OK snapshotted main.orders_ts"), "{}", outputs[0].stderr);
+    let before = silt(d, &["show", "-q", "--inline", "select count(*) as n from main.orders_all", "--output", "csv"]);
+    let out = silt(d, &["snapshot", "--vars", "{batch: 3}"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("Finished running 5 snapshots"), "{}", out.stderr);
+    assert!(out.stderr.contains("OK snapshotted main.orders_all") && out.stderr.contains("[MERGE 0 in"), "{}", out.stderr);
+    let after = silt(d, &["show", "-q", "--inline", "select count(*) as n from main.orders_all", "--output", "csv"]);
+    assert_eq!(before.stdout, after.stdout);
+}
+
+/// Runs `invocations` (name in the oracle, arguments, exit code) in the fixture copy `d`:
 /// each must report the unique ids and statuses dbt-duckdb reported, and after the last,
 /// each query of the fixture's checks.sql must give the rows its expected CSV holds.
-fn same_as_dbt(d: &Path, fixture_name: &str, invocations: &[(&str, &str, i32)]) -> Vec<Output> {
+fn same_as_dbt(d: &Path, fixture_name: &str, invocations: &[(&str, &[&str], i32)]) -> Vec<Output> {
     let expected = common::fixtures().join(fixture_name).join("expected");
     let want: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(expected.join("run_results.json")).unwrap()).unwrap();
     let mut outputs = Vec::new();
-    for (invocation, command, code) in invocations {
-        let out = silt(d, &[command]);
+    for (invocation, args, code) in invocations {
+        let out = silt(d, args);
         assert_eq!(out.code, *code, "{invocation}: {}", out.stderr);
         let results: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(d.join("target/run_results.json")).unwrap()).unwrap();

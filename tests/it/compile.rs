@@ -211,12 +211,14 @@ fn every_key_dbt_accepts_loads() {
     assert_eq!(sql(&view.config.pre_hook), ["select 1"]);
     assert_eq!(sql(&view.config.post_hook), ["select 2"]);
     assert!(!warnings.iter().any(|w| w.contains("hook")), "{warnings:?}");
-    assert!(
-        warnings
-            .iter()
-            .any(|w| w.contains("snapshots are not supported yet")),
-        "{warnings:?}"
-    );
+    // The snapshot takes its configs from the project file; `target_schema` as written.
+    let snap = loaded.parsed.node("snapshot.all_keys.people_snapshot").expect("snapshot");
+    assert!(snap.error.is_none(), "{:?}", snap.error);
+    assert_eq!(snap.relation.schema, "snapshots");
+    let cfg = snap.config.snapshot.as_ref().expect("snapshot config");
+    assert_eq!(cfg.strategy, silt::parse::SnapshotStrategy::Check { cols: None, updated_at: None });
+    assert_eq!(cfg.hard_deletes, silt::parse::HardDeletes::Invalidate);
+    assert_eq!(cfg.unique_key, ["id"]);
     let node = loaded
         .parsed
         .node("model.all_keys.people_view")

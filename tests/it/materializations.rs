@@ -482,3 +482,44 @@ fn a_seed_hook_that_refs_a_model_fails_that_seed() {
     let events = results.iter().find(|r| r.unique_id.ends_with(".events")).expect("result");
     assert_eq!(events.status, Status::Success);
 }
+
+/// A snapshot's config errors are that snapshot's (the others run), named with the key at
+/// fault and the file; a file in `snapshot-paths` without a block is the project's error.
+#[test]
+fn snapshot_config_errors_fail_that_snapshot() {
+    let dir = fixture("mat");
+    let d = dir.path();
+    seed(d);
+    std::fs::create_dir_all(d.join("snapshots")).unwrap();
+    std::fs::write(
+        d.join("snapshots/history.sql"),
+        "{% snapshot no_strategy %}\n{{ config(unique_key='id') }}\nselect id from {{ ref('events') }}\n{% endsnapshot %}\n\n\
+         {% snapshot no_updated_at %}\n{{ config(unique_key='id', strategy='timestamp') }}\nselect id from {{ ref('events') }}\n{% endsnapshot %}\n\n\
+         {% snapshot fine %}\n{{ config(unique_key='id', strategy='check', check_cols='all') }}\nselect distinct id from {{ ref('events') }}\n{% endsnapshot %}\n",
+    )
+    .unwrap();
+    let results = crate::support::execute(d, &["resource_type:snapshot"], None, false, &[silt::project::ResourceType::Snapshot], false);
+    let get = |name: &str| results.iter().find(|r| r.unique_id == format!("snapshot.mat.{name}")).expect("result");
+    let m = get("no_strategy").message.clone().unwrap_or_default();
+    assert!(m.contains("a snapshot needs `strategy`: `timestamp` or `check`"), "{m}");
+    assert!(m.contains("snapshots/history.sql"), "{m}");
+    let m = get("no_updated_at").message.clone().unwrap_or_default();
+    assert!(m.contains("the `timestamp` strategy needs `updated_at`"), "{m}");
+    assert_eq!(get("fine").status, Status::Success, "{:?}", get("fine").message);
+    assert_eq!(
+        rows(d, "select count(*) as a, count(dbt_valid_from) as b, count(dbt_valid_to) as c from main.fine"),
+        rows(d, "select count(distinct id) as a, count(distinct id) as b, 0 as c from main.events")
+    );
+
+    std::fs::write(d.join("snapshots/empty.sql"), "select 1\n").unwrap();
+    let parse = silt::parse::ParseOptions {
+        invocation_id: "test".into(),
+        full_refresh: false,
+        which: "run".into(),
+        store_failures: false,
+    };
+    let err = silt::load(&crate::support::options(d, None), &parse).err().expect("a load error");
+    let text = err.render(false);
+    assert!(text.contains("a file in `snapshot-paths` holds no `{% snapshot name %}` block"), "{text}");
+    assert!(text.contains("snapshots/empty.sql"), "{text}");
+}

@@ -32,6 +32,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             resource_types,
         } => ls::run(cli, printer, select, *output, resource_types),
         Command::Seed { select, build, show } => run::run(cli, printer, select, build, &Default::default(), Kind::Seed, run::Extras { show: *show, ..Default::default() }),
+        Command::Snapshot { select, build } => run::run(cli, printer, select, build, &Default::default(), Kind::Snapshot, run::Extras::default()),
         Command::Run { select, build, empty } => run::run(cli, printer, select, build, &Default::default(), Kind::Run, run::Extras { empty: *empty, ..Default::default() }),
         Command::Test {
             select,
