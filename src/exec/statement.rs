@@ -148,19 +148,25 @@ async fn run_statement(session: &Session, s: &ScriptStatement) -> Result<Stateme
         }
         Command::DropSchema { name, if_exists, cascade } => {
             let dir = session.warehouse().join(name);
-            if !dir.is_dir() {
+            if !dir.is_dir() && session.views_in(name).is_empty() {
                 if *if_exists {
                     return Ok(StatementOutcome::done("DROP SCHEMA", None));
                 }
                 return Err(ExecError::sql(format!("schema `{name}` does not exist")));
             }
-            let empty = std::fs::read_dir(&dir).map_err(|e| ExecError::io(&dir, e))?.next().is_none();
+            let empty = std::fs::read_dir(&dir).map_or(true, |mut d| d.next().is_none()) && session.views_in(name).is_empty();
             if !empty && !*cascade {
                 return Err(ExecError::sql(format!(
                     "schema `{name}` is not empty: drop its tables first, or `drop schema {name} cascade`"
                 )));
             }
-            std::fs::remove_dir_all(&dir).map_err(|e| ExecError::io(&dir, e))?;
+            if dir.is_dir() {
+                std::fs::remove_dir_all(&dir).map_err(|e| ExecError::io(&dir, e))?;
+            }
+            // Its views go with it, and no table of it stays cached.
+            for view in session.views_in(name) {
+                session.drop_view(name, &view);
+            }
             Ok(StatementOutcome::done("DROP SCHEMA", None))
         }
         Command::Delete { table, predicate } => {

@@ -404,15 +404,10 @@ impl<'a> Walker<'a> {
         for entry in entries {
             let key = entry.key.as_str();
             // dbt reads hooks under either spelling (`pre-hook`, `pre_hook`).
+            // (with or without `+`, as in dbt's project files).
             let hook_alias = match key.trim_start_matches('+') {
-                "pre_hook" | "post_hook" | "pre-hook" | "post-hook" => {
-                    let swapped = if key.contains('_') {
-                        key.replace('_', "-")
-                    } else {
-                        key.replace('-', "_")
-                    };
-                    props.get(&swapped)
-                }
+                "pre_hook" | "pre-hook" => ["+pre-hook", "pre-hook", "+pre_hook", "pre_hook"].iter().find_map(|k| props.get(*k)),
+                "post_hook" | "post-hook" => ["+post-hook", "post-hook", "+post_hook", "post_hook"].iter().find_map(|k| props.get(*k)),
                 _ => None,
             };
             if let Some(sub) = props.get(key).or(hook_alias) {

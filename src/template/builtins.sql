@@ -130,3 +130,33 @@
   {%- set sql = caller() -%}
   {%- if name is not none -%}{{ store_result(name, response=message) }}{%- endif -%}
 {%- endmacro %}
+
+{#- dbt's get_intervals_between: how many `datepart`s lie between two dates, asked of the
+    warehouse (1 while parsing, when nothing runs). -#}
+{% macro get_intervals_between(start_date, end_date, datepart) -%}
+    {%- call statement('get_intervals_between', fetch_result=True) %}
+        select {{ dbt.datediff(start_date, end_date, datepart) }}
+    {%- endcall -%}
+    {%- set value_list = load_result('get_intervals_between') -%}
+    {%- if value_list and value_list['data'] -%}
+        {{ return(value_list['data'][0][0]) }}
+    {%- else -%}
+        {{ return(1) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- dbt's get_powers_of_two: the smallest n with 2^n >= upper_bound. -#}
+{% macro get_powers_of_two(upper_bound) -%}
+    {%- if upper_bound <= 0 -%}
+        {{ exceptions.raise_compiler_error("upper bound must be positive") }}
+    {%- endif -%}
+    {%- for _ in range(1, 100) -%}
+        {%- if upper_bound <= 2 ** loop.index -%}{{ return(loop.index) }}{%- endif -%}
+    {%- endfor -%}
+{%- endmacro %}
+
+{#- dbt's date(year, month, day): a date literal. -#}
+{% macro date(year, month, day) -%}
+    {%- set m = month | string -%}{%- set d = day | string -%}
+    cast('{{ year }}-{{ "0" ~ m if m | length < 2 else m }}-{{ "0" ~ d if d | length < 2 else d }}' as date)
+{%- endmacro %}

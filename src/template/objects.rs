@@ -10,6 +10,7 @@ use minijinja::{Error, ErrorKind, State};
 use serde_json::Value as Json;
 
 use super::NodeContext;
+use crate::relation::Relation;
 use super::macros::{MacroIndex, MacroRef};
 
 /// Carries the node context through a render (as the hidden `__silt_node` variable).
@@ -287,6 +288,41 @@ impl Object for AdapterObject {
                 super::warehouse::schema_exists(state, &schema)
             }
             "list_schemas" => super::warehouse::list_schemas(state),
+            // Relation and schema changes, as statements on the warehouse.
+            "drop_schema" | "create_schema" | "drop_relation" | "truncate_relation" | "rename_relation" => {
+                let rel = |v: &Value| -> Result<(String, String, Option<Relation>), Error> {
+                    let r = v.downcast_object_ref::<Relation>().ok_or_else(|| {
+                        Error::new(ErrorKind::InvalidOperation, format!("`adapter.{method}` takes a relation, not {v}"))
+                    })?;
+                    Ok((r.schema.clone(), r.identifier.clone(), Some(r.clone())))
+                };
+                let q = crate::relation::quote_ident;
+                let sql = match (method, args) {
+                    ("drop_schema", [r]) => format!("drop schema if exists {} cascade", q(&rel(r)?.0)),
+                    ("create_schema", [r]) => format!("create schema if not exists {}", q(&rel(r)?.0)),
+                    ("drop_relation", [r]) => {
+                        let (schema, name, relation) = rel(r)?;
+                        let what = if relation.is_some_and(|r| r.kind == crate::relation::RelationKind::View) { "view" } else { "table" };
+                        format!("drop {what} if exists {}.{}", q(&schema), q(&name))
+                    }
+                    ("truncate_relation", [r]) => {
+                        let (schema, name, _) = rel(r)?;
+                        format!("truncate table {}.{}", q(&schema), q(&name))
+                    }
+                    ("rename_relation", [from, to]) => {
+                        let (schema, name, _) = rel(from)?;
+                        let (_, new_name, _) = rel(to)?;
+                        format!("alter table {}.{} rename to {}", q(&schema), q(&name), q(&new_name))
+                    }
+                    _ => {
+                        return Err(Error::new(
+                            ErrorKind::InvalidOperation,
+                            format!("`adapter.{method}` takes {}", if method == "rename_relation" { "two relations" } else { "a relation" }),
+                        ));
+                    }
+                };
+                super::warehouse::execute(state, &sql, false).map(|_| Value::from(""))
+            }
             "get_missing_columns" => {
                 let (from, to): (Value, Value) = minijinja::value::from_args(args)?;
                 super::warehouse::missing_columns(state, &from, &to)

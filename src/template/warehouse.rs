@@ -649,9 +649,43 @@ impl Object for ApiClass {
     }
 
     fn call_method(self: &Arc<Self>, state: &mut State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
-        match method {
-            "create" => self.create(state, args),
+        match (self.as_ref(), method) {
+            (_, "create") => self.create(state, args),
+            // dbt's `Column.translate_type`: a type name as this warehouse spells it.
+            (ApiClass::Column, "translate_type") => {
+                let (name,): (String,) = minijinja::value::from_args(args)?;
+                Ok(Value::from(translate_type(&name)))
+            }
+            (ApiClass::Column, "string_type") => {
+                let (size,): (Option<i64>,) = minijinja::value::from_args(args)?;
+                Ok(Value::from(match size {
+                    Some(n) => format!("varchar({n})"),
+                    None => "varchar".to_owned(),
+                }))
+            }
+            (ApiClass::Column, "numeric_type") => {
+                let (dtype, precision, scale): (String, Option<i64>, Option<i64>) = minijinja::value::from_args(args)?;
+                Ok(Value::from(match (precision, scale) {
+                    (Some(p), Some(s)) => format!("{dtype}({p},{s})"),
+                    _ => dtype,
+                }))
+            }
             _ => Err(Error::new(ErrorKind::UnknownMethod, format!("`api` classes have no method `{method}`"))),
         }
+    }
+}
+
+/// dbt's `Column.translate_type`: the warehouse's spelling of a type name (`string` is
+/// `varchar`, `float` is `double`...); others pass through.
+pub fn translate_type(name: &str) -> String {
+    match name.trim().to_lowercase().as_str() {
+        "string" | "text" => "varchar".into(),
+        "float" => "double".into(),
+        "integer" | "int" => "integer".into(),
+        "long" => "bigint".into(),
+        "datetime" | "timestamp_ntz" => "timestamp".into(),
+        "timestamptz" | "timestamp_tz" | "timestamp_ltz" => "timestamp with time zone".into(),
+        "bool" => "boolean".into(),
+        _ => name.to_owned(),
     }
 }
