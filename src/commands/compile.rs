@@ -58,7 +58,8 @@ pub fn compile(opts: &Options, events: Arc<dyn Events>) -> Result<Report, Comman
     // As dbt's compile, `run_query` and introspection read the warehouse as it is.
     // (Views are not registered for them: that would compile every view twice.)
     let rt = super::runtime()?;
-    let session = crate::exec::open_session(&loaded.parsed)?;
+    let target = &loaded.parsed.project.settings.target;
+    let session = crate::exec::Session::new(&target.warehouse_path, &target.schema)?;
     let compile_opts = CompileOptions {
         full_refresh: opts.full_refresh,
         existing: crate::exec::existing_relations(&loaded.parsed),

@@ -65,7 +65,8 @@ pub(super) fn write_docs(
     // As dbt's docs generate, `run_query` and introspection read the warehouse as it is.
     // (Views are not registered for them: that would compile every view twice.)
     let rt = super::runtime()?;
-    let session = crate::exec::open_session(parsed)?;
+    let target = &parsed.project.settings.target;
+    let session = crate::exec::Session::new(&target.warehouse_path, &target.schema)?;
     let opts = CompileOptions {
         existing: crate::exec::existing_relations(parsed),
         empty,
