@@ -523,3 +523,19 @@ fn snapshot_config_errors_fail_that_snapshot() {
     assert!(text.contains("a file in `snapshot-paths` holds no `{% snapshot name %}` block"), "{text}");
     assert!(text.contains("snapshots/empty.sql"), "{text}");
 }
+
+/// Fixture rows name columns in any case, as dbt on DuckDB reads them: `ID` in one row is
+/// `id` of another (dbt-tests-adapter's `BaseUnitTestCaseInsensivity`).
+#[test]
+fn unit_test_fixture_columns_are_case_insensitive() {
+    let dir = fixture("mat");
+    let d = dir.path();
+    std::fs::write(
+        d.join("models/unit.yml"),
+        "unit_tests:\n  - name: any_case\n    model: tbl\n    given:\n      - input: ref('events')\n        rows:\n          - {id: 1, kind: a}\n          - {ID: 2, KIND: b}\n          - {Id: 3}\n    expect:\n      rows:\n        - {id: 1, kind: a}\n        - {Id: 2, Kind: b}\n        - {ID: 3, kind: null}\n",
+    )
+    .unwrap();
+    let results = crate::support::test(d, &["tbl"], None);
+    let r = results.iter().find(|r| r.unique_id.ends_with("any_case")).expect("result");
+    assert_eq!(r.status, Status::Pass, "{:?} {:?}", r.message, r.detail);
+}

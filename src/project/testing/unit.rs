@@ -272,9 +272,25 @@ fn read_fixture(project: &Project, doc: &YamlDoc, node: &Node) -> Result<Fixture
                     .with_help("or set `format: csv` and give the rows as CSV text"));
                 };
                 let mut out = Vec::new();
+                // Column names are case-insensitive, as the warehouse's unquoted
+                // identifiers are: `TESTED_COLUMN` in one row is `tested_column` of another.
+                let mut seen: Vec<String> = Vec::new();
                 for item in items {
                     match item.to_json() {
-                        Json::Object(m) => out.push(m),
+                        Json::Object(m) => {
+                            let mut row = serde_json::Map::new();
+                            for (k, v) in m {
+                                let name = match seen.iter().find(|s| s.eq_ignore_ascii_case(&k)) {
+                                    Some(s) => s.clone(),
+                                    None => {
+                                        seen.push(k.clone());
+                                        k
+                                    }
+                                };
+                                row.insert(name, v);
+                            }
+                            out.push(row);
+                        }
                         _ => {
                             return Err(Diagnostic::error(format!(
                                 "a row must be a mapping of column to value, not {}",
