@@ -2,21 +2,23 @@
 
 Every test class of the suite's directories below declares a dbt project in its fixtures
 (`models`, `seeds`, `macros`, `snapshots`, `tests`, `analyses`, `project_config_update`).
-This harness writes each distinct project to disk, runs it as the suite's tests mostly do
-(`seed`, then `build`), and records what happened: each node's status and the rows of every
-relation it built. `expected` does that with dbt-core + dbt-duckdb and writes
-expected.json (committed); `check` does it with Silt and compares, writing results.md.
+`harvest` writes each distinct project into cases.json (committed, so the check needs no
+dbt). Each project is run as the suite's tests mostly run it (`seed`, then `build`), and
+what happened is recorded: each node's status and the rows of every relation it built.
+`expected` does that with dbt-core + dbt-duckdb and writes expected.json (committed);
+`check` does it with Silt, compares, and writes results.md. With `--require passing.txt`,
+`check` fails when a case listed there no longer gives dbt-duckdb's results (the README's
+test command runs it so).
 
-It runs the suites' projects, not their Python assertions (those drive dbt in-process and
-read DuckDB through dbt's adapter); a case passes when Silt reports the same statuses as
+It runs the suite's projects, not its Python assertions (those drive dbt in-process and read
+DuckDB through dbt's adapter); a case passes when Silt reports the same statuses as
 dbt-duckdb and builds the same rows.
 
     python -m venv /tmp/dbtvenv
     /tmp/dbtvenv/bin/pip install "dbt-core<1.12" dbt-duckdb dbt-tests-adapter "pytest<9"
-    /tmp/dbtvenv/bin/python bench/dbt_adapter_suite/harness.py expected --dbt /tmp/dbtvenv/bin/dbt
-    /tmp/dbtvenv/bin/python bench/dbt_adapter_suite/harness.py check --silt target/release/silt
-
-(`check` needs only Python's standard library and `dbt-tests-adapter` for the fixtures.)
+    /tmp/dbtvenv/bin/python bench/dbt_adapter_suite/harness.py harvest
+    /tmp/dbtvenv/bin/python bench/dbt_adapter_suite/harness.py expected
+    python3 bench/dbt_adapter_suite/harness.py check --silt target/debug/silt
 """
 
 import argparse
@@ -134,10 +136,9 @@ def write_project(root, case, profile):
     config = {"name": "test", "profile": "test", "config-version": 2}
     config.update(case["config"])
     config.pop("flags", None)
-    import yaml
-
+    # JSON is YAML: the project file needs no YAML library to write.
     with open(os.path.join(root, "dbt_project.yml"), "w") as f:
-        yaml.safe_dump(config, f)
+        json.dump(config, f, indent=1, sort_keys=True)
     with open(os.path.join(root, "profiles.yml"), "w") as f:
         f.write(profile)
 
@@ -240,8 +241,21 @@ def run_dbt_in_process(root, args):
     return 0 if res.success else 1
 
 
-def expected(args):
+def load_cases():
+    with open(os.path.join(HERE, "cases.json")) as f:
+        return json.load(f)
+
+
+def write_cases(args):
     cases = harvest()
+    with open(os.path.join(HERE, "cases.json"), "w") as f:
+        json.dump(cases, f, indent=0, sort_keys=True)
+        f.write("\n")
+    print(f"{len(cases)} cases", file=sys.stderr)
+
+
+def expected(args):
+    cases = load_cases()
     work = tempfile.mkdtemp()
     results = {}
     try:
@@ -345,7 +359,7 @@ def first_difference(want, got, compare_rows=True):
 def check(args):
     with open(os.path.join(HERE, "expected.json")) as f:
         want_all = json.load(f)
-    cases = harvest()
+    cases = load_cases()
     work = tempfile.mkdtemp()
     silt = os.path.abspath(args.silt)
     rows = []
@@ -391,26 +405,40 @@ def check(args):
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     passed = sum(1 for r in rows if r[1] == "pass")
-    with open(os.path.join(HERE, "results.md"), "w") as f:
+    # A partial or required-cases run leaves the committed results.md alone.
+    out_path = os.path.join(work, "results.md") if args.only or args.require else os.path.join(HERE, "results.md")
+    with open(out_path, "w") as f:
         f.write(f"# dbt-tests-adapter cases under Silt\n\n{passed} of {len(rows)} cases give dbt-duckdb's statuses and rows "
                 f"(`harness.py check`, {datetime.date.today()}).\n\n| case | result | first difference |\n| --- | --- | --- |\n")
         for name, result, why in rows:
             f.write(f"| {name} | {result} | {why.replace('|', '/').replace(chr(10), ' ')} |\n")
-    print(f"{passed} of {len(rows)} pass; see {os.path.join(HERE, 'results.md')}", file=sys.stderr)
+    print(f"{passed} of {len(rows)} pass; see {out_path}", file=sys.stderr)
+    if args.require:
+        with open(args.require) as f:
+            required = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+        result = {name: (r, why) for name, r, why in rows}
+        lost = [(n, result.get(n, ("missing", ""))[1]) for n in required if result.get(n, ("missing",))[0] != "pass"]
+        for n, why in lost:
+            print(f"REGRESSION {n}: {why}", file=sys.stderr)
+        if lost:
+            sys.exit(1)
 
 
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("harvest")
     e = sub.add_parser("expected")
     e.add_argument("--dbt", default="dbt")
     c = sub.add_parser("check")
     c.add_argument("--silt", default="target/debug/silt")
     c.add_argument("--only", nargs="*")
     c.add_argument("--keep", action="store_true")
-    c.add_argument("--list", action="store_true")
+    c.add_argument("--require", help="a file of case names that must pass")
     args = p.parse_args()
-    if args.cmd == "expected":
+    if args.cmd == "harvest":
+        write_cases(args)
+    elif args.cmd == "expected":
         expected(args)
     else:
         check(args)
