@@ -76,7 +76,7 @@ pub fn compile(opts: &Options, events: Arc<dyn Events>) -> Result<Report, Comman
             inline: Some(c.sql),
         });
     }
-    let types = [ResourceType::Model, ResourceType::Test, ResourceType::Analysis];
+    let types = [ResourceType::Model, ResourceType::Snapshot, ResourceType::Test, ResourceType::Analysis];
     let ids = select(&loaded, &opts.selection, &types, IndirectSelection::Eager, events.as_ref())?;
     let mut timings = loaded.timings.clone();
     let mut clock = Instant::now();

@@ -30,7 +30,7 @@ pub struct Report {
 pub fn optimize(opts: &Options, events: Arc<dyn Events>) -> Result<Report, CommandError> {
     let inv = invocation("optimize", &opts.project, &opts.selection, false);
     let loaded = load(&opts.project, &inv, false, false, events.as_ref())?;
-    let types = [ResourceType::Model, ResourceType::Seed, ResourceType::Source];
+    let types = [ResourceType::Model, ResourceType::Seed, ResourceType::Snapshot, ResourceType::Source];
     let ids = select(&loaded, &opts.selection, &types, IndirectSelection::Eager, events.as_ref())?;
     let tables = table_dirs(&loaded.parsed, &ids);
     if tables.is_empty() {

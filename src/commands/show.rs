@@ -49,7 +49,7 @@ pub fn show(opts: &Options, events: Arc<dyn Events>) -> Result<Report, CommandEr
     let (name, sql) = match &opts.inline {
         Some(sql) => ("inline_query".to_owned(), compile_inline(parsed, sql, &compile_opts)?.sql),
         None => {
-            let types = [ResourceType::Model, ResourceType::Seed, ResourceType::Analysis];
+            let types = [ResourceType::Model, ResourceType::Seed, ResourceType::Snapshot, ResourceType::Analysis];
             let ids = select(&loaded, &opts.selection, &types, IndirectSelection::Eager, events.as_ref())?;
             let [id] = ids.as_slice() else {
                 return Err(Diagnostic::error(format!(

@@ -2020,6 +2020,12 @@ fn snapshots_as_in_dbt() {
     assert!(out.stderr.contains("OK snapshotted main.orders_all") && out.stderr.contains("[MERGE 0 in"), "{}", out.stderr);
     let after = silt(d, &["show", "-q", "--inline", "select count(*) as n from main.orders_all", "--output", "csv"]);
     assert_eq!(before.stdout, after.stdout);
+    // Snapshots are selected by compile and ls like models.
+    let out = silt(d, &["compile", "-q", "-s", "orders_ts", "--vars", "{batch: 3}"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("select * from \"main\".\"current_orders\""), "{}", out.stdout);
+    let out = silt(d, &["ls", "-q", "--resource-type", "snapshot", "--output", "name"]);
+    assert_eq!(out.stdout, "orders_all\norders_check\norders_keyed\norders_ts\norders_yaml\n", "{}", out.stderr);
 }
 
 /// Runs `invocations` (name in the oracle, arguments, exit code) in the fixture copy `d`:
