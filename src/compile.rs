@@ -91,18 +91,11 @@ pub fn compile(
 
 impl<'a> Compiler<'a> {
     fn new(parsed: &'a ParsedProject, opts: &'a CompileOptions) -> Compiler<'a> {
-        let mut relations: HashMap<String, Relation> = HashMap::new();
-        for n in parsed.nodes.iter().filter(|n| n.config.enabled) {
-            relations.insert(n.node.unique_id.clone(), n.relation.clone());
-        }
-        for s in parsed.sources.iter().filter(|s| s.enabled) {
-            relations.insert(s.source.unique_id.clone(), s.relation.clone());
-        }
         Compiler {
             parsed,
             opts,
             names: parsed.names.clone(),
-            relations: Arc::new(relations),
+            relations: parsed.relations(),
             ephemerals: Mutex::new(HashMap::new()),
             overrides: None,
         }

@@ -51,8 +51,15 @@ impl Shared {
             Ok(c) if !c.queried => Some(Ok(c.clone())),
             _ if self.compile_opts.warehouse.is_none() => self.compiled.get(id).cloned(),
             _ => {
+                // Only this node's own table decides its `is_incremental()`: look at it now,
+                // not at every table of the project.
                 let mut opts = self.compile_opts.clone();
-                opts.existing = super::existing_relations(&self.parsed);
+                let key = node.relation.key();
+                if node.config.materialized.writes_table() && super::storage::exists(&node.relation.path(&self.warehouse)) {
+                    opts.existing.insert(key);
+                } else {
+                    opts.existing.remove(&key);
+                }
                 let mut again = crate::compile::compile(&self.parsed, std::slice::from_ref(id), &opts);
                 let result = again.remove(id)?;
                 self.recompiled

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::DataType;
-use deltalake::datafusion::common::ScalarValue;
+// An unqualified `Column` keeps the name as it is (`col("A")` would lower-case it).
+use deltalake::datafusion::common::{Column, ScalarValue};
 use deltalake::datafusion::logical_expr::{Expr, cast, lit};
 use deltalake::datafusion::prelude::col;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
@@ -346,7 +347,7 @@ async fn insert(
         .fields()
         .iter()
         .map(|f| match listed.iter().position(|l| l == f.name()) {
-            Some(i) => cast(col(datafusion_column(&given[i])), f.data_type().clone()).alias(f.name()),
+            Some(i) => cast(col(Column::new_unqualified(&given[i])), f.data_type().clone()).alias(f.name()),
             None => cast(lit(ScalarValue::Null), f.data_type().clone()).alias(f.name()),
         })
         .collect();
@@ -356,9 +357,4 @@ async fn insert(
     session.invalidate(&schema, &name);
     let n = written.rows.unwrap_or(0);
     Ok(StatementOutcome::done(format!("INSERT {n}"), Some(n)))
-}
-
-/// A column reference that keeps the name as it is (`col` would lower-case and split it).
-fn datafusion_column(name: &str) -> deltalake::datafusion::common::Column {
-    deltalake::datafusion::common::Column::new_unqualified(name)
 }

@@ -144,5 +144,6 @@ pub fn parse(mut project: Project, opts: &ParseOptions) -> Result<ParsedProject,
         index,
         source_index,
         names,
+        relations: Default::default(),
     })
 }

@@ -51,9 +51,28 @@ pub struct ParsedProject {
     pub source_index: HashMap<String, usize>,
     /// What `ref` and `source` can reach.
     pub names: NameIndex,
+    /// Every enabled node's and source's relation by unique id, built once when first asked
+    /// (every compile, and each hook rendered while running, resolves through it).
+    pub(crate) relations: std::sync::OnceLock<std::sync::Arc<HashMap<String, Relation>>>,
 }
 
 impl ParsedProject {
+    /// Every enabled node's and source's relation, by unique id.
+    pub fn relations(&self) -> std::sync::Arc<HashMap<String, Relation>> {
+        self.relations
+            .get_or_init(|| {
+                let mut relations = HashMap::new();
+                for n in self.nodes.iter().filter(|n| n.config.enabled) {
+                    relations.insert(n.node.unique_id.clone(), n.relation.clone());
+                }
+                for s in self.sources.iter().filter(|s| s.enabled) {
+                    relations.insert(s.source.unique_id.clone(), s.relation.clone());
+                }
+                std::sync::Arc::new(relations)
+            })
+            .clone()
+    }
+
     pub fn node(&self, unique_id: &str) -> Option<&ParsedNode> {
         self.index.get(unique_id).map(|&i| &self.nodes[i])
     }

@@ -9,10 +9,9 @@ use deltalake::datafusion::sql::sqlparser::ast::{
     RenameTableNameKind, SchemaName, Statement, TableFactor, TableObject,
 };
 use deltalake::datafusion::sql::sqlparser::dialect::GenericDialect;
-use deltalake::datafusion::sql::sqlparser::parser::Parser;
 use deltalake::datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
-use super::{SqlError, parser_error, rewrite_statement};
+use super::{SqlError, parse_one, rewrite_statement};
 
 /// A table name as written: `name`, `schema.name` or `database.schema.name`, each part
 /// as the engine reads it (unquoted parts in lower case, quoted ones as written).
@@ -171,15 +170,7 @@ fn head(text: &str) -> String {
 
 /// Reads one statement.
 pub fn command(text: &str) -> Result<Command, SqlError> {
-    let mut statements = Parser::parse_sql(&GenericDialect {}, text).map_err(parser_error)?;
-    if statements.len() != 1 {
-        return Err(SqlError {
-            message: format!("expected one SQL statement, found {}", statements.len()),
-            line: None,
-            column: None,
-        });
-    }
-    let statement = statements.remove(0);
+    let statement = parse_one(text)?;
     let ready = |s: Statement| rewrite_statement(s);
     Ok(match statement {
         Statement::Query(_) => Command::Query(ready(statement)?),

@@ -63,6 +63,11 @@ pub fn check_query(sql: &str) -> Result<(), SqlError> {
 /// `count_if`, `len`, `strftime`, `epoch`, `last_day`, Spark's two-argument
 /// `datediff`/`date_add`/`date_sub`, `nvl`-style helpers DataFusion lacks.
 pub fn parse_for_engine(sql: &str) -> Result<Statement, SqlError> {
+    rewrite_statement(parse_one(sql)?)
+}
+
+/// Parses `sql`, which must be exactly one statement.
+fn parse_one(sql: &str) -> Result<Statement, SqlError> {
     let mut statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(parser_error)?;
     if statements.len() != 1 {
         return Err(SqlError {
@@ -71,7 +76,7 @@ pub fn parse_for_engine(sql: &str) -> Result<Statement, SqlError> {
             column: None,
         });
     }
-    rewrite_statement(statements.remove(0))
+    Ok(statements.remove(0))
 }
 
 /// A statement with other dialects' function spellings rewritten (see [`parse_for_engine`]).

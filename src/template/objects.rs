@@ -290,29 +290,27 @@ impl Object for AdapterObject {
             "list_schemas" => super::warehouse::list_schemas(state),
             // Relation and schema changes, as statements on the warehouse.
             "drop_schema" | "create_schema" | "drop_relation" | "truncate_relation" | "rename_relation" => {
-                let rel = |v: &Value| -> Result<(String, String, Option<Relation>), Error> {
-                    let r = v.downcast_object_ref::<Relation>().ok_or_else(|| {
+                let rel = |v: &Value| -> Result<Relation, Error> {
+                    v.downcast_object_ref::<Relation>().cloned().ok_or_else(|| {
                         Error::new(ErrorKind::InvalidOperation, format!("`adapter.{method}` takes a relation, not {v}"))
-                    })?;
-                    Ok((r.schema.clone(), r.identifier.clone(), Some(r.clone())))
+                    })
                 };
                 let q = crate::relation::quote_ident;
                 let sql = match (method, args) {
-                    ("drop_schema", [r]) => format!("drop schema if exists {} cascade", q(&rel(r)?.0)),
-                    ("create_schema", [r]) => format!("create schema if not exists {}", q(&rel(r)?.0)),
+                    ("drop_schema", [r]) => format!("drop schema if exists {} cascade", q(&rel(r)?.schema)),
+                    ("create_schema", [r]) => format!("create schema if not exists {}", q(&rel(r)?.schema)),
                     ("drop_relation", [r]) => {
-                        let (schema, name, relation) = rel(r)?;
-                        let what = if relation.is_some_and(|r| r.kind == crate::relation::RelationKind::View) { "view" } else { "table" };
-                        format!("drop {what} if exists {}.{}", q(&schema), q(&name))
+                        let r = rel(r)?;
+                        let what = if r.kind == crate::relation::RelationKind::View { "view" } else { "table" };
+                        format!("drop {what} if exists {}.{}", q(&r.schema), q(&r.identifier))
                     }
                     ("truncate_relation", [r]) => {
-                        let (schema, name, _) = rel(r)?;
-                        format!("truncate table {}.{}", q(&schema), q(&name))
+                        let r = rel(r)?;
+                        format!("truncate table {}.{}", q(&r.schema), q(&r.identifier))
                     }
                     ("rename_relation", [from, to]) => {
-                        let (schema, name, _) = rel(from)?;
-                        let (_, new_name, _) = rel(to)?;
-                        format!("alter table {}.{} rename to {}", q(&schema), q(&name), q(&new_name))
+                        let (from, to) = (rel(from)?, rel(to)?);
+                        format!("alter table {}.{} rename to {}", q(&from.schema), q(&from.identifier), q(&to.identifier))
                     }
                     _ => {
                         return Err(Error::new(

@@ -335,10 +335,15 @@ impl Object for Table {
     }
 }
 
+/// A Python index into `len` items (negative counts from the end), when in range.
+fn position(i: i64, len: usize) -> Option<usize> {
+    let i = if i < 0 { len as i64 + i } else { i };
+    usize::try_from(i).ok().filter(|i| *i < len)
+}
+
 fn row(t: &Arc<QueryResult>, i: i64) -> Option<Value> {
-    let i = if i < 0 { t.rows.len() as i64 + i } else { i };
-    let i = usize::try_from(i).ok()?;
-    (i < t.rows.len()).then(|| Value::from_object(Row { table: t.clone(), index: i }))
+    let i = position(i, t.rows.len())?;
+    Some(Value::from_object(Row { table: t.clone(), index: i }))
 }
 
 /// `table.rows`: the rows, by position.
@@ -383,8 +388,7 @@ impl Object for Row {
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         if let Some(i) = key.as_i64() {
-            let i = if i < 0 { self.values().len() as i64 + i } else { i };
-            return self.values().get(usize::try_from(i).ok()?).map(json_value);
+            return self.values().get(position(i, self.values().len())?).map(json_value);
         }
         let name = key.as_str()?;
         let at = self.table.columns.iter().position(|(n, _)| n == name)?;
@@ -422,16 +426,13 @@ impl Object for Columns {
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let at = match key.as_i64() {
-            Some(i) => {
-                let i = if i < 0 { self.0.columns.len() as i64 + i } else { i };
-                usize::try_from(i).ok()?
-            }
+            Some(i) => position(i, self.0.columns.len())?,
             None => {
                 let name = key.as_str()?;
                 self.0.columns.iter().position(|(n, _)| n == name)?
             }
         };
-        (at < self.0.columns.len()).then(|| Value::from_object(TableColumn { table: self.0.clone(), index: at }))
+        Some(Value::from_object(TableColumn { table: self.0.clone(), index: at }))
     }
 }
 
@@ -459,7 +460,8 @@ impl Object for TableColumn {
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         if let Some(i) = key.as_i64() {
-            return self.values().get(usize::try_from(i).ok()?).cloned();
+            let values = self.values();
+            return values.get(position(i, values.len())?).cloned();
         }
         match key.as_str()? {
             "name" => Some(Value::from(self.table.columns[self.index].0.clone())),
