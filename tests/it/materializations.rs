@@ -539,3 +539,71 @@ fn unit_test_fixture_columns_are_case_insensitive() {
     let r = results.iter().find(|r| r.unique_id.ends_with("any_case")).expect("result");
     assert_eq!(r.status, Status::Pass, "{:?} {:?}", r.message, r.detail);
 }
+
+/// The statement layer's other statements, as hooks and `run_query` send them: create
+/// schema, create table as, insert overwrite, truncate, rename, drop schema cascade.
+#[test]
+fn statements_change_the_warehouse_as_written() {
+    let dir = fixture("mat");
+    let d = dir.path();
+    seed(d);
+    let loaded = crate::support::load(d, None);
+    let events: u64 = rows(d, "select count(*) as n from main.events")[0][0].parse().unwrap();
+    let early: u64 = rows(d, "select count(*) as n from main.events where id < 3")[0][0].parse().unwrap();
+    assert!(early < events);
+    let rt = silt::runtime::runtime(None).expect("runtime");
+    let count = |outcomes: Vec<silt::exec::statement::StatementOutcome>| -> u64 {
+        outcomes.last().and_then(|o| o.rows).expect("a count")
+    };
+    rt.block_on(async {
+        let session = silt::exec::open_session(&loaded.parsed).expect("session");
+        let run = |sql: &'static str| silt::exec::statement::run_script(&session, sql);
+        run("create schema side; create table side.t as select id, kind from main.events").await.expect("create");
+        assert_eq!(count(run("select * from side.t").await.unwrap()), events);
+        run("insert overwrite side.t select id, kind from main.events where id < 3").await.expect("overwrite");
+        assert_eq!(count(run("select * from side.t").await.unwrap()), early);
+        run("alter table side.t rename to u").await.expect("rename");
+        assert_eq!(count(run("select * from side.u").await.unwrap()), early);
+        let e = run("select * from side.t").await.unwrap_err().to_string();
+        assert!(e.contains("side.t") || e.contains("not found"), "{e}");
+        run("truncate table side.u").await.expect("truncate");
+        assert_eq!(count(run("select * from side.u").await.unwrap()), 0);
+        let e = run("drop schema side").await.unwrap_err().to_string();
+        assert!(e.contains("schema `side` is not empty"), "{e}");
+        run("drop schema side cascade").await.expect("drop cascade");
+        assert!(!d.join("warehouse/side").exists());
+    });
+}
+
+/// The adapter's introspection and `api.Column` helpers while compiling.
+#[test]
+fn adapter_introspection_while_compiling() {
+    let dir = fixture("mat");
+    let d = dir.path();
+    seed(d);
+    write_model(
+        d,
+        "introspected",
+        "{{ config(materialized='table') }}
+{% set rels = adapter.list_relations_without_caching(api.Relation.create(schema='main')) | map(attribute='identifier') | list %}
+{% set q = run_query('select id, kind from ' ~ ref('events') ~ ' order by id limit 1') %}
+{# Unguarded: while parsing, nothing runs and this renders as nothing, as in dbt. #}
+{% set one = run_query('select 1 as one').columns[0].values()[0] %}
+select {{ adapter.check_schema_exists('silt', 'main') }} as has_main,
+       {{ adapter.check_schema_exists('silt', 'nowhere') }} as has_nowhere,
+       {{ 'events' in rels }} as lists_events,
+       {{ 'main' in adapter.list_schemas('silt') }} as lists_main,
+       {{ adapter.get_missing_columns(ref('events'), api.Relation.create(schema='main', identifier='events')) | length }} as missing,
+       '{{ api.Column.string_type(10) }}' as string_type,
+       '{{ api.Column.numeric_type('decimal', 10, 2) }}' as numeric_type,
+       '{{ q.rows[0].keys() | join('|') }}' as row_keys,
+       '{{ q.rows[-1]['kind'] }}' as last_kind,
+       {{ q.columns[0].values()[-1] }} as last_id,
+       {{ one }} as one",
+    );
+    run_ok(d, &["introspected"], None, false);
+    assert_eq!(
+        rows(d, "select * from main.introspected"),
+        strs(&[&["true", "false", "true", "true", "0", "varchar(10)", "decimal(10,2)", "id|kind", "click", "1", "1"]])
+    );
+}
