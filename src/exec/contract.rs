@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 use deltalake::arrow::datatypes::DataType;
 use deltalake::datafusion::common::Column;
 use deltalake::datafusion::dataframe::DataFrame;
-use deltalake::datafusion::logical_expr::Expr;
+use deltalake::datafusion::common::ScalarValue;
+use deltalake::datafusion::logical_expr::{Expr, LogicalPlan};
 use serde_json::Value as Json;
 
 use super::ExecError;
@@ -234,6 +235,7 @@ pub async fn conform(
         .collect();
     let mut rows: Vec<[String; 4]> = Vec::new();
     let mut matched: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut casts: BTreeMap<usize, DataType> = BTreeMap::new();
     for (ci, col) in contract.columns.iter().enumerate() {
         let found = fields.iter().position(|(n, _)| n == &col.name).or_else(|| {
             fields
@@ -268,6 +270,15 @@ pub async fn conform(
             ExecError::schema(message).with_source(e)
         })?;
         if !same_type(&declared, actual, declared_text) {
+            // An integer literal is `integer` in DuckDB (and most warehouses), where
+            // DataFusion makes it `bigint`: `select 1 as id` meets a contract of `integer`
+            // (or any integer type its value fits), and is cast to it.
+            if let Some(v) = integer_literal(df.logical_plan(), &fields[fi].0) {
+                if fits_integer(&declared, v) {
+                    casts.insert(fi, declared);
+                    continue;
+                }
+            }
             rows.push([
                 col.name.clone(),
                 type_name(actual),
@@ -287,13 +298,17 @@ pub async fn conform(
     // The contract's order, with not-null columns declared and enforced.
     let mut exprs: Vec<Expr> = Vec::new();
     for col in &contract.columns {
-        let (q, f) = df
+        let (fi, (q, f)) = df
             .schema()
             .iter()
-            .find(|(_, f)| f.name() == &col.name)
-            .or_else(|| df.schema().iter().find(|(_, f)| f.name().eq_ignore_ascii_case(&col.name)))
+            .enumerate()
+            .find(|(_, (_, f))| f.name() == &col.name)
+            .or_else(|| df.schema().iter().enumerate().find(|(_, (_, f))| f.name().eq_ignore_ascii_case(&col.name)))
             .ok_or_else(|| ExecError::schema(format!("column `{}` vanished (this is a bug)", col.name)))?;
-        let c = Expr::Column(Column::new(q.cloned(), f.name()));
+        let mut c = Expr::Column(Column::new(q.cloned(), f.name()));
+        if let Some(t) = casts.get(&fi) {
+            c = deltalake::datafusion::logical_expr::cast(c, t.clone());
+        }
         exprs.push(if col.not_null {
             super::functions::not_null_udf(&col.name)
                 .call(vec![c])
@@ -303,6 +318,42 @@ pub async fn conform(
         });
     }
     df.select(exprs).map_err(ExecError::from)
+}
+
+/// The value of output column `name` of `plan` when it is an integer literal, looking
+/// through projections, aliases and row filters (`select * from (select 1 as id)`).
+fn integer_literal(plan: &LogicalPlan, name: &str) -> Option<i64> {
+    match plan {
+        LogicalPlan::Projection(p) => {
+            let i = p.schema.fields().iter().position(|f| f.name() == name)?;
+            match p.expr.get(i)?.clone().unalias_nested().data {
+                Expr::Literal(ScalarValue::Int64(Some(v)), _) => Some(v),
+                Expr::Column(c) => integer_literal(&p.input, &c.name),
+                _ => None,
+            }
+        }
+        LogicalPlan::SubqueryAlias(a) => integer_literal(&a.input, name),
+        LogicalPlan::Filter(f) => integer_literal(&f.input, name),
+        LogicalPlan::Sort(s) => integer_literal(&s.input, name),
+        LogicalPlan::Limit(l) => integer_literal(&l.input, name),
+        _ => None,
+    }
+}
+
+/// Whether integer type `t` holds `v`.
+fn fits_integer(t: &DataType, v: i64) -> bool {
+    use DataType as D;
+    match t {
+        D::Int8 => i8::try_from(v).is_ok(),
+        D::Int16 => i16::try_from(v).is_ok(),
+        D::Int32 => i32::try_from(v).is_ok(),
+        D::Int64 => true,
+        D::UInt8 => u8::try_from(v).is_ok(),
+        D::UInt16 => u16::try_from(v).is_ok(),
+        D::UInt32 => u32::try_from(v).is_ok(),
+        D::UInt64 => v >= 0,
+        _ => false,
+    }
 }
 
 fn mismatch_table(rows: &[[String; 4]]) -> String {

@@ -339,7 +339,8 @@ impl MacroIndex {
                     let text: Arc<str> = Arc::from(source.as_str());
                     let mut failed = false;
                     for def in &defs {
-                        if let Err(e) = env.add_template_owned(def.template_name(), def.template.clone()) {
+                        let template = super::mutable::rewrite(&def.template).0.into_owned();
+                        if let Err(e) = env.add_template_owned(def.template_name(), template) {
                             let err = super::convert_error(&e, &file, &|_| Some(text.clone()));
                             diags.push(err.to_diagnostic(&file, &source, &|_| None));
                             failed = true;

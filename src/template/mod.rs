@@ -13,6 +13,7 @@
 
 mod macros;
 mod modules;
+mod mutable;
 mod objects;
 mod relation;
 pub mod warehouse;
@@ -338,6 +339,7 @@ impl Templates {
         // sources itself (see `convert_error`), and rendering is faster without it.
         env.set_debug(false);
         env.set_unknown_method_callback(objects::python_methods);
+        mutable::install(&mut env);
         let macros = Arc::new(macros::MacroIndex::build(
             &globals,
             project_macros,
@@ -379,11 +381,14 @@ impl Templates {
         node: Option<Arc<NodeContext>>,
     ) -> Result<String, RenderError> {
         let ctx = self.context(node.clone());
-        let result = self.env.render_named_str(name, source, ctx);
+        let (text, points) = mutable::rewrite(source);
+        let result = self.env.render_named_str(name, &text, ctx);
         if let Some(node) = node {
             node.context_cache.lock().unwrap_or_else(|e| e.into_inner()).take();
         }
-        result.map_err(|e| convert_error(&e, name, &|t| if t == name { Some(Arc::from(source)) } else { self.macros.source(t) }))
+        result.map_err(|e| {
+            convert_error_in(&e, name, &points, &|t| if t == name { Some(Arc::from(source)) } else { self.macros.source(t) })
+        })
     }
 
     /// Renders a generic test node: `raw_code` calls the test's macro with
@@ -430,11 +435,12 @@ impl Templates {
                     s.clone()
                 };
                 if let Some(expr) = single_expression(&text) {
-                    let compiled = self.env.compile_expression(expr)?;
+                    let (expr, _) = mutable::rewrite_expr(expr);
+                    let compiled = self.env.compile_expression(&expr)?;
                     return compiled.eval(ctx.clone());
                 }
                 if text.contains("{{") || text.contains("{%") {
-                    return self.env.render_str(&text, ctx.clone()).map(Value::from);
+                    return self.env.render_str(&mutable::rewrite(&text).0, ctx.clone()).map(Value::from);
                 }
                 Ok(Value::from(text))
             }
@@ -990,6 +996,17 @@ fn state_node(state: &State) -> Option<Arc<NodeContext>> {
 /// `sources` gives the text of a template by name: minijinja only keeps it in debug mode,
 /// which costs every render, so Silt looks the text up itself when an error needs it.
 fn convert_error(e: &Error, name: &str, sources: &dyn Fn(&str) -> Option<Arc<str>>) -> RenderError {
+    convert_error_in(e, name, &[], sources)
+}
+
+/// As [`convert_error`], for a template `name` whose text [`mutable::rewrite`] changed at
+/// `points`: a range in it is mapped back to the original text.
+fn convert_error_in(
+    e: &Error,
+    name: &str,
+    points: &[usize],
+    sources: &dyn Fn(&str) -> Option<Arc<str>>,
+) -> RenderError {
     // The root cause carries the most specific location (e.g. inside a macro).
     let mut inner: &Error = e;
     while let Some(src) = std::error::Error::source(inner).and_then(|s| s.downcast_ref::<Error>()) {
@@ -999,11 +1016,18 @@ fn convert_error(e: &Error, name: &str, sources: &dyn Fn(&str) -> Option<Arc<str
         inner = src;
     }
     let located = if inner.line().is_some() { inner } else { e };
+    let range = located.range().map(|r| {
+        if located.name().is_none_or(|t| t == name) {
+            mutable::map_back(r.start, points)..mutable::map_back(r.end, points)
+        } else {
+            r
+        }
+    });
     let detail = located.detail().or(e.detail()).unwrap_or("").to_owned();
     let mut help = None;
     let message = match located.kind() {
         ErrorKind::UndefinedError => {
-            let what = undefined_name(located, sources).unwrap_or_default();
+            let what = undefined_name(located, range.clone(), sources).unwrap_or_default();
             if what.is_empty() {
                 "undefined value in template".to_owned()
             } else {
@@ -1036,7 +1060,7 @@ fn convert_error(e: &Error, name: &str, sources: &dyn Fn(&str) -> Option<Arc<str
                 || detail.contains("extend")
                 || detail.contains("update") =>
         {
-            help = Some("values are immutable in Silt's Jinja; build lists with `{% set ns = namespace(items=[]) %}` and `{% set ns.items = ns.items + [x] %}`".to_owned());
+            help = Some("lists and dicts made in a template (`[]`, `{}`, `dict()`, `|list`) change in place; this one came from a function or a config: copy it first with `|list` or `dict(...)`".to_owned());
             format!("cannot mutate a value: {detail}")
         }
         _ => {
@@ -1055,18 +1079,21 @@ fn convert_error(e: &Error, name: &str, sources: &dyn Fn(&str) -> Option<Arc<str
             .map(|n| n.split('#').next().unwrap_or(n).to_owned())
             .or_else(|| Some(name.to_owned())),
         line: located.line(),
-        range: located.range(),
+        range,
         help,
     }
 }
 
-fn undefined_name(e: &Error, sources: &dyn Fn(&str) -> Option<Arc<str>>) -> Option<String> {
+fn undefined_name(
+    e: &Error,
+    range: Option<std::ops::Range<usize>>,
+    sources: &dyn Fn(&str) -> Option<Arc<str>>,
+) -> Option<String> {
     let src: Arc<str> = match e.template_source() {
         Some(s) => Arc::from(s),
         None => sources(e.name()?.split('#').next()?)?,
     };
-    let range = e.range()?;
-    let text = src.get(range)?.trim();
+    let text = src.get(range?)?.trim();
     let text = text.trim_start_matches("{{").trim_end_matches("}}").trim();
     Some(text.to_owned())
 }

@@ -641,7 +641,8 @@ pub fn python_methods(
                         Some(sep) => s.split(sep).map(Value::from).collect(),
                         None => s.split_whitespace().map(Value::from).collect(),
                     };
-                    Value::from(parts)
+                    // Python's `split` gives a new list, which code goes on to change.
+                    super::mutable::MutList::value(parts)
                 }
                 "replace" => Value::from(s.replace(&arg_str(0)?, &arg_str(1)?)),
                 "startswith" => Value::from(s.starts_with(&arg_str(0)?)),

@@ -214,6 +214,18 @@ fn contracts_hold_models_to_their_declared_columns() {
         assert!(parquet_files(&d.join("warehouse/main").join(model)).is_empty(), "{model} left files");
     }
     assert_eq!(result_of(&results, "a_view").status, Status::Success);
+    // Integer literals take the contract's integer type when their value fits it.
+    assert_eq!(result_of(&results, "literals").status, Status::Success);
+    let types = rt.block_on(async {
+        let t = silt::exec::storage::open(&d.join("warehouse/main/literals")).await.expect("literals table");
+        let schema = t.snapshot().expect("snapshot").snapshot().arrow_schema();
+        schema.fields().iter().map(|f| f.data_type().to_string()).collect::<Vec<_>>()
+    });
+    assert_eq!(types, vec!["Int32", "Int16", "Int64", "Utf8"]);
+    assert_eq!(query(d, "select id, small, big from main.literals").1, vec![vec!["1", "2", "3000000000"]]);
+    let too_big = result_of(&results, "literal_too_big");
+    assert_eq!(too_big.status, Status::Error);
+    assert!(too_big.message.as_deref().unwrap_or("").contains("data type mismatch"), "{too_big:?}");
 
     // A loosened check: the old constraint is dropped before the new data is written.
     let schema = d.join("models/schema.yml");
