@@ -259,3 +259,28 @@ fn exceptions_say_what_dbts_say() {
     assert!(err("{{ exceptions.raise_fail_fast_error('stop') }}").contains("stop"));
     assert!(err("{{ exceptions.column_type_missing(['id']) }}").contains("the YAML configuration for the ['id'] column(s)."));
 }
+
+#[test]
+fn macros_change_lists_and_dicts_in_place() {
+    // dbt_utils' way: a macro collects into a list and a dict, a model uses both.
+    let t = templates(&[(
+        "macros/cols.sql",
+        "{% macro cols(names) %}{% set out = [] %}{% set seen = {} %}\
+         {% for n in names %}{% if n not in seen %}{% do out.append(n | upper) %}\
+         {% do seen.update({n: loop.index}) %}{% endif %}{% endfor %}\
+         {{ return((out, seen)) }}{% endmacro %}",
+    )]);
+    let src = "{% set r = cols(['a', 'b', 'a']) %}{{ r[0] | join(',') }} {{ r[1].b }}";
+    assert_eq!(t.render("m.sql", src, Some(node(Phase::Compile))).unwrap(), "A,B 2");
+    // A value from a function stays immutable, and the error says how to copy it.
+    let err = t
+        .render("m.sql", "{% set v = var('shop') %}{% do v.update({'x': 1}) %}", Some(node(Phase::Compile)))
+        .unwrap_err();
+    assert!(err.message.contains("cannot mutate"), "{}", err.message);
+    assert!(err.help.as_deref().unwrap_or("").contains("dict(...)"), "{:?}", err.help);
+    // An undefined name after a literal on the same line is named from the original text.
+    let err = t
+        .render("m.sql", "{% set x = [1, 2] %}{{ x }}{{ nope }}", Some(node(Phase::Compile)))
+        .unwrap_err();
+    assert_eq!(err.message, "`nope` is undefined");
+}
