@@ -143,8 +143,24 @@ async fn write(
     contract: Option<&Contract>,
     result: &mut NodeResult,
 ) -> Result<Outcome, ExecError> {
+    // A `sql_header` runs in a session of the model's own (a `SET TIME ZONE` must not reach
+    // the models running beside it), which then runs the model's query. A view is not
+    // written: its header runs, as dbt runs it before `create view`, and changes nothing.
+    let own;
+    let mut session = &shared.session;
+    if let Some(header) = &node.config.sql_header
+        && !matches!(node.config.materialized, Materialization::Seed | Materialization::Ephemeral)
+    {
+        own = shared.session.derive(Vec::new())?;
+        super::statement::run_script(&own, header)
+            .await
+            .map_err(|e| ExecError::new(e.kind(), format!("sql_header failed: {e}")).with_source(e))?;
+        if node.config.materialized != Materialization::View {
+            session = &own;
+        }
+    }
     let ctx = materialize::Context {
-        session: &shared.session,
+        session,
         warehouse: &shared.warehouse,
         full_refresh: shared.opts.full_refresh,
         stage,

@@ -42,6 +42,12 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(DateDiff::new()));
     ctx.register_udf(ScalarUDF::from(DateAdd::new()));
     ctx.register_udf((*nullable_udf()).clone());
+    ctx.register_udf(ScalarUDF::from(CurrentSetting {
+        signature: Signature::coercible(
+            vec![Coercion::new_exact(TypeSignatureClass::Native(logical_string()))],
+            Volatility::Stable,
+        ),
+    }));
     super::json::register(ctx);
     register_chat(ctx, Arc::new(Emotes::new()));
 }
@@ -200,6 +206,53 @@ impl ScalarUDFImpl for Nullness {
             }
         }
         Ok(args.args[0].clone())
+    }
+}
+
+/// `current_setting(name)`: a session setting, as in DuckDB and Postgres: `timezone` (what
+/// `SET TIME ZONE` set, `UTC` otherwise) or any of DataFusion's options by its full name.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CurrentSetting {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for CurrentSetting {
+    fn name(&self) -> &str {
+        "current_setting"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let name = match &args.args[0] {
+            ColumnarValue::Scalar(s) => match s.try_as_str() {
+                Some(Some(n)) => n.to_owned(),
+                _ => return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None))),
+            },
+            ColumnarValue::Array(_) => {
+                return Err(DataFusionError::Execution(
+                    "current_setting takes the setting's name as a constant".into(),
+                ))
+            }
+        };
+        let value = if matches!(name.to_lowercase().as_str(), "timezone" | "time_zone" | "time zone") {
+            Some(args.config_options.execution.time_zone.clone().unwrap_or_else(|| "UTC".to_owned()))
+        } else {
+            args.config_options
+                .entries()
+                .into_iter()
+                .find(|e| e.key.eq_ignore_ascii_case(&name))
+                .map(|e| e.value.unwrap_or_default())
+        };
+        match value {
+            Some(v) => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(v)))),
+            None => Err(DataFusionError::Execution(format!(
+                "unknown setting `{name}`: current_setting knows `timezone` and DataFusion's options (`datafusion.execution.batch_size`...)"
+            ))),
+        }
     }
 }
 

@@ -279,6 +279,18 @@ async fn run_statement(session: &Session, s: &ScriptStatement) -> Result<Stateme
             Ok(StatementOutcome::done("VACUUM", Some(removed)))
         }
         Command::Transaction => Ok(StatementOutcome::done("OK", None)),
+        Command::SetOption { name, value } => {
+            if name == "datafusion.execution.time_zone"
+                && value.parse::<deltalake::arrow::array::timezone::Tz>().is_err()
+            {
+                return Err(ExecError::sql(format!(
+                    "unknown time zone '{value}': give a name from the tz database ('Europe/Paris') or an offset ('+05:30')"
+                )));
+            }
+            let sql = format!("SET {name} = '{}'", value.replace('\'', "''"));
+            session.context().sql(&sql).await.map_err(|e| ExecError::sql(format!("{sql}: {e}")))?;
+            Ok(StatementOutcome::done("SET", None))
+        }
     }
 }
 

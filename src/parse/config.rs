@@ -187,6 +187,9 @@ pub struct NodeConfig {
     pub pre_hook: Vec<Hook>,
     /// `post-hook` SQL, run after the node's write, in order.
     pub post_hook: Vec<Hook>,
+    /// `sql_header` (what `set_sql_header` sets): statements run in the model's own
+    /// session before its query, as dbt puts them before the model's DDL.
+    pub sql_header: Option<String>,
     /// A data test's configs; `None` for every other node.
     pub test: Option<TestConfig>,
     /// A snapshot's configs; `None` for every other node.
@@ -219,6 +222,7 @@ impl Default for NodeConfig {
             column_types: IndexMap::new(),
             pre_hook: Vec::new(),
             post_hook: Vec::new(),
+            sql_header: None,
             test: None,
             snapshot: None,
         }
@@ -277,6 +281,7 @@ impl NodeConfig {
         let on_schema_change = text("on_schema_change")?;
         text("materialized")?;
         let delimiter = text("delimiter")?;
+        let sql_header = text("sql_header")?.filter(|h| !h.trim().is_empty());
         if let Some(v) = c.get("unique_key") {
             let ok = match v {
                 Json::Null | Json::String(_) => true,
@@ -374,6 +379,7 @@ impl NodeConfig {
             column_types,
             pre_hook: hooks(c, "pre-hook")?,
             post_hook: hooks(c, "post-hook")?,
+            sql_header,
             test,
             snapshot,
             raw,

@@ -201,6 +201,7 @@ pub const ACTED_ON_CONFIG_KEYS: &[&str] = &[
     "contract",
     "pre_hook",
     "post_hook",
+    "sql_header",
     "quote_columns",
     "severity",
     "warn_if",

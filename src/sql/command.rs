@@ -5,8 +5,8 @@
 //! statement Silt cannot run is refused with its name before anything runs.
 
 use deltalake::datafusion::sql::sqlparser::ast::{
-    AlterTableOperation, AssignmentTarget, ColumnOption, FromTable, Ident, ObjectName, ObjectNamePart, ObjectType,
-    RenameTableNameKind, SchemaName, Statement, TableFactor, TableObject,
+    AlterTableOperation, AssignmentTarget, ColumnOption, Expr, FromTable, Ident, ObjectName, ObjectNamePart,
+    ObjectType, RenameTableNameKind, SchemaName, Set, Statement, TableFactor, TableObject, Value as SqlValue,
 };
 use deltalake::datafusion::sql::sqlparser::dialect::GenericDialect;
 use deltalake::datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
@@ -95,6 +95,9 @@ pub enum Command {
     Vacuum { table: Option<TableName> },
     /// `begin`, `commit`: each statement commits on its own, so these change nothing.
     Transaction,
+    /// `set time zone 'x'`, `set timezone = 'x'`, `set datafusion.<option> = v`: a setting of
+    /// the session the statement runs in, by DataFusion's name for it.
+    SetOption { name: String, value: String },
 }
 
 /// A statement of a script: its text, the line it starts on, what it asks.
@@ -161,6 +164,43 @@ fn unsupported(what: &str, why: &str) -> SqlError {
         line: None,
         column: None,
     }
+}
+
+/// The session setting a `SET` statement changes.
+fn set_option(set: &Set, text: &str) -> Result<Command, SqlError> {
+    const TIME_ZONE: &str = "datafusion.execution.time_zone";
+    let literal = |e: &Expr| match e {
+        Expr::Value(v) => match &v.value {
+            SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => s.clone(),
+            other => other.to_string(),
+        },
+        Expr::Identifier(i) => i.value.clone(),
+        other => other.to_string(),
+    };
+    let (name, value) = match set {
+        Set::SetTimeZone { value, .. } => (TIME_ZONE.to_owned(), literal(value)),
+        Set::SingleAssignment { variable, values, .. } if values.len() == 1 => {
+            let name = variable.to_string().to_lowercase();
+            let name = match name.as_str() {
+                "timezone" | "time_zone" => TIME_ZONE.to_owned(),
+                n if n.starts_with("datafusion.") => name,
+                _ => {
+                    return Err(unsupported(
+                        &head(text),
+                        "Silt's sessions set only the time zone (`SET TIME ZONE 'Europe/Paris'`) and DataFusion's options (`SET datafusion.execution.batch_size = 4096`)",
+                    ))
+                }
+            };
+            (name, literal(&values[0]))
+        }
+        _ => {
+            return Err(unsupported(
+                &head(text),
+                "Silt's sessions set only the time zone (`SET TIME ZONE 'Europe/Paris'`) and DataFusion's options (`SET datafusion.execution.batch_size = 4096`)",
+            ))
+        }
+    };
+    Ok(Command::SetOption { name, value })
 }
 
 /// The first words of a statement, for messages.
@@ -329,6 +369,7 @@ pub fn command(text: &str) -> Result<Command, SqlError> {
             table: v.table_name.as_ref().map(table_name).transpose()?,
         },
         Statement::StartTransaction { .. } | Statement::Commit { .. } => Command::Transaction,
+        Statement::Set(set) => set_option(&set, text)?,
         Statement::Rollback { .. } => {
             return Err(unsupported(
                 "ROLLBACK",
@@ -431,6 +472,24 @@ mod tests {
         assert_eq!(s[1].line, 3);
         assert!(matches!(&s[0].command, Command::Insert { columns, .. } if columns.is_empty()));
         assert!(matches!(&s[1].command, Command::Delete { predicate: Some(p), .. } if p == "b = 1"));
+    }
+
+    #[test]
+    fn reads_session_settings() {
+        let set = |sql: &str| match command(sql) {
+            Ok(Command::SetOption { name, value }) => Ok((name, value)),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.message),
+        };
+        let tz = "datafusion.execution.time_zone".to_owned();
+        assert_eq!(set("set session time zone 'Asia/Kolkata'"), Ok((tz.clone(), "Asia/Kolkata".into())));
+        assert_eq!(set("SET TimeZone = 'UTC'"), Ok((tz.clone(), "UTC".into())));
+        assert_eq!(set("set timezone to 'Europe/Paris'"), Ok((tz, "Europe/Paris".into())));
+        assert_eq!(
+            set("set datafusion.execution.batch_size = 1024"),
+            Ok(("datafusion.execution.batch_size".into(), "1024".into()))
+        );
+        assert!(set("set search_path = x").unwrap_err().contains("sessions set only the time zone"));
     }
 
     #[test]

@@ -115,6 +115,12 @@
 {% macro in_transaction(sql) -%}{{ make_hook_config(sql, inside_transaction=True) }}{%- endmacro %}
 {% macro after_commit(sql) -%}{{ make_hook_config(sql, inside_transaction=False) }}{%- endmacro %}
 
+{#- dbt's set_sql_header: the block's SQL becomes the model's `sql_header` config, run in
+    the model's own session before its query. -#}
+{% macro set_sql_header(config) -%}
+  {{ config.set('sql_header', caller()) }}
+{%- endmacro %}
+
 {#- dbt's statement block: runs its body on the warehouse when executing and keeps the
     result for load_result(name). -#}
 {%- macro statement(name=None, fetch_result=False, auto_begin=True, language='sql') -%}

@@ -124,6 +124,21 @@ impl Object for ConfigObject {
         method: &str,
         args: &[Value],
     ) -> Result<Value, Error> {
+        if method == "set" {
+            // dbt's `config.set(key, value)`: `config(key=value)` by another name.
+            let [key, value] = args else {
+                return Err(Error::new(ErrorKind::InvalidOperation, "`config.set` takes a key and a value"));
+            };
+            let key = key
+                .as_str()
+                .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "config keys are strings"))?;
+            if self.0.phase == super::Phase::Parse {
+                let mut map = crate::config::ConfigMap::new();
+                map.insert(crate::config::normalize_key(key), super::value_to_json(value));
+                self.0.capture().configs.push(map);
+            }
+            return Ok(Value::from(""));
+        }
         let (key, default) = match args {
             [k] => (k, None),
             [k, d] if d.is_kwargs() => (

@@ -463,6 +463,50 @@ select id from {{ ref('events') }}",
     assert_eq!(status("tbl").0, Status::Success);
 }
 
+/// `set_sql_header`: the header runs in the model's own session before its query; its
+/// settings reach that model only.
+#[test]
+fn sql_headers_set_the_session_of_their_model_only() {
+    let dir = fixture("mat");
+    let d = dir.path();
+    seed(d);
+    write_model(
+        d,
+        "kolkata",
+        "{{ config(materialized='table') }}
+{% call set_sql_header(config) %}
+set session time zone 'Asia/Kolkata';
+{%- endcall %}
+select current_setting('timezone') as tz",
+    );
+    write_model(d, "plain", "{{ config(materialized='table') }}\nselect current_setting('timezone') as tz");
+    write_model(
+        d,
+        "bad_zone",
+        "{{ config(materialized='table', sql_header=\"set timezone = 'Mars/Olympus'\") }}\nselect 1 as id",
+    );
+    write_model(
+        d,
+        "bad_setting",
+        "{{ config(materialized='table', sql_header='set search_path = x') }}\nselect 1 as id",
+    );
+    let results = run(d, &["kolkata", "plain", "bad_zone", "bad_setting"], None, false);
+    let status = |name: &str| {
+        let r = results.iter().find(|r| r.unique_id.ends_with(&format!(".{name}"))).expect("result");
+        (r.status, r.message.clone().unwrap_or_default())
+    };
+    assert_eq!(status("kolkata").0, Status::Success, "{}", status("kolkata").1);
+    assert_eq!(rows(d, "select tz from main.kolkata"), strs(&[&["Asia/Kolkata"]]));
+    assert_eq!(rows(d, "select tz from main.plain"), strs(&[&["UTC"]]));
+    let (s, m) = status("bad_zone");
+    assert_eq!(s, Status::Error);
+    assert!(m.contains("sql_header failed") && m.contains("unknown time zone 'Mars/Olympus'"), "{m}");
+    let (s, m) = status("bad_setting");
+    assert_eq!(s, Status::Error);
+    assert!(m.contains("`SET SEARCH_PATH =` is not supported"), "{m}");
+    assert!(!d.join("warehouse/main/bad_zone").exists());
+}
+
 /// As in dbt, a seed's hooks may not read other nodes.
 #[test]
 fn a_seed_hook_that_refs_a_model_fails_that_seed() {
