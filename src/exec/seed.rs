@@ -288,6 +288,16 @@ pub async fn load(ctx: &Context<'_>, root: &Path, node: &ParsedNode) -> Result<O
     let mut fields = Vec::new();
     let mut arrays = Vec::new();
     for (name, cells) in names.iter().zip(&columns) {
+        // A decimal written in a column typed as an integer loads as DuckDB loads it (dbt
+        // reads `4.0` as a number, which the integer column takes, rounded).
+        let integral: Vec<Option<String>>;
+        let cells = match column_types.get(name) {
+            Some(t) if is_integer_type(t) => {
+                integral = cells.iter().map(|c| c.as_deref().map(round_decimal)).collect();
+                &integral
+            }
+            _ => cells,
+        };
         let refs: Vec<Option<&str>> = cells.iter().map(|c| c.as_deref()).collect();
         let ty = if column_types.contains_key(name) {
             SeedType::Text
@@ -439,5 +449,77 @@ mod tests {
         let t = convert(&[Some("null"), None], SeedType::Text);
         let t = t.as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!((t.value(0), t.is_null(1)), ("null", true));
+    }
+}
+
+/// Whether a `column_types` type is an integer type.
+fn is_integer_type(t: &str) -> bool {
+    let t = t.trim().to_ascii_lowercase();
+    matches!(
+        t.as_str(),
+        "int" | "integer" | "bigint" | "smallint" | "tinyint" | "int2" | "int4" | "int8" | "int16" | "int32"
+            | "int64" | "long" | "short" | "byte" | "signed" | "hugeint" | "ubigint" | "uinteger" | "usmallint"
+            | "utinyint"
+    )
+}
+
+/// `4.0` as `4`, `4.5` as `5`, `-4.5` as `-5` (half away from zero, as DuckDB casts a
+/// decimal to an integer); anything else as written, for the cast to judge.
+fn round_decimal(cell: &str) -> String {
+    let text = cell.trim();
+    let (sign, digits) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text.strip_prefix('+').unwrap_or(text)),
+    };
+    let Some((whole, fraction)) = digits.split_once('.') else {
+        return cell.to_owned();
+    };
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !all_digits(whole) || !all_digits(fraction) {
+        return cell.to_owned();
+    }
+    let up = fraction.bytes().next().is_some_and(|b| b >= b'5');
+    if !up {
+        return format!("{sign}{whole}");
+    }
+    // Add one to the decimal digits of `whole`.
+    let mut out: Vec<u8> = whole.bytes().collect();
+    let mut i = out.len();
+    loop {
+        if i == 0 {
+            out.insert(0, b'1');
+            break;
+        }
+        i -= 1;
+        if out[i] == b'9' {
+            out[i] = b'0';
+        } else {
+            out[i] += 1;
+            break;
+        }
+    }
+    format!("{sign}{}", String::from_utf8(out).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod integral_tests {
+    use super::round_decimal;
+
+    #[test]
+    fn decimals_round_into_integer_columns() {
+        for (cell, want) in [
+            ("4.0", "4"),
+            ("4.49", "4"),
+            ("4.5", "5"),
+            ("-4.5", "-5"),
+            ("99.9", "100"),
+            ("+7.00", "7"),
+            ("12", "12"),
+            ("abc", "abc"),
+            ("1.2.3", "1.2.3"),
+            (".5", ".5"),
+        ] {
+            assert_eq!(round_decimal(cell), want, "{cell}");
+        }
     }
 }

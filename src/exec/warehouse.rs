@@ -159,6 +159,46 @@ fn cell(array: &dyn Array, i: usize) -> Result<Json, String> {
             serde_json::Number::from_f64(f).map_or(Json::Null, Json::Number)
         }
         ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => Json::String(s),
+        ScalarValue::TimestampSecond(Some(n), tz) => timestamp(i128::from(n) * 1_000_000_000, tz.is_some()),
+        ScalarValue::TimestampMillisecond(Some(n), tz) => timestamp(i128::from(n) * 1_000_000, tz.is_some()),
+        ScalarValue::TimestampMicrosecond(Some(n), tz) => timestamp(i128::from(n) * 1_000, tz.is_some()),
+        ScalarValue::TimestampNanosecond(Some(n), tz) => timestamp(i128::from(n), tz.is_some()),
         other => Json::String(other.to_string()),
     })
+}
+
+/// A timestamp as Python prints the `datetime` dbt's agate tables hold:
+/// `2017-01-01 00:00:00`, then `.123456` when it has microseconds, then `+00:00` when it
+/// has a time zone (Delta's are UTC). Templates splice it into SQL, which reads it back.
+fn timestamp(nanos: i128, zoned: bool) -> Json {
+    let Ok(nanos) = i64::try_from(nanos) else {
+        return Json::Null;
+    };
+    let t = chrono::DateTime::from_timestamp_nanos(nanos).naive_utc();
+    let mut out = t.format("%Y-%m-%d %H:%M:%S").to_string();
+    let micros = t.and_utc().timestamp_subsec_micros();
+    if micros != 0 {
+        out.push_str(&format!(".{micros:06}"));
+    }
+    if zoned {
+        out.push_str("+00:00");
+    }
+    Json::String(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deltalake::arrow::array::{Date32Array, TimestampMicrosecondArray};
+
+    #[test]
+    fn timestamps_read_as_python_prints_them() {
+        // 2017-01-01 00:00:00, then with microseconds, then with a time zone.
+        let plain = TimestampMicrosecondArray::from(vec![1_483_228_800_000_000, 1_483_228_800_000_123]);
+        assert_eq!(cell(&plain, 0).unwrap(), Json::from("2017-01-01 00:00:00"));
+        assert_eq!(cell(&plain, 1).unwrap(), Json::from("2017-01-01 00:00:00.000123"));
+        let zoned = TimestampMicrosecondArray::from(vec![1_483_228_800_000_000]).with_timezone("UTC");
+        assert_eq!(cell(&zoned, 0).unwrap(), Json::from("2017-01-01 00:00:00+00:00"));
+        assert_eq!(cell(&Date32Array::from(vec![17167]), 0).unwrap(), Json::from("2017-01-01"));
+    }
 }

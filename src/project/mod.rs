@@ -430,7 +430,7 @@ impl Project {
         }
     }
 
-    /// Every folder or resource key in the project file's config trees must name something.
+    /// Every folder or resource key in the project file's config trees should name something.
     fn check_config_paths(&self, diags: &mut Diagnostics) {
         let doc = &self.settings.project.doc;
         for cp in &self.settings.project.config_paths {
@@ -469,7 +469,9 @@ impl Project {
             } else {
                 "folder or resource"
             };
-            let mut d = Diagnostic::error(format!(
+            // A warning, as dbt's "unused configuration paths": a path for resources that
+            // are disabled or not yet written must not stop the project.
+            let mut d = Diagnostic::warning(format!(
                 "`{}: {}` in the project file matches no {} {what}",
                 cp.tree,
                 cp.path.join("."),

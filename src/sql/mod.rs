@@ -147,6 +147,8 @@ fn rewrite_call(expr: &Expr) -> Result<Option<Expr>, SqlError> {
         ("epoch", [x]) => format!("date_part('epoch', {x})"),
         ("count_if", [c]) => format!("count(CASE WHEN {c} THEN 1 END)"),
         ("len", [x]) => format!("character_length({x})"),
+        // DuckDB's and Spark's `mod(a, b)`: the remainder, as `%`.
+        ("mod", [a, b]) => format!("(({a}) % ({b}))"),
         ("strftime", [x, fmt]) => format!("to_char({x}, {fmt})"),
         ("last_day", [x]) => format!(
             "cast(dateadd('day', -1, dateadd('month', 1, date_trunc('month', {x}))) as date)"
@@ -294,6 +296,10 @@ mod tests {
             "SELECT CAST(date_part('year', (CASE WHEN c THEN d1 ELSE d2 END)) AS BIGINT) FROM t"
         );
         assert!(parse_for_engine("select 1; select 2").is_err());
+        assert_eq!(
+            parse_for_engine("select mod(a + 1, 3) from t").unwrap().to_string(),
+            "SELECT ((a + 1) % (3)) FROM t"
+        );
     }
 
     #[test]

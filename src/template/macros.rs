@@ -309,6 +309,8 @@ pub struct MacroIndex {
     /// Names in the order they were first defined, for registering globals.
     order: Vec<String>,
     sources: HashMap<String, Arc<str>>,
+    /// Each macro's template as compiled, by template name (`file#macro`).
+    templates: HashMap<String, Arc<str>>,
     globals: Arc<super::Globals>,
 }
 
@@ -324,6 +326,7 @@ impl MacroIndex {
             packages: HashMap::new(),
             order: Vec::new(),
             sources: HashMap::new(),
+            templates: HashMap::new(),
             globals: globals.clone(),
         };
         let mut diags = Vec::new();
@@ -340,6 +343,7 @@ impl MacroIndex {
                     let mut failed = false;
                     for def in &defs {
                         let template = super::mutable::rewrite(&def.template).0.into_owned();
+                        index.templates.insert(def.template_name(), Arc::from(template.as_str()));
                         if let Err(e) = env.add_template_owned(def.template_name(), template) {
                             let err = super::convert_error(&e, &file, &|_| Some(text.clone()));
                             diags.push(err.to_diagnostic(&file, &source, &|_| None));
@@ -438,7 +442,11 @@ impl MacroIndex {
         vec![None]
     }
 
+    /// The text of a macro file, or of one macro's template as compiled (`file#macro`).
     pub fn source(&self, file: &str) -> Option<Arc<str>> {
+        if file.contains('#') {
+            return self.templates.get(file).cloned();
+        }
         self.sources.get(file).cloned()
     }
 
@@ -593,6 +601,7 @@ impl Object for MacroRef {
             Some(node) => super::node_context(node, &self.index.globals),
             None => Value::from(std::collections::BTreeMap::from([("execute", Value::from(false))])),
         };
+        let (args, ctx) = implicit_arguments(def, args, ctx)?;
         let depth = RETURN_SLOTS.with(|s| {
             let mut s = s.borrow_mut();
             s.push(None);
@@ -628,6 +637,57 @@ impl Object for MacroRef {
             (Err(e), None) => Err(e),
         }
     }
+}
+
+/// Jinja's `kwargs` and `varargs`: a macro whose body reads them takes keyword and
+/// positional arguments beyond its parameters, which it finds there (dbt_utils'
+/// `not_null_proportion` reads `kwargs.get('at_least')`). Other macros reject extra
+/// arguments, as Jinja does.
+fn implicit_arguments(def: &MacroDef, args: Vec<Value>, ctx: Value) -> Result<(Vec<Value>, Value), Error> {
+    let reads = |name: &str| {
+        def.body.match_indices(name).any(|(i, _)| {
+            let before = def.body[..i].chars().next_back();
+            let after = def.body[i + name.len()..].chars().next();
+            let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+            !word(before) && !word(after)
+        })
+    };
+    let (wants_kwargs, wants_varargs) = (reads("kwargs"), reads("varargs"));
+    if !wants_kwargs && !wants_varargs {
+        return Ok((args, ctx));
+    }
+    let known = |k: &str| k == "caller" || def.params.iter().any(|(p, _)| p == k);
+    let (mut positional, kwargs) = match args.last().and_then(|a| Kwargs::try_from(a.clone()).ok()) {
+        Some(kw) => (args[..args.len() - 1].to_vec(), Some(kw)),
+        None => (args, None),
+    };
+    let mut pass: Vec<(String, Value)> = Vec::new();
+    let mut extras: Vec<(String, Value)> = Vec::new();
+    if let Some(kw) = &kwargs {
+        for key in kw.args() {
+            let v: Value = kw.peek(key)?;
+            if known(key) || !wants_kwargs {
+                pass.push((key.to_owned(), v));
+            } else {
+                extras.push((key.to_owned(), v));
+            }
+        }
+    }
+    let mut varargs = Vec::new();
+    if wants_varargs && positional.len() > def.params.len() {
+        varargs = positional.split_off(def.params.len());
+    }
+    let extras: indexmap::IndexMap<Value, Value> = extras.into_iter().map(|(k, v)| (Value::from(k), v)).collect();
+    let extra_kwargs = crate::template::mutable::mutable(Value::from_object(extras));
+    if !pass.is_empty() {
+        positional.push(Value::from(Kwargs::from_iter(pass)));
+    }
+    let ctx = minijinja::context! {
+        kwargs => extra_kwargs,
+        varargs => crate::template::mutable::MutList::value(varargs),
+        ..ctx
+    };
+    Ok((positional, ctx))
 }
 
 /// `{% call m() %}body{% endcall %}` passes a `caller` macro bound to the calling state,

@@ -332,7 +332,10 @@ impl Templates {
         let mut env = Environment::new();
         // Node files are compiled on each render: caching 10,000 compiled templates cost
         // more in memory (and page faults) than compiling twice (see BENCHMARKS.md).
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // dbt renders with Jinja's default `Undefined`: a name never set prints as nothing,
+        // iterates as empty and is false (dbt_utils' tests print variables they set only
+        // under an `if`); reading an attribute of it or calling it is an error.
+        env.set_undefined_behavior(UndefinedBehavior::Lenient);
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.set_recursion_limit(500);
         // Debug mode would keep every template's source for error messages; Silt has the
@@ -1023,6 +1026,9 @@ fn convert_error_in(
             r
         }
     });
+    // A macro's template (`file#macro`) keeps its file's lines; the range is moved onto
+    // the file by line and column.
+    let in_macro = located.name().is_some_and(|t| t.contains('#'));
     let detail = located.detail().or(e.detail()).unwrap_or("").to_owned();
     let mut help = None;
     let message = match located.kind() {
@@ -1079,9 +1085,33 @@ fn convert_error_in(
             .map(|n| n.split('#').next().unwrap_or(n).to_owned())
             .or_else(|| Some(name.to_owned())),
         line: located.line(),
-        range,
+        range: match (in_macro, located.name()) {
+            (true, Some(t)) => range.and_then(|r| macro_range_in_file(t, r, sources)),
+            _ => range,
+        },
         help,
     }
+}
+
+/// A byte range of macro template `template` (`file#macro`) as the same lines and columns
+/// of its file.
+fn macro_range_in_file(
+    template: &str,
+    r: std::ops::Range<usize>,
+    sources: &dyn Fn(&str) -> Option<Arc<str>>,
+) -> Option<std::ops::Range<usize>> {
+    let text = sources(template)?;
+    let file = sources(template.split('#').next()?)?;
+    let at = |offset: usize| -> Option<usize> {
+        let before = text.get(..offset)?;
+        let line = before.matches('\n').count();
+        let column = offset - before.rfind('\n').map_or(0, |i| i + 1);
+        let start = if line == 0 { 0 } else { file.match_indices('\n').nth(line - 1)?.0 + 1 };
+        let end = file[start..].find('\n').map_or(file.len(), |i| start + i);
+        Some((start + column).min(end))
+    };
+    let (start, end) = (at(r.start)?, at(r.end)?);
+    (start <= end).then_some(start..end)
 }
 
 fn undefined_name(
@@ -1091,9 +1121,18 @@ fn undefined_name(
 ) -> Option<String> {
     let src: Arc<str> = match e.template_source() {
         Some(s) => Arc::from(s),
-        None => sources(e.name()?.split('#').next()?)?,
+        // A macro's own template (`file#macro`), where the range points.
+        None => sources(e.name()?)?,
     };
-    let text = src.get(range?)?.trim();
+    let mut range = range?;
+    // An attribute's span starts at its dot: name the value it is read from too
+    // (`modules.datetime.x`, not `.datetime.x`).
+    if src.get(range.clone())?.starts_with('.') {
+        let head = src.get(..range.start)?;
+        let kept = head.trim_end_matches(|c: char| c.is_alphanumeric() || c == '_' || c == '.');
+        range.start = kept.len();
+    }
+    let text = src.get(range)?.trim();
     let text = text.trim_start_matches("{{").trim_end_matches("}}").trim();
     Some(text.to_owned())
 }

@@ -20,6 +20,16 @@ impl Object for Relation {
         true
     }
 
+    /// Relations are equal when they name the same table, as dbt's: dbt_utils'
+    /// `union_relations` keys a dict by relation, which must keep two relations apart.
+    fn custom_cmp(self: &Arc<Self>, other: &minijinja::value::DynObject) -> Option<std::cmp::Ordering> {
+        let other = other.downcast_ref::<Relation>()?;
+        Some(
+            (&self.database, &self.schema, &self.identifier)
+                .cmp(&(&other.database, &other.schema, &other.identifier)),
+        )
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let v = match key.as_str()? {
             "database" => Value::from(self.database.clone()),

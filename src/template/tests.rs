@@ -109,24 +109,28 @@ fn loops_set_and_whitespace_control() {
 }
 
 #[test]
-fn undefined_names_are_errors_with_lines() {
+fn undefined_names_are_empty_and_their_attributes_errors_with_lines() {
     let t = templates(&[]);
+    // As with dbt's Jinja: a name never set prints as nothing, loops as empty, is false.
+    let src = "select 1 {{ gb }}{% for c in cols %}{{ c }}{% endfor %}{% if flag %}x{% endif %}";
+    assert_eq!(t.render("models/m.sql", src, Some(node(Phase::Compile))).unwrap(), "select 1 ");
+    // Reading an attribute of it is an error, at its line.
     let err = t
         .render(
             "models/m.sql",
-            "select 1\nfrom {{ nope }}",
+            "select 1\nfrom {{ nope.table }}",
             Some(node(Phase::Compile)),
         )
         .unwrap_err();
-    assert_eq!(err.message, "`nope` is undefined");
+    assert_eq!(err.message, "`nope.table` is undefined");
     assert_eq!(err.line, Some(2));
-    let d = err.to_diagnostic("models/m.sql", "select 1\nfrom {{ nope }}", &|_| None);
+    let d = err.to_diagnostic("models/m.sql", "select 1\nfrom {{ nope.table }}", &|_| None);
     insta::assert_snapshot!(d.render(false), @r"
-    error: `nope` is undefined
+    error: `nope.table` is undefined
      --> models/m.sql:2:9
       |
-    2 | from {{ nope }}
-      |         ^^^^
+    2 | from {{ nope.table }}
+      |         ^^^^^^^^^^
     ");
 }
 
@@ -280,7 +284,43 @@ fn macros_change_lists_and_dicts_in_place() {
     assert!(err.help.as_deref().unwrap_or("").contains("dict(...)"), "{:?}", err.help);
     // An undefined name after a literal on the same line is named from the original text.
     let err = t
-        .render("m.sql", "{% set x = [1, 2] %}{{ x }}{{ nope }}", Some(node(Phase::Compile)))
+        .render("m.sql", "{% set x = [1, 2] %}{{ x }}{{ nope.a }}", Some(node(Phase::Compile)))
         .unwrap_err();
-    assert_eq!(err.message, "`nope` is undefined");
+    assert_eq!(err.message, "`nope.a` is undefined");
+}
+
+#[test]
+fn undefined_attributes_in_macros_are_named_from_the_macro() {
+    let t = templates(&[(
+        "macros/m.sql",
+        "{% macro first() %}select 1{% endmacro %}\n\n{% macro second(a) %}\n  {%- set cols = [] -%}\n  select {{ cols | join(',') }} {{ nope.column }}\n{% endmacro %}",
+    )]);
+    let err = t.render("models/x.sql", "{{ second(1) }}", Some(node(Phase::Compile))).unwrap_err();
+    assert_eq!(err.message, "`nope.column` is undefined");
+    assert_eq!(err.template.as_deref(), Some("macros/m.sql"));
+    assert_eq!(err.line, Some(5));
+}
+
+#[test]
+fn macros_reading_kwargs_and_varargs_take_extra_arguments() {
+    let t = templates(&[(
+        "macros/m.sql",
+        "{% macro kw(a, b=2) %}{{ a }}{{ b }}:{{ kwargs.get('at_least', 'none') }}:{{ varargs | join(',') }}{% endmacro %}\n\
+         {% macro strict(a) %}{{ a }}{% endmacro %}",
+    )]);
+    let render = |src: &str| t.render("models/x.sql", src, Some(node(Phase::Compile)));
+    assert_eq!(render("{{ kw(1, at_least=0.9) }}").unwrap(), "12:0.9:");
+    assert_eq!(render("{{ kw(1, 3, 4, 5, b=7) }}").unwrap_err().message.contains("b"), true);
+    assert_eq!(render("{{ kw(1, 3, 4, 5) }}").unwrap(), "13:none:4,5");
+    // A macro that reads neither rejects what it does not take, as Jinja does.
+    assert!(render("{{ strict(1, at_least=2) }}").is_err());
+}
+
+#[test]
+fn an_undefined_attribute_is_named_with_what_it_is_read_from() {
+    let t = templates(&[]);
+    let err = t
+        .render("models/m.sql", "select {{ modules.nothing.attr }}", Some(node(Phase::Compile)))
+        .unwrap_err();
+    assert!(err.message.starts_with("`modules.nothing"), "{}", err.message);
 }
