@@ -11,6 +11,7 @@
 //!
 //! Undefined names are errors (minijinja's strict mode), not empty strings.
 
+mod datetime;
 mod macros;
 mod modules;
 mod mutable;
@@ -28,7 +29,7 @@ use serde_json::Value as Json;
 use crate::config::{ConfigMap, merge_into};
 use crate::diagnostic::{Diagnostic, Span, did_you_mean};
 pub use macros::{MacroDef, MacroKind, scan_macros};
-use objects::{AdapterObject, ConfigObject, Exceptions, Namespace, RunStartedAt};
+use objects::{AdapterObject, ConfigObject, Exceptions, Namespace};
 use crate::relation::Relation;
 #[cfg(test)]
 use crate::relation::RelationKind;
@@ -761,7 +762,7 @@ fn install_globals(
     env.add_global("thread_id", Value::from("MainThread"));
     env.add_global(
         "run_started_at",
-        Value::from_object(RunStartedAt(globals.run_started_at)),
+        Value::from_object(datetime::PyDateTime::utc(globals.run_started_at)),
     );
     env.add_global(
         "flags",

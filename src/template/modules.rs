@@ -1,8 +1,7 @@
 //! dbt's `modules`: the Python modules its Jinja context exposes. `modules.re` (on the
 //! `regex` crate: Python's syntax but for look-around and back-references, which are an
 //! error naming the pattern) and `modules.itertools` (its combinatoric and chaining
-//! functions, returning lists). `modules.datetime` and `modules.pytz` are not provided
-//! (they are undefined).
+//! functions, returning lists). `modules.datetime` and `modules.pytz` are in `datetime`.
 
 use std::sync::Arc;
 
@@ -22,6 +21,8 @@ impl Object for Modules {
         match key.as_str()? {
             "re" => Some(Value::from_object(Re)),
             "itertools" => Some(Value::from_object(Itertools)),
+            "datetime" => Some(Value::from_object(super::datetime::DatetimeModule)),
+            "pytz" => Some(Value::from_object(super::datetime::PytzModule)),
             _ => None,
         }
     }
@@ -542,6 +543,6 @@ mod tests {
 
     #[test]
     fn modules_not_provided_are_undefined() {
-        assert_eq!(render("{{ modules.datetime is undefined }}"), "True");
+        assert_eq!(render("{{ modules.os is undefined }}"), "True");
     }
 }

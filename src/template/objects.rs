@@ -547,67 +547,6 @@ impl Object for TryOrCompilerError {
     }
 }
 
-/// `run_started_at`: renders as an ISO timestamp; supports `strftime` and `isoformat`.
-#[derive(Debug)]
-pub struct RunStartedAt(pub chrono::DateTime<chrono::Utc>);
-
-impl Object for RunStartedAt {
-    fn repr(self: &Arc<Self>) -> ObjectRepr {
-        ObjectRepr::Plain
-    }
-
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        use chrono::{Datelike, Timelike};
-        let t = self.0;
-        Some(Value::from(match key.as_str()? {
-            "year" => t.year() as i64,
-            "month" => t.month() as i64,
-            "day" => t.day() as i64,
-            "hour" => t.hour() as i64,
-            "minute" => t.minute() as i64,
-            "second" => t.second() as i64,
-            _ => return None,
-        }))
-    }
-
-    fn call_method(
-        self: &Arc<Self>,
-        _state: &mut State<'_, '_>,
-        method: &str,
-        args: &[Value],
-    ) -> Result<Value, Error> {
-        match method {
-            "strftime" => {
-                let fmt = args
-                    .first()
-                    .and_then(Value::as_str)
-                    .unwrap_or("%Y-%m-%d %H:%M:%S");
-                let mut out = String::new();
-                use std::fmt::Write as _;
-                write!(out, "{}", self.0.format(fmt)).map_err(|_| {
-                    Error::new(
-                        ErrorKind::InvalidOperation,
-                        format!("invalid strftime format `{fmt}`"),
-                    )
-                })?;
-                Ok(Value::from(out))
-            }
-            "isoformat" => Ok(Value::from(
-                self.0.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string(),
-            )),
-            "date" => Ok(Value::from(self.0.format("%Y-%m-%d").to_string())),
-            _ => Err(Error::new(
-                ErrorKind::UnknownMethod,
-                format!("`run_started_at` has no method `{method}`"),
-            )),
-        }
-    }
-
-    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.format("%Y-%m-%d %H:%M:%S%.6f+00:00"))
-    }
-}
-
 /// Python's methods on strings, lists and dicts, which dbt macros use freely.
 pub fn python_methods(
     _state: &mut State,
