@@ -162,6 +162,7 @@ fn found_line(loaded: &Loaded) -> String {
             ResourceType::UnitTest => "unit test",
             ResourceType::Analysis => "analysis",
             ResourceType::Snapshot => "snapshot",
+            ResourceType::Exposure => "exposure",
             _ => "other",
         };
         *counts.entry(label).or_default() += 1;
@@ -178,6 +179,9 @@ fn found_line(loaded: &Loaded) -> String {
         parts.push(plural(sources, "source"));
     }
     parts.push(plural(macros, "macro"));
+    if let Some(n) = counts.get("exposure") {
+        parts.push(plural(*n, "exposure"));
+    }
     format!("Found {}", parts.join(", "))
 }
 
@@ -198,6 +202,7 @@ fn describe(node: &NodeDesc) -> String {
         Materialization::Snapshot => format!("snapshot {}", node.relation),
         Materialization::Test => format!("test {}", node.name),
         Materialization::UnitTest => format!("unit_test {}", unit_label(node)),
+        Materialization::Exposure => format!("exposure {}", node.name),
         m => format!("sql {} model {}", m.as_str(), node.relation),
     }
 }
@@ -267,6 +272,15 @@ impl Observer for Console {
                 format!("FAIL {failures} {name}"),
                 format!("{}{t}", p.paint(Paint::Red, &format!("FAIL {failures}"))),
             ),
+            // dbt: `1 of 5 NO-OP exposure weekly_dashboard ..... [NO-OP in 0.00s]`.
+            Status::NoOp => (
+                format!("NO-OP {}", describe(node)),
+                format!("{}{t}", p.paint(Paint::Yellow, "NO-OP")),
+            ),
+            Status::Skipped if node.materialized == Materialization::Exposure => (
+                format!("SKIP {}", describe(node)),
+                p.paint(Paint::Yellow, "SKIP"),
+            ),
             Status::Skipped if is_test(node) => (
                 format!("SKIP {}", describe(node)),
                 p.paint(Paint::Yellow, "SKIP"),
@@ -331,6 +345,7 @@ fn summary(
                 Materialization::Snapshot => "snapshot".to_owned(),
                 Materialization::Test => "data test".to_owned(),
                 Materialization::UnitTest => "unit test".to_owned(),
+                Materialization::Exposure => "exposure".to_owned(),
                 m => format!("{} model", m.as_str()),
             };
             *counts.entry(key).or_default() += 1;
@@ -362,6 +377,7 @@ fn summary(
         .iter()
         .filter(|r| matches!(r.status, Status::Success | Status::Pass))
         .count();
+    let no_ops = results.iter().filter(|r| r.status == Status::NoOp).count();
     printer.info("");
     if errors.is_empty() {
         if warnings.is_empty() {
@@ -447,7 +463,7 @@ fn summary(
     }
     printer.info("");
     let done = format!(
-        "Done. PASS={passed} WARN={} ERROR={} SKIP={skipped} NO-OP=0 TOTAL={}",
+        "Done. PASS={passed} WARN={} ERROR={} SKIP={skipped} NO-OP={no_ops} TOTAL={}",
         warnings.len(),
         errors.len(),
         results.len()

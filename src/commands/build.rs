@@ -56,6 +56,7 @@ impl Kind {
                 ResourceType::Snapshot,
                 ResourceType::Test,
                 ResourceType::UnitTest,
+                ResourceType::Exposure,
             ],
         }
     }
@@ -116,6 +117,7 @@ impl Report {
                 Status::Fail => t.failed += 1,
                 Status::Error => t.errored += 1,
                 Status::Skipped => t.skipped += 1,
+                Status::NoOp => {}
             }
         }
         t
@@ -343,7 +345,7 @@ fn plan(
     let mut stack: Vec<String> = Vec::new();
     for id in &run {
         let mat = parsed.node(id).map(|n| n.config.materialized);
-        if !matches!(mat, Some(Materialization::Seed | Materialization::UnitTest)) {
+        if !matches!(mat, Some(Materialization::Seed | Materialization::UnitTest | Materialization::Exposure)) {
             to_compile.insert(id.clone());
         }
         stack.extend(graph.parents(id));

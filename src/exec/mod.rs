@@ -54,6 +54,8 @@ pub enum Status {
     Pass,
     Fail,
     Warn,
+    /// Nothing to run (an exposure), as dbt's `no-op`.
+    NoOp,
 }
 
 impl Status {
@@ -65,6 +67,7 @@ impl Status {
             Status::Pass => "pass",
             Status::Fail => "fail",
             Status::Warn => "warn",
+            Status::NoOp => "no-op",
         }
     }
 }

@@ -277,6 +277,11 @@ async fn run_one(
     match node.config.materialized {
         Materialization::Test => run_data_test(shared, node, &mut result).await,
         Materialization::UnitTest => run_unit_test(shared, node, &mut result).await,
+        // An exposure builds nothing: it is reached once its parents are built.
+        Materialization::Exposure => {
+            result.status = Status::NoOp;
+            result.message = Some("NO-OP".to_owned());
+        }
         _ => {
             let outcome = build_node(shared, node, thread, observer, &mut result, &mut extra).await;
             match outcome {

@@ -232,6 +232,11 @@ impl Plan<'_> {
             if !seen.insert(n.clone()) {
                 continue;
             }
+            // Exposures wait for what they read, not for its tests (dbt's test edges join
+            // nodes only).
+            if parsed.node(&n).is_some_and(|x| x.config.materialized == Materialization::Exposure) {
+                continue;
+            }
             let stop = self.run_set.contains(n.as_str())
                 && !self.is_test(&n)
                 && (others.is_empty() || {

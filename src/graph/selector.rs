@@ -46,6 +46,7 @@ enum Method {
     Config(String),
     ResourceType,
     Source,
+    Exposure,
     Package,
     TestType,
     TestName,
@@ -62,6 +63,7 @@ const METHODS: &[&str] = &[
     "config",
     "resource_type",
     "source",
+    "exposure",
     "package",
     "test_type",
     "test_name",
@@ -71,7 +73,6 @@ const METHODS: &[&str] = &[
 ];
 const UNSUPPORTED: &[&str] = &[
     "result",
-    "exposure",
     "metric",
     "semantic_model",
     "saved_query",
@@ -231,6 +232,7 @@ fn parse_criterion(text: &str) -> Result<Criterion, Diagnostic> {
                     "file" => Method::File,
                     "resource_type" => Method::ResourceType,
                     "source" => Method::Source,
+                    "exposure" => Method::Exposure,
                     "package" => Method::Package,
                     "test_type" => Method::TestType,
                     "test_name" => Method::TestName,
@@ -468,7 +470,7 @@ fn matches(c: &Criterion, item: &Item) -> Result<bool, Diagnostic> {
         Method::ResourceType => {
             if ResourceType::parse(v).is_none() {
                 return Err(Diagnostic::error(format!("unknown resource type `{v}`"))
-                    .with_help("use model, seed, source, test, analysis, snapshot or unit_test"));
+                    .with_help("use model, seed, source, test, analysis, snapshot, unit_test or exposure"));
             }
             ResourceType::parse(v) == Some(item.kind)
         }
@@ -487,6 +489,14 @@ fn matches(c: &Criterion, item: &Item) -> Result<bool, Diagnostic> {
             }
             None => false,
         },
+        // `exposure:name`, `exposure:package.name`, `exposure:*`.
+        Method::Exposure => {
+            item.kind == ResourceType::Exposure
+                && match v.split_once('.') {
+                    Some((p, n)) => glob(p, &item.package) && glob(n, &item.name),
+                    None => glob(v, &item.name),
+                }
+        }
         Method::Package => glob(v, &item.package),
         Method::TestType => match v {
             "generic" | "singular" | "data" => {

@@ -25,6 +25,8 @@ pub enum Materialization {
     Analysis,
     /// A snapshot: the query's rows kept as type-2 history (`dbt_valid_from`/`_to`).
     Snapshot,
+    /// An exposure: nothing to build; `build` reports it `NO-OP` once its parents are built.
+    Exposure,
 }
 
 impl Materialization {
@@ -49,6 +51,7 @@ impl Materialization {
             Materialization::UnitTest => "unit_test",
             Materialization::Analysis => "analysis",
             Materialization::Snapshot => "snapshot",
+            Materialization::Exposure => "exposure",
         }
     }
 
@@ -454,6 +457,7 @@ fn materialization(resource_type: ResourceType, c: &ConfigMap) -> Result<Materia
         ResourceType::UnitTest => return Ok(Materialization::UnitTest),
         ResourceType::Analysis => return Ok(Materialization::Analysis),
         ResourceType::Snapshot => return Ok(Materialization::Snapshot),
+        ResourceType::Exposure => return Ok(Materialization::Exposure),
         _ => {}
     }
     // A value that is not a string is reported by the type checks that follow.

@@ -36,6 +36,7 @@ pub enum ResourceType {
     Snapshot,
     Macro,
     UnitTest,
+    Exposure,
 }
 
 impl ResourceType {
@@ -49,6 +50,7 @@ impl ResourceType {
             ResourceType::Snapshot => "snapshot",
             ResourceType::Macro => "macro",
             ResourceType::UnitTest => "unit_test",
+            ResourceType::Exposure => "exposure",
         }
     }
 
@@ -62,6 +64,7 @@ impl ResourceType {
             "snapshot" => ResourceType::Snapshot,
             "macro" => ResourceType::Macro,
             "unit_test" => ResourceType::UnitTest,
+            "exposure" => ResourceType::Exposure,
             _ => return None,
         })
     }
@@ -129,6 +132,9 @@ pub struct ProjectNode {
     pub test: Option<Arc<testing::generic::TestMetadata>>,
     /// For a unit test: its inputs, expected rows and overrides.
     pub unit: Option<Arc<testing::unit::UnitTestSpec>>,
+    /// For an exposure: what dbt's manifest records of it (`type`, `owner`, `label`,
+    /// `maturity`, `url`, `depends_on` as written).
+    pub exposure: Option<Arc<serde_json::Map<String, Json>>>,
 }
 
 impl ProjectNode {

@@ -114,8 +114,9 @@ pub fn apply_yaml(project: &mut Project, files: &[SourceFile], diags: &mut Diagn
                     "sources" => patcher.add_source(doc, item, at, &fqn_dirs, diags),
                     "macros" => patcher.patch_macro(doc, item, diags),
                     "unit_tests" => patcher.unit_tests.push(at),
-                    // Exposures, metrics, groups, semantic models, saved queries and functions
-                    // are accepted (their keys are checked) but Silt does not build them.
+                    "exposures" => patcher.add_exposure(doc, item, &fqn_dirs, diags),
+                    // Metrics, groups, semantic models, saved queries and functions are
+                    // accepted (their keys are checked) but Silt does not build them.
                     _ => {}
                 }
             }
@@ -404,6 +405,132 @@ impl Patcher<'_> {
             config,
             unrendered_config: unrendered,
             meta: serde_json::Value::Object(Default::default()),
+            ..super::ProjectNode::default()
+        });
+    }
+
+    /// An exposure: a node that depends on what its `depends_on` names and builds nothing
+    /// (`silt build` reports it as dbt does, `NO-OP`). Its `depends_on` entries become the
+    /// node's code, `{{ ref('x') }}` per line, so they resolve as any `ref` does.
+    fn add_exposure(&mut self, doc: &YamlDoc, item: &Node, fqn_dirs: &[String], diags: &mut Diagnostics) {
+        let Some(name) = str_of(doc, item, "name", diags) else {
+            diags.push(Diagnostic::error("an exposure needs a `name`").with_span(doc.span(item.id)));
+            return;
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+            diags.push(
+                Diagnostic::error(format!("exposure name `{name}` must contain only letters, numbers and underscores"))
+                    .with_span(doc.span(item.get("name").map_or(item.id, |n| n.id)))
+                    .with_help("put a readable name in `label:`"),
+            );
+            return;
+        }
+        let key = (ResourceType::Exposure, self.package.clone(), name.clone());
+        if let Some(&pos) = self.node_index.get(&key) {
+            diags.push(
+                Diagnostic::error(format!(
+                    "exposure `{name}` is defined twice: here and in {}",
+                    self.nodes[pos].original_file_path
+                ))
+                .with_span(doc.span(item.id)),
+            );
+            return;
+        }
+        const TYPES: [&str; 5] = ["dashboard", "notebook", "analysis", "ml", "application"];
+        let kind = str_of(doc, item, "type", diags);
+        match kind.as_deref() {
+            Some(k) if TYPES.contains(&k) => {}
+            Some(k) => {
+                diags.push(
+                    Diagnostic::error(format!("exposure `{name}` has type `{k}`; dbt's types are {}", TYPES.join(", ")))
+                        .with_span(doc.span(item.get("type").map_or(item.id, |n| n.id))),
+                );
+                return;
+            }
+            None => {
+                diags.push(
+                    Diagnostic::error(format!("exposure `{name}` needs a `type` ({})", TYPES.join(", ")))
+                        .with_span(doc.span(item.id)),
+                );
+                return;
+            }
+        }
+        let owner = item.get("owner").map(Node::to_json);
+        if !owner.as_ref().is_some_and(|o| o.get("email").is_some() || o.get("name").is_some()) {
+            diags.push(
+                Diagnostic::error(format!("exposure `{name}` needs an `owner` with a `name` or an `email`"))
+                    .with_span(doc.span(item.get("owner").map_or(item.id, |n| n.id))),
+            );
+            return;
+        }
+        let mut code = String::new();
+        let mut written = Vec::new();
+        if let Some(deps) = item.get("depends_on") {
+            let Some(list) = deps.as_seq() else {
+                diags.push(
+                    Diagnostic::error("`depends_on` must be a list of `ref(...)` and `source(...)` calls")
+                        .with_span(doc.span(deps.id)),
+                );
+                return;
+            };
+            for entry in list {
+                let text = entry.scalar_text().unwrap_or_default();
+                let call = text.trim();
+                let known = ["ref(", "source(", "metric("].iter().any(|f| call.starts_with(f)) && call.ends_with(')');
+                if !known {
+                    diags.push(
+                        Diagnostic::error(format!("exposure `{name}`: `{call}` in `depends_on` is not a `ref(...)` or `source(...)` call"))
+                            .with_span(doc.span(entry.id)),
+                    );
+                    return;
+                }
+                written.push(Json::String(call.to_owned()));
+                if call.starts_with("metric(") {
+                    // Metrics are not built; the exposure does not wait for one.
+                    continue;
+                }
+                code.push_str(&format!("{{{{ {call} }}}}\n"));
+            }
+        }
+        let project = self.package.clone();
+        let package_dir = self.settings.project_named(&project).map(|p| p.dir.clone()).unwrap_or_default();
+        let mut fqn = vec![project.clone()];
+        fqn.extend(fqn_dirs.iter().cloned());
+        fqn.push(name.clone());
+        let (mut config, unrendered) = super::tree_config(self.settings, "exposures", &fqn);
+        for k in ["tags", "meta", "enabled"] {
+            if let Some(v) = item.get(k) {
+                config.insert(k.to_owned(), v.to_json());
+            }
+        }
+        merge_into(&mut config, &config_of(doc, item, diags));
+        let mut spec = serde_json::Map::new();
+        spec.insert("type".into(), Json::String(kind.unwrap_or_default()));
+        spec.insert("owner".into(), owner.unwrap_or(Json::Null));
+        for k in ["label", "maturity", "url"] {
+            spec.insert(k.into(), item.get(k).map(Node::to_json).unwrap_or(Json::Null));
+        }
+        spec.insert("depends_on".into(), Json::Array(written));
+        let file_rel = doc.file.strip_prefix(package_dir.as_str()).map(|f| f.trim_start_matches('/')).unwrap_or(&doc.file);
+        let path = file_rel.split_once('/').map_or(file_rel, |(_, rest)| rest).to_owned();
+        self.node_index.insert(key, self.nodes.len());
+        self.nodes.push(super::ProjectNode {
+            unique_id: format!("exposure.{project}.{name}"),
+            resource_type: ResourceType::Exposure,
+            name,
+            package: project,
+            package_dir,
+            path,
+            original_file_path: doc.file.clone(),
+            fqn,
+            checksum: super::sha256_hex(code.as_bytes()),
+            raw_code: std::sync::Arc::from(code),
+            config,
+            unrendered_config: unrendered,
+            description: item.get("description").and_then(Node::scalar_text).unwrap_or_default(),
+            meta: item.get("meta").map(Node::to_json).unwrap_or(Json::Object(Default::default())),
+            patch_path: Some(doc.file.clone()),
+            exposure: Some(std::sync::Arc::new(spec)),
             ..super::ProjectNode::default()
         });
     }

@@ -66,7 +66,7 @@ pub fn write_run_files(parsed: &ParsedProject, results: &[NodeResult]) -> std::i
                 r.version.unwrap_or_default()
             ),
             Materialization::Test => "-- silt: data test (the query returns the failing rows)".to_owned(),
-            Materialization::UnitTest => continue,
+            Materialization::UnitTest | Materialization::Exposure => continue,
             other => format!("-- silt: {} {}", other.as_str(), node.relation),
         };
         let path = settings

@@ -398,6 +398,44 @@ fn contract_json(node: &ParsedNode) -> Json {
     json!({"enforced": node.config.contract_enforced, "alias_types": alias_types, "checksum": checksum})
 }
 
+/// An exposure as the manifest's `exposures` section describes it.
+fn exposure_json(node: &ParsedNode) -> Json {
+    let n = &node.node;
+    let Some(spec) = &n.exposure else { return Json::Null };
+    let get = |k: &str| spec.get(k).cloned().unwrap_or(Json::Null);
+    let owner = get("owner");
+    let refs: Vec<Json> = node
+        .refs
+        .iter()
+        .map(|r| json!({"name": r.name, "package": r.package, "version": r.version}))
+        .collect();
+    let sources: Vec<Json> = node.sources.iter().map(|(s, t)| json!([s, t])).collect();
+    json!({
+        "name": n.name,
+        "resource_type": "exposure",
+        "package_name": n.package,
+        "path": n.path,
+        "original_file_path": n.package_path(),
+        "unique_id": n.unique_id,
+        "fqn": n.fqn,
+        "type": get("type"),
+        "owner": {"email": owner.get("email").cloned().unwrap_or(Json::Null), "name": owner.get("name").cloned().unwrap_or(Json::Null)},
+        "description": n.description,
+        "label": get("label"),
+        "maturity": get("maturity"),
+        "meta": node.config.raw.get("meta").unwrap_or(&n.meta),
+        "tags": node.config.tags,
+        "config": {"enabled": node.config.enabled, "tags": node.config.tags, "meta": node.config.raw.get("meta").unwrap_or(&n.meta)},
+        "unrendered_config": n.unrendered_config,
+        "url": get("url"),
+        "depends_on": {"macros": node.macros, "nodes": node.depends_on},
+        "refs": refs,
+        "sources": sources,
+        "metrics": [],
+        "created_at": 0.0,
+    })
+}
+
 /// A unit test as the manifest's `unit_tests` section describes it.
 fn unit_test_json(node: &ParsedNode) -> Json {
     let n = &node.node;
@@ -459,7 +497,7 @@ pub fn node_json(
 pub fn comparable(parsed: &ParsedProject) -> Json {
     let enabled = || parsed.nodes.iter().filter(|n| n.config.enabled);
     let nodes: Map<String, Json> = enabled()
-        .filter(|n| n.node.unit.is_none())
+        .filter(|n| n.node.unit.is_none() && n.node.exposure.is_none())
         .map(|n| (n.node.unique_id.clone(), node_json(parsed, n, None)))
         .collect();
     let unit_tests: Map<String, Json> = enabled()
@@ -544,7 +582,7 @@ impl Serialize for Manifest<'_> {
         let enabled: Vec<&ParsedNode> = parsed
             .nodes
             .iter()
-            .filter(|n| n.config.enabled && n.node.unit.is_none())
+            .filter(|n| n.config.enabled && n.node.unit.is_none() && n.node.exposure.is_none())
             .collect();
         let parts = crate::par::map(&enabled.chunks(256).collect::<Vec<_>>(), |chunk| {
             let mut out = String::new();
@@ -620,14 +658,22 @@ impl Serialize for Manifest<'_> {
                 (id, doc)
             })),
         )?;
-        for key in ["exposures", "metrics", "groups", "selectors"] {
+        m.serialize_entry(
+            "exposures",
+            &MapOf::new(
+                parsed
+                    .nodes
+                    .iter()
+                    .filter(|n| n.config.enabled && n.node.exposure.is_some())
+                    .map(|n| (&n.node.unique_id, exposure_json(n))),
+            ),
+        )?;
+        for key in ["metrics", "groups", "selectors"] {
             m.serialize_entry(key, &empty)?;
         }
         let disabled_nodes = parsed.nodes.iter().filter(|n| !n.config.enabled).map(|n| {
-            (
-                n.node.unique_id.clone(),
-                json!([node_json(parsed, n, None)]),
-            )
+            let json = if n.node.exposure.is_some() { exposure_json(n) } else { node_json(parsed, n, None) };
+            (n.node.unique_id.clone(), json!([json]))
         });
         let disabled_sources = parsed
             .sources

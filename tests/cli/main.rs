@@ -2070,3 +2070,79 @@ fn same_as_dbt(d: &Path, fixture_name: &str, invocations: &[(&str, &[&str], i32)
     }
     outputs
 }
+
+/// Exposures are nodes that build nothing: `build` reports them `NO-OP` once what they
+/// read is built (skipped when it failed), `exposure:` selects them, and the manifest lists
+/// them as dbt does.
+#[test]
+fn exposures_are_no_ops_downstream_of_what_they_read() {
+    let dir = fixture("mat");
+    let d = dir.path();
+    std::fs::write(
+        d.join("models/exposures.yml"),
+        "version: 2
+exposures:
+  - name: weekly_report
+    label: Weekly report
+    type: dashboard
+    maturity: high
+    url: https://bi.example.com/weekly
+    owner: {name: Ana, email: ana@example.com}
+    depends_on:
+      - ref('tbl')
+      - ref('vw')
+  - name: broken_feed
+    type: application
+    owner: {email: ops@example.com}
+    depends_on: [ref('failing')]
+",
+    )
+    .unwrap();
+    assert_eq!(silt(d, &["seed", "-q"]).code, 0);
+    let names = silt(d, &["ls", "-q", "--select", "+exposure:weekly_report", "--output", "name"]);
+    assert_eq!(names.code, 0, "{}", names.stderr);
+    let mut listed: Vec<&str> = names.stdout.lines().collect();
+    listed.sort_unstable();
+    assert_eq!(listed, vec!["events", "tbl", "vw", "weekly_report"]);
+    let build = silt(d, &["build", "--no-docs", "--vars", "{break: true}"]);
+    assert_eq!(build.code, 1, "{}", build.stderr);
+    assert!(build.stderr.contains("NO-OP exposure weekly_report"), "{}", build.stderr);
+    assert!(build.stderr.contains("SKIP exposure broken_feed"), "{}", build.stderr);
+    assert!(build.stderr.contains("SKIP=2 NO-OP=1 TOTAL="), "{}", build.stderr);
+    assert!(build.stderr.contains("macros, 2 exposures"), "{}", build.stderr);
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("target/run_results.json")).unwrap()).unwrap();
+    let status = |id: &str| {
+        results["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["unique_id"] == id)
+            .map(|r| r["status"].as_str().unwrap_or("").to_owned())
+    };
+    assert_eq!(status("exposure.mat.weekly_report").as_deref(), Some("no-op"));
+    assert_eq!(status("exposure.mat.broken_feed").as_deref(), Some("skipped"));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("target/manifest.json")).unwrap()).unwrap();
+    let e = &manifest["exposures"]["exposure.mat.weekly_report"];
+    assert_eq!(e["type"], "dashboard");
+    assert_eq!(e["owner"]["email"], "ana@example.com");
+    assert_eq!(e["label"], "Weekly report");
+    assert_eq!(e["depends_on"]["nodes"], serde_json::json!(["model.mat.tbl", "model.mat.vw"]));
+    assert!(manifest["nodes"].get("exposure.mat.weekly_report").is_none());
+    assert_eq!(manifest["child_map"]["model.mat.vw"], serde_json::json!(["exposure.mat.weekly_report"]));
+    // `run` builds models only.
+    let run = silt(d, &["run", "-s", "+exposure:weekly_report"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("NO-OP exposure") && run.stderr.contains("TOTAL=2"), "{}", run.stderr);
+    // A bad exposure names its file and line.
+    std::fs::write(
+        d.join("models/exposures.yml"),
+        "version: 2\nexposures:\n  - name: weekly_report\n    type: report\n    owner: {name: Ana}\n",
+    )
+    .unwrap();
+    let bad = silt(d, &["ls", "-q"]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("models/exposures.yml:4"), "{}", bad.stderr);
+    assert!(bad.stderr.contains("has type `report`; dbt's types are dashboard, notebook, analysis, ml, application"), "{}", bad.stderr);
+}

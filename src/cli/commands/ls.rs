@@ -18,6 +18,7 @@ const DEFAULT_TYPES: &[ResourceType] = &[
     ResourceType::Source,
     ResourceType::Snapshot,
     ResourceType::UnitTest,
+    ResourceType::Exposure,
 ];
 
 pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, output: LsFormat, resource_types: &[String]) -> Result<Outcome> {
@@ -32,7 +33,7 @@ pub fn run(cli: &Cli, printer: &Printer, args: &SelectArgs, output: LsFormat, re
             Some(rt) => types.push(rt),
             None => {
                 let d = silt::diagnostic::Diagnostic::error(format!("unknown resource type `{t}`"))
-                    .with_help("use model, seed, source, test, analysis, snapshot, unit_test or all");
+                    .with_help("use model, seed, source, test, analysis, snapshot, unit_test, exposure or all");
                 return Ok(report_diagnostics(printer, &d.into()));
             }
         }
