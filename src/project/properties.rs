@@ -295,7 +295,30 @@ impl Patcher<'_> {
             );
             return;
         }
-        let Some(&pos) = self.node_index.get(&(kind, self.package.clone(), name.clone())) else {
+        // dbt finds a `models:` / `seeds:` / `snapshots:` entry by name among all three (its
+        // ref lookup) and warns when the kind differs, then applies it.
+        let mut found = self.node_index.get(&(kind, self.package.clone(), name.clone())).copied();
+        if found.is_none() && matches!(kind, ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot) {
+            for other in [ResourceType::Model, ResourceType::Seed, ResourceType::Snapshot] {
+                if let Some(&pos) = self.node_index.get(&(other, self.package.clone(), name.clone())) {
+                    let section = match kind {
+                        ResourceType::Model => "models",
+                        ResourceType::Seed => "seeds",
+                        _ => "snapshots",
+                    };
+                    diags.push(
+                        Diagnostic::warning(format!(
+                            "`{name}` is a {}, but it is described under `{section}:`; the entry applies to it",
+                            other.as_str()
+                        ))
+                        .with_span(doc.span(item.get("name").map_or(item.id, |n| n.id))),
+                    );
+                    found = Some(pos);
+                    break;
+                }
+            }
+        }
+        let Some(pos) = found else {
             let candidates: Vec<&str> = self
                 .nodes
                 .iter()
@@ -316,6 +339,7 @@ impl Patcher<'_> {
             diags.push(d);
             return;
         };
+        let kind = self.nodes[pos].resource_type;
         if let Some(first) = self
             .described
             .insert((kind, self.package.clone(), name.clone()), doc.file.clone())
