@@ -250,6 +250,17 @@ pub enum Command {
     },
     /// Check the project and profile, and print the resolved target.
     Debug,
+    /// Call a macro (`name` or `package.name`) against the warehouse, as dbt's
+    /// run-operation: what it runs through `run_query` and `statement` is run.
+    #[command(name = "run-operation")]
+    RunOperation {
+        /// The macro: `name` or `package.name`.
+        #[arg(value_name = "MACRO")]
+        macro_name: String,
+        /// The macro's keyword arguments, as YAML or JSON: --args '{table: orders, days: 7}'.
+        #[arg(long)]
+        args: Option<String>,
+    },
     /// Install the packages of packages.yml (or dependencies.yml) into dbt_packages/,
     /// locked in package-lock.yml.
     Deps {

@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod ls;
 pub mod optimize;
 pub mod produce;
+pub mod run_operation;
 pub mod show;
 
 use std::path::PathBuf;
@@ -42,6 +43,7 @@ pub use docs::{DocsReport, docs_generate, docs_serve};
 pub use ingest::ingest;
 pub use optimize::optimize;
 pub use produce::produce;
+pub use run_operation::run_operation;
 pub use ls::ls;
 pub use show::show;
 

@@ -53,6 +53,8 @@ enum Method {
     Group,
     Access,
     State(Check),
+    /// `result:<status>`: the status in the `--state` run's `run_results.json`.
+    Result,
 }
 
 const METHODS: &[&str] = &[
@@ -70,9 +72,9 @@ const METHODS: &[&str] = &[
     "group",
     "access",
     "state",
+    "result",
 ];
 const UNSUPPORTED: &[&str] = &[
-    "result",
     "metric",
     "semantic_model",
     "saved_query",
@@ -102,7 +104,7 @@ impl Selection {
             .iter()
             .chain(&self.exclude)
             .flatten()
-            .any(|c| matches!(c.method, Method::State(_)))
+            .any(|c| matches!(c.method, Method::State(_) | Method::Result))
     }
 
     /// What the selection picks, over every resource type, as dbt's `NodeSelector` does:
@@ -238,6 +240,14 @@ fn parse_criterion(text: &str) -> Result<Criterion, Diagnostic> {
                     "test_name" => Method::TestName,
                     "group" => Method::Group,
                     "access" => Method::Access,
+                    "result" => match v {
+                        "success" | "error" | "fail" | "warn" | "pass" | "skipped" | "no-op" => Method::Result,
+                        _ => {
+                            return Err(bad(
+                                "`result:` takes a status of the earlier run: success, error, fail, warn, pass, skipped or no-op",
+                            ))
+                        }
+                    },
                     "state" => match Check::parse(v) {
                         Some(check) => Method::State(check),
                         None => {
@@ -406,6 +416,27 @@ impl<'s> Universe<'s> {
             })?;
             base.extend(self.all.iter().filter(|i| state.matches(check, &i.id)).map(|i| i.id.clone()));
         }
+        if c.method == Method::Result {
+            let state = self.state.ok_or_else(|| {
+                Diagnostic::error(format!("`result:{}` selects by an earlier run's results, and no --state was given", c.value))
+                    .with_help("pass --state <dir>, the folder holding that run's run_results.json and manifest.json (a copy of its target/)")
+            })?;
+            for item in &self.all {
+                match state.result(&item.id) {
+                    Ok(Some(status)) if status == c.value => {
+                        base.insert(item.id.clone());
+                    }
+                    Ok(_) => {}
+                    Err(()) => {
+                        return Err(Diagnostic::error(format!(
+                            "`result:{}` selects by an earlier run's results, and the --state folder has no run_results.json",
+                            c.value
+                        ))
+                        .with_help("copy the earlier run's target/run_results.json into the --state folder"));
+                    }
+                }
+            }
+        }
         for item in &self.all {
             if matches(c, item)? {
                 base.insert(item.id.clone());
@@ -520,7 +551,7 @@ fn matches(c: &Criterion, item: &Item) -> Result<bool, Diagnostic> {
             .and_then(Json::as_str)
             .is_some_and(|a| glob(v, a)),
         // Resolved against the earlier run in `Universe::criterion`.
-        Method::State(_) => false,
+        Method::State(_) | Method::Result => false,
     })
 }
 

@@ -114,6 +114,9 @@ impl Resources {
 pub struct State {
     dir: PathBuf,
     previous: Resources,
+    /// Each node's status in the earlier run's `run_results.json`, when there is one
+    /// (what `result:<status>` selects by).
+    results: Option<std::collections::HashMap<String, String>>,
 }
 
 impl State {
@@ -134,9 +137,21 @@ impl State {
             ))
             .with_help(help));
         }
+        let results = std::fs::read(dir.join("run_results.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Json>(&b).ok())
+            .map(|r| {
+                r["results"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| Some((x["unique_id"].as_str()?.to_owned(), x["status"].as_str()?.to_owned())))
+                    .collect()
+            });
         Ok(State {
             dir: dir.to_owned(),
             previous: Resources::from_manifest(manifest),
+            results,
         })
     }
 
@@ -159,6 +174,7 @@ impl State {
             previous: &self.previous,
             current,
             modified_macros,
+            results: self.results.as_ref(),
         }
     }
 }
@@ -180,9 +196,17 @@ pub struct Comparison<'a> {
     previous: &'a Resources,
     current: Resources,
     modified_macros: HashSet<String>,
+    results: Option<&'a std::collections::HashMap<String, String>>,
 }
 
 impl Comparison<'_> {
+    /// The status `id` ended with in the earlier run (`None` when it did not run), or an
+    /// error when the state folder has no `run_results.json`.
+    pub fn result(&self, id: &str) -> Result<Option<&str>, ()> {
+        let results = self.results.ok_or(())?;
+        Ok(results.get(id).map(String::as_str))
+    }
+
     /// Whether the resource `id` of the project now passes `check`.
     pub fn matches(&self, check: Check, id: &str) -> bool {
         let Some((new, kind)) = self.current.get(id) else {

@@ -2146,3 +2146,80 @@ exposures:
     assert!(bad.stderr.contains("models/exposures.yml:4"), "{}", bad.stderr);
     assert!(bad.stderr.contains("has type `report`; dbt's types are dashboard, notebook, analysis, ml, application"), "{}", bad.stderr);
 }
+
+/// `run-operation` calls a macro with `--args` against the warehouse (what it runs through
+/// `run_query` is done), records it in run_results.json, and fails clearly.
+#[test]
+fn run_operation_calls_a_macro_against_the_warehouse() {
+    let dir = fixture("mat");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("macros")).unwrap();
+    std::fs::write(
+        d.join("macros/ops.sql"),
+        "{% macro log_rows(table, days=7) %}
+  {% set n = run_query('select count(*) as n from ' ~ ref(table)) %}
+  {{ log('rows in ' ~ table ~ ': ' ~ n.columns[0].values()[0] ~ ' over ' ~ days ~ ' days', info=True) }}
+  {% do run_query('create table if not exists main.op_log as select 0 as days') %}
+  {% do run_query('insert into main.op_log values (' ~ days ~ ')') %}
+{% endmacro %}
+{% macro boom() %}
+  {{ exceptions.raise_compiler_error('not today') }}
+{% endmacro %}
+",
+    )
+    .unwrap();
+    assert_eq!(silt(d, &["seed", "-q"]).code, 0);
+    assert_eq!(silt(d, &["run", "-q", "-s", "tbl"]).code, 0);
+    let ok = silt(d, &["run-operation", "log_rows", "--args", "{table: tbl, days: 3}"]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(ok.stderr.contains("rows in tbl: 6 over 3 days"), "{}", ok.stderr);
+    assert_eq!(show_row(d, "select sum(days) as s, count(*) as n from main.op_log", &[])["s"], 3);
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("target/run_results.json")).unwrap()).unwrap();
+    assert_eq!(results["results"][0]["unique_id"], "macro.mat.log_rows");
+    assert_eq!(results["results"][0]["status"], "success");
+    let boom = silt(d, &["run-operation", "mat.boom"]);
+    assert_eq!(boom.code, 1);
+    assert!(boom.stderr.contains("Encountered an error while running operation:"), "{}", boom.stderr);
+    assert!(boom.stderr.contains("error: not today") && boom.stderr.contains("macros/ops.sql:8"), "{}", boom.stderr);
+    let missing = silt(d, &["run-operation", "log_row"]);
+    assert_eq!(missing.code, 1);
+    assert!(missing.stderr.contains("no macro named `log_row`") && missing.stderr.contains("did you mean `log_rows`?"), "{}", missing.stderr);
+    let bad_args = silt(d, &["run-operation", "log_rows", "--args", "[1, 2]"]);
+    assert_eq!(bad_args.code, 1);
+    assert!(bad_args.stderr.contains("`--args` must be a mapping"), "{}", bad_args.stderr);
+}
+
+/// `result:<status>` selects by the `--state` run's run_results.json, as dbt's.
+#[test]
+fn result_selection_reads_the_earlier_runs_results() {
+    let dir = fixture("mat");
+    let d = dir.path();
+    assert_eq!(silt(d, &["seed", "-q"]).code, 0);
+    assert_eq!(silt(d, &["run", "-q", "--vars", "{break: true}"]).code, 1);
+    let state = d.join("prev");
+    std::fs::create_dir_all(&state).unwrap();
+    for f in ["manifest.json", "run_results.json"] {
+        std::fs::copy(d.join("target").join(f), state.join(f)).unwrap();
+    }
+    let names = |sel: &str| {
+        let out = silt(d, &["ls", "-q", "--select", sel, "--state", "prev", "--output", "name"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let mut v: Vec<String> = out.stdout.lines().map(str::to_owned).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names("result:error"), vec!["failing"]);
+    assert_eq!(names("result:skipped"), vec!["child_of_failing"]);
+    assert_eq!(names("result:error+"), vec!["child_of_failing", "failing"]);
+    // Re-running what failed, as dbt users do after fixing it.
+    let rerun = silt(d, &["run", "-q", "--select", "result:error+", "--state", "prev"]);
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    std::fs::remove_file(state.join("run_results.json")).unwrap();
+    let missing = silt(d, &["ls", "-q", "--select", "result:error", "--state", "prev"]);
+    assert_eq!(missing.code, 1);
+    assert!(missing.stderr.contains("the --state folder has no run_results.json"), "{}", missing.stderr);
+    let bad = silt(d, &["ls", "-q", "--select", "result:broken", "--state", "prev"]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("`result:` takes a status"), "{}", bad.stderr);
+}

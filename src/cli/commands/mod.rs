@@ -7,6 +7,7 @@ mod deps;
 mod docs;
 mod ingest;
 mod ls;
+mod operation;
 mod run;
 mod show;
 
@@ -59,6 +60,7 @@ pub fn dispatch(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             output,
         } => show::run(cli, printer, select, inline.as_deref(), *limit, *output),
         Command::Debug => debug::run(cli, printer),
+        Command::RunOperation { macro_name, args } => operation::run(cli, printer, macro_name, args.as_deref()),
         Command::Deps { upgrade, lock } => deps::run(cli, printer, *upgrade, *lock),
         Command::Docs { action: crate::cli::DocsCommand::Generate } => docs::generate(cli, printer),
         Command::Docs { action: crate::cli::DocsCommand::Serve { port, host } } => docs::serve(cli, printer, host, *port),
