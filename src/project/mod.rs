@@ -418,6 +418,12 @@ impl Project {
         // calling node's package first).
         let mut seen: HashMap<(ResourceType, &str, &str), &ProjectNode> = HashMap::new();
         for node in &self.nodes {
+            // Generic tests are told apart by their unique ids (the name with a hash of the
+            // arguments): two whose names collide (`values: ['a@b']` and `['a&b']`) both
+            // run, as in dbt. Identical ones are reported where tests are read.
+            if node.test.is_some() {
+                continue;
+            }
             // Models, seeds and snapshots share one namespace for `ref`.
             let kind = match node.resource_type {
                 ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot => {
