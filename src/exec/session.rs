@@ -210,6 +210,16 @@ impl Session {
             .collect()
     }
 
+    /// Whether `schema.name` resolves to an override (a staged table being audited, a unit
+    /// test's rows), which stands for a table whatever is on disk.
+    pub fn has_override(&self, schema: &str, name: &str) -> bool {
+        self.registry
+            .overrides
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&key(schema, name))
+    }
+
     /// Whether a relation is a registered view.
     pub fn is_view(&self, schema: &str, name: &str) -> bool {
         self.registry

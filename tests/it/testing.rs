@@ -344,3 +344,29 @@ fn build_skips_downstream_of_a_failing_test_but_not_of_a_warning() {
     assert_eq!(result_of(&results, "incremental_reads_only_new_rows").status, Status::Pass);
     assert_eq!(result_of(&results, "event_log").status, Status::Success);
 }
+
+/// A test audited before its table is published reads that table's columns while
+/// compiling (dbt_expectations' column tests do): on a first build the staged table
+/// answers, though nothing is on disk yet.
+#[test]
+fn audited_tests_see_the_staged_tables_columns() {
+    let dir = fixture("mat");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("macros")).unwrap();
+    std::fs::write(
+        d.join("macros/ncols.sql"),
+        "{% test has_columns(model, n) %}\n{% set cols = adapter.get_columns_in_relation(model) %}\nselect {{ cols | length }} as found where {{ cols | length }} != {{ n }}\n{% endtest %}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("models/tbl.yml"),
+        "version: 2\nmodels:\n  - name: tbl\n    data_tests:\n      - has_columns: {n: 5}\n",
+    )
+    .unwrap();
+    run_ok(d, &["events"], None, false);
+    assert!(!d.join("warehouse/main/tbl").exists());
+    let results = build(d, &["tbl"], None);
+    assert_eq!(result_of(&results, "tbl").status, Status::Success, "{results:?}");
+    let t = results.iter().find(|r| r.unique_id.starts_with("test.mat.has_columns_tbl")).expect("the test ran");
+    assert_eq!(t.status, Status::Pass, "{t:?}");
+}
