@@ -167,7 +167,8 @@ fn packages_build_what_dbt_builds() {
 /// The lenient fixture: one model's Jinja error and another's config error fail those
 /// models alone (what reads them is skipped), and a properties entry for a deleted model
 /// is a warning, not a refusal of the project, a seed described under `models:` takes
-/// the entry (with a warning), and two generic tests whose names collide both run, as in dbt: `seed` then `build` report what dbt-duckdb
+/// the entry (with a warning), two generic tests whose names collide both run, and a test
+/// macro's argument the YAML does not give is undefined, as in dbt: `seed` then `build` report what dbt-duckdb
 /// reports (make_expected.py).
 #[test]
 fn one_nodes_error_fails_that_node_as_in_dbt() {
