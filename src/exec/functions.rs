@@ -41,6 +41,15 @@ use crate::enrich::{self, Emotes};
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(DateDiff::new()));
     ctx.register_udf(ScalarUDF::from(DateAdd::new()));
+    ctx.register_udf(ScalarUDF::from(ConvertTimezone {
+        signature: Signature::one_of(
+            vec![
+                deltalake::datafusion::logical_expr::TypeSignature::Any(2),
+                deltalake::datafusion::logical_expr::TypeSignature::Any(3),
+            ],
+            Volatility::Immutable,
+        ),
+    }));
     ctx.register_udf((*nullable_udf()).clone());
     ctx.register_udf(ScalarUDF::from(CurrentSetting {
         signature: Signature::coercible(
@@ -468,6 +477,58 @@ impl ScalarUDFImpl for DateAdd {
     }
 }
 
+/// Snowflake's and Redshift's `convert_timezone([source_tz,] target_tz, ts)`, which
+/// dbt_date's generic SQL calls: the wall time `ts` has in `source_tz` (UTC when not given),
+/// as the wall time of that instant in `target_tz`, without a time zone.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ConvertTimezone {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ConvertTimezone {
+    fn name(&self) -> &str {
+        "convert_timezone"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Timestamp(TimeUnit::Microsecond, None))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use chrono::TimeZone;
+        use deltalake::arrow::array::timezone::Tz;
+        let rows = args.number_rows;
+        let zone = |v: &ColumnarValue| -> Result<Tz> {
+            let name = match v {
+                ColumnarValue::Scalar(s) => s.try_as_str().flatten().map(str::to_owned),
+                ColumnarValue::Array(_) => None,
+            }
+            .ok_or_else(|| DataFusionError::Execution("convert_timezone takes its time zones as constant text".into()))?;
+            name.parse::<Tz>()
+                .map_err(|_| DataFusionError::Execution(format!("convert_timezone: unknown time zone '{name}'")))
+        };
+        let (source, target, value) = match args.args.as_slice() {
+            [target, value] => (None, zone(target)?, value),
+            [source, target, value] => (Some(zone(source)?), zone(target)?, value),
+            _ => return Err(DataFusionError::Execution("convert_timezone takes 2 or 3 arguments".into())),
+        };
+        let t = to_micros(value, rows)?;
+        let out: TimestampMicrosecondArray = t
+            .iter()
+            .map(|t| {
+                let wall = naive(t?)?;
+                let instant = match &source {
+                    Some(z) => z.from_local_datetime(&wall).earliest()?.with_timezone(&chrono::Utc),
+                    None => wall.and_utc(),
+                };
+                Some(instant.with_timezone(&target).naive_local().and_utc().timestamp_micros())
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+    }
+}
+
 /// Integer division as floating point; day arithmetic on dates.
 #[derive(Debug)]
 struct DialectRule;
@@ -677,6 +738,37 @@ mod chat_tests {
             assert_eq!(literals, [["2", "1", "1.0", "true"]]);
             let err = ctx.sql("select sentiment(1, 2)").await.err().map(|e| e.to_string()).unwrap_or_default();
             assert!(err.contains("sentiment"), "{err}");
+        });
+    }
+
+    // convert_timezone as Snowflake's: source (UTC when not given) to target, across DST,
+    // and a null stays null; current_setting reads the session's time zone.
+    #[test]
+    fn convert_timezone_and_current_setting() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let ctx = SessionContext::new();
+            register(&ctx);
+            let got = rows(
+                &ctx,
+                "select convert_timezone('UTC', 'America/New_York', cast('2024-01-15 12:00:00' as timestamp)), \
+                        convert_timezone('America/New_York', 'UTC', '2024-07-01 08:00:00'), \
+                        convert_timezone('Asia/Kolkata', cast('2024-07-01 00:00:00' as timestamp)), \
+                        convert_timezone('UTC', 'Europe/Paris', cast(null as timestamp)), \
+                        current_setting('timezone')",
+            )
+            .await;
+            assert_eq!(got, [["2024-01-15T07:00:00", "2024-07-01T12:00:00", "2024-07-01T05:30:00", "", "UTC"]]);
+            let err = ctx
+                .sql("select convert_timezone('Mars/Olympus', cast('2024-01-01' as timestamp))")
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("unknown time zone 'Mars/Olympus'"), "{err}");
         });
     }
 }

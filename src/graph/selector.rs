@@ -652,8 +652,9 @@ mod tests {
                 .message
                 .contains("`state:` takes one of `new`, `old`, `modified`")
         );
+        assert_eq!(parse_criterion("result:error").unwrap().method, Method::Result);
         assert!(
-            parse_criterion("result:error")
+            parse_criterion("metric:revenue")
                 .unwrap_err()
                 .message
                 .contains("not supported")

@@ -408,6 +408,7 @@ mod tests {
         let state = State {
             dir: PathBuf::new(),
             previous: resources(nodes.clone(), macros("inner")),
+            results: None,
         };
         let cmp = state.compare(resources(nodes, macros("inner, changed")));
         assert!(cmp.matches(Check::Macros, "model.p.a"));
