@@ -7,7 +7,7 @@ mod command;
 pub use command::{ColumnSpec, Command, ScriptStatement, TableName, command, script};
 
 use deltalake::datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart, Statement, VisitMut,
+    DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart, Statement, TimezoneInfo, VisitMut,
     visit_expressions_mut,
 };
 use deltalake::datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -93,6 +93,12 @@ fn rewrite_expr(expr: &mut Expr) -> Result<(), SqlError> {
 fn rewrite_in<V: VisitMut>(node: &mut V) -> Result<(), SqlError> {
     let mut failure = None;
     let _ = visit_expressions_mut(node, |expr| {
+        // DuckDB's and MySQL's `DATETIME` is a timestamp, which DataFusion does not spell so.
+        if let Expr::Cast { data_type, .. } = expr
+            && matches!(data_type, DataType::Datetime(_))
+        {
+            *data_type = DataType::Timestamp(None, TimezoneInfo::None);
+        }
         match rewrite_call(expr) {
             Ok(Some(new)) => *expr = new,
             Ok(None) => {}
@@ -146,6 +152,10 @@ fn rewrite_call(expr: &Expr) -> Result<Option<Expr>, SqlError> {
         ("dayofyear", [x]) => part("doy", x),
         ("epoch", [x]) => format!("date_part('epoch', {x})"),
         ("count_if", [c]) => format!("count(CASE WHEN {c} THEN 1 END)"),
+        // DuckDB's part names DataFusion spells otherwise (its `week` is the ISO week, and
+        // `dow` counts from Sunday as DuckDB's `dayofweek`).
+        ("date_part" | "datepart", [p, x]) if duckdb_part(p).is_some() => duckdb_part(p).unwrap_or_default().replace("{x}", x),
+        ("date_trunc", [p, x]) if p.trim().eq_ignore_ascii_case("'isoweek'") => format!("date_trunc('week', {x})"),
         ("len", [x]) => format!("character_length({x})"),
         // DuckDB's and Spark's `mod(a, b)`: the remainder, as `%`.
         ("mod", [a, b]) => format!("(({a}) % ({b}))"),
@@ -172,6 +182,18 @@ fn rewrite_call(expr: &Expr) -> Result<Option<Expr>, SqlError> {
             line: None,
             column: None,
         })
+}
+
+/// A DuckDB date part DataFusion does not know, as a DataFusion expression of `{x}`.
+fn duckdb_part(part: &str) -> Option<String> {
+    let p = part.trim().trim_matches('\'').to_lowercase();
+    Some(match p.as_str() {
+        "dayofweek" | "weekday" => "date_part('dow', {x})".to_owned(),
+        "dayofyear" => "date_part('doy', {x})".to_owned(),
+        "isoweek" | "weekofyear" => "date_part('week', {x})".to_owned(),
+        "isodow" => "((date_part('dow', {x}) + 6) % 7 + 1)".to_owned(),
+        _ => return None,
+    })
 }
 
 /// sqlparser appends " at Line: L, Column: C"; split it off.
@@ -299,6 +321,16 @@ mod tests {
         assert_eq!(
             parse_for_engine("select mod(a + 1, 3) from t").unwrap().to_string(),
             "SELECT ((a + 1) % (3)) FROM t"
+        );
+        assert_eq!(
+            parse_for_engine("select date_part('dayofweek', d), date_part('isodow', d), datepart('isoweek', d), date_trunc('isoweek', d) from t")
+                .unwrap()
+                .to_string(),
+            "SELECT date_part('dow', d), ((date_part('dow', d) + 6) % 7 + 1), date_part('week', d), date_trunc('week', d) FROM t"
+        );
+        assert_eq!(
+            parse_for_engine("select cast(d as datetime), d::DATETIME from t").unwrap().to_string(),
+            "SELECT CAST(d AS TIMESTAMP), d::TIMESTAMP FROM t"
         );
     }
 

@@ -584,12 +584,173 @@ impl Object for PytzModule {
     }
 }
 
+/// The changes that turn `x - modules.datetime.timedelta(...)` (or `+`, or `timedelta`
+/// alone) into `__silt_dt_sub(x, modules.datetime.timedelta(...))`: minijinja's operators
+/// cannot add a timedelta, so the template is rewritten where one is added or taken away.
+/// The left operand is what Jinja would take: back to a comma, bracket, `=`, comparison or
+/// keyword (`+`, `-` and tighter operators are part of it, so chains stay left-associative).
+/// `(offset, bytes removed, text inserted)`, ascending.
+pub fn arithmetic_changes(source: &str, in_expr: bool) -> Vec<(usize, usize, String)> {
+    use minijinja::machinery::{Token, tokenize};
+    if !source.contains("timedelta") {
+        return Vec::new();
+    }
+    let mut tokens = Vec::new();
+    for t in tokenize(source, in_expr, minijinja::syntax::SyntaxConfig::default()) {
+        match t {
+            Ok(t) => tokens.push(t),
+            Err(_) => return Vec::new(),
+        }
+    }
+    let is_boundary = |t: &Token| match t {
+        Token::Comma | Token::Colon | Token::Assign | Token::Eq | Token::Ne | Token::Gt | Token::Gte | Token::Lt
+        | Token::Lte | Token::VariableStart | Token::BlockStart | Token::VariableEnd | Token::BlockEnd
+        | Token::TemplateData(_) => true,
+        Token::Ident(w) => matches!(*w, "and" | "or" | "not" | "in" | "is" | "if" | "else" | "elif" | "set" | "do" | "return"),
+        _ => false,
+    };
+    let ends_operand = |t: &Token| {
+        matches!(
+            t,
+            Token::Ident(_) | Token::Str(_) | Token::String(_) | Token::Int(_) | Token::Int128(_) | Token::Float(_)
+                | Token::ParenClose | Token::BracketClose | Token::BraceClose
+        ) && !is_boundary(t)
+    };
+    // (left operand's first token, operator token, right operand's last token)
+    let mut ops: Vec<(usize, usize, usize)> = Vec::new();
+    for i in 1..tokens.len() {
+        let op = &tokens[i].0;
+        if !matches!(op, Token::Plus | Token::Minus) || !ends_operand(&tokens[i - 1].0) {
+            continue;
+        }
+        // The right operand: a dotted name ending in `timedelta`, called.
+        let mut j = i + 1;
+        let mut last_name = None;
+        while let Some((t, _)) = tokens.get(j) {
+            match t {
+                Token::Ident(w) => last_name = Some(*w),
+                Token::Dot => {}
+                _ => break,
+            }
+            j += 1;
+        }
+        if last_name != Some("timedelta") || !matches!(tokens.get(j), Some((Token::ParenOpen, _))) {
+            continue;
+        }
+        let mut depth = 0usize;
+        let mut end = None;
+        for (k, (t, _)) in tokens.iter().enumerate().skip(j) {
+            match t {
+                Token::ParenOpen | Token::BracketOpen | Token::BraceOpen => depth += 1,
+                Token::ParenClose | Token::BracketClose | Token::BraceClose => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(k);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(end) = end else { continue };
+        // The left operand: back to a boundary at this depth.
+        let mut depth = 0usize;
+        let mut start = i;
+        let mut k = i;
+        while k > 0 {
+            k -= 1;
+            let t = &tokens[k].0;
+            match t {
+                Token::ParenClose | Token::BracketClose | Token::BraceClose => depth += 1,
+                Token::ParenOpen | Token::BracketOpen | Token::BraceOpen => {
+                    if depth == 0 {
+                        break;
+                    }
+                    depth -= 1;
+                }
+                _ if depth == 0 && is_boundary(t) => break,
+                _ => {}
+            }
+            start = k;
+        }
+        if start == i {
+            continue;
+        }
+        ops.push((start, i, end));
+    }
+    let mut changes: Vec<(usize, usize, String)> = Vec::new();
+    // Openings at one offset: the later (outer) operation first.
+    let mut openings: std::collections::BTreeMap<usize, Vec<&str>> = std::collections::BTreeMap::new();
+    for (start, op, end) in &ops {
+        let name = if matches!(tokens[*op].0, Token::Plus) { "__silt_dt_add(" } else { "__silt_dt_sub(" };
+        openings.entry(tokens[*start].1.start_offset as usize).or_default().insert(0, name);
+        let op_span = tokens[*op].1;
+        changes.push((op_span.start_offset as usize, (op_span.end_offset - op_span.start_offset) as usize, ",".to_owned()));
+        changes.push((tokens[*end].1.end_offset as usize, 0, ")".to_owned()));
+    }
+    for (at, names) in openings {
+        changes.push((at, 0, names.concat()));
+    }
+    // At one offset, closing parentheses come before openings (`...), __silt(`).
+    changes.sort_by_key(|(at, removed, text)| (*at, *removed == 0 && text.starts_with("__silt"), *removed));
+    // Merge changes at the same offset that insert only.
+    let mut merged: Vec<(usize, usize, String)> = Vec::new();
+    for c in changes {
+        match merged.last_mut() {
+            Some(last) if last.0 == c.0 && last.1 == 0 && c.1 == 0 => last.2.push_str(&c.2),
+            _ => merged.push(c),
+        }
+    }
+    merged
+}
+
+/// `__silt_dt_add(a, b)` and `__silt_dt_sub(a, b)`: Python's `+` and `-` of datetimes,
+/// dates and timedeltas.
+pub fn install(env: &mut minijinja::Environment<'static>) {
+    env.add_function("__silt_dt_add", |a: Value, b: Value| shift(&a, &b, 1, "+"));
+    env.add_function("__silt_dt_sub", |a: Value, b: Value| shift(&a, &b, -1, "-"));
+}
+
+fn type_name(v: &Value) -> String {
+    if v.downcast_object_ref::<PyDateTime>().is_some() {
+        "datetime".into()
+    } else if v.downcast_object_ref::<PyDate>().is_some() {
+        "date".into()
+    } else if v.downcast_object_ref::<PyTimedelta>().is_some() {
+        "timedelta".into()
+    } else {
+        v.kind().to_string()
+    }
+}
+
+fn shift(a: &Value, b: &Value, sign: i32, op: &str) -> Result<Value, Error> {
+    let unsupported = || invalid(format!("unsupported operand types for {op}: '{}' and '{}'", type_name(a), type_name(b)));
+    let delta = b.downcast_object_ref::<PyTimedelta>().ok_or_else(unsupported)?.0;
+    let delta = if sign < 0 { -delta } else { delta };
+    if let Some(dt) = a.downcast_object_ref::<PyDateTime>() {
+        let wall = dt.wall.checked_add_signed(delta).ok_or_else(|| invalid("date value out of range"))?;
+        return Ok(PyDateTime { wall, zone: dt.zone.clone() }.value());
+    }
+    if let Some(d) = a.downcast_object_ref::<PyDate>() {
+        // A date moves by whole days, as Python's.
+        let days = Duration::days(delta.num_days());
+        return d.0.checked_add_signed(days).map(|d| PyDate(d).value()).ok_or_else(|| invalid("date value out of range"));
+    }
+    if let Some(t) = a.downcast_object_ref::<PyTimedelta>() {
+        return Ok(Value::from_object(PyTimedelta(t.0 + delta)));
+    }
+    Err(unsupported())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn render(src: &str) -> String {
         let mut env = minijinja::Environment::new();
+        install(&mut env);
+        let (text, _) = super::super::mutable::rewrite(src);
+        let src = text.as_ref();
         env.add_global("modules", Value::from_object(super::super::modules::Modules));
         env.add_global(
             "run_started_at",
@@ -614,5 +775,25 @@ mod tests {
         assert_eq!(render("{{ modules.datetime.datetime(2024, 1, 1) < modules.datetime.datetime(2024, 1, 2) }} {{ modules.datetime.datetime.now().year >= 2024 }}"), "True True");
         assert!(render("{{ modules.pytz.timezone('Mars/Base') }}").contains("unknown time zone `Mars/Base`"));
         assert!(render("{{ modules.datetime.datetime.strptime('x', '%Y') }}").contains("does not match format"));
+    }
+
+    #[test]
+    fn timedeltas_add_and_subtract() {
+        let (text, _) = super::super::mutable::rewrite("{% set d = a - modules.datetime.timedelta(days=1) + modules.datetime.timedelta(2) %}");
+        assert_eq!(
+            text,
+            "{% set d = __silt_dt_add(__silt_dt_sub(a , modules.datetime.timedelta(days=1)) , modules.datetime.timedelta(2)) %}"
+        );
+        assert_eq!(render("{{ modules.datetime.date(2024, 3, 1) - modules.datetime.timedelta(days=1) }}"), "2024-02-29");
+        assert_eq!(
+            render("{% set start = modules.datetime.datetime(2024, 1, 1, 12) %}{{ (start + modules.datetime.timedelta(hours=36)).isoformat() }}"),
+            "2024-01-03T00:00:00"
+        );
+        assert_eq!(
+            render("{{ [1, modules.datetime.date(2024, 1, 10) - modules.datetime.timedelta(7)][1] }} {{ 3 - 1 }}"),
+            "2024-01-03 2"
+        );
+        assert_eq!(render("{{ modules.datetime.timedelta(days=1) + modules.datetime.timedelta(hours=1) }}"), "1 day, 1:00:00");
+        assert!(render("{{ 'x' - modules.datetime.timedelta(1) }}").contains("unsupported operand types for -: 'string' and 'timedelta'"));
     }
 }

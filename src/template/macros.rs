@@ -311,6 +311,9 @@ pub struct MacroIndex {
     sources: HashMap<String, Arc<str>>,
     /// Each macro's template as compiled, by template name (`file#macro`).
     templates: HashMap<String, Arc<str>>,
+    /// By package: the macro names a bare name does not reach from its nodes, with what
+    /// stands for each there.
+    hidden: std::sync::Mutex<HashMap<String, Arc<Vec<(String, Value)>>>>,
     globals: Arc<super::Globals>,
 }
 
@@ -327,6 +330,7 @@ impl MacroIndex {
             order: Vec::new(),
             sources: HashMap::new(),
             templates: HashMap::new(),
+            hidden: Default::default(),
             globals: globals.clone(),
         };
         let mut diags = Vec::new();
@@ -385,6 +389,45 @@ impl MacroIndex {
         for name in &self.order {
             env.add_global(name.clone(), Value::from_object(MacroRef::new(name.clone(), self.clone())));
         }
+        // Another package's macro name in a node is undefined to `is defined` and `default`.
+        let absent = |v: &Value| v.is_undefined() || v.downcast_object_ref::<HiddenMacro>().is_some();
+        env.add_test("defined", move |v: Value| !absent(&v));
+        env.add_test("undefined", move |v: Value| absent(&v));
+        env.add_filter(
+            "default",
+            move |v: Value, other: Option<Value>, boolean: Option<bool>| -> Value {
+                let missing = absent(&v) || (boolean.unwrap_or(false) && !v.is_true());
+                if missing { other.unwrap_or_else(|| Value::from("")) } else { v }
+            },
+        );
+        env.add_filter("d", move |v: Value, other: Option<Value>, boolean: Option<bool>| -> Value {
+            let missing = absent(&v) || (boolean.unwrap_or(false) && !v.is_true());
+            if missing { other.unwrap_or_else(|| Value::from("")) } else { v }
+        });
+    }
+
+    /// The macro names that a bare name in a node of package `local` does not reach (each
+    /// only another installed package defines).
+    pub fn hidden_for(&self, local: &str) -> Arc<Vec<(String, Value)>> {
+        let mut cache = self.hidden.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry(local.to_owned())
+            .or_insert_with(|| {
+                Arc::new(
+                    self.order
+                        .iter()
+                        .filter(|n| self.find_for(local, n).is_none())
+                        .map(|n| {
+                            let p = self.packages_defining(n).first().map(|p| p.to_string()).unwrap_or_default();
+                            let message = format!(
+                                "macro `{n}` is not defined here: package `{p}` defines it, and another package's macros are called by their package name, as `{p}.{n}`"
+                            );
+                            (n.clone(), Value::from_object(HiddenMacro { message }))
+                        })
+                        .collect(),
+                )
+            })
+            .clone()
     }
 
     /// The root project's name.
@@ -598,7 +641,7 @@ impl Object for MacroRef {
         }
         let args = eager_caller(state, args)?;
         let ctx = match &node {
-            Some(node) => super::node_context(node, &self.index.globals),
+            Some(node) => super::node_context(node, &self.index.globals, &self.index),
             None => Value::from(std::collections::BTreeMap::from([("execute", Value::from(false))])),
         };
         let (args, ctx) = implicit_arguments(def, args, ctx)?;
@@ -688,6 +731,36 @@ fn implicit_arguments(def: &MacroDef, args: Vec<Value>, ctx: Value) -> Result<(V
         ..ctx
     };
     Ok((positional, ctx))
+}
+
+/// What a bare name of another package's macro is in a node: as dbt, not that macro. It
+/// is false, empty and prints as nothing, as an unset variable (dbt_expectations reads
+/// `group_by`, a sibling macro's name, as one); calling it names the package to call it by.
+#[derive(Debug)]
+pub struct HiddenMacro {
+    message: String,
+}
+
+impl Object for HiddenMacro {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Iterable
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        false
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Empty
+    }
+
+    fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, _args: &[Value]) -> Result<Value, Error> {
+        Err(Error::new(ErrorKind::InvalidOperation, self.message.clone()))
+    }
+
+    fn render(self: &Arc<Self>, _f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Ok(())
+    }
 }
 
 /// `{% call m() %}body{% endcall %}` passes a `caller` macro bound to the calling state,

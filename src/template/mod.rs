@@ -344,6 +344,7 @@ impl Templates {
         env.set_debug(false);
         env.set_unknown_method_callback(objects::python_methods);
         mutable::install(&mut env);
+        datetime::install(&mut env);
         let macros = Arc::new(macros::MacroIndex::build(
             &globals,
             project_macros,
@@ -526,7 +527,7 @@ impl Templates {
 
     fn context(&self, node: Option<Arc<NodeContext>>) -> Value {
         match node {
-            Some(node) => node_context(&node, &self.globals),
+            Some(node) => node_context(&node, &self.globals, &self.macros),
             None => Value::from(self.context_map(None)),
         }
     }
@@ -544,7 +545,7 @@ impl Templates {
 }
 
 /// The render context of a node: built once per render and shared with its macro calls.
-fn node_context(node: &Arc<NodeContext>, globals: &Arc<Globals>) -> Value {
+fn node_context(node: &Arc<NodeContext>, globals: &Arc<Globals>, macros: &macros::MacroIndex) -> Value {
     let mut cache = node.context_cache.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(v) = cache.as_ref() {
         return v.clone();
@@ -552,7 +553,18 @@ fn node_context(node: &Arc<NodeContext>, globals: &Arc<Globals>) -> Value {
     let mut ctx: BTreeMap<&'static str, Value> = BTreeMap::new();
     install_node(&mut ctx, node, globals);
     ctx.insert("__silt_node", Value::from_object(objects::NodeHandle(node.clone())));
-    let value = Value::from(ctx);
+    // Every macro is a global, but a bare name reaches only the node's package's macros,
+    // the root project's and dbt's, as in dbt: another package's macro of that name is
+    // undefined here (dbt_expectations tests read `group_by`, a sibling macro's name, as
+    // an unset variable).
+    let hidden = macros.hidden_for(node.package(globals));
+    let value = if hidden.is_empty() {
+        Value::from(ctx)
+    } else {
+        let mut all: BTreeMap<String, Value> = hidden.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+        all.extend(ctx.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        Value::from(all)
+    };
     *cache = Some(value.clone());
     value
 }
@@ -1000,7 +1012,7 @@ fn state_node(state: &State) -> Option<Arc<NodeContext>> {
 /// `sources` gives the text of a template by name: minijinja only keeps it in debug mode,
 /// which costs every render, so Silt looks the text up itself when an error needs it.
 fn convert_error(e: &Error, name: &str, sources: &dyn Fn(&str) -> Option<Arc<str>>) -> RenderError {
-    convert_error_in(e, name, &[], sources)
+    convert_error_in(e, name, &mutable::Edits::default(), sources)
 }
 
 /// As [`convert_error`], for a template `name` whose text [`mutable::rewrite`] changed at
@@ -1008,7 +1020,7 @@ fn convert_error(e: &Error, name: &str, sources: &dyn Fn(&str) -> Option<Arc<str
 fn convert_error_in(
     e: &Error,
     name: &str,
-    points: &[usize],
+    points: &mutable::Edits,
     sources: &dyn Fn(&str) -> Option<Arc<str>>,
 ) -> RenderError {
     // The root cause carries the most specific location (e.g. inside a macro).

@@ -22,48 +22,90 @@ use minijinja::{Environment, Error, ErrorKind, State};
 /// The filter the rewrite appends to each literal.
 const FILTER: &str = "|__mut";
 
-/// A template's text with its literals made mutable, and where the filter was inserted
-/// (byte offsets in the original, ascending). Borrowed when there is nothing to change.
-pub fn rewrite(source: &str) -> (Cow<'_, str>, Vec<usize>) {
+/// How a rewritten text differs from its original: at each original offset (ascending),
+/// `removed` bytes of the original became `inserted` bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Edits(Vec<Edit>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Edit {
+    at: usize,
+    removed: usize,
+    inserted: usize,
+}
+
+/// A template's text with its literals made mutable and its date arithmetic made calls,
+/// and how it differs from the original. Borrowed when there is nothing to change.
+pub fn rewrite(source: &str) -> (Cow<'_, str>, Edits) {
     rewrite_in(source, false)
 }
 
 /// As [`rewrite`], for a bare expression (no `{{ }}` around it).
-pub fn rewrite_expr(source: &str) -> (Cow<'_, str>, Vec<usize>) {
+pub fn rewrite_expr(source: &str) -> (Cow<'_, str>, Edits) {
     rewrite_in(source, true)
 }
 
-fn rewrite_in(source: &str, in_expr: bool) -> (Cow<'_, str>, Vec<usize>) {
-    let points = insert_points(source, in_expr);
-    if points.is_empty() {
-        return (Cow::Borrowed(source), points);
-    }
-    let mut out = String::with_capacity(source.len() + points.len() * FILTER.len());
+/// Applies `(at, removed, inserted)` changes (ascending `at`) to `source`.
+fn apply(source: &str, changes: &[(usize, usize, String)]) -> String {
+    let mut out = String::with_capacity(source.len() + changes.iter().map(|c| c.2.len()).sum::<usize>());
     let mut last = 0;
-    for &p in &points {
-        out.push_str(&source[last..p]);
-        out.push_str(FILTER);
-        last = p;
+    for (at, removed, text) in changes {
+        out.push_str(&source[last..*at]);
+        out.push_str(text);
+        last = at + removed;
     }
     out.push_str(&source[last..]);
-    (Cow::Owned(out), points)
+    out
+}
+
+fn rewrite_in(source: &str, in_expr: bool) -> (Cow<'_, str>, Edits) {
+    // First date arithmetic (`d - modules.datetime.timedelta(days=1)`), then literals.
+    let arithmetic = super::datetime::arithmetic_changes(source, in_expr);
+    let first: Cow<'_, str> = if arithmetic.is_empty() {
+        Cow::Borrowed(source)
+    } else {
+        Cow::Owned(apply(source, &arithmetic))
+    };
+    let mut edits: Vec<Edit> = arithmetic
+        .iter()
+        .map(|(at, removed, text)| Edit { at: *at, removed: *removed, inserted: text.len() })
+        .collect();
+    let points = insert_points(&first, in_expr);
+    if points.is_empty() && arithmetic.is_empty() {
+        return (Cow::Borrowed(source), Edits::default());
+    }
+    let between = Edits(edits.clone());
+    for &p in &points {
+        edits.push(Edit { at: between.map_back(p), removed: 0, inserted: FILTER.len() });
+    }
+    edits.sort_by_key(|e| e.at);
+    let changes: Vec<(usize, usize, String)> = points.iter().map(|&p| (p, 0, FILTER.to_owned())).collect();
+    let text = if changes.is_empty() { first.into_owned() } else { apply(&first, &changes) };
+    (Cow::Owned(text), Edits(edits))
+}
+
+impl Edits {
+    /// A byte offset in the rewritten text as an offset in the original (an offset inside
+    /// inserted text maps to where it was inserted).
+    pub fn map_back(&self, offset: usize) -> usize {
+        let mut shift: isize = 0;
+        for e in &self.0 {
+            let start = (e.at as isize + shift) as usize;
+            if offset <= start {
+                break;
+            }
+            if offset < start + e.inserted {
+                return e.at;
+            }
+            shift += e.inserted as isize - e.removed as isize;
+        }
+        (offset as isize - shift).max(0) as usize
+    }
 }
 
 /// A byte offset in the rewritten text as an offset in the original.
-pub fn map_back(offset: usize, points: &[usize]) -> usize {
-    let mut shift = 0;
-    for &p in points {
-        let at = p + shift;
-        if offset <= at {
-            break;
-        }
-        // Inside the inserted filter: the literal's end.
-        if offset < at + FILTER.len() {
-            return p;
-        }
-        shift += FILTER.len();
-    }
-    offset - shift
+pub fn map_back(offset: usize, edits: &Edits) -> usize {
+    edits.map_back(offset)
 }
 
 /// After which tokens a `[` opens a list literal rather than a subscript.
@@ -433,7 +475,7 @@ mod tests {
             text,
             "{% set x = []|__mut %}{{ y[0] }}{% set d = {'a': [1]|__mut}|__mut %}{{ [1, 2][0] }}{% for a in [1]|__mut %}{% endfor %}"
         );
-        assert_eq!(points.len(), 4);
+        assert_eq!(points.0.len(), 4);
         // Offsets after an insertion map back to the original.
         let orig = "{% set x = [] %}{{ y }}";
         let (text, points) = rewrite(orig);

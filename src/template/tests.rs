@@ -324,3 +324,27 @@ fn an_undefined_attribute_is_named_with_what_it_is_read_from() {
         .unwrap_err();
     assert!(err.message.starts_with("`modules.nothing"), "{}", err.message);
 }
+
+#[test]
+fn another_packages_macro_name_is_unset_in_a_node_as_in_dbt() {
+    let base = templates(&[]);
+    let mut globals = base.globals().clone();
+    globals.packages.push("pkg".into());
+    let t = Templates::new(
+        globals,
+        vec![
+            ("dbt_packages/pkg/macros/m.sql".to_owned(), "{% macro group_by(n) %}group by {{ n }}{% endmacro %}\n{% macro show() %}{{ 'set' if group_by else 'unset' }}{% endmacro %}".to_owned(), "pkg".to_owned()),
+        ],
+    )
+    .unwrap();
+    let render = |src: &str| t.render("models/m.sql", src, Some(node(Phase::Compile)));
+    // Read as a variable, `group_by` is unset: false, empty, printed as nothing, undefined.
+    assert_eq!(
+        render("{{ pkg.show() }}|{% for x in group_by %}x{% endfor %}|{{ group_by }}|{{ group_by is defined }}|{{ group_by | default('none') }}").unwrap(),
+        "unset|||False|none"
+    );
+    // Called bare, it names the package to call it by; called by its package, it runs.
+    let err = render("{{ group_by(1) }}").unwrap_err();
+    assert!(err.message.contains("package `pkg` defines it") && err.message.contains("`pkg.group_by`"), "{}", err.message);
+    assert_eq!(render("{{ pkg.group_by(1) }}").unwrap(), "group by 1");
+}

@@ -107,6 +107,8 @@ fn bad_selectors_are_errors() {
     let err = silt::graph::select(&loaded.parsed, &loaded.graph, &["state:changed".into()], &[], ALL).unwrap_err();
     assert!(err.message.starts_with("invalid selector `state:changed`: `state:` takes one of `new`, `old`, `modified`, `unmodified`, `modified.body`"), "{}", err.message);
     let err = silt::graph::select(&loaded.parsed, &loaded.graph, &["result:error".into()], &[], ALL).unwrap_err();
+    assert_eq!(err.message, "`result:error` selects by an earlier run's results, and no --state was given");
+    let err = silt::graph::select(&loaded.parsed, &loaded.graph, &["metric:revenue".into()], &[], ALL).unwrap_err();
     assert!(err.message.contains("not supported"), "{}", err.message);
 }
 
