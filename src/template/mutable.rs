@@ -108,6 +108,22 @@ pub fn map_back(offset: usize, edits: &Edits) -> usize {
     edits.map_back(offset)
 }
 
+/// Whether `source` may hold a list or dict literal: a `[`, or a `{` that does not open
+/// or continue a `{{`, `{%` or `{#` (most models hold neither, and are not lexed again).
+fn may_hold_literal(source: &str) -> bool {
+    let b = source.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'[' => return true,
+            b'{' if matches!(b.get(i + 1), Some(b'{' | b'%' | b'#')) => i += 2,
+            b'{' => return true,
+            _ => i += 1,
+        }
+    }
+    false
+}
+
 /// After which tokens a `[` opens a list literal rather than a subscript.
 fn starts_operand(prev: Option<&Token>) -> bool {
     match prev {
@@ -133,7 +149,7 @@ fn starts_operand(prev: Option<&Token>) -> bool {
 /// used on the spot (`[a, b][i]`, `{...}.items()` need no copy). A text the lexer rejects
 /// is left alone: compiling it reports the error on the original.
 fn insert_points(source: &str, in_expr: bool) -> Vec<usize> {
-    if !source.contains('[') && !source.contains('{') {
+    if !may_hold_literal(source) {
         return Vec::new();
     }
     let mut tokens = Vec::new();
@@ -466,6 +482,14 @@ mod tests {
         install(&mut env);
         let (text, _) = rewrite(src);
         env.render_str(&text, ()).unwrap_or_else(|e| format!("error: {e:#}"))
+    }
+
+    #[test]
+    fn only_texts_that_may_hold_a_literal_are_lexed() {
+        assert!(!may_hold_literal("select * from {{ ref('a') }} {% if x %}{# c #}{% endif %}"));
+        assert!(may_hold_literal("{{ {'a': 1} }}"));
+        assert!(may_hold_literal("{% set x = [] %}"));
+        assert!(may_hold_literal("{{{'a': 1} | tojson}}"));
     }
 
     #[test]
