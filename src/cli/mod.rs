@@ -78,6 +78,9 @@ pub struct SelectArgs {
     /// Nodes to leave out, same syntax.
     #[arg(long, num_args = 1.., action = clap::ArgAction::Append)]
     pub exclude: Vec<String>,
+    /// A selection named in selectors.yml.
+    #[arg(long)]
+    pub selector: Option<String>,
     /// The folder of an earlier run's manifest.json, which `state:` selectors compare with.
     #[arg(long, env = "DBT_STATE", value_name = "DIR")]
     pub state: Option<std::path::PathBuf>,

@@ -149,6 +149,8 @@ impl CommandError {
 pub struct Selectors {
     pub select: Vec<String>,
     pub exclude: Vec<String>,
+    /// `--selector`: a selection named in `selectors.yml`.
+    pub selector: Option<String>,
     /// The folder of an earlier run's `manifest.json`, which `state:` compares with.
     pub state: Option<std::path::PathBuf>,
 }
@@ -206,6 +208,29 @@ fn select(
     indirect: IndirectSelection,
     events: &dyn Events,
 ) -> Result<Vec<String>, CommandError> {
+    // `--selector` (or, with nothing selected, the selector marked `default: true`) stands
+    // for its `--select` and `--exclude`, as in dbt.
+    let named = crate::graph::selectors_file::Selectors::load(&loaded.parsed.project.settings.root)?;
+    let chosen = match (&selection.selector, selection.select.is_empty()) {
+        (Some(_), false) => {
+            return Err(CommandError::Project(
+                Diagnostic::error("--selector and --select cannot be used together").into(),
+            ))
+        }
+        (Some(name), true) => Some(name.as_str()),
+        (None, true) => named.default_selector(),
+        (None, false) => None,
+    };
+    let resolved;
+    let selection = match chosen {
+        Some(name) => {
+            let (select, mut exclude) = named.resolve(name)?;
+            exclude.extend(selection.exclude.iter().cloned());
+            resolved = Selectors { select, exclude, ..selection.clone() };
+            &resolved
+        }
+        None => selection,
+    };
     let parsed = crate::graph::selector::Selection::parse(&selection.select, &selection.exclude)?;
     // The earlier run is read only when a selector compares with it, as in dbt.
     let state = match &selection.state {

@@ -5,6 +5,7 @@
 
 mod select;
 pub mod selector;
+pub mod selectors_file;
 pub mod state;
 
 pub use select::{IndirectSelection, select, select_with};

@@ -2223,3 +2223,45 @@ fn result_selection_reads_the_earlier_runs_results() {
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("`result:` takes a status"), "{}", bad.stderr);
 }
+
+/// `selectors.yml`: `--selector` runs a named selection, the `default: true` one applies
+/// when nothing is selected, and a wrong name is a clear error.
+#[test]
+fn selectors_yml_names_selections() {
+    let dir = fixture("selection");
+    let d = dir.path();
+    std::fs::write(
+        d.join("selectors.yml"),
+        "selectors:
+  - name: marts
+    definition:
+      union:
+        - method: fqn
+          value: fct
+          parents: true
+        - exclude: ['stg_b']
+  - name: only_a
+    default: true
+    definition: 'stg_a'
+",
+    )
+    .unwrap();
+    let names = |args: &[&str]| {
+        let mut all = vec!["ls", "-q", "--output", "name"];
+        all.extend_from_slice(args);
+        let out = silt(d, &all);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let mut v: Vec<String> = out.stdout.lines().map(str::to_owned).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&["--selector", "marts"]), vec!["fct", "raw_a", "stg_a"]);
+    assert_eq!(names(&[]), vec!["stg_a"]);
+    assert_eq!(names(&["-s", "fct"]), vec!["fct"]);
+    let bad = silt(d, &["ls", "-q", "--selector", "mart"]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("no selector named `mart` in selectors.yml") && bad.stderr.contains("did you mean `marts`?"), "{}", bad.stderr);
+    let both = silt(d, &["ls", "-q", "--selector", "marts", "-s", "fct"]);
+    assert_eq!(both.code, 1);
+    assert!(both.stderr.contains("--selector and --select cannot be used together"), "{}", both.stderr);
+}

@@ -123,6 +123,7 @@ fn selection(args: &SelectArgs) -> Selectors {
     Selectors {
         select: args.select.clone(),
         exclude: args.exclude.clone(),
+        selector: args.selector.clone(),
         state: args.state.clone(),
     }
 }
