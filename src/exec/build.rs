@@ -175,7 +175,13 @@ async fn write(
                 // Rendered again as it runs: what later readers see is this SQL.
                 shared.session.register_view(&node.relation.schema, &node.relation.identifier, &c.sql);
             }
-            materialize::execute(&ctx, node, &c).await
+            let out = materialize::execute(&ctx, node, &c).await;
+            if !std::ptr::eq(session, &shared.session) {
+                // Written through the model's own session: the shared one must not keep
+                // reading the table it opened before.
+                shared.session.invalidate(&node.relation.schema, &node.relation.identifier);
+            }
+            out
         }
         (_, Some(Err(d))) => Err(ExecError::diagnostic(&d)),
         (_, None) => Err(ExecError::compile(format!("`{}` was not compiled (this is a bug)", node.node.name))),

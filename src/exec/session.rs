@@ -55,6 +55,9 @@ pub struct Session {
     default_schema: String,
     /// The emote list given to the chat functions, for sessions derived from this one.
     emotes: Arc<RwLock<Option<Arc<crate::enrich::Emotes>>>>,
+    /// A session of one model's own ([`Session::derive`]), whose settings (`SET`) reach
+    /// no other model.
+    own: bool,
 }
 
 impl Session {
@@ -94,6 +97,7 @@ impl Session {
             warehouse: warehouse.to_path_buf(),
             default_schema: default_schema.to_owned(),
             emotes: Default::default(),
+            own: false,
         })
     }
 
@@ -108,7 +112,8 @@ impl Session {
     /// resolve to the given providers: a streaming table's query reads its upstreams' new
     /// rows there, while other models running at the same time read the whole tables.
     pub fn derive(&self, overrides: Vec<((String, String), Arc<dyn TableProvider>)>) -> Result<Session, ExecError> {
-        let child = Session::new(&self.warehouse, &self.default_schema)?;
+        let mut child = Session::new(&self.warehouse, &self.default_schema)?;
+        child.own = true;
         if let Some(e) = self.emotes.read().unwrap_or_else(|e| e.into_inner()).clone() {
             *child.emotes.write().unwrap_or_else(|e| e.into_inner()) = Some(e.clone());
             super::functions::register_chat(&child.ctx, e);
@@ -122,6 +127,11 @@ impl Session {
             child.register_override(&schema, &name, provider);
         }
         Ok(child)
+    }
+
+    /// Whether this is a session of one model's own, where `SET` may change settings.
+    pub fn is_own(&self) -> bool {
+        self.own
     }
 
     pub fn context(&self) -> &SessionContext {

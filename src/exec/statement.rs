@@ -280,6 +280,13 @@ async fn run_statement(session: &Session, s: &ScriptStatement) -> Result<Stateme
         }
         Command::Transaction => Ok(StatementOutcome::done("OK", None)),
         Command::SetOption { name, value } => {
+            // Models run at once in one shared session: a setting there would reach them in
+            // whatever order they run. A model's `sql_header` has a session of its own.
+            if !session.is_own() {
+                return Err(ExecError::sql(format!(
+                    "`SET {name}` would change the session every model shares: put it in the model's `sql_header` (`{{% call set_sql_header(config) %}}`), which runs in a session of the model's own"
+                )));
+            }
             if name == "datafusion.execution.time_zone"
                 && value.parse::<deltalake::arrow::array::timezone::Tz>().is_err()
             {

@@ -175,10 +175,13 @@ fn cell(array: &dyn Array, i: usize) -> Result<Json, String> {
 /// `2017-01-01 00:00:00`, then `.123456` when it has microseconds, then `+00:00` when it
 /// has a time zone (Delta's are UTC). Templates splice it into SQL, which reads it back.
 fn timestamp(nanos: i128, zoned: bool) -> Json {
-    let Ok(nanos) = i64::try_from(nanos) else {
+    // Seconds and nanoseconds apart: nanoseconds alone overflow after 2262
+    // (`9999-12-31`, a snapshot's open end, must read back).
+    let (secs, sub) = (nanos.div_euclid(1_000_000_000), nanos.rem_euclid(1_000_000_000));
+    let Some(t) = i64::try_from(secs).ok().and_then(|s| chrono::DateTime::from_timestamp(s, sub as u32)) else {
         return Json::Null;
     };
-    let t = chrono::DateTime::from_timestamp_nanos(nanos).naive_utc();
+    let t = t.naive_utc();
     let mut out = t.format("%Y-%m-%d %H:%M:%S").to_string();
     let micros = t.and_utc().timestamp_subsec_micros();
     if micros != 0 {
@@ -204,5 +207,7 @@ mod tests {
         let zoned = TimestampMicrosecondArray::from(vec![1_483_228_800_000_000]).with_timezone("UTC");
         assert_eq!(cell(&zoned, 0).unwrap(), Json::from("2017-01-01 00:00:00+00:00"));
         assert_eq!(cell(&Date32Array::from(vec![17167]), 0).unwrap(), Json::from("2017-01-01"));
+        let far = TimestampMicrosecondArray::from(vec![253_402_214_400_000_000]);
+        assert_eq!(cell(&far, 0).unwrap(), Json::from("9999-12-31 00:00:00"));
     }
 }

@@ -653,6 +653,14 @@ pub fn arithmetic_changes(source: &str, in_expr: bool) -> Vec<(usize, usize, Str
             }
         }
         let Some(end) = end else { continue };
+        // `d + timedelta(1) * 2` or `timedelta(1).days`: the call is not the whole right
+        // operand; left as written (an error names it).
+        if matches!(
+            tokens.get(end + 1).map(|t| &t.0),
+            Some(Token::Mul | Token::Div | Token::FloorDiv | Token::Mod | Token::Pow | Token::Dot | Token::BracketOpen | Token::Pipe)
+        ) {
+            continue;
+        }
         // The left operand: back to a boundary at this depth.
         let mut depth = 0usize;
         let mut start = i;
@@ -795,5 +803,8 @@ mod tests {
         );
         assert_eq!(render("{{ modules.datetime.timedelta(days=1) + modules.datetime.timedelta(hours=1) }}"), "1 day, 1:00:00");
         assert!(render("{{ 'x' - modules.datetime.timedelta(1) }}").contains("unsupported operand types for -: 'string' and 'timedelta'"));
+        // A call that is not the whole right operand is left as written.
+        let (text, _) = super::super::mutable::rewrite("{{ n - modules.datetime.timedelta(days=3).days }}");
+        assert_eq!(text, "{{ n - modules.datetime.timedelta(days=3).days }}");
     }
 }

@@ -313,7 +313,10 @@ pub struct MacroIndex {
     templates: HashMap<String, Arc<str>>,
     /// By package: the macro names a bare name does not reach from its nodes, with what
     /// stands for each there.
-    hidden: std::sync::Mutex<HashMap<String, Arc<Vec<(String, Value)>>>>,
+    hidden: std::sync::Mutex<HashMap<String, Arc<HashMap<String, Value>>>>,
+    /// Globals Silt itself defines (`run_query`, `zip`...): a package's macro of that name
+    /// never hides them.
+    reserved: std::sync::OnceLock<std::collections::HashSet<String>>,
     globals: Arc<super::Globals>,
 }
 
@@ -331,6 +334,7 @@ impl MacroIndex {
             sources: HashMap::new(),
             templates: HashMap::new(),
             hidden: Default::default(),
+            reserved: Default::default(),
             globals: globals.clone(),
         };
         let mut diags = Vec::new();
@@ -393,22 +397,24 @@ impl MacroIndex {
         let absent = |v: &Value| v.is_undefined() || v.downcast_object_ref::<HiddenMacro>().is_some();
         env.add_test("defined", move |v: Value| !absent(&v));
         env.add_test("undefined", move |v: Value| absent(&v));
-        env.add_filter(
-            "default",
-            move |v: Value, other: Option<Value>, boolean: Option<bool>| -> Value {
-                let missing = absent(&v) || (boolean.unwrap_or(false) && !v.is_true());
-                if missing { other.unwrap_or_else(|| Value::from("")) } else { v }
-            },
-        );
-        env.add_filter("d", move |v: Value, other: Option<Value>, boolean: Option<bool>| -> Value {
-            let missing = absent(&v) || (boolean.unwrap_or(false) && !v.is_true());
-            if missing { other.unwrap_or_else(|| Value::from("")) } else { v }
-        });
+        // Jinja's `default(value, default_value='', boolean=false)`, by position or name.
+        let default = move |v: Value, other: Option<Value>, boolean: Option<bool>, kwargs: Kwargs| -> Result<Value, Error> {
+            let other = match kwargs.get::<Option<Value>>("default_value")? {
+                Some(o) => Some(o),
+                None => other,
+            };
+            let boolean = kwargs.get::<Option<bool>>("boolean")?.or(boolean).unwrap_or(false);
+            kwargs.assert_all_used()?;
+            let missing = absent(&v) || (boolean && !v.is_true());
+            Ok(if missing { other.unwrap_or_else(|| Value::from("")) } else { v })
+        };
+        env.add_filter("default", default);
+        env.add_filter("d", default);
     }
 
     /// The macro names that a bare name in a node of package `local` does not reach (each
     /// only another installed package defines).
-    pub fn hidden_for(&self, local: &str) -> Arc<Vec<(String, Value)>> {
+    pub fn hidden_for(&self, local: &str) -> Arc<HashMap<String, Value>> {
         let mut cache = self.hidden.lock().unwrap_or_else(|e| e.into_inner());
         cache
             .entry(local.to_owned())
@@ -417,6 +423,7 @@ impl MacroIndex {
                     self.order
                         .iter()
                         .filter(|n| self.find_for(local, n).is_none())
+                        .filter(|n| !self.reserved.get().is_some_and(|r| r.contains(n.as_str())))
                         .map(|n| {
                             let p = self.packages_defining(n).first().map(|p| p.to_string()).unwrap_or_default();
                             let message = format!(
@@ -428,6 +435,16 @@ impl MacroIndex {
                 )
             })
             .clone()
+    }
+
+    /// Records the globals Silt defines itself, once they are installed.
+    pub fn reserve(&self, env: &Environment<'static>) {
+        let names = env
+            .globals()
+            .filter(|(_, v)| v.downcast_object_ref::<MacroRef>().is_none())
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        let _ = self.reserved.set(names);
     }
 
     /// The root project's name.

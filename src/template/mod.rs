@@ -22,7 +22,7 @@ pub mod warehouse;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use minijinja::value::{Kwargs, Rest, Value};
+use minijinja::value::{Kwargs, Object, ObjectRepr, Rest, Value};
 use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior};
 use serde_json::Value as Json;
 
@@ -352,6 +352,7 @@ impl Templates {
         )?);
         macros.install(&mut env);
         install_globals(&mut env, &globals, &macros);
+        macros.reserve(&env);
         Ok(Templates {
             env,
             globals,
@@ -561,12 +562,35 @@ fn node_context(node: &Arc<NodeContext>, globals: &Arc<Globals>, macros: &macros
     let value = if hidden.is_empty() {
         Value::from(ctx)
     } else {
-        let mut all: BTreeMap<String, Value> = hidden.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
-        all.extend(ctx.into_iter().map(|(k, v)| (k.to_owned(), v)));
-        Value::from(all)
+        // The package's hidden names are shared by all its nodes, not copied per render.
+        Value::from_object(NodeScope { own: ctx, hidden })
     };
     *cache = Some(value.clone());
     value
+}
+
+/// A node's context when some macro names are hidden in its package: its own variables,
+/// then the hidden names.
+#[derive(Debug)]
+struct NodeScope {
+    own: BTreeMap<&'static str, Value>,
+    hidden: Arc<std::collections::HashMap<String, Value>>,
+}
+
+impl Object for NodeScope {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        self.own.get(key).or_else(|| self.hidden.get(key)).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        let keys: Vec<Value> = self.own.keys().map(|k| Value::from(*k)).collect();
+        minijinja::value::Enumerator::Values(keys)
+    }
 }
 
 fn install_node(

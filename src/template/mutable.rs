@@ -50,6 +50,10 @@ fn apply(source: &str, changes: &[(usize, usize, String)]) -> String {
     let mut out = String::with_capacity(source.len() + changes.iter().map(|c| c.2.len()).sum::<usize>());
     let mut last = 0;
     for (at, removed, text) in changes {
+        // Changes come sorted and apart; one that is not is dropped rather than panicking.
+        if *at < last || at + removed > source.len() || !source.is_char_boundary(*at) {
+            continue;
+        }
         out.push_str(&source[last..*at]);
         out.push_str(text);
         last = at + removed;
@@ -75,11 +79,11 @@ fn rewrite_in(source: &str, in_expr: bool) -> (Cow<'_, str>, Edits) {
         return (Cow::Borrowed(source), Edits::default());
     }
     let between = Edits(edits.clone());
-    for &p in &points {
-        edits.push(Edit { at: between.map_back(p), removed: 0, inserted: FILTER.len() });
+    for &(p, text) in &points {
+        edits.push(Edit { at: between.map_back(p), removed: 0, inserted: text.len() });
     }
     edits.sort_by_key(|e| e.at);
-    let changes: Vec<(usize, usize, String)> = points.iter().map(|&p| (p, 0, FILTER.to_owned())).collect();
+    let changes: Vec<(usize, usize, String)> = points.iter().map(|&(p, text)| (p, 0, text.to_owned())).collect();
     let text = if changes.is_empty() { first.into_owned() } else { apply(&first, &changes) };
     (Cow::Owned(text), Edits(edits))
 }
@@ -148,7 +152,7 @@ fn starts_operand(prev: Option<&Token>) -> bool {
 /// Where `|__mut` goes: after the closing bracket of each list or dict literal that is not
 /// used on the spot (`[a, b][i]`, `{...}.items()` need no copy). A text the lexer rejects
 /// is left alone: compiling it reports the error on the original.
-fn insert_points(source: &str, in_expr: bool) -> Vec<usize> {
+fn insert_points(source: &str, in_expr: bool) -> Vec<(usize, &'static str)> {
     if !may_hold_literal(source) {
         return Vec::new();
     }
@@ -159,12 +163,19 @@ fn insert_points(source: &str, in_expr: bool) -> Vec<usize> {
             Err(_) => return Vec::new(),
         }
     }
-    let mut points = Vec::new();
+    let mut points: Vec<(usize, &'static str)> = Vec::new();
     // Open brackets: whether each one is a literal to wrap.
     let mut open: Vec<bool> = Vec::new();
     let mut prev: Option<&Token> = None;
     // `set` and `for` are followed by assignment targets, never literals.
     let mut target = false;
+    // In `{% set x = a + b %}`: where the value starts, and whether it adds at its top
+    // level. `+` of two lists is a lazy view of both in minijinja; the value is copied into
+    // a list of its own, as Python's `+` makes one.
+    let mut in_set = false;
+    let mut value_start: Option<usize> = None;
+    let mut adds = false;
+    let mut last_end = 0usize;
     for (i, (token, span)) in tokens.iter().enumerate() {
         match token {
             Token::TemplateData(_)
@@ -172,16 +183,36 @@ fn insert_points(source: &str, in_expr: bool) -> Vec<usize> {
             | Token::VariableEnd
             | Token::BlockStart
             | Token::BlockEnd => {
+                if matches!(token, Token::BlockEnd)
+                    && let (true, Some(start), true) = (in_set, value_start, adds)
+                {
+                    points.push((start, "("));
+                    points.push((last_end, ")|__mut"));
+                }
                 open.clear();
                 prev = None;
                 target = false;
+                in_set = false;
+                value_start = None;
+                adds = false;
                 if matches!(token, Token::BlockStart) {
                     if let Some((Token::Ident(word), _)) = tokens.get(i + 1) {
                         target = matches!(*word, "set" | "for");
+                        in_set = *word == "set";
                     }
                 }
                 continue;
             }
+            Token::Assign if in_set && open.is_empty() && value_start.is_none() => {
+                value_start = tokens.get(i + 1).map(|(_, s)| s.start_offset as usize);
+            }
+            Token::Plus if value_start.is_some() && open.is_empty() && prev.is_some_and(|p| !starts_operand(Some(p))) => {
+                adds = true;
+            }
+            _ => {}
+        }
+        last_end = span.end_offset as usize;
+        match token {
             Token::Assign | Token::Ident("in") => target = false,
             _ => {}
         }
@@ -195,13 +226,16 @@ fn insert_points(source: &str, in_expr: bool) -> Vec<usize> {
                     Some((Token::Dot | Token::BracketOpen | Token::ParenOpen, _))
                 );
                 if open.pop() == Some(true) && !used_on_the_spot {
-                    points.push(span.end_offset as usize);
+                    points.push((span.end_offset as usize, FILTER));
                 }
             }
             _ => {}
         }
         prev = Some(token);
     }
+    // In text order (stable: at one offset, a literal's filter comes before the `)` that
+    // closes a `set` value ending with it).
+    points.sort_by_key(|&(at, _)| at);
     points
 }
 
@@ -237,7 +271,7 @@ pub fn mutable(v: Value) -> Value {
         return v;
     }
     match v.kind() {
-        ValueKind::Seq if v.downcast_object_ref::<MutList>().is_none() => match v.try_iter() {
+        ValueKind::Seq | ValueKind::Iterable if v.downcast_object_ref::<MutList>().is_none() => match v.try_iter() {
             Ok(items) => MutList::value(items.collect()),
             Err(_) => v,
         },
@@ -342,13 +376,24 @@ impl Object for MutList {
         method: &str,
         args: &[Value],
     ) -> Result<Value, Error> {
+        // What the arguments hold is read before the list is locked: `x.extend(x)` reads
+        // the list itself.
+        let more: Option<Vec<Value>> = match method {
+            "extend" => Some(arg(args, 0, method)?.try_iter()?.collect()),
+            _ => None,
+        };
+        let position = match method {
+            "remove" => {
+                let target = arg(args, 0, method)?;
+                let snapshot = self.items();
+                Some(snapshot.iter().position(|v| v == target))
+            }
+            _ => None,
+        };
         let mut items = lock(&self.0);
         match method {
             "append" => items.push(arg(args, 0, method)?.clone()),
-            "extend" => {
-                let more: Vec<Value> = arg(args, 0, method)?.try_iter()?.collect();
-                items.extend(more);
-            }
+            "extend" => items.extend(more.unwrap_or_default()),
             "insert" => {
                 let len = items.len() as i64;
                 let at = arg(args, 0, method)?.as_i64().ok_or_else(|| {
@@ -369,7 +414,7 @@ impl Object for MutList {
             }
             "remove" => {
                 let target = arg(args, 0, method)?;
-                match items.iter().position(|v| v == target) {
+                match position.flatten().filter(|&at| at < items.len()) {
                     Some(at) => {
                         items.remove(at);
                     }
@@ -436,14 +481,17 @@ impl Object for MutMap {
         method: &str,
         args: &[Value],
     ) -> Result<Value, Error> {
+        if method == "update" {
+            // Read first, then lock: `d.update(d)` reads the dict itself.
+            let mut incoming = IndexMap::new();
+            for a in args {
+                merge_into(&mut incoming, a)?;
+            }
+            self.lock().extend(incoming);
+            return Ok(Value::from(()));
+        }
         let mut items = self.lock();
         match method {
-            "update" => {
-                for a in args {
-                    merge_into(&mut items, a)?;
-                }
-                Ok(Value::from(()))
-            }
             "pop" => {
                 let key = arg(args, 0, method)?;
                 match items.shift_remove(key) {
@@ -530,5 +578,13 @@ mod tests {
         );
         assert_eq!(render("{% set l = 'ab' | list %}{% do l.append('c') %}{{ l | join }}"), "abc");
         assert_eq!(render("{% set d = dict(a=1) %}{% do d.update({'b': 2}) %}{{ d | tojson }}"), "{\"a\": 1, \"b\": 2}");
+        // `a + b` makes a list of its own, which can change, as in Python.
+        assert_eq!(
+            render("{% set a = ['x'] %}{% set b = a + ['id'] %}{% do a.append('y') %}{% do b.append('z') %}{{ a }} {{ b }} {% set s = 'p' + 'q' %}{{ s }}"),
+            "['x', 'y'] ['x', 'id', 'z'] pq"
+        );
+        // A list or dict given to itself is read before it changes (no deadlock).
+        assert_eq!(render("{% set x = [1, 2] %}{% do x.extend(x) %}{% do x.remove(2) %}{{ x }}"), "[1, 1, 2]");
+        assert_eq!(render("{% set d = {'a': 1} %}{% do d.update(d) %}{{ d | tojson }}"), "{\"a\": 1}");
     }
 }

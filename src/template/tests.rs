@@ -333,7 +333,7 @@ fn another_packages_macro_name_is_unset_in_a_node_as_in_dbt() {
     let t = Templates::new(
         globals,
         vec![
-            ("dbt_packages/pkg/macros/m.sql".to_owned(), "{% macro group_by(n) %}group by {{ n }}{% endmacro %}\n{% macro show() %}{{ 'set' if group_by else 'unset' }}{% endmacro %}".to_owned(), "pkg".to_owned()),
+            ("dbt_packages/pkg/macros/m.sql".to_owned(), "{% macro group_by(n) %}group by {{ n }}{% endmacro %}\n{% macro show() %}{{ 'set' if group_by else 'unset' }}{% endmacro %}\n{% macro zip(a) %}pkg zip{% endmacro %}".to_owned(), "pkg".to_owned()),
         ],
     )
     .unwrap();
@@ -347,4 +347,11 @@ fn another_packages_macro_name_is_unset_in_a_node_as_in_dbt() {
     let err = render("{{ group_by(1) }}").unwrap_err();
     assert!(err.message.contains("package `pkg` defines it") && err.message.contains("`pkg.group_by`"), "{}", err.message);
     assert_eq!(render("{{ pkg.group_by(1) }}").unwrap(), "group by 1");
+    // Jinja's `default`: by position or by name, `boolean` replacing false values too.
+    assert_eq!(
+        render("{{ '' | default('a', boolean=true) }}{{ '' | default('b', true) }}{{ nope | d('c') }}{{ nope | default(default_value='e') }}{{ 'f' | default('g') }}{{ '' | default('h') }}").unwrap(),
+        "abcef"
+    );
+    // A package's macro named as one of Silt's own globals does not hide it.
+    assert_eq!(render("{{ zip([1], [2]) | list | length }}").unwrap(), "1");
 }

@@ -490,7 +490,12 @@ select current_setting('timezone') as tz",
         "bad_setting",
         "{{ config(materialized='table', sql_header='set search_path = x') }}\nselect 1 as id",
     );
-    let results = run(d, &["kolkata", "plain", "bad_zone", "bad_setting"], None, false);
+    write_model(
+        d,
+        "set_in_hook",
+        "{{ config(materialized='table', pre_hook=\"set timezone = 'Asia/Kolkata'\") }}\nselect 1 as id",
+    );
+    let results = run(d, &["kolkata", "plain", "bad_zone", "bad_setting", "set_in_hook"], None, false);
     let status = |name: &str| {
         let r = results.iter().find(|r| r.unique_id.ends_with(&format!(".{name}"))).expect("result");
         (r.status, r.message.clone().unwrap_or_default())
@@ -505,6 +510,25 @@ select current_setting('timezone') as tz",
     assert_eq!(s, Status::Error);
     assert!(m.contains("`SET SEARCH_PATH =` is not supported"), "{m}");
     assert!(!d.join("warehouse/main/bad_zone").exists());
+    // Outside a header, SET would reach every model running at once: refused.
+    let (s, m) = status("set_in_hook");
+    assert_eq!(s, Status::Error);
+    assert!(m.contains("would change the session every model shares"), "{m}");
+
+    // What a model with a header writes is what later models read, even when the shared
+    // session opened its table before (here, its pre-hook).
+    write_model(
+        d,
+        "headed",
+        "{{ config(materialized='table', sql_header=\"set timezone = 'UTC'\", pre_hook='create table if not exists {{ this }} as select 0 as n; select count(*) from {{ this }}') }}\nselect {{ var('n') }} as n",
+    );
+    write_model(d, "reads_headed", "{{ config(materialized='table') }}\nselect n from {{ ref('headed') }}");
+    for n in ["1", "2"] {
+        let vars = format!("{{n: {n}}}");
+        let results = run(d, &["headed", "reads_headed"], Some(&vars), false);
+        assert!(results.iter().all(|r| r.status == Status::Success), "{results:?}");
+        assert_eq!(rows(d, "select n from main.reads_headed"), strs(&[&[n]]));
+    }
 }
 
 /// As in dbt, a seed's hooks may not read other nodes.
