@@ -351,9 +351,13 @@ impl MacroIndex {
                     let mut failed = false;
                     for def in &defs {
                         let template = super::mutable::rewrite(&def.template).0.into_owned();
-                        index.templates.insert(def.template_name(), Arc::from(template.as_str()));
+                        let compiled: Arc<str> = Arc::from(template.as_str());
+                        index.templates.insert(def.template_name(), compiled.clone());
                         if let Err(e) = env.add_template_owned(def.template_name(), template) {
-                            let err = super::convert_error(&e, &file, &|_| Some(text.clone()));
+                            // The error's range is in the macro's own template (`file#macro`).
+                            let err = super::convert_error(&e, &file, &|t| {
+                                Some(if t.contains('#') { compiled.clone() } else { text.clone() })
+                            });
                             diags.push(err.to_diagnostic(&file, &source, &|_| None));
                             failed = true;
                             break;

@@ -355,3 +355,22 @@ fn another_packages_macro_name_is_unset_in_a_node_as_in_dbt() {
     // A package's macro named as one of Silt's own globals does not hide it.
     assert_eq!(render("{{ zip([1], [2]) | list | length }}").unwrap(), "1");
 }
+
+#[test]
+fn a_syntax_error_in_a_later_macro_names_its_own_line() {
+    let base = templates(&[]);
+    let err = Templates::new(
+        base.globals().clone(),
+        vec![(
+            "macros/two.sql".to_owned(),
+            "{% macro first() %}\nselect 1\n{% endmacro %}\n{% macro second() %}\n  {% set xs = [1, 2] %}select {{ xs + }}\n{% endmacro %}\n".to_owned(),
+            "shop".to_owned(),
+        )],
+    )
+    .err()
+    .expect("a syntax error");
+    let d = &err[0];
+    let span = d.span.as_ref().expect("a place");
+    assert_eq!((span.file.as_str(), span.line), ("macros/two.sql", 5), "{}", d.render(false));
+    assert!(span.column > 20, "{}", d.render(false));
+}
