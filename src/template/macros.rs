@@ -50,6 +50,9 @@ pub struct MacroDef {
     pub package: String,
     /// The macro's own text, for the manifest.
     pub body: String,
+    /// Whether its body reads Jinja's `kwargs` / `varargs` (it then takes arguments beyond
+    /// its parameters).
+    reads: (bool, bool),
     /// The rewritten definition alone, padded with newlines so that its lines are the
     /// file's: each macro is its own template, so a call evaluates one definition, not
     /// every macro of its file (dbt, too, only extracts the macros from a file).
@@ -175,6 +178,7 @@ pub fn scan_macros(
                     params,
                     package: package.to_owned(),
                     body: String::new(),
+                    reads: (false, false),
                     template: String::new(),
                 };
                 // Keep the tag's whitespace control and everything after the name.
@@ -201,6 +205,8 @@ pub fn scan_macros(
                     Some((open_kind, idx)) if open_kind == kind => {
                         let def_start = defs[idx].1;
                         defs[idx].0.body = source[def_start..tag_start + tag_text.len()].to_owned();
+                        let body = &defs[idx].0.body;
+                        defs[idx].0.reads = (reads_name(body, "kwargs"), reads_name(body, "varargs"));
                     }
                     _ => {
                         return Err(Diagnostic::error(format!(
@@ -703,20 +709,22 @@ impl Object for MacroRef {
     }
 }
 
+/// Whether `body` uses the word `name` (not as part of a longer name).
+fn reads_name(body: &str, name: &str) -> bool {
+    body.match_indices(name).any(|(i, _)| {
+        let before = body[..i].chars().next_back();
+        let after = body[i + name.len()..].chars().next();
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        !word(before) && !word(after)
+    })
+}
+
 /// Jinja's `kwargs` and `varargs`: a macro whose body reads them takes keyword and
 /// positional arguments beyond its parameters, which it finds there (dbt_utils'
 /// `not_null_proportion` reads `kwargs.get('at_least')`). Other macros reject extra
 /// arguments, as Jinja does.
 fn implicit_arguments(def: &MacroDef, args: Vec<Value>, ctx: Value) -> Result<(Vec<Value>, Value), Error> {
-    let reads = |name: &str| {
-        def.body.match_indices(name).any(|(i, _)| {
-            let before = def.body[..i].chars().next_back();
-            let after = def.body[i + name.len()..].chars().next();
-            let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
-            !word(before) && !word(after)
-        })
-    };
-    let (wants_kwargs, wants_varargs) = (reads("kwargs"), reads("varargs"));
+    let (wants_kwargs, wants_varargs) = def.reads;
     if !wants_kwargs && !wants_varargs {
         return Ok((args, ctx));
     }
