@@ -124,6 +124,12 @@ impl Events for Console {
     fn note(&self, message: &str) {
         self.printer.info(message);
     }
+
+    fn warned(&self, warning: &silt::diagnostic::Diagnostic) {
+        if !self.printer.quiet {
+            self.printer.err_raw(&format!("{}\n", warning.render(self.printer.color)));
+        }
+    }
 }
 
 impl IngestObserver for Console {

@@ -68,6 +68,8 @@ pub trait Events: Observer + IngestObserver {
     fn optimized(&self, _table: &str, _outcome: &Result<OptimizeOutcome, ExecError>) {}
     /// A line of status from a long-running client (a live chat relay).
     fn note(&self, _message: &str) {}
+    /// A warning found while selecting (a change that breaks a model's contract).
+    fn warned(&self, _warning: &Diagnostic) {}
 }
 
 /// Events that nobody shows.
@@ -242,6 +244,21 @@ fn select(
             crate::report::manifest::comparable(&loaded.parsed),
         ))
     });
+    // As dbt, a change that breaks an enforced contract is told whenever `state:` compares
+    // (a warning for models without versions, which are all of Silt's).
+    if let Some(c) = &comparison {
+        for (id, breaks) in c.broken_contracts() {
+            let Some(node) = loaded.parsed.node(&id) else { continue };
+            let d = Diagnostic::warning(format!(
+                "breaking change to the contract of model `{}`: {}",
+                node.node.name,
+                breaks.join("; ")
+            ))
+            .with_span(crate::diagnostic::Span::file(node.node.original_file_path.clone()))
+            .with_help("while comparing with the --state run, the model's enforced contract changed in a way its readers may depend on");
+            events.warned(&d);
+        }
+    }
     let ids = crate::graph::select_with(
         &loaded.parsed,
         &loaded.graph,

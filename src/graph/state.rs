@@ -234,6 +234,24 @@ impl Comparison<'_> {
         }
     }
 
+    /// Models whose change breaks their enforced contract, with what breaks: dbt warns of
+    /// these (for models without versions) whenever `state:` compares.
+    pub fn broken_contracts(&self) -> Vec<(String, Vec<String>)> {
+        let mut out: Vec<(String, Vec<String>)> = self
+            .current
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.get("resource_type").and_then(Json::as_str) == Some("model"))
+            .filter_map(|(id, new)| {
+                let old = self.previous.nodes.get(id)?;
+                let breaks = breaking_changes(old, new);
+                (!breaks.is_empty()).then(|| (id.clone(), breaks))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// dbt's `check_modified_content`.
     fn modified(&self, old: Option<&Json>, new: &Json, kind: Kind) -> bool {
         let different = match (old, kind) {
@@ -372,6 +390,57 @@ fn same_persisted_description(old: &Json, new: &Json) -> bool {
 
 /// A model's contract: unchanged when enforced neither then nor now, or enforced now with
 /// the same checksum. Other nodes have no contract.
+/// What a model's change breaks in its enforced contract, as dbt's `same_contract` finds
+/// it: the contract no longer enforced, columns removed, data types changed, enforced
+/// column constraints removed. Empty when nothing breaks.
+fn breaking_changes(old: &Json, new: &Json) -> Vec<String> {
+    let enforced = |n: &Json| n.pointer("/contract/enforced").and_then(Json::as_bool).unwrap_or(false);
+    if !enforced(old) {
+        return Vec::new();
+    }
+    if !enforced(new) {
+        return vec!["the contract is no longer enforced".to_owned()];
+    }
+    let empty = Map::new();
+    let old_cols = old.get("columns").and_then(Json::as_object).unwrap_or(&empty);
+    let new_cols = new.get("columns").and_then(Json::as_object).unwrap_or(&empty);
+    let mut out = Vec::new();
+    let removed: Vec<&str> = old_cols.keys().filter(|c| !new_cols.contains_key(*c)).map(String::as_str).collect();
+    if !removed.is_empty() {
+        out.push(format!("columns removed: {}", removed.join(", ")));
+    }
+    let text = |c: &Json| c.get("data_type").and_then(Json::as_str).unwrap_or("").to_lowercase();
+    let changed: Vec<String> = old_cols
+        .iter()
+        .filter_map(|(name, o)| {
+            let n = new_cols.get(name)?;
+            (text(o) != text(n)).then(|| format!("{name} ({} -> {})", text(o), text(n)))
+        })
+        .collect();
+    if !changed.is_empty() {
+        out.push(format!("data types changed: {}", changed.join(", ")));
+    }
+    let kinds = |c: &Json| -> Vec<String> {
+        c.get("constraints")
+            .and_then(Json::as_array)
+            .map(|a| a.iter().filter_map(|k| k.get("type").and_then(Json::as_str).map(str::to_owned)).collect())
+            .unwrap_or_default()
+    };
+    let dropped: Vec<String> = old_cols
+        .iter()
+        .filter_map(|(name, o)| {
+            let n = new_cols.get(name)?;
+            let now = kinds(n);
+            let gone: Vec<String> = kinds(o).into_iter().filter(|k| !now.contains(k) && matches!(k.as_str(), "not_null" | "primary_key")).collect();
+            (!gone.is_empty()).then(|| format!("{name} ({})", gone.join(", ")))
+        })
+        .collect();
+    if !dropped.is_empty() {
+        out.push(format!("enforced column constraints removed: {}", dropped.join(", ")))
+    }
+    out
+}
+
 fn same_contract(old: &Json, new: &Json, kind: Kind) -> bool {
     if kind != Kind::Model {
         return true;

@@ -2265,3 +2265,33 @@ fn selectors_yml_names_selections() {
     assert_eq!(both.code, 1);
     assert!(both.stderr.contains("--selector and --select cannot be used together"), "{}", both.stderr);
 }
+
+/// As dbt, a change that breaks a model's enforced contract is warned of whenever `state:`
+/// compares: columns removed, data types changed, enforced constraints dropped.
+#[test]
+fn a_breaking_contract_change_is_warned_of() {
+    let dir = fixture("contracts");
+    let d = dir.path();
+    assert_eq!(silt(d, &["compile", "-q"]).code, 0);
+    std::fs::create_dir_all(d.join("prev")).unwrap();
+    std::fs::copy(d.join("target/manifest.json"), d.join("prev/manifest.json")).unwrap();
+    let unchanged = silt(d, &["ls", "-s", "state:modified", "--state", "prev"]);
+    assert!(!unchanged.stderr.contains("breaking change"), "{}", unchanged.stderr);
+    let schema = d.join("models/schema.yml");
+    let text = std::fs::read_to_string(&schema).unwrap();
+    let changed = text.replacen(
+        "      - name: id\n        data_type: bigint\n        constraints:\n          - type: primary_key\n      - name: name\n        data_type: string\n        constraints:\n          - type: not_null\n      - name: price\n        data_type: double\n",
+        "      - name: id\n        data_type: int\n        constraints:\n          - type: primary_key\n      - name: name\n        data_type: string\n",
+        1,
+    );
+    assert_ne!(changed, text, "the fixture's `kept` contract moved");
+    std::fs::write(&schema, changed).unwrap();
+    let ls = silt(d, &["ls", "-s", "state:modified", "--state", "prev", "--output", "name"]);
+    assert_eq!(ls.code, 0, "{}", ls.stderr);
+    assert!(
+        ls.stderr.contains("warning: breaking change to the contract of model `kept`: columns removed: price; data types changed: id (bigint -> int); enforced column constraints removed: name (not_null)"),
+        "{}",
+        ls.stderr
+    );
+    assert!(ls.stdout.lines().any(|l| l == "kept"), "{}", ls.stdout);
+}
