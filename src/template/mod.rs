@@ -748,7 +748,7 @@ fn lookup_var(globals: &Globals, package: &str, name: &str, default: Option<Valu
                     )
                 })
         }
-        Some(v) => Ok(Value::from(minijinja::value::Serde(v))),
+        Some(v) => Ok(mutable::from_json(&v)),
         None => match default {
             Some(d) => Ok(d),
             None => {
@@ -862,7 +862,7 @@ fn install_globals(
         "fromjson",
         |s: String, default: Option<Value>| -> Result<Value, Error> {
             match serde_json::from_str::<Json>(&s) {
-                Ok(v) => Ok(Value::from(minijinja::value::Serde(v))),
+                Ok(v) => Ok(mutable::from_json(&v)),
                 // As dbt's: text that does not parse gives `default` (None).
                 Err(_) => Ok(default.unwrap_or(Value::from(()))),
             }
@@ -876,7 +876,7 @@ fn install_globals(
         "fromyaml",
         |s: String, default: Option<Value>| -> Result<Value, Error> {
             match crate::yaml::from_yaml_string(&s) {
-                Ok(v) => Ok(Value::from(minijinja::value::Serde(v))),
+                Ok(v) => Ok(mutable::from_json(&v)),
                 // As dbt's: text that does not parse gives `default` (None).
                 Err(_) => Ok(default.unwrap_or(Value::from(()))),
             }

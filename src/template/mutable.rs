@@ -286,6 +286,20 @@ pub fn mutable(v: Value) -> Value {
     }
 }
 
+/// A JSON value as a template value whose lists and dicts change in place (what `var`,
+/// `config.get`, `fromjson` and `fromyaml` give: Python's would be plain lists and dicts).
+pub fn from_json(v: &serde_json::Value) -> Value {
+    use serde_json::Value as Json;
+    match v {
+        Json::Array(items) => MutList::value(items.iter().map(from_json).collect()),
+        Json::Object(map) => {
+            let items: IndexMap<Value, Value> = map.iter().map(|(k, v)| (Value::from(k.as_str()), from_json(v))).collect();
+            Value::from_object(MutMap(Mutex::new(items)))
+        }
+        scalar => Value::from(minijinja::value::Serde(scalar.clone())),
+    }
+}
+
 /// Adds a map's entries (or a list of pairs, or keyword arguments) to `items`.
 fn merge_into(items: &mut IndexMap<Value, Value>, from: &Value) -> Result<(), Error> {
     match from.kind() {
@@ -577,6 +591,13 @@ mod tests {
             "[1] [1, 2] True True True"
         );
         assert_eq!(render("{% set l = 'ab' | list %}{% do l.append('c') %}{{ l | join }}"), "abc");
+        let mut env = Environment::new();
+        install(&mut env);
+        env.add_global("v", from_json(&serde_json::json!({"cols": ["a"], "n": 1})));
+        let out = env
+            .render_str(&rewrite("{% do v.cols.append('b') %}{% do v.update({'m': 2}) %}{{ v.cols }} {{ v.n + v.m }}").0, ())
+            .unwrap();
+        assert_eq!(out, "['a', 'b'] 3");
         assert_eq!(render("{% set d = dict(a=1) %}{% do d.update({'b': 2}) %}{{ d | tojson }}"), "{\"a\": 1, \"b\": 2}");
         // `a + b` makes a list of its own, which can change, as in Python.
         assert_eq!(

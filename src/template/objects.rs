@@ -163,7 +163,7 @@ impl Object for ConfigObject {
         match method {
             "get" => Ok(match found {
                 Some(Json::Null) | None => default.unwrap_or(Value::from(())),
-                Some(v) => Value::from(minijinja::value::Serde(v)),
+                Some(v) => super::mutable::from_json(&v),
             }),
             "require" => match found {
                 Some(v) if !v.is_null() => Ok(Value::from(minijinja::value::Serde(v))),

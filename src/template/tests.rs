@@ -276,12 +276,18 @@ fn macros_change_lists_and_dicts_in_place() {
     )]);
     let src = "{% set r = cols(['a', 'b', 'a']) %}{{ r[0] | join(',') }} {{ r[1].b }}";
     assert_eq!(t.render("m.sql", src, Some(node(Phase::Compile))).unwrap(), "A,B 2");
-    // A value from a function stays immutable, and the error says how to copy it.
+    // Vars (and config values, fromjson, fromyaml) come as lists and dicts that change.
+    assert_eq!(
+        t.render("m.sql", "{% set v = var('shop') %}{% do v.update({'x': 1}) %}{{ v.x }}{{ fromjson('[1]') + [2] }}", Some(node(Phase::Compile)))
+            .unwrap(),
+        "1[1, 2]"
+    );
+    // A value from another function stays immutable, and the error says how to copy it.
     let err = t
-        .render("m.sql", "{% set v = var('shop') %}{% do v.update({'x': 1}) %}", Some(node(Phase::Compile)))
+        .render("m.sql", "{% set v = modules.re.findall('a', 'aa') %}{% do v.append('b') %}", Some(node(Phase::Compile)))
         .unwrap_err();
     assert!(err.message.contains("cannot mutate"), "{}", err.message);
-    assert!(err.help.as_deref().unwrap_or("").contains("dict(...)"), "{:?}", err.help);
+    assert!(err.help.as_deref().unwrap_or("").contains("|list"), "{:?}", err.help);
     // An undefined name after a literal on the same line is named from the original text.
     let err = t
         .render("m.sql", "{% set x = [1, 2] %}{{ x }}{{ nope.a }}", Some(node(Phase::Compile)))
