@@ -380,3 +380,16 @@ fn a_syntax_error_in_a_later_macro_names_its_own_line() {
     assert_eq!((span.file.as_str(), span.line), ("macros/two.sql", 5), "{}", d.render(false));
     assert!(span.column > 20, "{}", d.render(false));
 }
+
+#[test]
+fn relations_are_dict_keys_told_apart_by_name() {
+    // dbt_utils' union_relations keys a dict by relation.
+    let t = templates(&[]);
+    let src = "{% set d = {} %}{% do d.update({ref('a'): ['x']}) %}{% do d.update({ref('b'): []}) %}{{ d | length }} {{ d[ref('b')] | length }} {{ d[ref('a')] }} {{ ref('a') == ref('a') }}";
+    assert_eq!(t.render("m.sql", src, Some(node(Phase::Compile))).unwrap(), "2 0 ['x'] True");
+    // Python's `split` gives a list that changes.
+    assert_eq!(
+        t.render("m.sql", "{% set p = 'a.b'.split('.') %}{% do p.append('c') %}{{ p | join('-') }}", Some(node(Phase::Compile))).unwrap(),
+        "a-b-c"
+    );
+}

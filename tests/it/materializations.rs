@@ -334,6 +334,28 @@ fn seeds_are_typed_like_dbt() {
     );
 }
 
+/// A decimal in a column typed as an integer loads rounded, as DuckDB loads it (dbt_utils'
+/// `data_width_bucket` writes `4.0`); one that is not a number is still an error.
+#[test]
+fn decimals_load_rounded_into_integer_seed_columns() {
+    let dir = fixture("mat");
+    let d = dir.path();
+    std::fs::write(d.join("seeds/widths.csv"), "n,m\n4.0,1\n4.5,2\n-2.5,3\n7,4\n").unwrap();
+    std::fs::write(
+        d.join("seeds/widths.yml"),
+        "version: 2\nseeds:\n  - name: widths\n    config:\n      column_types: {n: integer}\n",
+    )
+    .unwrap();
+    run_ok(d, &["widths"], None, false);
+    assert_eq!(
+        rows(d, "select n, arrow_typeof(n) from main.widths"),
+        strs(&[&["-3", "Int32"], &["4", "Int32"], &["5", "Int32"], &["7", "Int32"]])
+    );
+    std::fs::write(d.join("seeds/widths.csv"), "n,m\nfour,1\n").unwrap();
+    let results = run(d, &["widths"], None, true);
+    assert_eq!(results[0].status, Status::Error, "{results:?}");
+}
+
 #[test]
 fn reseeding_keeps_the_table_types_unless_full_refresh() {
     let dir = fixture("mat");
