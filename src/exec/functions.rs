@@ -237,15 +237,10 @@ impl ScalarUDFImpl for CurrentSetting {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let name = match &args.args[0] {
-            ColumnarValue::Scalar(s) => match s.try_as_str() {
-                Some(Some(n)) => n.to_owned(),
-                _ => return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None))),
-            },
-            ColumnarValue::Array(_) => {
-                return Err(DataFusionError::Execution(
-                    "current_setting takes the setting's name as a constant".into(),
-                ))
-            }
+            ColumnarValue::Scalar(s) if s.is_null() => return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None))),
+            v => constant_text(v)
+                .ok_or_else(|| DataFusionError::Execution("current_setting takes the setting's name as a constant".into()))?
+                .to_owned(),
         };
         let value = if matches!(name.to_lowercase().as_str(), "timezone" | "time_zone" | "time zone") {
             Some(args.config_options.execution.time_zone.clone().unwrap_or_else(|| "UTC".to_owned()))
@@ -298,20 +293,21 @@ impl Part {
     }
 }
 
+/// An argument that is constant text (a date part, a time zone, a setting's name).
+fn constant_text(v: &ColumnarValue) -> Option<&str> {
+    match v {
+        ColumnarValue::Scalar(s) => s.try_as_str().flatten(),
+        ColumnarValue::Array(_) => None,
+    }
+}
+
 fn part_arg(v: &ColumnarValue, func: &str) -> Result<Part> {
-    let text = match v {
-        ColumnarValue::Scalar(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)),
-        ) => s.clone(),
-        _ => {
-            return Err(DataFusionError::Plan(format!(
-                "the first argument of `{func}` must be a date part such as 'day' or 'month'"
-            )));
-        }
+    let Some(text) = constant_text(v) else {
+        return Err(DataFusionError::Plan(format!(
+            "the first argument of `{func}` must be a date part such as 'day' or 'month'"
+        )));
     };
-    Part::parse(&text)
+    Part::parse(text)
         .ok_or_else(|| DataFusionError::Plan(format!("`{func}`: unknown date part `{text}`")))
 }
 
@@ -500,11 +496,8 @@ impl ScalarUDFImpl for ConvertTimezone {
         use deltalake::arrow::array::timezone::Tz;
         let rows = args.number_rows;
         let zone = |v: &ColumnarValue| -> Result<Tz> {
-            let name = match v {
-                ColumnarValue::Scalar(s) => s.try_as_str().flatten().map(str::to_owned),
-                ColumnarValue::Array(_) => None,
-            }
-            .ok_or_else(|| DataFusionError::Execution("convert_timezone takes its time zones as constant text".into()))?;
+            let name = constant_text(v)
+                .ok_or_else(|| DataFusionError::Execution("convert_timezone takes its time zones as constant text".into()))?;
             name.parse::<Tz>()
                 .map_err(|_| DataFusionError::Execution(format!("convert_timezone: unknown time zone '{name}'")))
         };

@@ -452,14 +452,12 @@ mod tests {
     }
 }
 
-/// Whether a `column_types` type is an integer type.
+/// Whether a `column_types` type is an integer type (its spellings as `sql_type` reads them).
 fn is_integer_type(t: &str) -> bool {
-    let t = t.trim().to_ascii_lowercase();
     matches!(
-        t.as_str(),
-        "int" | "integer" | "bigint" | "smallint" | "tinyint" | "int2" | "int4" | "int8" | "int16" | "int32"
-            | "int64" | "long" | "short" | "byte" | "signed" | "hugeint" | "ubigint" | "uinteger" | "usmallint"
-            | "utinyint"
+        sql_type(t).as_str(),
+        "int" | "bigint" | "smallint" | "tinyint" | "int16" | "int32" | "int64" | "signed" | "hugeint" | "ubigint"
+            | "uinteger" | "usmallint" | "utinyint"
     )
 }
 

@@ -181,16 +181,7 @@ fn timestamp(nanos: i128, zoned: bool) -> Json {
     let Some(t) = i64::try_from(secs).ok().and_then(|s| chrono::DateTime::from_timestamp(s, sub as u32)) else {
         return Json::Null;
     };
-    let t = t.naive_utc();
-    let mut out = t.format("%Y-%m-%d %H:%M:%S").to_string();
-    let micros = t.and_utc().timestamp_subsec_micros();
-    if micros != 0 {
-        out.push_str(&format!(".{micros:06}"));
-    }
-    if zoned {
-        out.push_str("+00:00");
-    }
-    Json::String(out)
+    Json::String(crate::template::python_timestamp_text(t.naive_utc(), zoned))
 }
 
 #[cfg(test)]

@@ -390,13 +390,7 @@ impl Patcher<'_> {
         let Some(relation) = str_of(doc, item, "relation", diags) else {
             return;
         };
-        let key = (ResourceType::Snapshot, self.package.clone(), name.clone());
-        if let Some(&pos) = self.node_index.get(&key) {
-            let d = Diagnostic::error(format!(
-                "snapshot `{name}` is defined twice: here and in {}",
-                self.nodes[pos].original_file_path
-            ))
-            .with_span(doc.span(item.id));
+        if let Some(d) = self.defined_twice(doc, item, ResourceType::Snapshot, &name) {
             diags.push(d);
             return;
         }
@@ -406,31 +400,69 @@ impl Patcher<'_> {
         } else {
             format!("select * from {{{{ {relation} }}}}")
         };
+        let node = self.yaml_node(doc, ResourceType::Snapshot, name, fqn_dirs, raw_code);
+        self.push_node(node);
+    }
+
+    /// The error for a second node of `kind` named `name` in this package, if there is one.
+    fn defined_twice(&self, doc: &YamlDoc, item: &Node, kind: ResourceType, name: &str) -> Option<Diagnostic> {
+        let &pos = self.node_index.get(&(kind, self.package.clone(), name.to_owned()))?;
+        Some(
+            Diagnostic::error(format!(
+                "{} `{name}` is defined twice: here and in {}",
+                kind.as_str(),
+                self.nodes[pos].original_file_path
+            ))
+            .with_span(doc.span(item.id)),
+        )
+    }
+
+    /// A node declared in a properties file (a YAML snapshot, an exposure), placed as dbt
+    /// places it: `<package>.<folders>.<name>`, its path below its resource folder, the
+    /// config of its project tree, and `code` as its code.
+    fn yaml_node(
+        &self,
+        doc: &YamlDoc,
+        kind: ResourceType,
+        name: String,
+        fqn_dirs: &[String],
+        code: String,
+    ) -> super::ProjectNode {
         let project = self.package.clone();
         let package_dir = self.settings.project_named(&project).map(|p| p.dir.clone()).unwrap_or_default();
         let mut fqn = vec![project.clone()];
         fqn.extend(fqn_dirs.iter().cloned());
         fqn.push(name.clone());
-        let (config, unrendered) = super::tree_config(self.settings, "snapshots", &fqn);
+        let tree = match kind {
+            ResourceType::Snapshot => "snapshots",
+            _ => "exposures",
+        };
+        let (config, unrendered) = super::tree_config(self.settings, tree, &fqn);
         let file_rel = doc.file.strip_prefix(package_dir.as_str()).map(|f| f.trim_start_matches('/')).unwrap_or(&doc.file);
         let path = file_rel.split_once('/').map_or(file_rel, |(_, rest)| rest).to_owned();
-        self.node_index.insert(key, self.nodes.len());
-        self.nodes.push(super::ProjectNode {
-            unique_id: format!("snapshot.{project}.{name}"),
-            resource_type: ResourceType::Snapshot,
+        super::ProjectNode {
+            unique_id: format!("{}.{project}.{name}", kind.as_str()),
+            resource_type: kind,
             name,
             package: project,
             package_dir,
             path,
             original_file_path: doc.file.clone(),
             fqn,
-            checksum: super::sha256_hex(raw_code.as_bytes()),
-            raw_code: std::sync::Arc::from(raw_code),
+            checksum: super::sha256_hex(code.as_bytes()),
+            raw_code: std::sync::Arc::from(code),
             config,
             unrendered_config: unrendered,
             meta: serde_json::Value::Object(Default::default()),
             ..super::ProjectNode::default()
-        });
+        }
+    }
+
+    /// Adds a node declared in a properties file, findable by kind, package and name.
+    fn push_node(&mut self, node: super::ProjectNode) {
+        let key = (node.resource_type, node.package.clone(), node.name.clone());
+        self.node_index.insert(key, self.nodes.len());
+        self.nodes.push(node);
     }
 
     /// An exposure: a node that depends on what its `depends_on` names and builds nothing
@@ -449,15 +481,8 @@ impl Patcher<'_> {
             );
             return;
         }
-        let key = (ResourceType::Exposure, self.package.clone(), name.clone());
-        if let Some(&pos) = self.node_index.get(&key) {
-            diags.push(
-                Diagnostic::error(format!(
-                    "exposure `{name}` is defined twice: here and in {}",
-                    self.nodes[pos].original_file_path
-                ))
-                .with_span(doc.span(item.id)),
-            );
+        if let Some(d) = self.defined_twice(doc, item, ResourceType::Exposure, &name) {
+            diags.push(d);
             return;
         }
         const TYPES: [&str; 5] = ["dashboard", "notebook", "analysis", "ml", "application"];
@@ -516,18 +541,13 @@ impl Patcher<'_> {
                 code.push_str(&format!("{{{{ {call} }}}}\n"));
             }
         }
-        let project = self.package.clone();
-        let package_dir = self.settings.project_named(&project).map(|p| p.dir.clone()).unwrap_or_default();
-        let mut fqn = vec![project.clone()];
-        fqn.extend(fqn_dirs.iter().cloned());
-        fqn.push(name.clone());
-        let (mut config, unrendered) = super::tree_config(self.settings, "exposures", &fqn);
+        let mut node = self.yaml_node(doc, ResourceType::Exposure, name, fqn_dirs, code);
         for k in ["tags", "meta", "enabled"] {
             if let Some(v) = item.get(k) {
-                config.insert(k.to_owned(), v.to_json());
+                node.config.insert(k.to_owned(), v.to_json());
             }
         }
-        merge_into(&mut config, &config_of(doc, item, diags));
+        merge_into(&mut node.config, &config_of(doc, item, diags));
         let mut spec = serde_json::Map::new();
         spec.insert("type".into(), Json::String(kind.unwrap_or_default()));
         spec.insert("owner".into(), owner.unwrap_or(Json::Null));
@@ -535,28 +555,13 @@ impl Patcher<'_> {
             spec.insert(k.into(), item.get(k).map(Node::to_json).unwrap_or(Json::Null));
         }
         spec.insert("depends_on".into(), Json::Array(written));
-        let file_rel = doc.file.strip_prefix(package_dir.as_str()).map(|f| f.trim_start_matches('/')).unwrap_or(&doc.file);
-        let path = file_rel.split_once('/').map_or(file_rel, |(_, rest)| rest).to_owned();
-        self.node_index.insert(key, self.nodes.len());
-        self.nodes.push(super::ProjectNode {
-            unique_id: format!("exposure.{project}.{name}"),
-            resource_type: ResourceType::Exposure,
-            name,
-            package: project,
-            package_dir,
-            path,
-            original_file_path: doc.file.clone(),
-            fqn,
-            checksum: super::sha256_hex(code.as_bytes()),
-            raw_code: std::sync::Arc::from(code),
-            config,
-            unrendered_config: unrendered,
-            description: item.get("description").and_then(Node::scalar_text).unwrap_or_default(),
-            meta: item.get("meta").map(Node::to_json).unwrap_or(Json::Object(Default::default())),
-            patch_path: Some(doc.file.clone()),
-            exposure: Some(std::sync::Arc::new(spec)),
-            ..super::ProjectNode::default()
-        });
+        node.description = item.get("description").and_then(Node::scalar_text).unwrap_or_default();
+        if let Some(meta) = item.get("meta") {
+            node.meta = meta.to_json();
+        }
+        node.patch_path = Some(doc.file.clone());
+        node.exposure = Some(std::sync::Arc::new(spec));
+        self.push_node(node);
     }
 
     fn add_source(

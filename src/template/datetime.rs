@@ -98,6 +98,24 @@ fn strftime(value: &impl fmt::Display, fmt: &str) -> Result<Value, Error> {
     Ok(Value::from(out))
 }
 
+/// A wall time as Python's `datetime` prints it: `2017-01-01 00:00:00` (with `sep`
+/// between date and time), `.123456` when it has microseconds, then `offset`.
+fn python_text(wall: NaiveDateTime, sep: &str, offset: &str) -> String {
+    let mut out = wall.format(&format!("%Y-%m-%d{sep}%H:%M:%S")).to_string();
+    let micros = wall.nanosecond() / 1000;
+    if micros != 0 {
+        out.push_str(&format!(".{micros:06}"));
+    }
+    out.push_str(offset);
+    out
+}
+
+/// A timestamp as `str()` of the `datetime` dbt's agate tables hold: naive, or in UTC
+/// (`+00:00`). What `run_query` gives templates for a timestamp.
+pub fn python_timestamp_text(wall: NaiveDateTime, utc: bool) -> String {
+    python_text(wall, " ", if utc { "+00:00" } else { "" })
+}
+
 /// A `datetime`: a wall time, and its zone when it is aware.
 #[derive(Debug, Clone)]
 pub struct PyDateTime {
@@ -144,12 +162,15 @@ impl PyDateTime {
     }
 
     fn isoformat(&self, sep: &str) -> String {
-        let mut out = self.wall.format(&format!("%Y-%m-%d{sep}%H:%M:%S")).to_string();
-        if self.wall.nanosecond() / 1000 != 0 {
-            out.push_str(&format!(".{:06}", self.wall.nanosecond() / 1000));
+        python_text(self.wall, sep, &self.offset_text(true))
+    }
+
+    /// The datetime of `instant` in `zone` (naive, as UTC wall time, without one).
+    fn at(instant: DateTime<Utc>, zone: Option<Zone>) -> PyDateTime {
+        match zone {
+            Some(z) => PyDateTime { wall: instant.with_timezone(&z.tz).naive_local(), zone: Some(z) },
+            None => PyDateTime { wall: instant.naive_utc(), zone: None },
         }
-        out.push_str(&self.offset_text(true));
-        out
     }
 
     fn strftime(&self, fmt: &str) -> Result<Value, Error> {
@@ -222,12 +243,8 @@ impl Object for PyDateTime {
             }
             "astimezone" => {
                 let (tz,): (Option<Value>,) = from_args(args)?;
-                let zone = match tz {
-                    Some(v) => Zone::of(&v)?.unwrap_or_else(Zone::utc),
-                    None => Zone::utc(),
-                };
-                let wall = self.instant().with_timezone(&zone.tz).naive_local();
-                Ok(PyDateTime { wall, zone: Some(zone) }.value())
+                let zone = Zone::of(&tz.unwrap_or(Value::UNDEFINED))?.unwrap_or_else(Zone::utc);
+                Ok(PyDateTime::at(self.instant(), Some(zone)).value())
             }
             _ => Err(no_method("a datetime", method)),
         }
@@ -371,13 +388,9 @@ impl Class {
     }
 }
 
+/// Now, in `zone`; without one, naive (Python's is local time; Silt takes UTC).
 fn now(zone: Option<Zone>) -> PyDateTime {
-    let t = Utc::now();
-    match zone {
-        Some(z) => PyDateTime { wall: t.with_timezone(&z.tz).naive_local(), zone: Some(z) },
-        // Python's naive `now()` is local time; Silt's machine time is taken as UTC.
-        None => PyDateTime { wall: t.naive_utc(), zone: None },
-    }
+    PyDateTime::at(Utc::now(), zone)
 }
 
 fn parse_iso(s: &str) -> Result<PyDateTime, Error> {
@@ -399,10 +412,7 @@ fn parse_iso(s: &str) -> Result<PyDateTime, Error> {
 fn from_timestamp(ts: f64, zone: Option<Zone>) -> Result<PyDateTime, Error> {
     let micros = (ts * 1e6).round() as i64;
     let t = DateTime::<Utc>::from_timestamp_micros(micros).ok_or_else(|| invalid(format!("timestamp {ts} is out of range")))?;
-    Ok(match zone {
-        Some(z) => PyDateTime { wall: t.with_timezone(&z.tz).naive_local(), zone: Some(z) },
-        None => PyDateTime { wall: t.naive_utc(), zone: None },
-    })
+    Ok(PyDateTime::at(t, zone))
 }
 
 impl Object for Class {
@@ -487,11 +497,7 @@ impl Object for Class {
         match (class, method) {
             (Class::DateTime, "now") => {
                 let (tz,): (Option<Value>,) = from_args(args)?;
-                let zone = match tz {
-                    Some(v) => Zone::of(&v)?,
-                    None => None,
-                };
-                Ok(now(zone).value())
+                Ok(now(Zone::of(&tz.unwrap_or(Value::UNDEFINED))?).value())
             }
             (Class::DateTime, "utcnow") => Ok(now(None).value()),
             (Class::DateTime, "today") => Ok(now(None).value()),
@@ -516,11 +522,7 @@ impl Object for Class {
             }
             (Class::DateTime, "fromtimestamp") => {
                 let (ts, tz): (f64, Option<Value>) = from_args(args)?;
-                let zone = match tz {
-                    Some(v) => Zone::of(&v)?,
-                    None => None,
-                };
-                Ok(from_timestamp(ts, zone)?.value())
+                Ok(from_timestamp(ts, Zone::of(&tz.unwrap_or(Value::UNDEFINED))?)?.value())
             }
             (Class::DateTime, "utcfromtimestamp") => {
                 let (ts,): (f64,) = from_args(args)?;
@@ -591,17 +593,13 @@ impl Object for PytzModule {
 /// keyword (`+`, `-` and tighter operators are part of it, so chains stay left-associative).
 /// `(offset, bytes removed, text inserted)`, ascending.
 pub fn arithmetic_changes(source: &str, in_expr: bool) -> Vec<(usize, usize, String)> {
-    use minijinja::machinery::{Token, tokenize};
+    use minijinja::machinery::Token;
     if !source.contains("timedelta") {
         return Vec::new();
     }
-    let mut tokens = Vec::new();
-    for t in tokenize(source, in_expr, minijinja::syntax::SyntaxConfig::default()) {
-        match t {
-            Ok(t) => tokens.push(t),
-            Err(_) => return Vec::new(),
-        }
-    }
+    let Some(tokens) = super::mutable::lex(source, in_expr) else {
+        return Vec::new();
+    };
     let is_boundary = |t: &Token| match t {
         Token::Comma | Token::Colon | Token::Assign | Token::Eq | Token::Ne | Token::Gt | Token::Gte | Token::Lt
         | Token::Lte | Token::VariableStart | Token::BlockStart | Token::VariableEnd | Token::BlockEnd
@@ -609,13 +607,7 @@ pub fn arithmetic_changes(source: &str, in_expr: bool) -> Vec<(usize, usize, Str
         Token::Ident(w) => matches!(*w, "and" | "or" | "not" | "in" | "is" | "if" | "else" | "elif" | "set" | "do" | "return"),
         _ => false,
     };
-    let ends_operand = |t: &Token| {
-        matches!(
-            t,
-            Token::Ident(_) | Token::Str(_) | Token::String(_) | Token::Int(_) | Token::Int128(_) | Token::Float(_)
-                | Token::ParenClose | Token::BracketClose | Token::BraceClose
-        ) && !is_boundary(t)
-    };
+    let ends_operand = |t: &Token| !super::mutable::starts_operand(Some(t));
     // (left operand's first token, operator token, right operand's last token)
     let mut ops: Vec<(usize, usize, usize)> = Vec::new();
     for i in 1..tokens.len() {

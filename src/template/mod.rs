@@ -12,6 +12,7 @@
 //! Undefined names are errors (minijinja's strict mode), not empty strings.
 
 mod datetime;
+pub use datetime::python_timestamp_text;
 mod macros;
 mod modules;
 mod mutable;
@@ -1058,7 +1059,7 @@ fn convert_error_in(
     let located = if inner.line().is_some() { inner } else { e };
     let range = located.range().map(|r| {
         if located.name().is_none_or(|t| t == name) {
-            mutable::map_back(r.start, points)..mutable::map_back(r.end, points)
+            points.map_back(r.start)..points.map_back(r.end)
         } else {
             r
         }

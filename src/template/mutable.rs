@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use indexmap::IndexMap;
-use minijinja::machinery::{tokenize, Token};
+use minijinja::machinery::{Span, Token, tokenize};
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr, Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
@@ -107,11 +107,6 @@ impl Edits {
     }
 }
 
-/// A byte offset in the rewritten text as an offset in the original.
-pub fn map_back(offset: usize, edits: &Edits) -> usize {
-    edits.map_back(offset)
-}
-
 /// Whether `source` may hold a list or dict literal: a `[`, or a `{` that does not open
 /// or continue a `{{`, `{%` or `{#` (most models hold neither, and are not lexed again).
 fn may_hold_literal(source: &str) -> bool {
@@ -128,8 +123,15 @@ fn may_hold_literal(source: &str) -> bool {
     false
 }
 
-/// After which tokens a `[` opens a list literal rather than a subscript.
-fn starts_operand(prev: Option<&Token>) -> bool {
+/// A template's tokens as minijinja reads them; `None` when it cannot (the text is then
+/// left as written, and compiling it reports the error).
+pub(super) fn lex(source: &str, in_expr: bool) -> Option<Vec<(Token<'_>, Span)>> {
+    tokenize(source, in_expr, SyntaxConfig::default()).collect::<Result<Vec<_>, _>>().ok()
+}
+
+/// After which tokens an operand starts (a `[` opens a list literal rather than a
+/// subscript); after any other, one has just ended.
+pub(super) fn starts_operand(prev: Option<&Token>) -> bool {
     match prev {
         None => true,
         Some(Token::Ident(word)) => {
@@ -156,13 +158,9 @@ fn insert_points(source: &str, in_expr: bool) -> Vec<(usize, &'static str)> {
     if !may_hold_literal(source) {
         return Vec::new();
     }
-    let mut tokens = Vec::new();
-    for token in tokenize(source, in_expr, SyntaxConfig::default()) {
-        match token {
-            Ok(t) => tokens.push(t),
-            Err(_) => return Vec::new(),
-        }
-    }
+    let Some(tokens) = lex(source, in_expr) else {
+        return Vec::new();
+    };
     let mut points: Vec<(usize, &'static str)> = Vec::new();
     // Open brackets: whether each one is a literal to wrap.
     let mut open: Vec<bool> = Vec::new();
@@ -566,8 +564,8 @@ mod tests {
         let orig = "{% set x = [] %}{{ y }}";
         let (text, points) = rewrite(orig);
         let at = text.find("y }}").unwrap();
-        assert_eq!(map_back(at, &points), orig.find("y }}").unwrap());
-        assert_eq!(map_back(text.find("|__mut").unwrap() + 2, &points), orig.find("] %}").unwrap() + 1);
+        assert_eq!(points.map_back(at), orig.find("y }}").unwrap());
+        assert_eq!(points.map_back(text.find("|__mut").unwrap() + 2), orig.find("] %}").unwrap() + 1);
     }
 
     #[test]
